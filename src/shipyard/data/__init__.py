@@ -1,0 +1,1 @@
+"""Data: the default synthetic dataset, reading/writing tables, and train/test splits."""

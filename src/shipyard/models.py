@@ -1,0 +1,105 @@
+"""The model families Shipyard trains: a ColumnTransformer preprocessing + one estimator.
+
+Each family has default parameters, a search space for tuning, and a flavor that decides how
+the bundle stores it (XGBoost's own UBJ, or skops for scikit-learn).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shipyard.errors import ConfigError
+from shipyard.schema import Schema
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    name: str
+    flavor: str
+    defaults: dict[str, Any]
+    space: dict[str, list[Any]] = field(default_factory=dict)
+
+
+FAMILIES: dict[str, ModelFamily] = {
+    "xgboost": ModelFamily(
+        "xgboost", "xgboost",
+        {"n_estimators": 300, "max_depth": 4, "learning_rate": 0.08, "subsample": 0.9,
+         "colsample_bytree": 0.9, "min_child_weight": 1.0, "reg_lambda": 1.0},
+        {"max_depth": [2, 3, 4, 5, 6, 8], "learning_rate": [0.03, 0.05, 0.08, 0.12, 0.2],
+         "subsample": [0.7, 0.8, 0.9, 1.0], "colsample_bytree": [0.6, 0.8, 1.0],
+         "min_child_weight": [1.0, 3.0, 5.0, 10.0], "reg_lambda": [0.5, 1.0, 3.0, 10.0]}),
+    "random_forest": ModelFamily(
+        "random_forest", "sklearn",
+        {"n_estimators": 200, "max_depth": 12, "min_samples_leaf": 2, "max_features": "sqrt"},
+        {"max_depth": [6, 8, 12, 16, None], "min_samples_leaf": [1, 2, 5, 10],
+         "max_features": ["sqrt", "log2", 0.5]}),
+    "logistic_regression": ModelFamily(
+        "logistic_regression", "sklearn",
+        {"C": 1.0, "max_iter": 2000},
+        {"C": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]}),
+}
+
+
+def family(name: str) -> ModelFamily:
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise ConfigError(f"unknown model type {name!r}",
+                          hint=f"use one of {', '.join(FAMILIES)}") from None
+
+
+def parse_model_types(value: str) -> list[str]:
+    """``"xgboost, random_forest"`` → validated list of family names."""
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if not names:
+        raise ConfigError("no model types given", hint=f"use some of {', '.join(FAMILIES)}")
+    return [family(name).name for name in names]
+
+
+def make_estimator(name: str, params: dict[str, Any] | None = None, seed: int = 42):
+    """A fresh estimator of the family with defaults overridden by ``params``."""
+    fam = family(name)
+    merged = {**fam.defaults, **(params or {})}
+    if name == "xgboost":
+        from xgboost import XGBClassifier
+
+        return XGBClassifier(**merged, tree_method="hist", n_jobs=2, random_state=seed,
+                             eval_metric="logloss")
+    if name == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier
+
+        return RandomForestClassifier(**merged, n_jobs=2, random_state=seed)
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(**merged)
+
+
+def make_preprocessor(schema: Schema):
+    """Impute and scale numerics, impute and one-hot categoricals (unknowns ignored)."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    parts = []
+    if schema.numeric:
+        parts.append(("numeric", Pipeline([("impute", SimpleImputer(strategy="median")),
+                                           ("scale", StandardScaler())]), schema.numeric))
+    if schema.categorical:
+        parts.append(("categorical", Pipeline([
+            ("impute", SimpleImputer(strategy="most_frequent")),
+            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]),
+            schema.categorical))
+    if not parts:
+        raise ConfigError("the schema has no numeric or categorical feature to train on")
+    return ColumnTransformer(parts, verbose_feature_names_out=False)
+
+
+def make_pipeline(schema: Schema, name: str, params: dict[str, Any] | None = None,
+                  seed: int = 42):
+    """The full scikit-learn Pipeline: ``preprocess`` then ``model``."""
+    from sklearn.pipeline import Pipeline
+
+    return Pipeline([("preprocess", make_preprocessor(schema)),
+                     ("model", make_estimator(name, params, seed))])

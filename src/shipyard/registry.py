@@ -1,0 +1,186 @@
+"""The register step: MLflow model registry with aliases, and the champion/challenger gate.
+
+Everything that can fail (loading and scoring both models, the gate) runs before anything is
+written, so a failed run registers nothing half-way. The new version gets the alias
+``challenger``; ``champion`` moves to it only if it clears the absolute thresholds and beats
+the current champion on the same holdout by the configured margin.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from shipyard.errors import ModelNotFound, ShipyardError
+from shipyard.model_bundle import MANIFEST, LoadedModel, load_bundle, sha256_file
+from shipyard.schema import Schema
+from shipyard.settings import Settings, get_settings
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+@dataclass
+class Decision:
+    model_name: str
+    version: str
+    model_uri: str
+    promoted: bool
+    reason: str
+    champion_version: str | None
+    previous_champion: str | None
+    challenger_metrics: dict[str, float]
+    champion_metrics: dict[str, float] | None = None
+    lineage: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, default=str)
+
+    def markdown(self) -> str:
+        verdict = "PROMOTED to champion" if self.promoted else "kept as challenger"
+        lines = [f"# Registration: {self.model_name} v{self.version} {verdict}", "",
+                 f"**Reason:** {self.reason}", "",
+                 f"`champion` → v{self.champion_version}" if self.champion_version
+                 else "`champion` → (none)", "", "| metric | challenger | champion |",
+                 "|---|---|---|"]
+        champion = self.champion_metrics or {}
+        for name, value in self.challenger_metrics.items():
+            other = champion.get(name)
+            lines.append(f"| {name} | {value:.4f} | {'' if other is None else f'{other:.4f}'} |")
+        return "\n".join(lines) + "\n"
+
+
+def _score(model: LoadedModel, test: pd.DataFrame) -> dict[str, float]:
+    from shipyard.evaluation import evaluate
+
+    missing = [c for c in model.features + [model.schema.target] if c not in test.columns]
+    if missing:
+        raise ModelNotFound(f"the holdout lacks columns the model needs: {', '.join(missing)}")
+    result = evaluate(test[model.schema.target].to_numpy(), model.predict_proba(test),
+                      model.threshold, model.manifest["classes"])
+    return {k: result.metrics[k] for k in ("roc_auc", "pr_auc", "f1", "log_loss")}
+
+
+def load_registered(uri: str, settings: Settings | None = None) -> LoadedModel:
+    """Download and load a registered model (``models:/name@alias`` or ``models:/name/3``)."""
+    import mlflow
+
+    from shipyard.tracking import configure
+
+    configure(settings)
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+        except mlflow.exceptions.MlflowException as exc:
+            raise ModelNotFound(f"cannot fetch {uri}: {exc.message}") from exc
+        return load_bundle(local)
+
+
+def champion_version(client, name: str) -> str | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION).version
+    except MlflowException:
+        return None
+
+
+def gate(challenger: dict[str, float], champion: dict[str, float] | None,
+         min_roc_auc: float, min_pr_auc: float, margin: float) -> tuple[bool, str]:
+    """MLflow's own threshold check: absolute floors, and beat the champion by ``margin``."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import MetricThreshold
+    from mlflow.models.evaluation import EvaluationResult
+
+    compare = champion is not None and margin > 0
+    thresholds = {
+        "roc_auc": MetricThreshold(threshold=min_roc_auc, greater_is_better=True,
+                                   min_absolute_change=margin if compare else None),
+        "pr_auc": MetricThreshold(threshold=min_pr_auc, greater_is_better=True),
+    }
+    try:
+        mlflow.validate_evaluation_results(
+            thresholds, EvaluationResult(challenger, {}),
+            EvaluationResult(champion, {}) if compare else None)
+    except MlflowException as exc:
+        return False, " ".join(str(exc.message).split())
+    if champion and challenger["roc_auc"] < champion["roc_auc"]:  # margin 0: not worse
+        return False, (f"roc_auc {challenger['roc_auc']:.4f} is below the champion's "
+                       f"{champion['roc_auc']:.4f}")
+    if champion:
+        return True, (f"roc_auc {challenger['roc_auc']:.4f} beats the champion's "
+                      f"{champion['roc_auc']:.4f} by at least {margin} and clears the floors "
+                      f"(roc_auc >= {min_roc_auc}, pr_auc >= {min_pr_auc})")
+    return True, (f"first model: clears the floors roc_auc >= {min_roc_auc} and "
+                  f"pr_auc >= {min_pr_auc}")
+
+
+def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
+             pipeline_run_id: str = "local", data_hash: str = "",
+             params: dict[str, Any] | None = None, min_roc_auc: float = 0.75,
+             min_pr_auc: float = 0.05, margin: float = 0.002,
+             settings: Settings | None = None) -> Decision:
+    """Register ``model_uri``; alias it ``challenger``; promote it if it passes the gate."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from shipyard.tracking import configure
+
+    settings = settings or get_settings()
+    configure(settings)
+    client = MlflowClient()
+    name = settings.model_name
+    test = pd.read_parquet(test_path)
+    challenger = load_bundle(model_dir)
+    challenger_metrics = _score(challenger, test)
+    previous = champion_version(client, name)
+    champion_metrics = None
+    if previous is not None:
+        try:
+            champion_metrics = _score(load_registered(f"models:/{name}@{CHAMPION}", settings), test)
+        except ShipyardError as exc:
+            raise ShipyardError(f"cannot score the current champion v{previous} on this holdout: "
+                                f"{exc}", hint="fix or re-alias the champion first") from exc
+    promoted, reason = gate(challenger_metrics, champion_metrics, min_roc_auc, min_pr_auc, margin)
+
+    lineage = {"shipyard.pipeline_run_id": pipeline_run_id, "shipyard.data_hash": data_hash,
+               "shipyard.git_commit": settings.git_commit or "unknown",
+               "shipyard.model_type": challenger.manifest["model_type"],
+               "shipyard.params": json.dumps(params or challenger.manifest.get("params", {}),
+                                             default=str),
+               "shipyard.manifest_sha256": sha256_file(challenger.directory / MANIFEST),
+               "shipyard.decision": "promoted" if promoted else "rejected",
+               "shipyard.reason": reason[:4000]}
+    if not any(m.name == name for m in client.search_registered_models(f"name = '{name}'")):
+        client.create_registered_model(name, description="Shipyard fraud model")
+    version = mlflow.register_model(model_uri, name, tags=lineage).version
+    try:
+        client.set_registered_model_alias(name, CHALLENGER, version)
+        if promoted:
+            client.set_registered_model_alias(name, CHAMPION, version)
+    except Exception:
+        client.delete_model_version(name, version)  # nothing half-way
+        raise
+    return Decision(name, str(version), f"models:/{name}/{version}", promoted, reason,
+                    str(version) if promoted else previous, previous, challenger_metrics,
+                    champion_metrics, lineage)
+
+
+def champion_schema(settings: Settings | None = None) -> tuple[Schema, str] | None:
+    """The schema stored with the current champion, and its version; None before the first."""
+    from mlflow import MlflowClient
+
+    from shipyard.tracking import configure
+
+    settings = settings or get_settings()
+    configure(settings)
+    version = champion_version(MlflowClient(), settings.model_name)
+    if version is None:
+        return None
+    model = load_registered(f"models:/{settings.model_name}@{CHAMPION}", settings)
+    return model.schema, version

@@ -1,0 +1,69 @@
+"""One typed settings object for the whole project.
+
+Values come from (highest first) explicit arguments, ``SHIPYARD_*`` environment variables,
+a ``shipyard.toml`` config file named by ``SHIPYARD_CONFIG``, then the defaults below. Every
+process of a local pipeline run (each kfp.local task is a fresh process) rebuilds the same
+object from the same environment, which is why paths are made absolute here.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
+
+
+class Settings(BaseSettings):
+    """Shipyard's settings; env prefix ``SHIPYARD_``."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore")
+
+    home: Path = Field(Path(".shipyard"), description="Project-local folder for local state.")
+    mlflow_tracking_uri: str | None = Field(
+        None, description="MLflow tracking URI; default a SQLite file under `home`."
+    )
+    mlflow_artifact_location: str | None = Field(
+        None, description="Artifact root for a new experiment; default a folder under `home`."
+    )
+    experiment: str = "shipyard"
+    model_name: str = "shipyard-fraud"
+
+    s3_endpoint: str | None = Field(None, description="host:port of MinIO/S3 for s3:// URIs.")
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    s3_secure: bool = Field(False, description="Use TLS to reach the S3 endpoint.")
+    s3_region: str | None = None
+
+    git_commit: str | None = Field(None, description="Commit of the code, tagged on models.")
+    image: str = Field("shipyard:0.1.0", description="Project image for KFP components.")
+
+    @field_validator("home")
+    @classmethod
+    def _absolute_home(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        sources = [init_settings, env_settings]
+        config = os.environ.get("SHIPYARD_CONFIG")
+        if config:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config))
+        return tuple(sources)
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def artifact_location(self) -> str:
+        return self.mlflow_artifact_location or (self.home / "mlartifacts").as_uri()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (built once; call ``get_settings.cache_clear()`` in tests)."""
+    return Settings()

@@ -1,0 +1,242 @@
+"""The validate step: check train/test data against the schema and against each other.
+
+Every rule runs and every violation is collected, so one failed run lists all that is wrong
+(column, rule, observed value, expectation) instead of the first problem only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from shipyard.errors import SchemaError, ValidationFailed
+from shipyard.schema import CATEGORICAL, NUMERIC, TIMESTAMP, Schema, infer_schema
+from shipyard.settings import Settings
+
+PSI_LIMIT = 0.25  # population stability index above which train/test are called skewed
+RANGE_FACTOR = 10.0  # how loose inferred numeric bounds are (see _bounds)
+
+
+@dataclass(frozen=True)
+class Violation:
+    dataset: str
+    column: str
+    rule: str
+    observed: str
+    expected: str
+
+    def __str__(self) -> str:
+        return (f"{self.dataset}.{self.column}: {self.rule} — observed {self.observed}, "
+                f"expected {self.expected}")
+
+
+@dataclass
+class ValidationReport:
+    violations: list[Violation] = field(default_factory=list)
+    checks: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    skew: dict[str, float] = field(default_factory=dict)
+    origin: str = "given"
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def metrics(self) -> dict[str, float]:
+        data = {"checks": float(self.checks), "violations": float(len(self.violations))}
+        data.update({f"{name}_rows": float(n) for name, n in self.rows.items()})
+        if self.skew:
+            data["max_psi"] = round(max(self.skew.values()), 4)
+        return data
+
+    def markdown(self, schema: Schema) -> str:
+        status = "PASSED" if self.ok else f"FAILED — {len(self.violations)} violation(s)"
+        lines = [f"# Data validation: {status}", "",
+                 f"Rows: {', '.join(f'{k} {v}' for k, v in self.rows.items())}; "
+                 f"checks run: {self.checks}; schema {self.origin}, target `{schema.target}`.", ""]
+        if self.violations:
+            lines += ["| dataset | column | rule | observed | expected |",
+                      "|---|---|---|---|---|"]
+            lines += [f"| {v.dataset} | {v.column} | {v.rule} | {v.observed} | {v.expected} |"
+                      for v in self.violations]
+            lines.append("")
+        if self.skew:
+            lines += ["## Train/test skew (PSI)", "", "| column | PSI |", "|---|---|"]
+            lines += [f"| {c} | {p:.4f} |" for c, p in sorted(self.skew.items())]
+        return "\n".join(lines) + "\n"
+
+
+def validate_frames(frames: dict[str, pd.DataFrame], schema: Schema) -> ValidationReport:
+    """Check each named frame against ``schema``, then the first frame against the others."""
+    report = ValidationReport()
+    for name, frame in frames.items():
+        report.rows[name] = len(frame)
+        _check_frame(name, frame, schema, report)
+    names = list(frames)
+    for other in names[1:]:
+        _check_skew(frames[names[0]], frames[other], other, schema, report)
+    return report
+
+
+def _add(report: ValidationReport, ok: bool, *violation: str) -> None:
+    report.checks += 1
+    if not ok:
+        report.violations.append(Violation(*violation))
+
+
+def _check_frame(name: str, frame: pd.DataFrame, schema: Schema, report: ValidationReport) -> None:
+    _add(report, len(frame) > 0, name, "*", "rows", "0 rows", "at least 1 row")
+    present = set(map(str, frame.columns))
+    for column in schema.columns:
+        _add(report, column.name in present, name, column.name, "column present",
+             "missing", f"a {column.kind} column")
+    unexpected = sorted(present - set(schema.names))
+    _add(report, not unexpected, name, ",".join(unexpected) or "-", "unexpected columns",
+         ", ".join(unexpected), "only the schema's columns")
+    for column in schema.columns:
+        if column.name not in present:
+            continue
+        series = frame[column.name]
+        nulls = int(series.isna().sum())
+        if not column.nullable:
+            _add(report, nulls == 0, name, column.name, "no nulls", f"{nulls} null(s)", "0")
+        if column.kind == NUMERIC:
+            _check_numeric(name, column, series, report, schema.inferred)
+        elif column.kind == CATEGORICAL:
+            values = set(map(str, series.dropna().unique()))
+            unknown = sorted(values - set(column.categories or values))
+            _add(report, not unknown, name, column.name, "categories",
+                 ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else ""),
+                 f"one of {', '.join(column.categories or [])}")
+        elif column.kind == TIMESTAMP:
+            _add(report, pd.api.types.is_datetime64_any_dtype(series), name, column.name,
+                 "dtype", str(series.dtype), "a timestamp")
+    if schema.target in present:
+        labels = frame[schema.target].dropna()
+        classes = sorted(labels.unique().tolist())
+        _add(report, len(classes) == 2, name, schema.target, "label has both classes",
+             f"classes {classes}", "exactly two classes")
+
+
+def _check_numeric(name: str, column, series: pd.Series, report: ValidationReport,
+                   inferred: bool) -> None:
+    is_numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+    _add(report, is_numeric, name, column.name, "dtype", str(series.dtype), "numeric")
+    if not is_numeric:
+        return
+    values = series.dropna().to_numpy(dtype=float)
+    if values.size == 0:
+        return
+    _add(report, bool(np.isfinite(values).all()), name, column.name, "finite",
+         f"{int((~np.isfinite(values)).sum())} non-finite", "finite numbers")
+    low, high = _bounds(column, inferred)
+    observed_min, observed_max = float(np.nanmin(values)), float(np.nanmax(values))
+    if low is not None:
+        _add(report, observed_min >= low, name, column.name, "minimum",
+             f"{observed_min:g}", f">= {low:g}")
+    if high is not None:
+        _add(report, observed_max <= high, name, column.name, "maximum",
+             f"{observed_max:g}", f"<= {high:g}")
+
+
+def _bounds(column, inferred: bool) -> tuple[float | None, float | None]:
+    """Declared bounds as they are. Inferred ones are loose, to catch unit or sign errors
+    rather than heavy tails: [0, 10 x max] where all training values were >= 0, otherwise
+    the observed range widened by ten spans each side."""
+    low, high = column.min, column.max
+    if low is None or high is None or not inferred:
+        return low, high
+    if low >= 0:
+        return 0.0, max(high * RANGE_FACTOR, 1.0)
+    span = max(high - low, 1.0) * RANGE_FACTOR
+    return low - span, high + span
+
+
+def _check_skew(train: pd.DataFrame, other: pd.DataFrame, other_name: str, schema: Schema,
+                report: ValidationReport) -> None:
+    for name in schema.features:
+        if name not in train.columns or name not in other.columns:
+            continue
+        psi = population_stability_index(train[name], other[name],
+                                         schema.column(name).kind == CATEGORICAL)
+        report.skew[name] = psi
+        _add(report, psi <= PSI_LIMIT, other_name, name, "train/test skew (PSI)",
+             f"{psi:.3f}", f"<= {PSI_LIMIT}")
+
+
+def population_stability_index(expected: pd.Series, actual: pd.Series,
+                               categorical: bool, bins: int = 10) -> float:
+    """PSI between two samples: quantile bins of ``expected`` for numbers, categories else."""
+    expected, actual = expected.dropna(), actual.dropna()
+    if expected.empty or actual.empty:
+        return 0.0
+    if categorical or not pd.api.types.is_numeric_dtype(expected):
+        keys = sorted(set(map(str, expected)) | set(map(str, actual)))
+        e = expected.astype(str).value_counts().reindex(keys, fill_value=0).to_numpy(float)
+        a = actual.astype(str).value_counts().reindex(keys, fill_value=0).to_numpy(float)
+    else:
+        if not pd.api.types.is_numeric_dtype(actual):
+            return 0.0  # the dtype rule reports this column
+        edges = np.unique(np.quantile(expected.to_numpy(float), np.linspace(0, 1, bins + 1)))
+        if edges.size < 2:
+            return 0.0
+        edges[0], edges[-1] = -np.inf, np.inf
+        e = np.histogram(expected.to_numpy(float), edges)[0].astype(float)
+        a = np.histogram(actual.to_numpy(float), edges)[0].astype(float)
+    e = np.clip(e / e.sum(), 1e-4, None)
+    a = np.clip(a / a.sum(), 1e-4, None)
+    return float(np.sum((a - e) * np.log(a / e)))
+
+
+def resolve_schema(train: pd.DataFrame, target: str, schema_uri: str = "",
+                   settings: Settings | None = None) -> tuple[Schema, str]:
+    """The schema to check against and where it came from.
+
+    A declared ``schema_uri`` (local path or s3://) wins; otherwise the current champion's
+    schema (stored with the model), so new data is checked against what the model saw;
+    otherwise, on the first run, the schema is inferred from the training data.
+    """
+    if schema_uri:
+        return _read_schema(schema_uri, settings), f"declared ({schema_uri})"
+    from shipyard.registry import champion_schema
+
+    stored = champion_schema(settings)
+    if stored is not None:
+        schema, version = stored
+        return schema, f"stored with the champion model (v{version})"
+    return infer_schema(train, target), "inferred from this training data"
+
+
+def _read_schema(uri: str, settings: Settings | None) -> Schema:
+    if uri.startswith("s3://"):
+        import tempfile
+        from pathlib import Path
+
+        from shipyard import storage
+
+        with tempfile.TemporaryDirectory() as tmp:
+            return Schema.load(storage.download(uri, Path(tmp) / "schema.json", settings))
+    return Schema.load(uri.removeprefix("file://"))
+
+
+def validate(train_path: str, test_path: str, target: str, schema_out: str, report_out: str,
+             schema_uri: str = "", settings: Settings | None = None) -> ValidationReport:
+    """Check train and test; write the schema used and a Markdown report; raise on violations.
+
+    The report is written before raising, so a failed run still shows what was wrong.
+    """
+    train, test = pd.read_parquet(train_path), pd.read_parquet(test_path)
+    schema, origin = resolve_schema(train, target, schema_uri, settings)
+    if schema.target != target:
+        raise SchemaError(f"the schema's target is {schema.target!r}, the pipeline's is "
+                          f"{target!r}", hint="set the target parameter, or declare a schema")
+    report = validate_frames({"train": train, "test": test}, schema)
+    report.origin = origin
+    schema.save(schema_out)
+    with open(report_out, "w") as handle:
+        handle.write(report.markdown(schema))
+    if not report.ok:
+        raise ValidationFailed(report.violations, report_path=report_out)
+    return report
