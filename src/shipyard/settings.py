@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     s3_region: str | None = None
 
     git_commit: str | None = Field(None, description="Commit of the code, tagged on models.")
-    image: str = Field("shipyard:0.1.0", description="Project image for KFP components.")
+    image: str = Field("shipyard-python:0.1.0",
+                       description="Project image the KFP components run in (compile time).")
 
     @field_validator("home")
     @classmethod
@@ -67,3 +68,14 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings (built once; call ``get_settings.cache_clear()`` in tests)."""
     return Settings()
+
+
+def settings_for(model_name: str = "") -> Settings:
+    """The process settings, with the model name a pipeline parameter may override."""
+    settings = get_settings()
+    return settings.model_copy(update={"model_name": model_name}) if model_name else settings
+
+
+def component_image() -> str:
+    """The image KFP components run in: ``SHIPYARD_IMAGE`` at compile time, or the default."""
+    return get_settings().image

@@ -1,0 +1,41 @@
+# Shipyard: one command runs the main job (`make run`), one passes the tests (`make test`).
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(PYTHON) -m uv
+VENV := .venv
+BIN := $(VENV)/bin
+# kfp.local starts each task with the `python3` it finds first: the project's.
+WITH_VENV := PATH="$(CURDIR)/$(BIN):$$PATH"
+export PYTHONPATH := $(CURDIR)/components:$(CURDIR)/pipelines:$(CURDIR)/kserve
+PIPELINE := build/training_pipeline.yaml
+ARGS ?=
+
+.PHONY: install install-vertex run compile test test-fast bench lint clean
+
+install:  ## create .venv from the lock file (installs uv first if needed)
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --frozen --inexact
+
+install-vertex: install  ## add google-cloud-pipeline-components (about 2 GB)
+	$(UV) sync --frozen --inexact --extra vertex
+
+compile: install  ## write the KFP IR YAML the Kubeflow Pipelines UI accepts
+	$(BIN)/shipyard compile --output $(PIPELINE)
+
+run: compile  ## the main job: the full pipeline on kfp.local, ending with a summary
+	$(WITH_VENV) $(BIN)/shipyard run --pipeline-file $(PIPELINE) $(ARGS)
+
+test: install  ## the whole test suite
+	$(WITH_VENV) $(BIN)/python -m pytest
+
+test-fast: install  ## unit tests only
+	$(WITH_VENV) $(BIN)/python -m pytest tests/unit -q
+
+bench: compile  ## speed benchmarks (prints numbers)
+	$(WITH_VENV) $(BIN)/python benchmarks/pipeline_overhead.py
+
+lint: install
+	$(BIN)/ruff check src components pipelines tests benchmarks
+
+clean:
+	rm -rf build .shipyard local_outputs .pytest_cache

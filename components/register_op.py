@@ -1,0 +1,36 @@
+"""KFP component: register the candidate, alias it challenger, promote it if it wins."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Model, Output
+
+from shipyard.settings import component_image
+
+
+@dsl.component(base_image=component_image(), install_kfp_package=False)
+def register_op(model: Input[Model], train_data: Input[Dataset], test_data: Input[Dataset],
+                decision: Output[Artifact], report: Output[Markdown],
+                min_roc_auc: float = 0.75, min_pr_auc: float = 0.05, margin: float = 0.002,
+                model_name: str = "", pipeline_run_id: str = "local"
+                ) -> NamedTuple("Registration", model_uri=str, version=str, promoted=bool,
+                                reason=str):
+    """Register in MLflow; move `champion` only past the floors and the champion + margin."""
+    from shipyard.timing import timed
+
+    with timed() as timer:
+        from shipyard.registry import register
+        from shipyard.settings import settings_for
+
+        result = register(model.metadata["mlflow_model_uri"], model.path, test_data.path,
+                          pipeline_run_id, train_data.metadata.get("content_hash", ""),
+                          min_roc_auc=min_roc_auc, min_pr_auc=min_pr_auc, margin=margin,
+                          settings=settings_for(model_name))
+    with open(decision.path, "w") as handle:
+        handle.write(result.to_json())
+    with open(report.path, "w") as handle:
+        handle.write(result.markdown())
+    decision.metadata.update({"version": result.version, "promoted": result.promoted,
+                              "champion_version": result.champion_version or "",
+                              **timer.as_metadata()})
+    return (result.model_uri, result.version, result.promoted, result.reason)

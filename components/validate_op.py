@@ -1,0 +1,24 @@
+"""KFP component: check train/test against the schema; fail with every violation listed."""
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Output
+
+from shipyard.settings import component_image
+
+
+@dsl.component(base_image=component_image(), install_kfp_package=False)
+def validate_op(train_data: Input[Dataset], test_data: Input[Dataset], schema: Output[Artifact],
+                report: Output[Markdown], metrics: Output[Metrics], target: str = "is_fraud",
+                schema_uri: str = "", model_name: str = ""):
+    """Validate columns, dtypes, nulls, ranges, categories, labels and train/test skew."""
+    from shipyard.timing import timed
+
+    with timed() as timer:
+        from shipyard.settings import settings_for
+        from shipyard.validation import validate
+
+        result = validate(train_data.path, test_data.path, target, schema.path, report.path,
+                          schema_uri=schema_uri, settings=settings_for(model_name))
+    for name, value in result.metrics().items():
+        metrics.log_metric(name, value)
+    schema.metadata.update({"origin": result.origin, **timer.as_metadata()})

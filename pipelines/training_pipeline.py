@@ -1,0 +1,121 @@
+"""The training pipeline: ingest → validate → train → tune → register.
+
+One compiled IR YAML runs on Kubeflow Pipelines and, unchanged, on kfp.local. Gates and
+best-model selection live inside components because kfp.local mis-runs ``dsl.If`` and
+``dsl.Collected`` (README, "Design notes").
+
+    python pipelines/training_pipeline.py [OUTPUT.yaml]   # compile
+"""
+
+import sys
+from pathlib import Path
+
+from ingest_op import ingest_op
+from kfp import compiler, dsl, kubernetes
+from register_op import register_op
+from train_op import train_op
+from tune_op import tune_op
+from validate_op import validate_op
+
+# Kubernetes objects that carry credentials and endpoints on a cluster (manifests/ creates
+# them; values never pass through pipeline parameters). Ignored by kfp.local.
+S3_SECRET = "shipyard-s3"
+MLFLOW_SECRET = "shipyard-mlflow"
+CONFIG_MAP = "shipyard-config"
+DEFAULT_OUTPUT = Path("build/training_pipeline.yaml")
+
+
+def _wire_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    kubernetes.use_secret_as_env(task, S3_SECRET, {"access-key": "SHIPYARD_S3_ACCESS_KEY",
+                                                   "secret-key": "SHIPYARD_S3_SECRET_KEY",
+                                                   "access-key-id": "AWS_ACCESS_KEY_ID",
+                                                   "secret-access-key": "AWS_SECRET_ACCESS_KEY"})
+    kubernetes.use_secret_as_env(task, MLFLOW_SECRET,
+                                 {"tracking-uri": "SHIPYARD_MLFLOW_TRACKING_URI"})
+    kubernetes.use_config_map_as_env(task, CONFIG_MAP,
+                                     {"s3-endpoint": "SHIPYARD_S3_ENDPOINT",
+                                      "s3-endpoint-url": "MLFLOW_S3_ENDPOINT_URL",
+                                      "git-commit": "SHIPYARD_GIT_COMMIT"})
+    return task
+
+
+@dsl.pipeline(name="shipyard-training",
+              description="Ingest, validate, train, tune and register a tabular classifier; "
+                          "promote it to the MLflow alias `champion` only if it wins.")
+def training_pipeline(
+    source: str = "",
+    target: str = "is_fraud",
+    rows: int = 20000,
+    seed: int = 42,
+    shift: float = 0.0,
+    split: str = "stratified",
+    test_fraction: float = 0.2,
+    schema_uri: str = "",
+    model_type: str = "xgboost",
+    model_types: str = "xgboost,random_forest,logistic_regression",
+    n_candidates: int = 8,
+    cv_folds: int = 3,
+    threshold: float = 0.0,
+    min_roc_auc: float = 0.75,
+    min_pr_auc: float = 0.05,
+    margin: float = 0.002,
+    model_name: str = "shipyard-fraud",
+) -> str:
+    """Train and register a classifier; returns the registered model URI.
+
+    Args:
+        source: CSV or Parquet to train on (local path or s3://bucket/key); empty generates
+            synthetic card transactions.
+        target: Name of the binary label column.
+        rows: Rows of synthetic data (used only when source is empty).
+        seed: Random seed for data generation, splits, search and models.
+        shift: Distribution shift of synthetic data in [0, 1] (drift demos).
+        split: "stratified" on the label, or "time" (the newest rows are the test set).
+        test_fraction: Share of rows held out as the test set.
+        schema_uri: Declared schema JSON; empty uses the champion's schema, else infers one.
+        model_type: Model family of the baseline (xgboost, random_forest, logistic_regression).
+        model_types: Comma-separated families the tune step searches.
+        n_candidates: Random candidates per family for successive halving.
+        cv_folds: Cross-validation folds for tuning.
+        threshold: Decision threshold; 0 picks the F1-optimal one by cross-validation.
+        min_roc_auc: Floor on holdout ROC AUC for promotion.
+        min_pr_auc: Floor on holdout PR AUC for promotion.
+        margin: ROC AUC by which a challenger must beat the champion to be promoted.
+        model_name: MLflow registered model name.
+    """
+    run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
+    ingest = ingest_op(source=source, target=target, rows=rows, seed=seed, shift=shift,
+                       split=split, test_fraction=test_fraction)
+    validate = validate_op(train_data=ingest.outputs["train_data"],
+                           test_data=ingest.outputs["test_data"], target=target,
+                           schema_uri=schema_uri, model_name=model_name)
+    train = train_op(train_data=ingest.outputs["train_data"], test_data=ingest.outputs["test_data"],
+                     schema=validate.outputs["schema"], model_type=model_type,
+                     threshold=threshold, seed=seed, pipeline_run_id=run_id)
+    tune = tune_op(train_data=ingest.outputs["train_data"], test_data=ingest.outputs["test_data"],
+                   schema=validate.outputs["schema"], baseline=train.outputs["model"],
+                   model_types=model_types, n_candidates=n_candidates, cv_folds=cv_folds,
+                   threshold=threshold, seed=seed, pipeline_run_id=run_id)
+    register = register_op(model=tune.outputs["model"], train_data=ingest.outputs["train_data"],
+                           test_data=ingest.outputs["test_data"], min_roc_auc=min_roc_auc,
+                           min_pr_auc=min_pr_auc, margin=margin, model_name=model_name,
+                           pipeline_run_id=run_id)
+    for task, name in ((ingest, "ingest"), (validate, "validate"), (train, "train"),
+                       (tune, "tune"), (register, "register")):
+        task.set_display_name(name)
+        _wire_credentials(task)
+    for task in (train, tune):
+        task.set_cpu_limit("2").set_memory_limit("4G")
+    return register.outputs["model_uri"]
+
+
+def compile_pipeline(output: str | Path = DEFAULT_OUTPUT) -> Path:
+    """Write the IR YAML that the KFP UI accepts."""
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(training_pipeline, str(output))
+    return output
+
+
+if __name__ == "__main__":
+    print(compile_pipeline(sys.argv[1] if len(sys.argv) > 1 else DEFAULT_OUTPUT))

@@ -1,0 +1,33 @@
+"""Fill KFP output artifacts from Shipyard results, so the KFP UI shows metrics and curves.
+
+Takes the artifact objects KFP hands a component (``Model``, ``Metrics``,
+``ClassificationMetrics``); kept here, not in the components, so it is unit-tested.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shipyard.timing import StepTimer
+from shipyard.training import ModelResult
+
+FRAMEWORK = {"xgboost": "xgboost", "random_forest": "sklearn", "logistic_regression": "sklearn"}
+
+
+def write_model_result(result: ModelResult, timer: StepTimer, model: Any, metrics: Any,
+                       classification: Any) -> None:
+    """Metadata on the model artifact; scalar metrics; ROC curve and confusion matrix."""
+    model.metadata.update({**result.metadata(), **timer.as_metadata(),
+                           "framework": FRAMEWORK.get(result.model_type, "sklearn")})
+    for name, value in result.evaluation.metrics.items():
+        metrics.log_metric(name, value)
+    if result.cv_score is not None:
+        metrics.log_metric("cv_roc_auc", round(result.cv_score, 6))
+    fpr, tpr, thresholds = result.evaluation.roc
+    classification.log_roc_curve(fpr, tpr, thresholds)
+    classification.log_confusion_matrix(result.evaluation.labels, result.evaluation.confusion)
+
+
+def threshold_param(value: float) -> float | None:
+    """Pipeline parameter to library argument: 0 (or less) means 'choose by cross-validation'."""
+    return value if value > 0 else None

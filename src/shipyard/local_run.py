@@ -1,0 +1,184 @@
+"""Run a compiled pipeline on kfp.local and summarize it: the local stand-in for Kubeflow.
+
+It runs the *compiled* IR YAML (loaded back with ``load_component_from_file``), so what runs
+here is exactly what the KFP UI would run. Step timings and metrics are read back from each
+task's ``executor_output.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import ConfigError, ShipyardError
+from shipyard.settings import Settings, get_settings
+
+STEP_ORDER = ("ingest", "validate", "train", "tune", "register")
+_KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "max_psi", "model_type", "winner", "cv_roc_auc",
+                "roc_auc", "pr_auc", "f1", "threshold", "version", "promoted", "champion_version")
+
+
+class PipelineFailed(ShipyardError):
+    """A step failed; ``step`` names it and ``report`` points at its report, if it wrote one."""
+
+    status = 422
+
+    def __init__(self, step: str, run_dir: Path | None, report: Path | None) -> None:
+        self.step, self.run_dir, self.report = step, run_dir, report
+        hint = f"its report: {report}" if report else "its error is printed above"
+        super().__init__(f"the pipeline stopped at step '{step}'; nothing after it ran", hint=hint)
+
+
+@dataclass
+class StepSummary:
+    name: str
+    work_seconds: float | None
+    process_seconds: float | None
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    wall_seconds: float
+    steps: list[StepSummary]
+    outputs: dict[str, Any]
+
+    @property
+    def work_seconds(self) -> float:
+        return sum(s.work_seconds or 0.0 for s in self.steps)
+
+    @property
+    def overhead_per_step(self) -> float:
+        return (self.wall_seconds - self.work_seconds) / max(len(self.steps), 1)
+
+    def step(self, name: str) -> StepSummary:
+        return next(s for s in self.steps if s.name == name)
+
+
+def prepare_environment(settings: Settings | None = None) -> Settings:
+    """Export what every task process must agree on (absolute home, git commit)."""
+    settings = settings or get_settings()
+    os.environ["SHIPYARD_HOME"] = str(settings.home)
+    if not settings.git_commit:
+        try:
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                    timeout=5, check=True).stdout.strip()
+            os.environ["SHIPYARD_GIT_COMMIT"] = commit
+        except (OSError, subprocess.SubprocessError):
+            pass
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def coerce_arguments(pipeline, raw: dict[str, str]) -> dict[str, Any]:
+    """Turn ``key=value`` strings into the pipeline's declared parameter types."""
+    inputs = pipeline.component_spec.inputs or {}
+    arguments: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in inputs:
+            raise ConfigError(f"the pipeline has no parameter {key!r}",
+                              hint=f"parameters: {', '.join(sorted(inputs))}")
+        kind = inputs[key].type
+        try:
+            if kind == "Integer":
+                arguments[key] = int(value)
+            elif kind in ("Double", "Float"):
+                arguments[key] = float(value)
+            elif kind == "Boolean":
+                arguments[key] = value.lower() in ("1", "true", "yes")
+            else:
+                arguments[key] = value
+        except ValueError:
+            raise ConfigError(f"parameter {key!r} takes a {kind}, got {value!r}") from None
+    return arguments
+
+
+def run_local(pipeline_file: str | Path, arguments: dict[str, Any] | None = None,
+              settings: Settings | None = None) -> RunSummary:
+    """Run the compiled pipeline on ``kfp.local.SubprocessRunner`` and summarize it."""
+    from kfp import components, local
+
+    settings = prepare_environment(settings)
+    pipeline_file = Path(pipeline_file)
+    if not pipeline_file.is_file():
+        raise ConfigError(f"no compiled pipeline at {pipeline_file}", hint="run `make compile`")
+    root = settings.home / "local_outputs"
+    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
+               raise_on_error=True)
+    pipeline = components.load_component_from_file(str(pipeline_file))
+    before = set(root.iterdir()) if root.exists() else set()
+    start = time.perf_counter()
+    try:
+        task = pipeline(**(arguments or {}))
+    except RuntimeError as exc:
+        match = re.search(r"Task '([\w-]+)'", re.sub(r"\x1b\[[0-9;]*m", "", str(exc)))
+        step = match.group(1).removesuffix("-op") if match else "unknown"
+        run_dir = _newest(root, before)
+        report = run_dir / f"{step}-op" / "report" if run_dir else None
+        raise PipelineFailed(step, run_dir, report if report and report.is_file() else None) \
+            from exc
+    wall = time.perf_counter() - start
+    run_dir = _newest(root, before)
+    outputs = dict(task.outputs) if hasattr(task, "outputs") else {"Output": task.output}
+    return RunSummary(run_dir, wall, read_steps(run_dir), outputs)
+
+
+def _newest(root: Path, before: set[Path]) -> Path | None:
+    new = [p for p in root.iterdir() if p not in before] if root.exists() else []
+    return max(new, key=lambda p: p.stat().st_mtime) if new else None
+
+
+def read_steps(run_dir: Path) -> list[StepSummary]:
+    """Per-step timings and key metrics from each task's executor output."""
+    steps = []
+    for name in STEP_ORDER:
+        output = run_dir / f"{name}-op" / "executor_output.json"
+        if not output.is_file():
+            continue
+        data = json.loads(output.read_text())
+        merged: dict[str, Any] = dict(data.get("parameterValues", {}))
+        for artifact in data.get("artifacts", {}).values():
+            for item in artifact.get("artifacts", []):
+                merged.update(item.get("metadata", {}))
+        steps.append(StepSummary(name, merged.pop("work_seconds", None),
+                                 merged.pop("process_seconds", None),
+                                 {k: merged[k] for k in _KEY_METRICS if k in merged}))
+    return steps
+
+
+def format_summary(summary: RunSummary) -> str:
+    """The table ``make run`` ends with."""
+    lines = [f"{'step':<10} {'task s':>7} {'work s':>7}  key results", "-" * 78]
+    for step in summary.steps:
+        details = ", ".join(f"{k}={_fmt(v)}" for k, v in step.metrics.items())
+        lines.append(f"{step.name:<10} {_fmt(step.process_seconds):>7} "
+                     f"{_fmt(step.work_seconds):>7}  {details}")
+    lines.append("-" * 78)
+    lines.append(f"pipeline wall time {summary.wall_seconds:.1f} s; steps' own work "
+                 f"{summary.work_seconds:.1f} s; orchestration overhead "
+                 f"{summary.overhead_per_step:.2f} s per step")
+    register = next((s for s in summary.steps if s.name == "register"), None)
+    if register:
+        m = register.metrics
+        lines.append(f"registered version v{m.get('version')}: "
+                     f"{'promoted' if m.get('promoted') else 'not promoted'}; "
+                     f"`champion` -> v{m.get('champion_version') or '(none)'}")
+    lines.append(f"outputs: {summary.run_dir}")
+    return "\n".join(lines)
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e9:
+        return str(int(value))
+    if isinstance(value, float):
+        return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
+    return str(value)
