@@ -18,7 +18,7 @@ class ShipyardPyfunc(PythonModel):
 
         self.model = load_bundle(context.artifacts["bundle"])
 
-    def predict(self, context, model_input, params=None):
+    def predict(self, context, model_input, params=None):  # noqa: D102 (mlflow API)
         import pandas as pd
 
         proba = self.model.predict_proba(model_input)

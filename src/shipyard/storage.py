@@ -81,6 +81,8 @@ class _translated:
                     f"S3 endpoint {self.endpoint} refused the credentials ({exc.code})",
                     hint="check SHIPYARD_S3_ACCESS_KEY / SHIPYARD_S3_SECRET_KEY") from exc
             raise ServiceUnavailable(f"S3 error on {self.uri}: {exc.code}: {exc.message}") from exc
+        if isinstance(exc, ValueError):  # minio validates bucket names and arguments
+            raise ConfigError(f"invalid S3 location {self.uri}: {exc}") from exc
         if isinstance(exc, HTTPError | OSError) and not isinstance(exc, FileNotFoundError):
             raise ServiceUnavailable(f"cannot reach S3 endpoint {self.endpoint}: {exc}",
                                      hint="is MinIO running? check SHIPYARD_S3_ENDPOINT") from exc

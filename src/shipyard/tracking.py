@@ -22,6 +22,9 @@ STEP_TAG = "shipyard.step"
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
 os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# The model carries its own pip requirement; copying the project's uv.lock into every model
+# version adds nothing the bundle needs.
+os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:

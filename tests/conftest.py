@@ -1,0 +1,112 @@
+"""Shared fixtures: one isolated Shipyard home (SQLite MLflow store) per session, one small
+dataset, one trained model, one S3-compatible server (moto) started and stopped by PID."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from shipyard.settings import get_settings
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before listening")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"nothing listened on 127.0.0.1:{port} within {timeout} s")
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop a server started with start_new_session=True: its whole process group, by PID."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def shipyard_home(tmp_path_factory):
+    """Every test runs against a fresh home: its own SQLite MLflow store and artifacts."""
+    home = tmp_path_factory.mktemp("shipyard-home")
+    saved = {k: os.environ.get(k) for k in ("SHIPYARD_HOME", "SHIPYARD_MLFLOW_TRACKING_URI")}
+    os.environ["SHIPYARD_HOME"] = str(home)
+    os.environ.pop("SHIPYARD_MLFLOW_TRACKING_URI", None)
+    get_settings.cache_clear()
+    yield home
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def small_data(tmp_path_factory):
+    """A 3 000-row synthetic split, validated, with its inferred schema."""
+    from shipyard.ingest import ingest
+    from shipyard.schema import infer_schema
+
+    import pandas as pd
+
+    folder = tmp_path_factory.mktemp("data")
+    result = ingest(folder / "train.parquet", folder / "test.parquet", rows=3000, seed=7)
+    schema = infer_schema(pd.read_parquet(folder / "train.parquet"), "is_fraud")
+    schema.save(folder / "schema.json")
+    return {"train": folder / "train.parquet", "test": folder / "test.parquet",
+            "schema": folder / "schema.json", "ingest": result, "folder": folder}
+
+
+@pytest.fixture(scope="session")
+def trained(small_data, tmp_path_factory):
+    """One XGBoost model trained and logged to MLflow, shared by every test that needs one."""
+    from shipyard.training import train
+
+    model_dir = tmp_path_factory.mktemp("model") / "bundle"
+    return train(small_data["train"], small_data["test"], small_data["schema"], model_dir,
+                 "xgboost", {"n_estimators": 60}, threshold=None, pipeline_run_id="test-session")
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3-compatible server on 127.0.0.1 (no MinIO server binary is installable here)."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                                str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        wait_for_port(port, process)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop(process)
+
+
+@pytest.fixture
+def s3_settings(s3_server):
+    from shipyard.settings import Settings
+
+    return Settings(s3_endpoint=s3_server, s3_access_key="testing", s3_secret_key="testing",
+                    s3_region="us-east-1")

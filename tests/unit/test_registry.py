@@ -1,0 +1,83 @@
+import pytest
+from mlflow import MlflowClient
+
+from shipyard.errors import ServiceUnavailable
+from shipyard.registry import CHALLENGER, CHAMPION, gate, register
+from shipyard.settings import Settings, settings_for
+from shipyard.tracking import configure
+from conftest import free_port
+
+
+@pytest.fixture(scope="module")
+def weak(small_data, tmp_path_factory):
+    """A model trained on inverted labels: it ranks fraud last, ROC AUC far below 0.5."""
+    from shipyard.models import make_pipeline
+    from shipyard.schema import Schema
+    from shipyard.training import finalize, load_split
+
+    schema = Schema.load(small_data["schema"])
+    x_train, y_train, x_test, y_test = load_split(small_data["train"], small_data["test"], schema)
+    inverted = 1 - y_train
+    return finalize(make_pipeline(schema, "logistic_regression"), schema, "logistic_regression",
+                    {}, x_train, inverted, x_test, y_test, 0.5,
+                    tmp_path_factory.mktemp("weak") / "bundle", "train", "test-weak")
+
+
+def test_first_model_is_champion_with_lineage(trained, small_data):
+    settings = settings_for("registry-first")
+    decision = register(trained.model_uri, trained.bundle_dir, small_data["test"], "run-1",
+                        "sha256:abc", settings=settings)
+    assert decision.promoted and decision.version == "1" and decision.champion_version == "1"
+    client = MlflowClient()
+    assert str(client.get_model_version_by_alias("registry-first", CHAMPION).version) == "1"
+    assert str(client.get_model_version_by_alias("registry-first", CHALLENGER).version) == "1"
+    tags = client.get_model_version("registry-first", "1").tags
+    assert tags["shipyard.pipeline_run_id"] == "run-1"
+    assert tags["shipyard.data_hash"] == "sha256:abc"
+    assert tags["shipyard.model_type"] == "xgboost"
+    assert "n_estimators" in tags["shipyard.params"]
+    assert len(tags["shipyard.manifest_sha256"]) == 64
+
+    again = register(trained.model_uri, trained.bundle_dir, small_data["test"], "run-2",
+                     settings=settings)
+    assert not again.promoted and again.version == "2"
+    assert "minimum absolute change" in again.reason
+    assert again.champion_metrics == again.challenger_metrics  # same model, same holdout
+    assert str(client.get_model_version_by_alias("registry-first", CHAMPION).version) == "1"
+    assert str(client.get_model_version_by_alias("registry-first", CHALLENGER).version) == "2"
+
+
+def test_better_challenger_replaces_a_weak_champion(weak, trained, small_data):
+    settings = settings_for("registry-better")
+    first = register(weak.model_uri, weak.bundle_dir, small_data["test"], min_roc_auc=0.0,
+                     min_pr_auc=0.0, settings=settings)
+    assert first.promoted
+    second = register(trained.model_uri, trained.bundle_dir, small_data["test"],
+                      settings=settings)
+    assert second.promoted, second.reason
+    assert second.challenger_metrics["roc_auc"] > second.champion_metrics["roc_auc"] + 0.002
+    assert second.previous_champion == "1" and second.champion_version == "2"
+    assert "beats the champion" in second.reason
+
+
+def test_floors_block_promotion(weak, small_data):
+    decision = register(weak.model_uri, weak.bundle_dir, small_data["test"],
+                        settings=settings_for("registry-floor"))
+    assert not decision.promoted
+    assert "roc_auc" in decision.reason and decision.champion_version is None
+
+
+def test_unreachable_mlflow_registers_nothing(trained, small_data):
+    settings = Settings(mlflow_tracking_uri=f"http://127.0.0.1:{free_port()}",
+                        model_name="registry-down")
+    with pytest.raises(ServiceUnavailable, match="cannot reach the MLflow tracking server"):
+        register(trained.model_uri, trained.bundle_dir, small_data["test"], settings=settings)
+    configure()
+    assert not MlflowClient().search_registered_models("name = 'registry-down'")
+
+
+def test_gate_margin_zero_means_not_worse():
+    ok, _ = gate({"roc_auc": 0.9, "pr_auc": 0.3}, {"roc_auc": 0.9, "pr_auc": 0.3}, 0.5, 0.1, 0.0)
+    worse, reason = gate({"roc_auc": 0.89, "pr_auc": 0.3}, {"roc_auc": 0.9, "pr_auc": 0.3},
+                         0.5, 0.1, 0.0)
+    assert ok and not worse and "below the champion" in reason

@@ -1,0 +1,35 @@
+from pathlib import Path
+
+from shipyard.settings import Settings, settings_for
+
+
+def test_env_prefix_and_absolute_home(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SHIPYARD_HOME", "rel/home")
+    monkeypatch.setenv("SHIPYARD_MODEL_NAME", "from-env")
+    settings = Settings()
+    assert settings.home == tmp_path / "rel" / "home"
+    assert settings.model_name == "from-env"
+    assert settings.tracking_uri == f"sqlite:///{tmp_path / 'rel' / 'home' / 'mlflow.db'}"
+
+
+def test_config_file_is_below_env(monkeypatch, tmp_path):
+    config = tmp_path / "shipyard.toml"
+    config.write_text('model_name = "from-file"\nexperiment = "exp-file"\n')
+    monkeypatch.setenv("SHIPYARD_CONFIG", str(config))
+    monkeypatch.setenv("SHIPYARD_EXPERIMENT", "exp-env")
+    settings = Settings()
+    assert settings.model_name == "from-file"
+    assert settings.experiment == "exp-env"
+
+
+def test_secret_is_not_printed():
+    settings = Settings(s3_secret_key="very-secret-value")
+    assert "very-secret-value" not in repr(settings)
+    assert settings.s3_secret_key.get_secret_value() == "very-secret-value"
+
+
+def test_settings_for_overrides_model_name_only():
+    assert settings_for("other").model_name == "other"
+    assert settings_for("").model_name == settings_for().model_name
+    assert isinstance(settings_for().home, Path)
