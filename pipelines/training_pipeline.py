@@ -10,8 +10,9 @@ best-model selection live inside components because kfp.local mis-runs ``dsl.If`
 import sys
 from pathlib import Path
 
-from ingest_op import ingest_op
 from kfp import compiler, dsl, kubernetes
+
+from ingest_op import ingest_op
 from register_op import register_op
 from train_op import train_op
 from tune_op import tune_op

@@ -67,10 +67,10 @@ def shipyard_home(tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_data(tmp_path_factory):
     """A 3 000-row synthetic split, validated, with its inferred schema."""
+    import pandas as pd
+
     from shipyard.ingest import ingest
     from shipyard.schema import infer_schema
-
-    import pandas as pd
 
     folder = tmp_path_factory.mktemp("data")
     result = ingest(folder / "train.parquet", folder / "test.parquet", rows=3000, seed=7)

@@ -25,7 +25,8 @@ class IngestResult:
 
     def metadata(self, part: str) -> dict:
         return {"rows": self.train_rows if part == "train" else self.test_rows,
-                "train_rows": self.train_rows, "test_rows": self.test_rows, "columns": len(self.columns), "column_names": ",".join(self.columns),
+                "train_rows": self.train_rows, "test_rows": self.test_rows,
+                "columns": len(self.columns), "column_names": ",".join(self.columns),
                 "content_hash": self.content_hash, "source": self.source, "split": part}
 
 

@@ -20,8 +20,9 @@ from shipyard.errors import ConfigError, ShipyardError
 from shipyard.settings import Settings, get_settings
 
 STEP_ORDER = ("ingest", "validate", "train", "tune", "register")
-_KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "max_psi", "model_type", "winner", "cv_roc_auc",
-                "roc_auc", "pr_auc", "f1", "threshold", "version", "promoted", "champion_version")
+_KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "max_psi", "model_type",
+                "winner", "cv_roc_auc", "roc_auc", "pr_auc", "f1", "threshold", "version",
+                "promoted", "champion_version")
 
 
 class PipelineFailed(ShipyardError):
@@ -118,8 +119,7 @@ def run_local(pipeline_file: str | Path, arguments: dict[str, Any] | None = None
     try:
         task = pipeline(**(arguments or {}))
     except RuntimeError as exc:
-        match = re.search(r"Task '([\w-]+)'", re.sub(r"\x1b\[[0-9;]*m", "", str(exc)))
-        step = match.group(1).removesuffix("-op") if match else "unknown"
+        step = failed_step(str(exc))
         run_dir = _newest(root, before)
         report = run_dir / f"{step}-op" / "report" if run_dir else None
         raise PipelineFailed(step, run_dir, report if report and report.is_file() else None) \
@@ -128,6 +128,13 @@ def run_local(pipeline_file: str | Path, arguments: dict[str, Any] | None = None
     run_dir = _newest(root, before)
     outputs = dict(task.outputs) if hasattr(task, "outputs") else {"Output": task.output}
     return RunSummary(run_dir, wall, read_steps(run_dir), outputs)
+
+
+def failed_step(message: str) -> str:
+    """The step named in kfp.local's failure message (its colour codes stripped)."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", message)
+    match = re.search(r"(?:Inner task failed: |Task )'([\w-]+)'", plain)
+    return match.group(1).removesuffix("-op") if match else "unknown"
 
 
 def _newest(root: Path, before: set[Path]) -> Path | None:

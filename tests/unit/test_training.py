@@ -23,7 +23,8 @@ def test_logged_to_mlflow_with_params_metrics_signature(trained):
     run = mlflow.get_run(trained.run_id)
     assert run.data.params["model_type"] == "xgboost"
     assert run.data.params["n_estimators"] == "60"
-    assert run.data.metrics["holdout_roc_auc"] == pytest.approx(trained.evaluation.metrics["roc_auc"])
+    holdout = trained.evaluation.metrics["roc_auc"]
+    assert run.data.metrics["holdout_roc_auc"] == pytest.approx(holdout)
     assert run.data.tags[PIPELINE_RUN_TAG] == "test-session"
     assert run.data.tags["mlflow.parentRunId"]  # nested under the pipeline run
     info = mlflow.models.get_model_info(trained.model_uri)

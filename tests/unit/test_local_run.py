@@ -1,0 +1,53 @@
+import json
+
+import pytest
+from kfp import components
+
+from shipyard.errors import ConfigError
+from shipyard.local_run import (
+    RunSummary,
+    coerce_arguments,
+    failed_step,
+    format_summary,
+    read_steps,
+)
+
+
+def test_failed_step_from_kfp_local_messages():
+    inner = ("Pipeline \x1b[95m'shipyard-training'\x1b[0m finished with status \x1b[91mFAILURE"
+             "\x1b[0m. Inner task failed: \x1b[96m'validate-op'\x1b[0m.")
+    assert failed_step(inner) == "validate"
+    assert failed_step("Task \x1b[96m'ingest-op'\x1b[0m finished with status FAILURE") == "ingest"
+    assert failed_step("something else") == "unknown"
+
+
+def test_read_steps_and_summary_table(tmp_path):
+    for name, metadata, params in (
+            ("ingest", {"train_rows": 80, "test_rows": 20, "work_seconds": 1.0,
+                        "process_seconds": 1.2}, {}),
+            ("register", {"version": "3", "promoted": True, "champion_version": "3",
+                          "work_seconds": 2.0, "process_seconds": 2.5}, {"reason": "x"})):
+        (tmp_path / f"{name}-op").mkdir()
+        (tmp_path / f"{name}-op" / "executor_output.json").write_text(json.dumps(
+            {"parameterValues": params,
+             "artifacts": {"a": {"artifacts": [{"name": "a", "metadata": metadata}]}}}))
+    steps = read_steps(tmp_path)
+    assert [s.name for s in steps] == ["ingest", "register"]
+    assert steps[0].work_seconds == 1.0 and steps[0].metrics["train_rows"] == 80
+    summary = RunSummary(tmp_path, 5.0, steps, {})
+    assert summary.overhead_per_step == pytest.approx(1.0)
+    table = format_summary(summary)
+    assert "`champion` -> v3" in table and "train_rows=80" in table
+
+
+def test_coerce_arguments_uses_the_declared_types(tmp_path):
+    from training_pipeline import compile_pipeline
+
+    pipeline = components.load_component_from_file(
+        str(compile_pipeline(tmp_path / "p.yaml")))
+    args = coerce_arguments(pipeline, {"rows": "500", "margin": "0.01", "source": "a.csv"})
+    assert args == {"rows": 500, "margin": 0.01, "source": "a.csv"}
+    with pytest.raises(ConfigError, match="no parameter 'colour'"):
+        coerce_arguments(pipeline, {"colour": "red"})
+    with pytest.raises(ConfigError, match="'rows' takes a Integer"):
+        coerce_arguments(pipeline, {"rows": "many"})
