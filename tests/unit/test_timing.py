@@ -15,3 +15,30 @@ def test_process_age_grows():
     first = process_age()
     time.sleep(0.05)
     assert process_age() > first
+
+
+def _run_as_executor(tmp_path, body: str):
+    """A child process whose argv[0] looks like KFP's executor_main, running ``body``."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "executor_main.py"
+    script.write_text("from shipyard.timing import timed\nwith timed():\n    pass\n" + body)
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_task_process_exits_zero_after_success_and_flushes(tmp_path):
+    done = _run_as_executor(tmp_path, "print('written', end='')\n")
+    assert done.returncode == 0 and done.stdout == "written"
+
+
+def test_task_process_keeps_its_failure_exit_code(tmp_path):
+    failed = _run_as_executor(tmp_path, "raise RuntimeError('step failed')\n")
+    assert failed.returncode == 1 and "step failed" in failed.stderr
+
+
+def test_not_armed_outside_kfp_tasks():
+    from shipyard.timing import in_kfp_task
+
+    assert not in_kfp_task()  # pytest's own exit code must never be touched
