@@ -74,19 +74,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _exit_code(exc: ShipyardError) -> int:
+    if isinstance(exc, ConfigError):
+        return 2
+    if isinstance(exc, ServiceUnavailable):
+        return 3
+    return 1
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ConfigError as exc:
-        print(f"shipyard: error: {exc}", file=sys.stderr)
-        return 2
-    except ServiceUnavailable as exc:
-        print(f"shipyard: error: {exc}", file=sys.stderr)
-        return 3
     except ShipyardError as exc:
         print(f"shipyard: error: {exc}", file=sys.stderr)
-        return 1
+        return _exit_code(exc)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,11 @@
 import pytest
 from mlflow import MlflowClient
 
-from conftest import free_port
 from shipyard.errors import ServiceUnavailable
 from shipyard.registry import CHALLENGER, CHAMPION, gate, register
 from shipyard.settings import Settings, settings_for
 from shipyard.tracking import configure
+from support import free_port
 
 
 @pytest.fixture(scope="module")

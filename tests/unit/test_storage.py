@@ -1,9 +1,9 @@
 import pytest
 
-from conftest import free_port
 from shipyard import storage
 from shipyard.errors import ConfigError, DataSourceError, ServiceUnavailable
 from shipyard.settings import Settings
+from support import free_port
 
 
 def test_upload_and_download(s3_settings, tmp_path):

@@ -1,0 +1,44 @@
+import pytest
+
+from shipyard.cli import build_parser, main
+from support import PROJECT
+
+
+def test_every_subcommand_has_help(capsys):
+    for command in ("compile", "run"):
+        with pytest.raises(SystemExit) as done:
+            build_parser().parse_args([command, "--help"])
+        assert done.value.code == 0
+        assert "usage: shipyard" in capsys.readouterr().out
+
+
+def test_compile_writes_the_yaml(tmp_path, capsys):
+    assert main(["--project", str(PROJECT), "compile", "--output", str(tmp_path / "p.yaml")]) == 0
+    assert (tmp_path / "p.yaml").read_text().startswith("# PIPELINE DEFINITION")
+
+
+def test_bad_parameter_is_exit_code_2(tmp_path, capsys):
+    main(["--project", str(PROJECT), "compile", "--output", str(tmp_path / "p.yaml")])
+    code = main(["--project", str(PROJECT), "run", "--pipeline-file", str(tmp_path / "p.yaml"),
+                 "--set", "colour=red"])
+    assert code == 2
+    assert "no parameter 'colour'" in capsys.readouterr().err
+    assert main(["run", "--pipeline-file", str(tmp_path / "p.yaml"), "--set", "rows"]) == 2
+
+
+def test_unreachable_mlflow_is_exit_code_3(monkeypatch, capsys):
+    from shipyard.settings import get_settings
+    from support import free_port
+
+    monkeypatch.setenv("SHIPYARD_MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
+    get_settings.cache_clear()
+    try:
+        from shipyard.cli import _exit_code
+        from shipyard.tracking import configure
+
+        with pytest.raises(Exception) as raised:
+            configure()
+        assert _exit_code(raised.value) == 3
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
