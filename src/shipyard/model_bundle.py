@@ -81,7 +81,10 @@ class LoadedModel:
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Labels at the bundle's decision threshold (binary) or by argmax."""
-        proba = self.predict_proba(frame)
+        return self.labels(self.predict_proba(frame))
+
+    def labels(self, proba: np.ndarray) -> np.ndarray:
+        """Labels for already computed probabilities (serving computes them once)."""
         classes = np.asarray(self.manifest["classes"])
         if proba.shape[1] == 2:
             return classes[(proba[:, 1] >= self.threshold).astype(int)]

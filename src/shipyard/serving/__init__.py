@@ -1,0 +1,1 @@
+"""Serving: the KServe v2 predictor and (later) the drift detector."""

@@ -1,0 +1,79 @@
+"""Shipyard's KServe v2 predictor: a ``kserve.Model`` serving a Shipyard bundle.
+
+Strict with input (see ``v2_inputs``), vectorised (one ``predict_proba`` call per request,
+however many rows), and honest about outputs: ``predict`` (INT64 labels at the model's
+threshold) and ``predict_proba`` (FP32, [rows, classes]), filtered by the request's ``outputs``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+from kserve import Model
+from kserve.errors import InvalidInput
+from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
+
+from shipyard.serving.model_source import ServedModel, resolve
+from shipyard.serving.v2_inputs import input_specs, to_frame
+from shipyard.settings import Settings
+
+OUTPUTS = ("predict", "predict_proba")
+
+
+class ShipyardPredictor(Model):
+    """Serves one model version; ``name`` is the name clients use in the v2 paths."""
+
+    def __init__(self, name: str, source: str, settings: Settings | None = None) -> None:
+        super().__init__(name)
+        self.source = source
+        self.settings = settings
+        self.served: ServedModel | None = None
+
+    def load(self) -> bool:
+        self.served = resolve(self.source, self.settings)
+        self.ready = True
+        return self.ready
+
+    @property
+    def version(self) -> str | None:
+        return self.served.version if self.served else None
+
+    def get_input_types(self) -> list[dict]:
+        return [spec.as_metadata() for spec in input_specs(self.served.model.schema)]
+
+    def get_output_types(self) -> list[dict]:
+        classes = len(self.served.model.manifest["classes"])
+        return [{"name": "predict", "datatype": "INT64", "shape": [-1]},
+                {"name": "predict_proba", "datatype": "FP32", "shape": [-1, classes]}]
+
+    def predict(self, payload: InferRequest, headers: dict[str, str] | None = None
+                ) -> InferResponse:
+        if not isinstance(payload, InferRequest):
+            raise InvalidInput("expected an Open Inference Protocol (v2) request")
+        wanted = self._requested(payload)
+        model = self.served.model
+        frame = to_frame(payload, model.schema)
+        proba = model.predict_proba(frame)
+        results = {"predict": lambda: ("INT64", model.labels(proba).astype(np.int64)),
+                   "predict_proba": lambda: ("FP32", proba.astype(np.float32))}
+        outputs = []
+        for name in wanted:
+            datatype, values = results[name]()
+            output = InferOutput(name=name, shape=list(values.shape), datatype=datatype)
+            output.set_data_from_numpy(values, binary_data=False)
+            outputs.append(output)
+        return InferResponse(response_id=payload.id or str(uuid.uuid4()), model_name=self.name,
+                             model_version=self.version, infer_outputs=outputs,
+                             parameters=payload.parameters or None,
+                             use_binary_outputs=payload.use_binary_outputs,
+                             requested_outputs=payload.request_outputs)
+
+    @staticmethod
+    def _requested(payload: InferRequest) -> list[str]:
+        requested = [o.name for o in payload.request_outputs or []]
+        unknown = [n for n in requested if n not in OUTPUTS]
+        if unknown:
+            raise InvalidInput(f"unknown output '{unknown[0]}'; the model's outputs are: "
+                               f"{', '.join(OUTPUTS)}")
+        return requested or list(OUTPUTS)

@@ -1,0 +1,130 @@
+"""Turn an Open Inference Protocol (v2) request into a feature frame, strictly.
+
+Every client mistake becomes kserve's ``InvalidInput`` (HTTP 400, gRPC INVALID_ARGUMENT) with
+a message naming the input and the problem; nothing a client sends can cause a 500 here.
+Two layouts are accepted: one input per feature column (BYTES for categoricals, a numeric
+datatype for numerics), or, for all-numeric models, one 2-D tensor in signature order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from kserve.errors import InvalidInput
+
+from shipyard.schema import CATEGORICAL, Schema
+
+NUMERIC_DATATYPES = frozenset({"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16",
+                               "INT32", "INT64", "FP16", "FP32", "FP64"})
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    datatype: str
+    shape: list[int]
+
+    def as_metadata(self) -> dict:
+        return {"name": self.name, "datatype": self.datatype, "shape": self.shape}
+
+
+def input_specs(schema: Schema) -> list[InputSpec]:
+    """What the model's metadata advertises: one input per feature."""
+    return [InputSpec(name, "BYTES" if schema.column(name).kind == CATEGORICAL else "FP64", [-1])
+            for name in schema.features]
+
+
+def _column(infer_input) -> np.ndarray:
+    """The input's values as a flat array, checking the shape against the data."""
+    name, shape = infer_input.name, list(infer_input.shape or [])
+    if not shape or any((not isinstance(d, int | np.integer)) or d < 0 for d in shape):
+        raise InvalidInput(f"input '{name}': shape {shape} must be a list of non-negative sizes")
+    try:
+        values = infer_input.as_numpy()
+    except InvalidInput:
+        raise
+    except (ValueError, TypeError) as exc:
+        detail = str(exc).split("\n")[0]
+        expected = int(np.prod(shape))
+        raise InvalidInput(f"input '{name}': data does not fit datatype {infer_input.datatype} "
+                           f"and shape {shape} ({expected} values): {detail}") from None
+    return values
+
+
+def to_frame(request, schema: Schema) -> pd.DataFrame:
+    """The request's rows as a DataFrame with the schema's feature columns, validated."""
+    inputs = list(request.inputs or [])
+    if not inputs:
+        raise InvalidInput("the request has no inputs")
+    features = schema.features
+    if len(inputs) == 1 and inputs[0].name not in features and len(features) > 1:
+        return _from_tensor(inputs[0], schema)
+    names = [i.name for i in inputs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InvalidInput(f"input '{duplicates[0]}' is given more than once")
+    unknown = [n for n in names if n not in features]
+    if unknown:
+        raise InvalidInput(f"unknown input '{unknown[0]}'; the model's inputs are: "
+                           f"{', '.join(features)}")
+    missing = [f for f in features if f not in names]
+    if missing:
+        raise InvalidInput(f"missing input '{missing[0]}'"
+                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    columns: dict[str, np.ndarray] = {}
+    for infer_input in inputs:
+        columns[infer_input.name] = _feature_column(infer_input, schema)
+    lengths = {name: len(values) for name, values in columns.items()}
+    if len(set(lengths.values())) > 1:
+        shown = ", ".join(f"{n} has {k}" for n, k in lengths.items())
+        raise InvalidInput(f"inputs have different row counts: {shown}")
+    return pd.DataFrame(columns, columns=features)
+
+
+def _feature_column(infer_input, schema: Schema) -> np.ndarray:
+    name, datatype = infer_input.name, infer_input.datatype
+    column = schema.column(name)
+    shape = list(infer_input.shape or [])
+    if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+        raise InvalidInput(f"input '{name}': shape {shape} must be [rows] or [rows, 1]")
+    if column.kind == CATEGORICAL:
+        if datatype != "BYTES":
+            raise InvalidInput(f"input '{name}' has datatype {datatype}; expected BYTES "
+                               "(a categorical feature)")
+        values = _column(infer_input).reshape(-1)
+        return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else
+                         (None if v is None else str(v)) for v in values], dtype=object)
+    if datatype not in NUMERIC_DATATYPES:
+        raise InvalidInput(f"input '{name}' has datatype {datatype}; expected a numeric "
+                           "datatype such as FP32, FP64 or INT64")
+    values = _column(infer_input).reshape(-1).astype(np.float64)
+    _check_finite(name, values, column.nullable)
+    return values
+
+
+def _from_tensor(infer_input, schema: Schema) -> pd.DataFrame:
+    name, datatype, features = infer_input.name, infer_input.datatype, schema.features
+    if schema.categorical:
+        raise InvalidInput(f"input '{name}' is not a feature of this model; a single tensor is "
+                           f"accepted only by all-numeric models. Inputs: {', '.join(features)}")
+    if datatype not in NUMERIC_DATATYPES:
+        raise InvalidInput(f"input '{name}' has datatype {datatype}; expected FP32 or FP64")
+    shape = list(infer_input.shape or [])
+    if len(shape) != 2 or shape[1] != len(features):
+        raise InvalidInput(f"input '{name}': shape {shape} must be [rows, {len(features)}] "
+                           f"(the features in order: {', '.join(features)})")
+    values = _column(infer_input).astype(np.float64).reshape(shape)
+    for j, feature in enumerate(features):
+        _check_finite(f"{name}[:, {j}] ({feature})", values[:, j],
+                      schema.column(feature).nullable)
+    return pd.DataFrame(values, columns=features)
+
+
+def _check_finite(name: str, values: np.ndarray, nullable: bool) -> None:
+    bad = np.isinf(values) if nullable else ~np.isfinite(values)
+    if bad.any():
+        rows = np.flatnonzero(bad)[:5].tolist()
+        raise InvalidInput(f"input '{name}' has non-finite values at rows {rows}"
+                           + ("" if nullable else "; this feature takes finite numbers only"))
