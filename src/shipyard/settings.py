@@ -37,6 +37,8 @@ class Settings(BaseSettings):
     s3_secure: bool = Field(False, description="Use TLS to reach the S3 endpoint.")
     s3_region: str | None = None
 
+    role: str = Field("stable", description="stable or canary: labels the predictor's metrics.")
+    serve_host: str = Field("127.0.0.1", description="Address the predictor listens on.")
     git_commit: str | None = Field(None, description="Commit of the code, tagged on models.")
     image: str = Field("shipyard-python:0.1.0",
                        description="Project image the KFP components run in (compile time).")

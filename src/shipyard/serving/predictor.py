@@ -7,6 +7,7 @@ threshold) and ``predict_proba`` (FP32, [rows, classes]), filtered by the reques
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import numpy as np
@@ -14,9 +15,10 @@ from kserve import Model
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
+from shipyard.serving import metrics
 from shipyard.serving.model_source import ServedModel, resolve
 from shipyard.serving.v2_inputs import input_specs, to_frame
-from shipyard.settings import Settings
+from shipyard.settings import Settings, get_settings
 
 OUTPUTS = ("predict", "predict_proba")
 
@@ -27,7 +29,7 @@ class ShipyardPredictor(Model):
     def __init__(self, name: str, source: str, settings: Settings | None = None) -> None:
         super().__init__(name)
         self.source = source
-        self.settings = settings
+        self.settings = settings or get_settings()
         self.served: ServedModel | None = None
 
     def load(self) -> bool:
@@ -49,25 +51,46 @@ class ShipyardPredictor(Model):
 
     def predict(self, payload: InferRequest, headers: dict[str, str] | None = None
                 ) -> InferResponse:
+        labels = {"model": self.name, "version": self.version or "", "role": self.settings.role}
+        start = time.perf_counter()
+        try:
+            response, predicted = self._infer(payload)
+        except InvalidInput:
+            metrics.REQUESTS.labels(**labels, status="400").inc()
+            raise
+        except Exception:
+            metrics.REQUESTS.labels(**labels, status="500").inc()
+            raise
+        metrics.LATENCY.labels(**labels).observe(time.perf_counter() - start)
+        metrics.REQUESTS.labels(**labels, status="200").inc()
+        metrics.ROWS.labels(**labels).observe(len(predicted))
+        values, counts = np.unique(predicted, return_counts=True)
+        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+            metrics.PREDICTED.labels(**labels, **{"class": str(value)}).inc(count)
+        return response
+
+    def _infer(self, payload: InferRequest) -> tuple[InferResponse, np.ndarray]:
         if not isinstance(payload, InferRequest):
             raise InvalidInput("expected an Open Inference Protocol (v2) request")
         wanted = self._requested(payload)
         model = self.served.model
         frame = to_frame(payload, model.schema)
         proba = model.predict_proba(frame)
-        results = {"predict": lambda: ("INT64", model.labels(proba).astype(np.int64)),
-                   "predict_proba": lambda: ("FP32", proba.astype(np.float32))}
+        predicted = model.labels(proba).astype(np.int64)
+        results = {"predict": ("INT64", predicted),
+                   "predict_proba": ("FP32", proba.astype(np.float32))}
         outputs = []
         for name in wanted:
-            datatype, values = results[name]()
+            datatype, values = results[name]
             output = InferOutput(name=name, shape=list(values.shape), datatype=datatype)
             output.set_data_from_numpy(values, binary_data=False)
             outputs.append(output)
-        return InferResponse(response_id=payload.id or str(uuid.uuid4()), model_name=self.name,
-                             model_version=self.version, infer_outputs=outputs,
-                             parameters=payload.parameters or None,
-                             use_binary_outputs=payload.use_binary_outputs,
-                             requested_outputs=payload.request_outputs)
+        response = InferResponse(response_id=payload.id or str(uuid.uuid4()),
+                                 model_name=self.name, model_version=self.version,
+                                 infer_outputs=outputs, parameters=payload.parameters or None,
+                                 use_binary_outputs=payload.use_binary_outputs,
+                                 requested_outputs=payload.request_outputs)
+        return response, predicted
 
     @staticmethod
     def _requested(payload: InferRequest) -> list[str]:

@@ -1,0 +1,108 @@
+"""Running the predictor in KServe's ModelServer, bound to a chosen host.
+
+kserve 0.20 binds REST to 0.0.0.0 and gRPC to [::] unconditionally; tests and local runs must
+listen on 127.0.0.1 only, so :class:`ShipyardModelServer` takes a ``host``. It also answers a
+malformed v2 body with 400 and a message naming the field (FastAPI would answer 422 and echo
+the whole body back).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent import futures
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from grpc import aio
+from kserve import ModelServer
+from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
+from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
+from kserve.protocol.grpc.servicer import InferenceServicer
+from kserve.protocol.rest.server import RESTServer
+
+from shipyard.serving import metrics
+
+
+def describe_validation_error(exc: RequestValidationError) -> str:
+    """One line per problem: the field's path and what is wrong, never the submitted value."""
+    problems = []
+    for error in exc.errors():
+        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
+        if error.get("type") == "json_invalid":
+            problems.append(f"malformed JSON: {error.get('ctx', {}).get('error', error['msg'])}")
+        else:
+            problems.append(f"{location or 'body'}: {error.get('msg', 'invalid')}")
+    return "invalid inference request: " + "; ".join(problems)
+
+
+async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+    metrics.count_rejected(request.url.path)
+    return JSONResponse(status_code=400, content={"error": describe_validation_error(exc)})
+
+
+class _GRPCServer:
+    """kserve's v2 gRPC service (its own servicer and interceptors) on ``host:port``."""
+
+    def __init__(self, host: str, port: int, data_plane, repository_extension, grace: int,
+                 options: list[tuple[str, int]]) -> None:
+        self.address = f"{host}:{port}"
+        self.data_plane, self.repository_extension = data_plane, repository_extension
+        self.grace, self.options, self._server = grace, options, None
+
+    async def start(self, max_workers: int) -> None:
+        self._server = aio.server(futures.ThreadPoolExecutor(max_workers=max_workers),
+                                  interceptors=(LoggingInterceptor(),
+                                                ExceptionToStatusInterceptor()),
+                                  options=self.options)
+        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+            InferenceServicer(self.data_plane, self.repository_extension), self._server)
+        self._server.add_insecure_port(self.address)
+        await self._server.start()
+        await self._server.wait_for_termination()
+
+    async def stop(self, sig: int | None = None) -> None:
+        if self._server:
+            await self._server.stop(grace=self.grace)
+
+
+class ShipyardModelServer(ModelServer):
+    """``kserve.ModelServer`` with a listen ``host`` and 400s for malformed requests."""
+
+    def __init__(self, host: str = "127.0.0.1", **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.host = host
+
+    def start(self, models) -> None:
+        from kserve.model_server import app
+
+        app.add_exception_handler(RequestValidationError, validation_error_handler)
+        self._register_and_check_atleast_one_model_is_ready(models)
+        self._rest_server = RESTServer(
+            FASTAPI_APP_IMPORT_STRING, self.dataplane, self.model_repository_extension,
+            self.http_port, access_log_format=self.access_log_format, workers=1,
+            grace_period=self.grace_period, event_loop=self.event_loop,
+            timeout_keep_alive=self.timeout_keep_alive)
+        self._rest_server.config.host = self.host
+        self.servers.append(self._rest_server.start())
+        if self.enable_grpc:
+            self._grpc_server = _GRPCServer(self.host, self.grpc_port, self.dataplane,
+                                            self.model_repository_extension, self.grace_period,
+                                            [("grpc.max_send_message_length", 64 << 20),
+                                             ("grpc.max_receive_message_length", 64 << 20)])
+            self.servers.append(self._grpc_server.start(self.max_threads))
+        self.setup_event_loop()
+        self.register_signal_handler()
+        asyncio.run(self._serve())
+
+
+def serve_predictor(source: str, name: str, host: str, http_port: int, grpc_port: int,
+                    enable_grpc: bool = True, **server_kwargs) -> None:
+    """Load the model (verified) and serve it until SIGTERM/SIGINT."""
+    from shipyard.serving.predictor import ShipyardPredictor
+
+    model = ShipyardPredictor(name, source)
+    model.load()
+    ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
+                        enable_grpc=enable_grpc, **server_kwargs).start([model])
