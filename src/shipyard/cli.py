@@ -49,9 +49,50 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--set takes key=value, got {item!r}")
         raw[key.strip()] = value
     pipeline = components.load_component_from_file(str(args.pipeline_file))
-    summary = run_local(args.pipeline_file, coerce_arguments(pipeline, raw))
+    arguments = coerce_arguments(pipeline, raw)
+    summary = run_local(args.pipeline_file, arguments)
     print()
     print(format_summary(summary))
+    if not args.no_serve:
+        model_name = arguments.get("model_name") or pipeline.component_spec.inputs[
+            "model_name"].default
+        serve_sample(summary.run_dir, model_name)
+    return 0
+
+
+def serve_sample(run_dir: Path, model_name: str) -> dict:
+    """Serve the champion on 127.0.0.1, answer one v2 request from the run's test rows, stop."""
+    import pandas as pd
+
+    from shipyard.schema import Schema
+    from shipyard.serving.local import start_predictor, v2_request
+    from shipyard.settings import get_settings
+
+    source = f"models:/{model_name}@champion"
+    rows = pd.read_parquet(run_dir / "ingest-op" / "test_data").head(3)
+    schema = Schema.load(run_dir / "validate-op" / "schema")
+    predictor = start_predictor(source, model_name, get_settings().home / "predictor.log")
+    try:
+        answer = predictor.infer(v2_request(rows, schema))
+    finally:
+        predictor.stop()
+    outputs = {o["name"]: o["data"] for o in answer["outputs"]}
+    positive = outputs["predict_proba"][1::2]
+    print(f"served {source} (v{answer.get('model_version')}) at {predictor.base_url}; "
+          f"a v2 request of {len(rows)} rows answered: predict={outputs['predict']}, "
+          f"P(positive)={[round(p, 4) for p in positive]}; server stopped")
+    return answer
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from shipyard.serving.server import serve_predictor
+    from shipyard.settings import get_settings
+
+    settings = get_settings()
+    source = args.source or f"models:/{settings.model_name}@champion"
+    print(f"serving {source} as '{args.name}' on http://{args.host}:{args.http_port} "
+          f"(gRPC {args.grpc_port}); Ctrl-C stops")
+    serve_predictor(source, args.name, args.host, args.http_port, args.grpc_port)
     return 0
 
 
@@ -70,7 +111,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--compile", action="store_true", help="compile before running")
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="pipeline parameter, e.g. --set rows=50000 (repeatable)")
+    run.add_argument("--no-serve", action="store_true",
+                     help="do not end by serving the champion and answering a sample request")
     run.set_defaults(func=cmd_run)
+
+    serve = sub.add_parser("serve", help="serve a model over KServe v2 (REST and gRPC)")
+    serve.add_argument("--source", help="models:/name@alias, models:/name/N or a bundle folder; "
+                                        "default the champion of SHIPYARD_MODEL_NAME")
+    serve.add_argument("--name", default="shipyard", help="model name in the v2 paths")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--http-port", type=int, default=8080)
+    serve.add_argument("--grpc-port", type=int, default=8081)
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

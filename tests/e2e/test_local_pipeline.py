@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from shipyard.cli import serve_sample
 from shipyard.local_run import PipelineFailed, format_summary, run_local
 from shipyard.registry import CHAMPION
 from shipyard.settings import settings_for
@@ -37,6 +38,12 @@ def test_fraud_pipeline_registers_a_champion_then_gates_a_challenger(pipeline_fi
     assert decision["lineage"]["shipyard.data_hash"].startswith("sha256:")
     table = format_summary(first)
     assert "champion` -> v1" in table and "overhead" in table
+
+    # The end of `make run`: the champion served by a real predictor, a v2 request answered.
+    answer = serve_sample(first.run_dir, "e2e-fraud")
+    assert answer["id"] == "sample" and answer["model_version"] == "1"
+    outputs = {o["name"]: o for o in answer["outputs"]}
+    assert outputs["predict"]["shape"] == [3] and outputs["predict_proba"]["shape"] == [3, 2]
 
     # Same data, same seed: the challenger cannot beat the champion by the margin.
     second = run_local(pipeline_file, {**FAST, "model_name": "e2e-fraud"})

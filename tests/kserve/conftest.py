@@ -8,6 +8,7 @@ import time
 import urllib.request
 
 import pytest
+
 from support import PROJECT, free_port, stop
 
 

@@ -8,10 +8,10 @@ import grpc
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import post
-from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
 from kserve.protocol.infer_type import InferInput, InferRequest
 
+from conftest import post
+from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
 from shipyard.model_bundle import load_bundle
 
 pytestmark = pytest.mark.usefixtures("predictor_server")

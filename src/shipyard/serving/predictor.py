@@ -11,10 +11,10 @@ import time
 import uuid
 
 import numpy as np
-from kserve import Model
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
+from kserve import Model
 from shipyard.serving import metrics
 from shipyard.serving.model_source import ServedModel, resolve
 from shipyard.serving.v2_inputs import input_specs, to_frame

@@ -15,13 +15,13 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from grpc import aio
-from kserve import ModelServer
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
 from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
 from kserve.protocol.grpc.servicer import InferenceServicer
 from kserve.protocol.rest.server import RESTServer
 
+from kserve import ModelServer
 from shipyard.serving import metrics
 
 
@@ -106,3 +106,29 @@ def serve_predictor(source: str, name: str, host: str, http_port: int, grpc_port
     model.load()
     ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
                         enable_grpc=enable_grpc, **server_kwargs).start([model])
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The predictor entrypoint: kserve's own arguments (``parents=``) plus Shipyard's."""
+    import argparse
+    import os
+
+    from kserve import model_server
+    from shipyard.settings import get_settings
+
+    parser = argparse.ArgumentParser(parents=[model_server.parser], conflict_handler="resolve",
+                                     description="Shipyard KServe v2 predictor")
+    parser.add_argument("--model_source",
+                        default=os.environ.get("SHIPYARD_MODEL_SOURCE", "/mnt/models"),
+                        help="models:/name@alias, models:/name/N, or a bundle folder "
+                             "(KServe mounts storageUri at /mnt/models)")
+    parser.add_argument("--host", default=get_settings().serve_host,
+                        help="address to listen on (0.0.0.0 in a pod)")
+    args, _ = parser.parse_known_args(argv)
+    serve_predictor(args.model_source, args.model_name, args.host, args.http_port,
+                    args.grpc_port, enable_grpc=args.enable_grpc, workers=1,
+                    max_threads=args.max_threads)
+
+
+if __name__ == "__main__":
+    main()

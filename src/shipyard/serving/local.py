@@ -1,0 +1,97 @@
+"""The predictor as a local process: start it on 127.0.0.1, wait until ready, ask it, stop it.
+
+Used by ``shipyard run`` (which ends by serving the champion and answering a sample v2
+request) and ``shipyard serve``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from shipyard.errors import ServiceUnavailable
+from shipyard.schema import CATEGORICAL, Schema
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LocalPredictor:
+    process: subprocess.Popen
+    base_url: str
+    model_name: str
+    log: Path
+
+    def stop(self) -> None:
+        """Stop the server's process group by PID."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def infer(self, body: dict) -> dict:
+        request = urllib.request.Request(f"{self.base_url}/v2/models/{self.model_name}/infer",
+                                         data=json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+
+def start_predictor(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
+                    http_port: int | None = None, grpc_port: int | None = None,
+                    timeout: float = 120.0) -> LocalPredictor:
+    """Start ``python -m shipyard.serving.server`` and wait for the model to be ready."""
+    http_port, grpc_port = http_port or free_port(host), grpc_port or free_port(host)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shipyard.serving.server", "--model_name", model_name,
+             "--model_source", source, "--host", host, "--http_port", str(http_port),
+             "--grpc_port", str(grpc_port)],
+            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    predictor = LocalPredictor(process, f"http://{host}:{http_port}", model_name, log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceUnavailable(f"the predictor exited with {process.returncode}",
+                                     hint=f"its log: {log}")
+        try:
+            with urllib.request.urlopen(f"{predictor.base_url}/v2/models/{model_name}/ready",
+                                        timeout=2) as response:
+                if response.status == 200:
+                    return predictor
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.3)
+    predictor.stop()
+    raise ServiceUnavailable(f"the predictor was not ready within {timeout:.0f} s",
+                             hint=f"its log: {log}")
+
+
+def v2_request(frame: pd.DataFrame, schema: Schema, request_id: str = "sample") -> dict:
+    """A v2 JSON request with one input per feature, from rows of ``frame``."""
+    inputs = []
+    for name in schema.features:
+        categorical = schema.column(name).kind == CATEGORICAL
+        values = frame[name].astype(str if categorical else float).tolist()
+        inputs.append({"name": name, "shape": [len(frame)],
+                       "datatype": "BYTES" if categorical else "FP64", "data": values})
+    return {"id": request_id, "inputs": inputs}
