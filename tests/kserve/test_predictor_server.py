@@ -167,3 +167,56 @@ def test_metrics_count_requests_by_status_and_rows(predictor_server, rows, model
     assert "shipyard_predictor_rows_per_request_bucket" in text
     assert 'shipyard_predictor_predicted_class_total{class="0"' in text
     assert predictor_server["process"].poll() is None  # still serving
+
+
+def test_versioned_path(predictor_server, rows, model):
+    status, body = post(f"{predictor_server['base']}/v2/models/fraud/versions/local/infer",
+                        v2_body(rows.head(2), model))
+    assert status == 200 and body["outputs"][0]["shape"][0] == 2
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+
+
+def test_parallel_clients_no_errors_memory_stable(predictor_server, rows, model):
+    """8 clients for a bounded time (3 s of warm-up, then 6 s measured): zero errors, RSS flat."""
+    import threading
+    import time
+
+    url = f"{predictor_server['base']}/v2/models/fraud/infer"
+    pid = predictor_server["process"].pid
+    bodies = [v2_body(rows.head(n), model) for n in (1, 7, 50)]
+    errors, done = [], [0]
+
+    def client(seconds: float, seed: int) -> None:
+        deadline, i = time.monotonic() + seconds, seed
+        while time.monotonic() < deadline:
+            status, answer = post(url, bodies[i % 3])
+            i += 1
+            if status != 200 or not answer.get("outputs"):
+                errors.append((status, answer))
+            done[0] += 1
+
+    def burst(seconds: float) -> None:
+        threads = [threading.Thread(target=client, args=(seconds, k)) for k in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=seconds + 60)
+
+    burst(3.0)
+    before = rss_kib(pid)
+    burst(6.0)
+    after = rss_kib(pid)
+    assert errors == []
+    assert done[0] > 50
+    assert after - before < max(0.1 * before, 30 * 1024), (before, after)
+
+
+def test_other_version_is_404_naming_both(predictor_server, rows, model):
+    status, body = post(f"{predictor_server['base']}/v2/models/fraud/versions/9/infer",
+                        v2_body(rows.head(2), model))
+    assert status == 404
+    assert "version '9' is not served" in body["error"] and "'local'" in body["error"]

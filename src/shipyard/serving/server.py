@@ -9,6 +9,8 @@ the whole body back).
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 from concurrent import futures
 
 from fastapi import Request
@@ -40,6 +42,36 @@ def describe_validation_error(exc: RequestValidationError) -> str:
 async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
     metrics.count_rejected(request.url.path)
     return JSONResponse(status_code=400, content={"error": describe_validation_error(exc)})
+
+
+class VersionedPaths:
+    """ASGI middleware for the v2 versioned paths, which kserve 0.20 answers with 501.
+
+    ``/v2/models/{name}/versions/{version}/…`` goes to ``/v2/models/{name}/…`` when
+    ``version`` is the one being served, and is a 404 naming both versions otherwise.
+    """
+
+    _PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)(?P<rest>/.*)?$")
+
+    def __init__(self, app, versions: dict[str, str]) -> None:
+        self.app, self.versions = app, versions
+
+    async def __call__(self, scope, receive, send) -> None:
+        match = self._PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
+        if match:
+            name, version = match["name"], match["version"]
+            served = self.versions.get(name)
+            if served is not None and version != served:
+                body = json.dumps({"error": f"model '{name}' version '{version}' is not "
+                                            f"served here; this server serves version "
+                                            f"'{served}'"}).encode()
+                await send({"type": "http.response.start", "status": 404,
+                            "headers": [(b"content-type", b"application/json")]})
+                await send({"type": "http.response.body", "body": body})
+                return
+            path = f"/v2/models/{name}{match['rest'] or ''}"
+            scope = {**scope, "path": path, "raw_path": path.encode()}
+        await self.app(scope, receive, send)
 
 
 class _GRPCServer:
@@ -78,6 +110,9 @@ class ShipyardModelServer(ModelServer):
         from kserve.model_server import app
 
         app.add_exception_handler(RequestValidationError, validation_error_handler)
+        app.add_middleware(VersionedPaths, versions={
+            m.name: str(getattr(m, "version", None)) for m in models
+            if getattr(m, "version", None) is not None})
         self._register_and_check_atleast_one_model_is_ready(models)
         self._rest_server = RESTServer(
             FASTAPI_APP_IMPORT_STRING, self.dataplane, self.model_repository_extension,
