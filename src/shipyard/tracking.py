@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import urllib.error
 import urllib.request
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -102,8 +103,12 @@ def log_bundle(bundle_dir: Path, example: Any, output: Any) -> str:
     import shipyard
     from shipyard import mlflow_pyfunc
 
-    info = mlflow.pyfunc.log_model(
-        name="model", python_model=mlflow_pyfunc.__file__, artifacts={"bundle": str(bundle_dir)},
-        signature=infer_signature(example, output), input_example=example,
-        pip_requirements=[f"shipyard=={shipyard.__version__}"])
+    with warnings.catch_warnings():
+        # MLflow's hints about integer columns and pyfunc type hints say nothing about this
+        # model: the bundle, not MLflow, validates inputs at serving time.
+        warnings.simplefilter("ignore", UserWarning)
+        info = mlflow.pyfunc.log_model(
+            name="model", python_model=mlflow_pyfunc.__file__,
+            artifacts={"bundle": str(bundle_dir)}, signature=infer_signature(example, output),
+            input_example=example, pip_requirements=[f"shipyard=={shipyard.__version__}"])
     return info.model_uri
