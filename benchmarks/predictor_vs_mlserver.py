@@ -1,0 +1,213 @@
+"""Benchmark: Shipyard's predictor vs MLServer (what KServe runs for ``modelFormat: sklearn``
+with ``protocolVersion: v2``), same model, same machine, same run, same load generator.
+
+For 1-row and 256-row v2 JSON requests at concurrency 1, 8 and 32, ``wrk`` (Debian) reports
+req/s and p50/p99 latency against each server; the bare ``predict_proba`` time for the same
+rows is the floor. MLServer runs from its own virtualenv (mlserver 1.7.1 needs uvloop<0.22),
+created under ``.bench/`` on first use. MLServer's sklearn runtime loads joblib, so the same
+fitted pipeline is written once as joblib for it (a benchmark-only copy; Shipyard's own
+artifact stays skops + UBJ).
+
+    make bench-serving      # or: python benchmarks/predictor_vs_mlserver.py --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+BENCH_DIR = PROJECT / ".bench"
+MLSERVER_PACKAGES = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop<0.22",
+                     "xgboost==3.2.0", "scikit-learn==1.9.1", "pandas==2.3.3", "numpy==1.26.4"]
+LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open(os.getenv("BODY_FILE"), "r")
+wrk.body = f:read("*a")
+f:close()
+"""
+
+
+def mlserver_python() -> Path:
+    venv = BENCH_DIR / "mlserver-venv"
+    python = venv / "bin" / "python"
+    if not (venv / "ready").is_file():
+        uv = [sys.executable, "-m", "uv"] if shutil.which("uv") is None else ["uv"]
+        subprocess.run(uv + ["venv", "--python", "3.11", str(venv)], check=True)
+        subprocess.run(uv + ["pip", "install", "--python", str(python), *MLSERVER_PACKAGES],
+                       check=True)
+        (venv / "ready").write_text("")
+    return python
+
+
+def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(url)
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def request_body(frame, schema) -> dict:
+    """One v2 body both servers accept: a column per feature, pandas content type for
+    MLServer (Shipyard ignores it), strings for categoricals."""
+    inputs = []
+    for name in schema.features:
+        categorical = name in schema.categorical
+        inputs.append({"name": name, "shape": [len(frame)],
+                       "datatype": "BYTES" if categorical else "FP64",
+                       "data": frame[name].astype(str if categorical else float).tolist(),
+                       **({"parameters": {"content_type": "str"}} if categorical else {})})
+    return {"parameters": {"content_type": "pd"}, "inputs": inputs,
+            "outputs": [{"name": "predict_proba"}]}
+
+
+def post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, json.dumps(body).encode(),
+                                     {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def run_wrk(url: str, body_file: Path, connections: int, seconds: int, lua: Path) -> dict:
+    threads = min(connections, 2)
+    start = os.times()
+    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
+                          "--latency", "-s", str(lua), url], capture_output=True, text=True,
+                         env={**os.environ, "BODY_FILE": str(body_file)}, check=True).stdout
+    end = os.times()
+    cpu = (end.children_user - start.children_user) + (end.children_system -
+                                                        start.children_system)
+
+    def latency(p: str) -> float:
+        value, unit = re.search(rf"\s{p}%\s+([\d.]+)(\w+)", out).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": latency("50"), "p99": latency("99"),
+            "errors": int(errors.group(1)) if errors else 0, "wrk_cpu_pct": 100 * cpu / seconds}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--rows", type=int, default=20_000, help="training rows")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: apt-get install wrk")
+
+    import joblib
+    import numpy as np
+    import pandas as pd
+
+    sys.path[:0] = [str(PROJECT / "tests")]
+    from shipyard.ingest import ingest
+    from shipyard.model_bundle import load_bundle
+    from shipyard.schema import infer_schema
+    from shipyard.serving.local import start_predictor
+    from shipyard.training import train
+    from support import free_port
+
+    work = Path(tempfile.mkdtemp(prefix="shipyard-serve-bench-"))
+    os.environ["SHIPYARD_HOME"] = str(work / "home")
+    ingest(work / "train.parquet", work / "test.parquet", rows=args.rows)
+    schema = infer_schema(pd.read_parquet(work / "train.parquet"), "is_fraud")
+    schema.save(work / "schema.json")
+    result = train(work / "train.parquet", work / "test.parquet", work / "schema.json",
+                   work / "bundle", "xgboost", threshold=0.5, pipeline_run_id="bench")
+    model = load_bundle(result.bundle_dir)
+    test = pd.read_parquet(work / "test.parquet")
+
+    mls_dir = work / "mlserver"
+    (mls_dir / "fraud").mkdir(parents=True)
+    joblib.dump(model.pipeline, mls_dir / "fraud" / "model.joblib")
+    (mls_dir / "fraud" / "model-settings.json").write_text(json.dumps({
+        "name": "fraud", "implementation": "mlserver_sklearn.SKLearnModel",
+        "parameters": {"uri": "./model.joblib"}}))
+    mls_port = free_port()
+    (mls_dir / "settings.json").write_text(json.dumps({
+        "host": "127.0.0.1", "http_port": mls_port, "grpc_port": free_port(),
+        "metrics_port": free_port(), "debug": False}))
+
+    lua = work / "post.lua"
+    lua.write_text(LUA)
+    bodies = {}
+    for rows in (1, 256):
+        frame = test.sample(rows, random_state=rows)
+        path = work / f"body-{rows}.json"
+        path.write_text(json.dumps(request_body(frame, schema)))
+        start = time.perf_counter()
+        for _ in range(200):
+            model.predict_proba(frame)
+        bodies[rows] = (path, frame, (time.perf_counter() - start) / 200 * 1000)
+
+    python = mlserver_python()
+    shipyard = start_predictor(str(result.bundle_dir), "fraud", work / "predictor.log")
+    mlserver = subprocess.Popen([str(python), "-m", "mlserver", "start", str(mls_dir)],
+                                stdout=open(work / "mlserver.log", "w"),
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                env={**os.environ, "PATH": f"{python.parent}:{os.environ['PATH']}"})
+    results = []
+    try:
+        wait_ready(f"http://127.0.0.1:{mls_port}/v2/models/fraud/ready", mlserver)
+        urls = {"shipyard": f"{shipyard.base_url}/v2/models/fraud/infer",
+                "mlserver": f"http://127.0.0.1:{mls_port}/v2/models/fraud/infer"}
+        for rows, (path, frame, _) in bodies.items():  # same answers before timing anything
+            expected = model.predict_proba(frame)[:, 1]
+            for name, url in urls.items():
+                answer = post(url, json.loads(path.read_text()))
+                data = np.asarray(answer["outputs"][0]["data"], dtype=float).reshape(rows, -1)
+                np.testing.assert_allclose(data[:, -1], expected, rtol=1e-5, err_msg=name)
+        for rows, (path, _, floor) in bodies.items():
+            for connections in (1, 8, 32):
+                point = {"rows": rows, "c": connections, "floor_ms": floor}
+                for name, url in urls.items():
+                    point[name] = run_wrk(url, path, connections, args.seconds, lua)
+                results.append(point)
+    finally:
+        shipyard.stop()
+        stop(mlserver)
+
+    print(f"\n== predictor vs MLServer: same XGBoost pipeline, wrk {args.seconds}s per point ==")
+    print(f"{'rows':>4} {'conc':>4} {'floor ms':>8} | {'shipyard req/s':>14} {'p50':>7} {'p99':>7}"
+          f" | {'mlserver req/s':>14} {'p50':>7} {'p99':>7} | {'ratio':>5} {'wrk cpu%':>8}")
+    for p in results:
+        s, m = p["shipyard"], p["mlserver"]
+        print(f"{p['rows']:>4} {p['c']:>4} {p['floor_ms']:>8.3f} | {s['rps']:>14.1f} "
+              f"{s['p50']:>7.2f} {s['p99']:>7.2f} | {m['rps']:>14.1f} {m['p50']:>7.2f} "
+              f"{m['p99']:>7.2f} | {s['rps'] / m['rps']:>5.2f} "
+              f"{max(s['wrk_cpu_pct'], m['wrk_cpu_pct']):>8.1f}")
+        if s["errors"] or m["errors"]:
+            print(f"     non-2xx: shipyard {s['errors']}, mlserver {m['errors']}")
+    print("latency in ms; ratio = shipyard req/s / mlserver req/s (goal >= 1.5, p99 no worse)")
+
+
+if __name__ == "__main__":
+    main()
