@@ -170,7 +170,7 @@ def main() -> None:
 
     python = mlserver_python()
     shipyard = start_predictor(str(result.bundle_dir), "fraud", work / "predictor.log")
-    mlserver = subprocess.Popen([str(python), "-m", "mlserver", "start", str(mls_dir)],
+    mlserver = subprocess.Popen([str(python.parent / "mlserver"), "start", str(mls_dir)],
                                 stdout=open(work / "mlserver.log", "w"),
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 env={**os.environ, "PATH": f"{python.parent}:{os.environ['PATH']}"})

@@ -101,14 +101,13 @@ def log_bundle(bundle_dir: Path, example: Any, output: Any) -> str:
     from mlflow.models import infer_signature
 
     import shipyard
-    from shipyard import mlflow_pyfunc
 
     with warnings.catch_warnings():
         # MLflow's hints about integer columns and pyfunc type hints say nothing about this
         # model: the bundle, not MLflow, validates inputs at serving time.
         warnings.simplefilter("ignore", UserWarning)
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=mlflow_pyfunc.__file__,
+            name="model", python_model=str(Path(shipyard.__file__).parent / "mlflow_pyfunc.py"),
             artifacts={"bundle": str(bundle_dir)}, signature=infer_signature(example, output),
             input_example=example, pip_requirements=[f"shipyard=={shipyard.__version__}"])
     return info.model_uri

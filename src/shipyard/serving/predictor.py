@@ -11,13 +11,15 @@ import time
 import uuid
 
 import numpy as np
+import pandas as pd
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from kserve import Model
 from shipyard.serving import metrics
+from shipyard.serving.fast_path import CompiledModel, compile_model
 from shipyard.serving.model_source import ServedModel, resolve
-from shipyard.serving.v2_inputs import input_specs, to_frame
+from shipyard.serving.v2_inputs import input_specs, to_columns
 from shipyard.settings import Settings, get_settings
 
 OUTPUTS = ("predict", "predict_proba")
@@ -31,9 +33,12 @@ class ShipyardPredictor(Model):
         self.source = source
         self.settings = settings or get_settings()
         self.served: ServedModel | None = None
+        self.fast: CompiledModel | None = None
 
     def load(self) -> bool:
         self.served = resolve(self.source, self.settings)
+        model = self.served.model
+        self.fast = compile_model(model.pipeline, model.schema)
         self.ready = True
         return self.ready
 
@@ -74,8 +79,11 @@ class ShipyardPredictor(Model):
             raise InvalidInput("expected an Open Inference Protocol (v2) request")
         wanted = self._requested(payload)
         model = self.served.model
-        frame = to_frame(payload, model.schema)
-        proba = model.predict_proba(frame)
+        columns = to_columns(payload, model.schema)
+        if self.fast is not None:
+            proba = self.fast.predict_proba(columns)
+        else:
+            proba = model.predict_proba(pd.DataFrame(columns, columns=model.features))
         predicted = model.labels(proba).astype(np.int64)
         results = {"predict": ("INT64", predicted),
                    "predict_proba": ("FP32", proba.astype(np.float32))}

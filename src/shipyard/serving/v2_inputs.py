@@ -55,6 +55,11 @@ def _column(infer_input) -> np.ndarray:
 
 def to_frame(request, schema: Schema) -> pd.DataFrame:
     """The request's rows as a DataFrame with the schema's feature columns, validated."""
+    return pd.DataFrame(to_columns(request, schema), columns=schema.features)
+
+
+def to_columns(request, schema: Schema) -> dict[str, np.ndarray]:
+    """The request's feature columns (float64, or object for categoricals), validated."""
     inputs = list(request.inputs or [])
     if not inputs:
         raise InvalidInput("the request has no inputs")
@@ -80,7 +85,7 @@ def to_frame(request, schema: Schema) -> pd.DataFrame:
     if len(set(lengths.values())) > 1:
         shown = ", ".join(f"{n} has {k}" for n, k in lengths.items())
         raise InvalidInput(f"inputs have different row counts: {shown}")
-    return pd.DataFrame(columns, columns=features)
+    return columns
 
 
 def _feature_column(infer_input, schema: Schema) -> np.ndarray:
@@ -94,8 +99,9 @@ def _feature_column(infer_input, schema: Schema) -> np.ndarray:
             raise InvalidInput(f"input '{name}' has datatype {datatype}; expected BYTES "
                                "(a categorical feature)")
         values = _column(infer_input).reshape(-1)
+        # null becomes NaN, which the model's imputer fills, as it did in training
         return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else
-                         (None if v is None else str(v)) for v in values], dtype=object)
+                         (np.nan if v is None else str(v)) for v in values], dtype=object)
     if datatype not in NUMERIC_DATATYPES:
         raise InvalidInput(f"input '{name}' has datatype {datatype}; expected a numeric "
                            "datatype such as FP32, FP64 or INT64")
@@ -104,7 +110,7 @@ def _feature_column(infer_input, schema: Schema) -> np.ndarray:
     return values
 
 
-def _from_tensor(infer_input, schema: Schema) -> pd.DataFrame:
+def _from_tensor(infer_input, schema: Schema) -> dict[str, np.ndarray]:
     name, datatype, features = infer_input.name, infer_input.datatype, schema.features
     if schema.categorical:
         raise InvalidInput(f"input '{name}' is not a feature of this model; a single tensor is "
@@ -119,7 +125,7 @@ def _from_tensor(infer_input, schema: Schema) -> pd.DataFrame:
     for j, feature in enumerate(features):
         _check_finite(f"{name}[:, {j}] ({feature})", values[:, j],
                       schema.column(feature).nullable)
-    return pd.DataFrame(values, columns=features)
+    return {feature: values[:, j] for j, feature in enumerate(features)}
 
 
 def _check_finite(name: str, values: np.ndarray, nullable: bool) -> None:
