@@ -19,7 +19,7 @@ def predictor_server(trained, shipyard_home):
     process = subprocess.Popen(
         [sys.executable, str(PROJECT / "kserve" / "predictor_server.py"), "--model_name",
          "fraud", "--model_source", str(trained.bundle_dir), "--http_port", str(http_port),
-         "--grpc_port", str(grpc_port), "--host", "127.0.0.1"],
+         "--grpc_port", str(grpc_port), "--host", "127.0.0.1", "--role", "canary"],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         env={**os.environ, "SHIPYARD_HOME": str(shipyard_home)})
     base = f"http://127.0.0.1:{http_port}"

@@ -162,7 +162,8 @@ def test_metrics_count_requests_by_status_and_rows(predictor_server, rows, model
     post(f"{base}/v2/models/fraud/infer", {"inputs": []})
     with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
         text = response.read().decode()
-    assert 'shipyard_predictor_requests_total{model="fraud",role="stable",status="200"' in text
+    assert ('shipyard_predictor_requests_total{model="fraud",role="canary",status="200",'
+            'version="local"}') in text
     assert 'status="400"' in text
     assert "shipyard_predictor_rows_per_request_bucket" in text
     assert 'shipyard_predictor_predicted_class_total{class="0"' in text

@@ -159,7 +159,12 @@ def main(argv: list[str] | None = None) -> None:
                              "(KServe mounts storageUri at /mnt/models)")
     parser.add_argument("--host", default=get_settings().serve_host,
                         help="address to listen on (0.0.0.0 in a pod)")
+    parser.add_argument("--role", choices=("stable", "canary"), default=get_settings().role,
+                        help="label on the metrics that tells stable from canary "
+                             "(env SHIPYARD_ROLE)")
     args, _ = parser.parse_known_args(argv)
+    os.environ["SHIPYARD_ROLE"] = args.role
+    get_settings.cache_clear()
     serve_predictor(args.model_source, args.model_name, args.host, args.http_port,
                     args.grpc_port, enable_grpc=args.enable_grpc, workers=1,
                     max_threads=args.max_threads)
