@@ -25,7 +25,7 @@ def register_op(model: Input[Model], train_data: Input[Dataset], test_data: Inpu
         result = register(model.metadata["mlflow_model_uri"], model.path, test_data.path,
                           pipeline_run_id, train_data.metadata.get("content_hash", ""),
                           min_roc_auc=min_roc_auc, min_pr_auc=min_pr_auc, margin=margin,
-                          settings=settings_for(model_name))
+                          settings=settings_for(model_name), reference_path=train_data.path)
     with open(decision.path, "w") as handle:
         handle.write(result.to_json())
     with open(report.path, "w") as handle:

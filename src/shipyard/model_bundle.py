@@ -36,6 +36,15 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def directory_sha256(directory: Path) -> str:
+    """One SHA-256 over every file below ``directory`` (relative names and contents)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(directory).rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(directory)).encode() + b"\0")
+        digest.update(sha256_file(path).encode())
+    return digest.hexdigest()
+
+
 def save_bundle(pipeline, directory: str | Path, schema: Schema, model_type: str, flavor: str,
                 threshold: float, extra: dict[str, Any] | None = None) -> Path:
     """Write ``pipeline`` (preprocess + model steps) and its manifest into ``directory``."""

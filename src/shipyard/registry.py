@@ -17,11 +17,18 @@ from typing import Any
 import pandas as pd
 
 from shipyard.errors import ModelNotFound, ShipyardError
-from shipyard.model_bundle import MANIFEST, LoadedModel, load_bundle, sha256_file
+from shipyard.model_bundle import (
+    MANIFEST,
+    LoadedModel,
+    directory_sha256,
+    load_bundle,
+    sha256_file,
+)
 from shipyard.schema import Schema
 from shipyard.settings import Settings, get_settings
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+DETECTOR_URI_TAG, DETECTOR_SHA_TAG = "shipyard.drift_detector_uri", "shipyard.drift_sha256"
 
 
 @dataclass
@@ -124,8 +131,13 @@ def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
              pipeline_run_id: str = "local", data_hash: str = "",
              params: dict[str, Any] | None = None, min_roc_auc: float = 0.75,
              min_pr_auc: float = 0.05, margin: float = 0.002,
-             settings: Settings | None = None) -> Decision:
-    """Register ``model_uri``; alias it ``challenger``; promote it if it passes the gate."""
+             settings: Settings | None = None,
+             reference_path: str | Path | None = None) -> Decision:
+    """Register ``model_uri``; alias it ``challenger``; promote it if it passes the gate.
+
+    With ``reference_path`` (the training data), a drift detector is fitted on it and stored
+    with the version, so a deployed detector always matches its model.
+    """
     import mlflow
     from mlflow import MlflowClient
 
@@ -147,6 +159,13 @@ def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
             raise ShipyardError(f"cannot score the current champion v{previous} on this holdout: "
                                 f"{exc}", hint="fix or re-alias the champion first") from exc
     promoted, reason = gate(challenger_metrics, champion_metrics, min_roc_auc, min_pr_auc, margin)
+    workspace = tempfile.TemporaryDirectory()
+    detector_dir = None
+    if reference_path is not None:
+        from shipyard.drift import DriftDetector
+
+        detector_dir = DriftDetector.fit(pd.read_parquet(reference_path), challenger.schema
+                                         ).save(Path(workspace.name) / "drift_detector")
 
     lineage = {"shipyard.pipeline_run_id": pipeline_run_id, "shipyard.data_hash": data_hash,
                "shipyard.git_commit": settings.git_commit or "unknown",
@@ -160,15 +179,58 @@ def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
         client.create_registered_model(name, description="Shipyard fraud model")
     version = mlflow.register_model(model_uri, name, tags=lineage).version
     try:
+        if detector_dir is not None:
+            _store_detector(client, name, str(version), detector_dir, lineage)
         client.set_registered_model_alias(name, CHALLENGER, version)
         if promoted:
             client.set_registered_model_alias(name, CHAMPION, version)
     except Exception:
         client.delete_model_version(name, version)  # nothing half-way
         raise
+    finally:
+        workspace.cleanup()
     return Decision(name, str(version), f"models:/{name}/{version}", promoted, reason,
                     str(version) if promoted else previous, previous, challenger_metrics,
                     champion_metrics, lineage)
+
+
+def _store_detector(client, name: str, version: str, directory: Path, lineage: dict) -> None:
+    """Log the detector beside the version's model and tag the version with where it is."""
+    run_id = client.get_model_version(name, version).run_id
+    path = f"drift_detector/v{version}"
+    client.log_artifacts(run_id, str(directory), path)
+    tags = {DETECTOR_URI_TAG: f"runs:/{run_id}/{path}",
+            DETECTOR_SHA_TAG: directory_sha256(directory)}
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    lineage.update(tags)
+
+
+def load_drift_detector(uri: str, settings: Settings | None = None):
+    """The drift detector stored with a registered version (``models:/name@alias`` or
+    ``models:/name/N``), checked against the checksum recorded at registration."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    from shipyard.drift import DriftDetector
+    from shipyard.errors import IntegrityError
+    from shipyard.tracking import configure
+
+    configure(settings)
+    client = MlflowClient()
+    name, _, ref = uri.removeprefix("models:/").partition("@")
+    version = (client.get_model_version_by_alias(name, ref) if ref else
+               client.get_model_version(*uri.removeprefix("models:/").split("/", 1)))
+    location = version.tags.get(DETECTOR_URI_TAG)
+    if not location:
+        raise ModelNotFound(f"{uri} (v{version.version}) has no drift detector",
+                            hint="register it with the pipeline's register step")
+    with tempfile.TemporaryDirectory() as tmp:
+        local = Path(mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=tmp))
+        if directory_sha256(local) != version.tags.get(DETECTOR_SHA_TAG):
+            raise IntegrityError(f"the drift detector of {uri} (v{version.version}) differs "
+                                 "from the one recorded at registration")
+        return DriftDetector.load(local)
 
 
 def champion_schema(settings: Settings | None = None) -> tuple[Schema, str] | None:

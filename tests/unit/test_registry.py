@@ -81,3 +81,18 @@ def test_gate_margin_zero_means_not_worse():
     worse, reason = gate({"roc_auc": 0.89, "pr_auc": 0.3}, {"roc_auc": 0.9, "pr_auc": 0.3},
                          0.5, 0.1, 0.0)
     assert ok and not worse and "below the champion" in reason
+
+
+def test_drift_detector_is_stored_with_the_version(trained, small_data):
+    from shipyard.data.synthetic import generate_transactions
+    from shipyard.registry import DETECTOR_URI_TAG, load_drift_detector
+
+    settings = settings_for("registry-drift")
+    decision = register(trained.model_uri, trained.bundle_dir, small_data["test"],
+                        settings=settings, reference_path=small_data["train"])
+    assert decision.lineage[DETECTOR_URI_TAG].endswith(f"drift_detector/v{decision.version}")
+    detector = load_drift_detector("models:/registry-drift@champion", settings)
+    shifted = detector.score(generate_transactions(500, seed=5, shift=1.0))
+    assert shifted.is_drift and "amount" in shifted.drifted
+    same = load_drift_detector(f"models:/registry-drift/{decision.version}", settings)
+    assert same.encoding.features == detector.encoding.features
