@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -63,15 +62,6 @@ def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> Non
             pass
         time.sleep(0.5)
     raise TimeoutError(url)
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 def request_body(frame, schema) -> dict:
@@ -134,14 +124,13 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    sys.path[:0] = [str(PROJECT / "tests")]
     from shipyard.ingest import ingest
     from shipyard.model_bundle import load_bundle
+    from shipyard.processes import free_port, stop_process_group
     from shipyard.schema import infer_schema
     from shipyard.serving.fast_path import column_values, compile_model
     from shipyard.serving.local import start_predictor
     from shipyard.training import train
-    from support import free_port
 
     work = Path(tempfile.mkdtemp(prefix="shipyard-serve-bench-"))
     os.environ["SHIPYARD_HOME"] = str(work / "home")
@@ -202,7 +191,7 @@ def main() -> None:
                 results.append(point)
     finally:
         shipyard.stop()
-        stop(mlserver)
+        stop_process_group(mlserver)
 
     print(f"\n== predictor vs MLServer: same XGBoost pipeline, wrk {args.seconds}s per point ==")
     print(f"{'rows':>4} {'conc':>4} {'floor ms':>13} | {'shipyard req/s':>14} {'p50':>7} "

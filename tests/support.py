@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
+from shipyard.processes import free_port, stop_process_group
+
 PROJECT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+__all__ = ["PROJECT", "free_port", "stop", "wait_for_port"]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -32,10 +27,4 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -
 
 def stop(process: subprocess.Popen) -> None:
     """Stop a server started with start_new_session=True: its whole process group, by PID."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    stop_process_group(process, timeout=15)

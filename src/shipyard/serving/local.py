@@ -7,9 +7,6 @@ request) and ``shipyard serve``.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,13 +18,8 @@ from pathlib import Path
 import pandas as pd
 
 from shipyard.errors import ServiceUnavailable
+from shipyard.processes import free_port, stop_process_group
 from shipyard.schema import CATEGORICAL, Schema
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
@@ -39,13 +31,7 @@ class LocalPredictor:
 
     def stop(self) -> None:
         """Stop the server's process group by PID."""
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process)
 
     def infer(self, body: dict) -> dict:
         request = urllib.request.Request(f"{self.base_url}/v2/models/{self.model_name}/infer",
