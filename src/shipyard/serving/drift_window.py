@@ -1,0 +1,135 @@
+"""Windows of live traffic for the drift detector, scored off the request path.
+
+Rows arrive from request handlers (:meth:`DriftMonitor.add` only appends to a bounded buffer
+and returns); a worker thread cuts windows (by size, or by age once rows have waited
+``max_age_seconds``), scores them with the :class:`~shipyard.drift.DriftDetector`, and
+publishes the result as Prometheus metrics and as :attr:`DriftMonitor.latest`. When traffic
+outruns scoring, the oldest rows are dropped and counted; detector errors are logged and
+counted; nothing here raises into a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+
+import pandas as pd
+from prometheus_client import Counter, Gauge
+
+from shipyard.drift import DriftDetector, DriftResult
+
+logger = logging.getLogger(__name__)
+
+ROWS_SEEN = Counter("shipyard_drift_rows_seen", "Rows received for drift detection")
+ROWS_DROPPED = Counter("shipyard_drift_rows_dropped",
+                       "Rows dropped (oldest first) because scoring fell behind")
+WINDOWS = Counter("shipyard_drift_windows_scored", "Windows scored")
+ERRORS = Counter("shipyard_drift_detector_errors", "Windows the detector failed to score")
+IS_DRIFT = Gauge("shipyard_drift_is_drift", "1 if the latest window drifted")
+FEATURE_DRIFT = Gauge("shipyard_drift_feature_drift", "1 if the feature drifted in the latest "
+                      "window", ("feature",))
+P_VALUE = Gauge("shipyard_drift_p_value", "Feature p-value in the latest window", ("feature",))
+STATISTIC = Gauge("shipyard_drift_statistic", "Feature test statistic in the latest window",
+                  ("feature",))
+LAST_RUN = Gauge("shipyard_drift_last_run_timestamp_seconds", "When the latest window was scored")
+
+
+@dataclass
+class MonitorSettings:
+    window_size: int = 500
+    max_age_seconds: float = 60.0
+    max_buffered_rows: int = 20_000
+    min_rows: int = 50  # an aged window smaller than this waits for more rows
+
+
+@dataclass
+class DriftMonitor:
+    detector: DriftDetector
+    settings: MonitorSettings = field(default_factory=MonitorSettings)
+    latest: DriftResult | None = None
+
+    def __post_init__(self) -> None:
+        self.scored = self.drift_windows = self.errors = self.dropped = 0
+        self._rows: deque[dict] = deque()
+        self._oldest: float | None = None
+        self._lock = threading.Condition()
+        self._stopped = False
+        self._worker = threading.Thread(target=self._run, name="drift-scoring", daemon=True)
+        self._worker.start()
+
+    def add(self, frame: pd.DataFrame) -> None:
+        """Queue rows for scoring; never blocks on the detector."""
+        records = frame.to_dict("records")
+        with self._lock:
+            if not self._rows:
+                self._oldest = time.monotonic()
+            self._rows.extend(records)
+            overflow = len(self._rows) - self.settings.max_buffered_rows
+            for _ in range(max(overflow, 0)):
+                self._rows.popleft()
+            self._lock.notify()
+            if overflow > 0:
+                self.dropped += overflow
+        ROWS_SEEN.inc(len(records))
+        if overflow > 0:
+            ROWS_DROPPED.inc(overflow)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._lock.notify()
+        self._worker.join(timeout=10)
+
+    def _next_window(self) -> list[dict] | None:
+        with self._lock:
+            while not self._stopped:
+                size = len(self._rows)
+                aged = (self._oldest is not None and
+                        time.monotonic() - self._oldest >= self.settings.max_age_seconds)
+                if size >= self.settings.window_size or (aged and size >= self.settings.min_rows):
+                    take = min(size, self.settings.window_size)
+                    window = [self._rows.popleft() for _ in range(take)]
+                    self._oldest = time.monotonic() if self._rows else None
+                    return window
+                self._lock.wait(timeout=min(1.0, self.settings.max_age_seconds))
+        return None
+
+    def _run(self) -> None:
+        while (window := self._next_window()) is not None:
+            try:
+                result = self.detector.score(pd.DataFrame(window))
+            except Exception:  # the detector must never take the server down
+                logger.exception("drift detector failed on a window of %d rows", len(window))
+                self.errors += 1
+                ERRORS.inc()
+                continue
+            self._publish(result)
+
+    def _publish(self, result: DriftResult) -> None:
+        self.latest = result
+        self.scored += 1
+        self.drift_windows += int(result.is_drift)
+        WINDOWS.inc()
+        IS_DRIFT.set(int(result.is_drift))
+        for name in result.p_values:
+            P_VALUE.labels(feature=name).set(result.p_values[name])
+            STATISTIC.labels(feature=name).set(result.statistics[name])
+            FEATURE_DRIFT.labels(feature=name).set(int(result.feature_drift[name]))
+        LAST_RUN.set(time.time())
+
+    @property
+    def buffered(self) -> int:
+        with self._lock:
+            return len(self._rows)
+
+    def wait_for(self, windows: int, timeout: float = 30.0) -> bool:
+        """True once ``windows`` windows were scored or failed (tests and demos wait on it)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.scored + self.errors >= windows:
+                return True
+            time.sleep(0.05)
+        return False
