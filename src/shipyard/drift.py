@@ -74,8 +74,9 @@ class Encoding:
 class DriftDetector:
     """Fit on reference rows, score windows; ``p_val`` is the batch-level significance."""
 
-    def __init__(self, backend, encoding: Encoding, p_val: float) -> None:
+    def __init__(self, backend, encoding: Encoding, p_val: float, schema: Schema) -> None:
         self.backend, self.encoding, self.p_val = backend, encoding, p_val
+        self.schema = schema  # the model's: how live payloads are decoded into rows
 
     @classmethod
     def fit(cls, reference: pd.DataFrame, schema: Schema, p_val: float = 0.05,
@@ -92,7 +93,7 @@ class DriftDetector:
         backend = TabularDrift(encoding.encode(reference), p_val=p_val,
                                categories_per_feature=encoding.categories_per_feature(),
                                correction="bonferroni")
-        return cls(backend, encoding, p_val)
+        return cls(backend, encoding, p_val, schema)
 
     def score(self, window: pd.DataFrame) -> DriftResult:
         """Batch verdict with Bonferroni correction; features flagged at the same threshold."""
@@ -113,6 +114,7 @@ class DriftDetector:
         save_detector(self.backend, directory / "alibi")
         (directory / "encoding.json").write_text(json.dumps(
             {**asdict(self.encoding), "p_val": self.p_val, "backend": BACKEND}, indent=2))
+        self.schema.save(directory / "schema.json")
         return directory
 
     @classmethod
@@ -123,4 +125,5 @@ class DriftDetector:
         data = json.loads((directory / "encoding.json").read_text())
         p_val = data.pop("p_val")
         data.pop("backend", None)
-        return cls(load_detector(directory / "alibi"), Encoding(**data), p_val)
+        return cls(load_detector(directory / "alibi"), Encoding(**data), p_val,
+                   Schema.load(directory / "schema.json"))

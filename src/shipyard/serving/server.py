@@ -102,14 +102,18 @@ class _GRPCServer:
 class ShipyardModelServer(ModelServer):
     """``kserve.ModelServer`` with a listen ``host`` and 400s for malformed requests."""
 
-    def __init__(self, host: str = "127.0.0.1", **kwargs) -> None:
+    def __init__(self, host: str = "127.0.0.1", routes: list[tuple[str, object]] | None = None,
+                 **kwargs) -> None:
         super().__init__(**kwargs)
         self.host = host
+        self.routes = routes or []  # extra GET endpoints: (path, handler)
 
     def start(self, models) -> None:
         from kserve.model_server import app
 
         app.add_exception_handler(RequestValidationError, validation_error_handler)
+        for path, handler in self.routes:
+            app.add_api_route(path, handler, methods=["GET"])
         app.add_middleware(VersionedPaths, versions={
             m.name: str(getattr(m, "version", None)) for m in models
             if getattr(m, "version", None) is not None})
@@ -143,22 +147,31 @@ def serve_predictor(source: str, name: str, host: str, http_port: int, grpc_port
                         enable_grpc=enable_grpc, **server_kwargs).start([model])
 
 
-def main(argv: list[str] | None = None) -> None:
-    """The predictor entrypoint: kserve's own arguments (``parents=``) plus Shipyard's."""
+def _parser(description: str):
+    """kserve's own argument parser as a parent, plus the listen host."""
     import argparse
-    import os
 
     from kserve import model_server
     from shipyard.settings import get_settings
 
     parser = argparse.ArgumentParser(parents=[model_server.parser], conflict_handler="resolve",
-                                     description="Shipyard KServe v2 predictor")
+                                     description=description)
+    parser.add_argument("--host", default=get_settings().serve_host,
+                        help="address to listen on (0.0.0.0 in a pod)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The predictor entrypoint."""
+    import os
+
+    from shipyard.settings import get_settings
+
+    parser = _parser("Shipyard KServe v2 predictor")
     parser.add_argument("--model_source",
                         default=os.environ.get("SHIPYARD_MODEL_SOURCE", "/mnt/models"),
                         help="models:/name@alias, models:/name/N, or a bundle folder "
                              "(KServe mounts storageUri at /mnt/models)")
-    parser.add_argument("--host", default=get_settings().serve_host,
-                        help="address to listen on (0.0.0.0 in a pod)")
     parser.add_argument("--role", choices=("stable", "canary"), default=get_settings().role,
                         help="label on the metrics that tells stable from canary "
                              "(env SHIPYARD_ROLE)")
@@ -168,6 +181,46 @@ def main(argv: list[str] | None = None) -> None:
     serve_predictor(args.model_source, args.model_name, args.host, args.http_port,
                     args.grpc_port, enable_grpc=args.enable_grpc, workers=1,
                     max_threads=args.max_threads)
+
+
+def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port: int,
+                   monitor_settings=None, **server_kwargs) -> None:
+    """Load the drift detector (verified) and serve it until SIGTERM/SIGINT."""
+    from shipyard.serving.detector import DriftDetectorModel
+
+    model = DriftDetectorModel(name, source, monitor_settings)
+    model.load()
+
+    async def latest() -> JSONResponse:
+        monitor = model.monitor
+        return JSONResponse({
+            "model": name, "windows_scored": monitor.scored,
+            "drift_windows": monitor.drift_windows, "detector_errors": monitor.errors,
+            "rows_dropped": monitor.dropped, "rows_buffered": monitor.buffered,
+            "latest": monitor.latest.to_dict() if monitor.latest else None})
+
+    ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
+                        routes=[(f"/v1/drift/{name}", latest)], **server_kwargs).start([model])
+
+
+def drift_main(argv: list[str] | None = None) -> None:
+    """The drift detector entrypoint."""
+    import os
+
+    from shipyard.serving.drift_window import MonitorSettings
+
+    parser = _parser("Shipyard drift detector (alibi-detect) for KServe's request logger")
+    parser.add_argument("--detector_source",
+                        default=os.environ.get("SHIPYARD_DETECTOR_SOURCE", "/mnt/detector"),
+                        help="models:/name@alias, models:/name/N, or a saved detector folder")
+    parser.add_argument("--window_size", type=int, default=500)
+    parser.add_argument("--max_age_seconds", type=float, default=60.0)
+    parser.add_argument("--max_buffered_rows", type=int, default=20_000)
+    args, _ = parser.parse_known_args(argv)
+    serve_detector(args.detector_source, args.model_name, args.host, args.http_port,
+                   args.grpc_port, MonitorSettings(args.window_size, args.max_age_seconds,
+                                                   args.max_buffered_rows),
+                   enable_grpc=False, workers=1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,123 @@
+"""The drift detector behind a real ModelServer, fed the CloudEvents KServe's logger sends."""
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+
+import pytest
+
+from conftest import post
+from shipyard.data.synthetic import generate_transactions
+from shipyard.drift import DriftDetector
+from shipyard.schema import infer_schema
+from shipyard.serving.local import v2_request
+from support import PROJECT, free_port, stop
+
+REQUEST = "org.kubeflow.serving.inference.request"
+
+
+@pytest.fixture(scope="module")
+def drift_server(tmp_path_factory, shipyard_home):
+    reference = generate_transactions(5000, seed=1)
+    schema = infer_schema(reference, "is_fraud")
+    folder = DriftDetector.fit(reference, schema).save(tmp_path_factory.mktemp("det") / "d")
+    port = free_port()
+    log = open(shipyard_home / "drift.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, str(PROJECT / "kserve" / "drift_server.py"), "--model_name", "drift",
+         "--detector_source", str(folder), "--http_port", str(port), "--grpc_port",
+         str(free_port()), "--host", "127.0.0.1", "--window_size", "400"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{base}/v2/models/drift/ready", timeout=2):
+                break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                stop(process)
+                raise RuntimeError((shipyard_home / "drift.log").read_text()[-3000:]) from None
+            time.sleep(0.3)
+    yield {"base": base, "schema": schema}
+    stop(process)
+    log.close()
+
+
+def cloudevent(base: str, body: dict, kind: str = REQUEST):
+    """POST as KServe's agent does: binary-mode CloudEvent headers, JSON data."""
+    request = urllib.request.Request(
+        f"{base}/v1/models/drift:predict", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "ce-specversion": "1.0",
+                 "ce-id": str(uuid.uuid4()), "ce-source": "http://localhost:9081/",
+                 "ce-type": kind, "ce-inferenceservicename": "fraud",
+                 "ce-namespace": "default", "ce-component": "predictor",
+                 "ce-endpoint": "default"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def latest(base: str, windows: int, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/v1/drift/drift", timeout=5) as response:
+            state = json.loads(response.read())
+        if state["windows_scored"] >= windows:
+            return state
+        time.sleep(0.2)
+    raise TimeoutError(state)
+
+
+def test_reference_traffic_then_shifted_traffic(drift_server):
+    base, schema = drift_server["base"], drift_server["schema"]
+    for i in range(4):  # 4 requests of 100 rows: one window, drawn like the reference
+        status, answer = cloudevent(base, v2_request(generate_transactions(100, seed=50 + i),
+                                                     schema))
+        assert status == 200 and answer["accepted_rows"] == 100
+    state = latest(base, 1)
+    assert state["latest"]["is_drift"] is False
+
+    shifted = generate_transactions(400, seed=60, shift=1.0)
+    for part in range(4):
+        cloudevent(base, v2_request(shifted.iloc[part * 100:(part + 1) * 100], schema))
+    state = latest(base, 2)
+    assert state["latest"]["is_drift"] is True
+    assert {"amount", "channel", "merchant_category"} <= set(state["latest"]["drifted"])
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    assert "shipyard_drift_is_drift 1.0" in text
+    assert 'shipyard_drift_feature_drift{feature="amount"} 1.0' in text
+    assert "shipyard_drift_windows_scored_total 2.0" in text
+
+
+def test_response_events_are_accepted_without_rows(drift_server):
+    body = {"model_name": "fraud", "outputs": [{"name": "predict", "shape": [1],
+                                                "datatype": "INT64", "data": [0]}]}
+    status, answer = cloudevent(drift_server["base"], body,
+                                "org.kubeflow.serving.inference.response")
+    assert status == 200 and answer["accepted_rows"] == 0
+
+
+def test_plain_v2_payloads(drift_server):
+    body = v2_request(generate_transactions(10, seed=3), drift_server["schema"])
+    status, answer = post(f"{drift_server['base']}/v2/models/drift/infer", body)
+    assert status == 200 and answer["outputs"][0]["data"] == [10]
+
+
+@pytest.mark.parametrize("body, kind, message", [
+    ({"inputs": [{"name": "amount"}]}, REQUEST, "inputs.0"),
+    ({"inputs": []}, REQUEST, "the request has no inputs"),
+    ({"inputs": []}, "com.example.other", "unsupported event type 'com.example.other'"),
+])
+def test_bad_events_are_400_and_counted(drift_server, body, kind, message):
+    status, answer = cloudevent(drift_server["base"], body, kind)
+    assert status == 400 and message in answer["error"]
+    with urllib.request.urlopen(f"{drift_server['base']}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    assert f'shipyard_drift_events_total{{outcome="rejected",type="{kind}"}}' in text
