@@ -1,8 +1,6 @@
 """The drift detector behind a real ModelServer, fed the CloudEvents KServe's logger sends."""
 
 import json
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -11,40 +9,9 @@ import pytest
 
 from conftest import post
 from shipyard.data.synthetic import generate_transactions
-from shipyard.drift import DriftDetector
-from shipyard.schema import infer_schema
 from shipyard.serving.local import v2_request
-from support import PROJECT, free_port, stop
 
 REQUEST = "org.kubeflow.serving.inference.request"
-
-
-@pytest.fixture(scope="module")
-def drift_server(tmp_path_factory, shipyard_home):
-    reference = generate_transactions(5000, seed=1)
-    schema = infer_schema(reference, "is_fraud")
-    folder = DriftDetector.fit(reference, schema).save(tmp_path_factory.mktemp("det") / "d")
-    port = free_port()
-    log = open(shipyard_home / "drift.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, str(PROJECT / "kserve" / "drift_server.py"), "--model_name", "drift",
-         "--detector_source", str(folder), "--http_port", str(port), "--grpc_port",
-         str(free_port()), "--host", "127.0.0.1", "--window_size", "400"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"{base}/v2/models/drift/ready", timeout=2):
-                break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                stop(process)
-                raise RuntimeError((shipyard_home / "drift.log").read_text()[-3000:]) from None
-            time.sleep(0.3)
-    yield {"base": base, "schema": schema}
-    stop(process)
-    log.close()
 
 
 def cloudevent(base: str, body: dict, kind: str = REQUEST):

@@ -43,7 +43,7 @@ class LocalPredictor:
 
 def start_predictor(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
                     http_port: int | None = None, grpc_port: int | None = None,
-                    timeout: float = 120.0) -> LocalPredictor:
+                    timeout: float = 120.0, logger_url: str | None = None) -> LocalPredictor:
     """Start ``python -m shipyard.serving.server`` and wait for the model to be ready."""
     http_port, grpc_port = http_port or free_port(host), grpc_port or free_port(host)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -51,7 +51,8 @@ def start_predictor(source: str, model_name: str, log: Path, host: str = "127.0.
         process = subprocess.Popen(
             [sys.executable, "-m", "shipyard.serving.server", "--model_name", model_name,
              "--model_source", source, "--host", host, "--http_port", str(http_port),
-             "--grpc_port", str(grpc_port)],
+             "--grpc_port", str(grpc_port),
+             *(["--logger_url", logger_url] if logger_url else [])],
             stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     predictor = LocalPredictor(process, f"http://{host}:{http_port}", model_name, log)
     deadline = time.monotonic() + timeout

@@ -28,17 +28,25 @@ OUTPUTS = ("predict", "predict_proba")
 class ShipyardPredictor(Model):
     """Serves one model version; ``name`` is the name clients use in the v2 paths."""
 
-    def __init__(self, name: str, source: str, settings: Settings | None = None) -> None:
+    def __init__(self, name: str, source: str, settings: Settings | None = None,
+                 logger_url: str | None = None) -> None:
         super().__init__(name)
         self.source = source
         self.settings = settings or get_settings()
         self.served: ServedModel | None = None
         self.fast: CompiledModel | None = None
+        self.logger_url = logger_url
+        self.forwarder = None
 
     def load(self) -> bool:
         self.served = resolve(self.source, self.settings)
         model = self.served.model
         self.fast = compile_model(model.pipeline, model.schema)
+        self._datatypes = {spec.name: spec.datatype for spec in input_specs(model.schema)}
+        if self.logger_url:
+            from shipyard.serving.event_forwarder import EventForwarder
+
+            self.forwarder = EventForwarder(self.logger_url, self.name)
         self.ready = True
         return self.ready
 
@@ -87,6 +95,8 @@ class ShipyardPredictor(Model):
         predicted = model.labels(proba).astype(np.int64)
         results = {"predict": ("INT64", predicted),
                    "predict_proba": ("FP32", proba.astype(np.float32))}
+        if self.forwarder is not None:  # like KServe's logger: after answering, never waiting
+            self.forwarder.submit(payload.id or "", columns, self._datatypes, results)
         outputs = []
         for name in wanted:
             datatype, values = results[name]

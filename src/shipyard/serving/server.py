@@ -137,11 +137,13 @@ class ShipyardModelServer(ModelServer):
 
 
 def serve_predictor(source: str, name: str, host: str, http_port: int, grpc_port: int,
-                    enable_grpc: bool = True, **server_kwargs) -> None:
-    """Load the model (verified) and serve it until SIGTERM/SIGINT."""
+                    enable_grpc: bool = True, logger_url: str | None = None,
+                    **server_kwargs) -> None:
+    """Load the model (verified) and serve it until SIGTERM/SIGINT; with ``logger_url``,
+    forward each request/response to it as KServe's logger would (the drift detector)."""
     from shipyard.serving.predictor import ShipyardPredictor
 
-    model = ShipyardPredictor(name, source)
+    model = ShipyardPredictor(name, source, logger_url=logger_url)
     model.load()
     ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
                         enable_grpc=enable_grpc, **server_kwargs).start([model])
@@ -172,6 +174,9 @@ def main(argv: list[str] | None = None) -> None:
                         default=os.environ.get("SHIPYARD_MODEL_SOURCE", "/mnt/models"),
                         help="models:/name@alias, models:/name/N, or a bundle folder "
                              "(KServe mounts storageUri at /mnt/models)")
+    parser.add_argument("--logger_url", default=os.environ.get("SHIPYARD_LOGGER_URL"),
+                        help="post each request/response there as CloudEvents (local mode; "
+                             "on a cluster the InferenceService logger does this)")
     parser.add_argument("--role", choices=("stable", "canary"), default=get_settings().role,
                         help="label on the metrics that tells stable from canary "
                              "(env SHIPYARD_ROLE)")
@@ -179,8 +184,8 @@ def main(argv: list[str] | None = None) -> None:
     os.environ["SHIPYARD_ROLE"] = args.role
     get_settings.cache_clear()
     serve_predictor(args.model_source, args.model_name, args.host, args.http_port,
-                    args.grpc_port, enable_grpc=args.enable_grpc, workers=1,
-                    max_threads=args.max_threads)
+                    args.grpc_port, enable_grpc=args.enable_grpc, logger_url=args.logger_url,
+                    workers=1, max_threads=args.max_threads)
 
 
 def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port: int,

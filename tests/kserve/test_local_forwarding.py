@@ -1,0 +1,67 @@
+"""Local mode: the predictor forwards each request to the drift detector, as KServe's logger
+would, and keeps answering when the detector is down."""
+
+import json
+import time
+import urllib.request
+
+from conftest import post
+from shipyard.data.synthetic import generate_transactions
+from shipyard.processes import stop_process_group
+from shipyard.serving.local import start_predictor, v2_request
+from support import free_port
+
+
+def windows(base: str) -> int:
+    with urllib.request.urlopen(f"{base}/v1/drift/drift", timeout=5) as response:
+        return json.loads(response.read())["windows_scored"]
+
+
+def metric(base: str, name: str) -> float:
+    with urllib.request.urlopen(f"{base}/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith(name):
+                return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_predictions_reach_the_detector(trained, drift_server, shipyard_home):
+    before = windows(drift_server["base"])
+    predictor = start_predictor(str(trained.bundle_dir), "fraud",
+                                shipyard_home / "forwarding.log",
+                                logger_url=f"{drift_server['base']}/v1/models/drift:predict")
+    try:
+        shifted = generate_transactions(400, seed=61, shift=1.0)
+        for part in range(4):
+            answer = predictor.infer(v2_request(shifted.iloc[part * 100:(part + 1) * 100],
+                                                drift_server["schema"]))
+            assert len(answer["outputs"][0]["data"]) == 100
+        deadline = time.monotonic() + 30
+        while windows(drift_server["base"]) <= before and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert windows(drift_server["base"]) == before + 1
+    finally:
+        predictor.stop()
+
+
+def test_predictor_keeps_answering_with_the_detector_down(trained, small_data, shipyard_home):
+    import pandas as pd
+
+    from shipyard.schema import Schema
+
+    nowhere = f"http://127.0.0.1:{free_port()}/v1/models/drift:predict"
+    predictor = start_predictor(str(trained.bundle_dir), "fraud", shipyard_home / "down.log",
+                                logger_url=nowhere)
+    try:
+        rows = pd.read_parquet(small_data["test"]).head(20)
+        body = v2_request(rows, Schema.load(small_data["schema"]))
+        for _ in range(20):
+            status, _ = post(f"{predictor.base_url}/v2/models/fraud/infer", body)
+            assert status == 200
+        failed = 'shipyard_predictor_events_forwarded_total{outcome="failed"}'
+        deadline = time.monotonic() + 10
+        while metric(predictor.base_url, failed) < 40 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert metric(predictor.base_url, failed) == 40  # 20 requests + 20 responses
+    finally:
+        stop_process_group(predictor.process)
