@@ -90,9 +90,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     source = args.source or f"models:/{settings.model_name}@champion"
+    detector, logger_url = None, None
+    if args.with_drift:
+        from shipyard.serving.local import start_detector
+
+        detector = start_detector(args.drift_source or source, "drift",
+                                  settings.home / "drift.log", args.host, args.drift_port)
+        logger_url = f"{detector.base_url}/v1/models/drift:predict"
+        print(f"drift detector on {detector.base_url} (latest: {detector.base_url}"
+              f"/v1/drift/drift, metrics: /metrics); the predictor forwards every request")
     print(f"serving {source} as '{args.name}' on http://{args.host}:{args.http_port} "
           f"(gRPC {args.grpc_port}); Ctrl-C stops")
-    serve_predictor(source, args.name, args.host, args.http_port, args.grpc_port)
+    try:
+        serve_predictor(source, args.name, args.host, args.http_port, args.grpc_port,
+                        logger_url=logger_url)
+    finally:
+        if detector:
+            detector.stop()
     return 0
 
 
@@ -122,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--http-port", type=int, default=8080)
     serve.add_argument("--grpc-port", type=int, default=8081)
+    serve.add_argument("--with-drift", action="store_true",
+                       help="also run the drift detector stored with the model and forward "
+                            "each request to it, as KServe's logger would")
+    serve.add_argument("--drift-source", help="detector source; default: the model's")
+    serve.add_argument("--drift-port", type=int, default=8082)
     serve.set_defaults(func=cmd_serve)
     return parser
 

@@ -4,6 +4,7 @@ Small data keeps each run near a minute; `make bench` runs the 100k-row version.
 """
 
 import json
+import urllib.request
 
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from mlflow import MlflowClient
 from shipyard.cli import serve_sample
 from shipyard.local_run import PipelineFailed, format_summary, run_local
 from shipyard.registry import CHAMPION
+from shipyard.serving.local import start_detector
 from shipyard.settings import settings_for
 from shipyard.tracking import configure
 
@@ -44,6 +46,15 @@ def test_fraud_pipeline_registers_a_champion_then_gates_a_challenger(pipeline_fi
     assert answer["id"] == "sample" and answer["model_version"] == "1"
     outputs = {o["name"]: o for o in answer["outputs"]}
     assert outputs["predict"]["shape"] == [3] and outputs["predict_proba"]["shape"] == [3, 2]
+
+    # The drift detector stored with the champion serves, as `shipyard serve --with-drift` runs it.
+    detector = start_detector("models:/e2e-fraud@champion", "drift",
+                              first.run_dir / "drift.log")
+    try:
+        with urllib.request.urlopen(f"{detector.base_url}/v1/drift/drift", timeout=10) as r:
+            assert json.loads(r.read())["windows_scored"] == 0
+    finally:
+        detector.stop()
 
     # Same data, same seed: the challenger cannot beat the champion by the margin.
     second = run_local(pipeline_file, {**FAST, "model_name": "e2e-fraud"})

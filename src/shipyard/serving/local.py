@@ -1,7 +1,7 @@
 """The predictor as a local process: start it on 127.0.0.1, wait until ready, ask it, stop it.
 
 Used by ``shipyard run`` (which ends by serving the champion and answering a sample v2
-request) and ``shipyard serve``.
+request), ``shipyard serve --with-drift`` (predictor + drift detector) and the benchmarks.
 """
 
 from __future__ import annotations
@@ -44,32 +44,47 @@ class LocalPredictor:
 def start_predictor(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
                     http_port: int | None = None, grpc_port: int | None = None,
                     timeout: float = 120.0, logger_url: str | None = None) -> LocalPredictor:
-    """Start ``python -m shipyard.serving.server`` and wait for the model to be ready."""
+    """Start the predictor (``python -m shipyard.serving.server``) and wait until ready."""
+    return _start("shipyard.serving.server", "predictor", model_name, log, host, http_port,
+                  grpc_port, timeout, ["--model_source", source,
+                                       *(["--logger_url", logger_url] if logger_url else [])])
+
+
+def start_detector(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
+                   http_port: int | None = None, timeout: float = 120.0,
+                   window_size: int = 500) -> LocalPredictor:
+    """Start the drift detector (``python -m shipyard.serving.detector``), wait until ready."""
+    return _start("shipyard.serving.detector", "drift detector", model_name, log, host,
+                  http_port, None, timeout, ["--detector_source", source,
+                                             "--window_size", str(window_size)])
+
+
+def _start(module: str, what: str, model_name: str, log: Path, host: str,
+           http_port: int | None, grpc_port: int | None, timeout: float,
+           extra: list[str]) -> LocalPredictor:
     http_port, grpc_port = http_port or free_port(host), grpc_port or free_port(host)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-m", "shipyard.serving.server", "--model_name", model_name,
-             "--model_source", source, "--host", host, "--http_port", str(http_port),
-             "--grpc_port", str(grpc_port),
-             *(["--logger_url", logger_url] if logger_url else [])],
+            [sys.executable, "-m", module, "--model_name", model_name, "--host", host,
+             "--http_port", str(http_port), "--grpc_port", str(grpc_port), *extra],
             stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
-    predictor = LocalPredictor(process, f"http://{host}:{http_port}", model_name, log)
+    server = LocalPredictor(process, f"http://{host}:{http_port}", model_name, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise ServiceUnavailable(f"the predictor exited with {process.returncode}",
+            raise ServiceUnavailable(f"the {what} exited with {process.returncode}",
                                      hint=f"its log: {log}")
         try:
-            with urllib.request.urlopen(f"{predictor.base_url}/v2/models/{model_name}/ready",
+            with urllib.request.urlopen(f"{server.base_url}/v2/models/{model_name}/ready",
                                         timeout=2) as response:
                 if response.status == 200:
-                    return predictor
+                    return server
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.3)
-    predictor.stop()
-    raise ServiceUnavailable(f"the predictor was not ready within {timeout:.0f} s",
+    server.stop()
+    raise ServiceUnavailable(f"the {what} was not ready within {timeout:.0f} s",
                              hint=f"its log: {log}")
 
 
