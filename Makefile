@@ -10,7 +10,7 @@ export PYTHONPATH := $(CURDIR)/components:$(CURDIR)/pipelines:$(CURDIR)/kserve
 PIPELINE := build/training_pipeline.yaml
 ARGS ?=
 
-.PHONY: install install-vertex run compile test test-fast bench bench-pipeline bench-serving lint clean
+.PHONY: install install-vertex run compile test test-fast bench bench-pipeline bench-serving bench-drift lint clean
 
 install:  ## create .venv from the lock file (installs uv first if needed)
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -31,7 +31,7 @@ test: install  ## the whole test suite
 test-fast: install  ## unit tests only
 	$(WITH_VENV) $(BIN)/python -m pytest tests/unit -q
 
-bench: bench-pipeline bench-serving  ## speed benchmarks (print numbers)
+bench: bench-pipeline bench-serving bench-drift  ## speed benchmarks (print numbers)
 
 bench-pipeline: compile  ## kfp.local pipeline vs one plain process, 100k rows
 	$(WITH_VENV) $(BIN)/python benchmarks/pipeline_overhead.py
@@ -39,6 +39,10 @@ bench-pipeline: compile  ## kfp.local pipeline vs one plain process, 100k rows
 bench-serving: install  ## predictor vs MLServer under wrk (installs wrk from Debian if absent)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(WITH_VENV) $(BIN)/python benchmarks/predictor_vs_mlserver.py
+
+bench-drift: install  ## detector throughput; predictor p99 with the detector attached vs not
+	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	$(WITH_VENV) $(BIN)/python benchmarks/drift_overhead.py
 
 lint: install
 	$(BIN)/ruff check src components pipelines tests benchmarks

@@ -90,9 +90,3 @@ class DriftDetectorModel(Model):
             raise InvalidInput(f"the event's data is not a v2 inference request: {where}: "
                                f"{first.get('msg')}") from None
         return InferRequest.from_inference_request(parsed, self.name)
-
-
-if __name__ == "__main__":
-    from shipyard.serving.server import drift_main
-
-    drift_main()

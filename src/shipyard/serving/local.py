@@ -53,8 +53,9 @@ def start_predictor(source: str, model_name: str, log: Path, host: str = "127.0.
 def start_detector(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
                    http_port: int | None = None, timeout: float = 120.0,
                    window_size: int = 500) -> LocalPredictor:
-    """Start the drift detector (``python -m shipyard.serving.detector``), wait until ready."""
-    return _start("shipyard.serving.detector", "drift detector", model_name, log, host,
+    """Start the drift detector (``python -m shipyard.serving.run_detector``), wait until
+    ready."""
+    return _start("shipyard.serving.run_detector", "drift detector", model_name, log, host,
                   http_port, None, timeout, ["--detector_source", source,
                                              "--window_size", str(window_size)])
 
