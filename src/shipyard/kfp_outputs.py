@@ -8,17 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from shipyard.models import family
 from shipyard.timing import StepTimer
 from shipyard.training import ModelResult
-
-FRAMEWORK = {"xgboost": "xgboost", "random_forest": "sklearn", "logistic_regression": "sklearn"}
 
 
 def write_model_result(result: ModelResult, timer: StepTimer, model: Any, metrics: Any,
                        classification: Any) -> None:
     """Metadata on the model artifact; scalar metrics; ROC curve and confusion matrix."""
     model.metadata.update({**result.metadata(), **timer.as_metadata(),
-                           "framework": FRAMEWORK.get(result.model_type, "sklearn")})
+                           "framework": family(result.model_type).flavor})
     for name, value in result.evaluation.metrics.items():
         metrics.log_metric(name, value)
     if result.cv_score is not None:
