@@ -60,8 +60,9 @@ def test_predictor_keeps_answering_with_the_detector_down(trained, small_data, s
             assert status == 200
         failed = 'shipyard_predictor_events_forwarded_total{outcome="failed"}'
         deadline = time.monotonic() + 10
-        while metric(predictor.base_url, failed) < 40 and time.monotonic() < deadline:
+        while metric(predictor.base_url, failed) < 2 and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert metric(predictor.base_url, failed) == 40  # 20 requests + 20 responses
+        # at least one request event and one response event failed; batching may merge more
+        assert 2 <= metric(predictor.base_url, failed) <= 40
     finally:
         stop_process_group(predictor.process)

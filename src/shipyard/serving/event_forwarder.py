@@ -4,7 +4,9 @@ In local mode the predictor hands each answered request to :class:`EventForwarde
 posts it to the drift detector as binary-mode CloudEvents (``ce-type`` ``…inference.request``
 with the v2 request, ``…inference.response`` with the outputs) from a background thread. The
 request path only appends to a bounded queue: when the detector is slow or down, events are
-dropped and counted, and predictions never wait.
+dropped and counted, and predictions never wait. Requests that queued up meanwhile travel
+together — their rows concatenated into one request event and one response event — because
+two HTTP posts per prediction cost the predictor two thirds of its throughput on 2 cores.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import uuid
 
 import numpy as np
@@ -31,10 +34,12 @@ def _json_ready(values: np.ndarray) -> list:
 
 class EventForwarder:
     def __init__(self, url: str, model_name: str, source: str = "shipyard-predictor",
-                 max_queue: int = 1000, timeout: float = 2.0) -> None:
+                 max_queue: int = 1000, timeout: float = 2.0, max_batch_rows: int = 1000,
+                 linger_seconds: float = 0.05) -> None:
         import httpx
 
         self.url, self.model_name, self.source = url, model_name, source
+        self.max_batch_rows, self.linger = max_batch_rows, linger_seconds
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self._client = httpx.Client(timeout=timeout)
         self._thread = threading.Thread(target=self._run, name="event-forwarder", daemon=True)
@@ -53,9 +58,32 @@ class EventForwarder:
         self._thread.join(timeout=5)
         self._client.close()
 
+    def _batch(self) -> list | None:
+        """The next items to send: the first waiting one, plus what arrives within the linger
+        time, up to ``max_batch_rows`` rows. None once closed."""
+        first = self._queue.get()
+        if first is None:
+            return None
+        batch, rows = [first], len(next(iter(first[1].values())))
+        deadline = time.monotonic() + self.linger
+        while rows < self.max_batch_rows:
+            try:
+                item = self._queue.get(timeout=max(deadline - time.monotonic(), 0))
+            except queue.Empty:
+                break
+            if item is None:
+                self._queue.put(None)
+                break
+            batch.append(item)
+            rows += len(next(iter(item[1].values())))
+        return batch
+
     def _run(self) -> None:
-        while (item := self._queue.get()) is not None:
-            request_id, columns, datatypes, outputs = item
+        while (batch := self._batch()) is not None:
+            request_id, datatypes = batch[0][0], batch[0][2]
+            columns = {n: np.concatenate([item[1][n] for item in batch]) for n in batch[0][1]}
+            outputs = {n: (t, np.concatenate([item[3][n][1] for item in batch]))
+                       for n, (t, _) in batch[0][3].items()}
             rows = len(next(iter(columns.values())))
             request = {"id": request_id, "inputs": [
                 {"name": n, "shape": [rows], "datatype": datatypes[n],
