@@ -43,31 +43,39 @@ class LocalPredictor:
 
 def start_predictor(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
                     http_port: int | None = None, grpc_port: int | None = None,
-                    timeout: float = 120.0, logger_url: str | None = None) -> LocalPredictor:
-    """Start the predictor (``python -m shipyard.serving.server``) and wait until ready."""
-    return _start("shipyard.serving.server", "predictor", model_name, log, host, http_port,
-                  grpc_port, timeout, ["--model_source", source,
-                                       *(["--logger_url", logger_url] if logger_url else [])])
+                    timeout: float = 120.0, logger_url: str | None = None,
+                    role: str | None = None, entrypoint: Path | None = None) -> LocalPredictor:
+    """Start the predictor (``python -m shipyard.serving.server``, or the image's
+    ``entrypoint`` script) and wait until ready."""
+    return _start(_entry(entrypoint, "shipyard.serving.server"), "predictor", model_name, log,
+                  host, http_port, grpc_port, timeout,
+                  ["--model_source", source,
+                   *(["--logger_url", logger_url] if logger_url else []),
+                   *(["--role", role] if role else [])])
 
 
 def start_detector(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
                    http_port: int | None = None, timeout: float = 120.0,
-                   window_size: int = 500) -> LocalPredictor:
-    """Start the drift detector (``python -m shipyard.serving.run_detector``), wait until
-    ready."""
-    return _start("shipyard.serving.run_detector", "drift detector", model_name, log, host,
-                  http_port, None, timeout, ["--detector_source", source,
-                                             "--window_size", str(window_size)])
+                   window_size: int = 500, entrypoint: Path | None = None) -> LocalPredictor:
+    """Start the drift detector (``python -m shipyard.serving.run_detector``, or the image's
+    ``entrypoint`` script) and wait until ready."""
+    return _start(_entry(entrypoint, "shipyard.serving.run_detector"), "drift detector",
+                  model_name, log, host, http_port, None, timeout,
+                  ["--detector_source", source, "--window_size", str(window_size)])
 
 
-def _start(module: str, what: str, model_name: str, log: Path, host: str,
+def _entry(script: Path | None, module: str) -> list[str]:
+    return [str(script)] if script else ["-m", module]
+
+
+def _start(entry: list[str], what: str, model_name: str, log: Path, host: str,
            http_port: int | None, grpc_port: int | None, timeout: float,
            extra: list[str]) -> LocalPredictor:
     http_port, grpc_port = http_port or free_port(host), grpc_port or free_port(host)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-m", module, "--model_name", model_name, "--host", host,
+            [sys.executable, *entry, "--model_name", model_name, "--host", host,
              "--http_port", str(http_port), "--grpc_port", str(grpc_port), *extra],
             stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     server = LocalPredictor(process, f"http://{host}:{http_port}", model_name, log)
