@@ -41,7 +41,7 @@ bench-serving: install  ## predictor vs MLServer under wrk (installs wrk from De
 	$(WITH_VENV) $(BIN)/python benchmarks/predictor_vs_mlserver.py
 
 bench-drift: install  ## detector throughput; predictor p99 with the detector attached vs not
-	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
+	@command -v wrk >/dev/null && command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk hey)
 	$(WITH_VENV) $(BIN)/python benchmarks/drift_overhead.py
 
 lint: install

@@ -60,9 +60,9 @@ def test_predictor_keeps_answering_with_the_detector_down(trained, small_data, s
             assert status == 200
         failed = 'shipyard_predictor_events_forwarded_total{outcome="failed"}'
         deadline = time.monotonic() + 10
-        while metric(predictor.base_url, failed) < 2 and time.monotonic() < deadline:
+        while metric(predictor.base_url, failed) < 1 and time.monotonic() < deadline:
             time.sleep(0.2)
-        # at least one request event and one response event failed; batching may merge more
-        assert 2 <= metric(predictor.base_url, failed) <= 40
+        # request events only (logger mode "request"); batching may merge several requests
+        assert 1 <= metric(predictor.base_url, failed) <= 20
     finally:
         stop_process_group(predictor.process)

@@ -53,7 +53,8 @@ class DriftMonitor:
 
     def __post_init__(self) -> None:
         self.scored = self.drift_windows = self.errors = self.dropped = 0
-        self._rows: deque[dict] = deque()
+        self._chunks: deque[pd.DataFrame] = deque()  # as they arrived; columnar, no per-row work
+        self._size = 0
         self._oldest: float | None = None
         self._lock = threading.Condition()
         self._stopped = False
@@ -62,19 +63,19 @@ class DriftMonitor:
 
     def add(self, frame: pd.DataFrame) -> None:
         """Queue rows for scoring; never blocks on the detector."""
-        records = frame.to_dict("records")
+        if frame.empty:
+            return
         with self._lock:
-            if not self._rows:
+            if not self._size:
                 self._oldest = time.monotonic()
-            self._rows.extend(records)
-            overflow = len(self._rows) - self.settings.max_buffered_rows
-            for _ in range(max(overflow, 0)):
-                self._rows.popleft()
+            self._chunks.append(frame)
+            self._size += len(frame)
+            overflow = max(self._size - self.settings.max_buffered_rows, 0)
+            self._take(overflow)
+            self.dropped += overflow
             self._lock.notify()
-            if overflow > 0:
-                self.dropped += overflow
-        ROWS_SEEN.inc(len(records))
-        if overflow > 0:
+        ROWS_SEEN.inc(len(frame))
+        if overflow:
             ROWS_DROPPED.inc(overflow)
 
     def stop(self) -> None:
@@ -83,24 +84,36 @@ class DriftMonitor:
             self._lock.notify()
         self._worker.join(timeout=10)
 
-    def _next_window(self) -> list[dict] | None:
+    def _take(self, rows: int) -> list[pd.DataFrame]:
+        """Remove the oldest ``rows`` rows (caller holds the lock)."""
+        taken: list[pd.DataFrame] = []
+        while rows > 0 and self._chunks:
+            chunk = self._chunks.popleft()
+            if len(chunk) > rows:
+                self._chunks.appendleft(chunk.iloc[rows:])
+                chunk = chunk.iloc[:rows]
+            taken.append(chunk)
+            rows -= len(chunk)
+            self._size -= len(chunk)
+        return taken
+
+    def _next_window(self) -> pd.DataFrame | None:
         with self._lock:
             while not self._stopped:
-                size = len(self._rows)
                 aged = (self._oldest is not None and
                         time.monotonic() - self._oldest >= self.settings.max_age_seconds)
-                if size >= self.settings.window_size or (aged and size >= self.settings.min_rows):
-                    take = min(size, self.settings.window_size)
-                    window = [self._rows.popleft() for _ in range(take)]
-                    self._oldest = time.monotonic() if self._rows else None
-                    return window
+                if (self._size >= self.settings.window_size
+                        or (aged and self._size >= self.settings.min_rows)):
+                    window = self._take(min(self._size, self.settings.window_size))
+                    self._oldest = time.monotonic() if self._size else None
+                    return pd.concat(window, ignore_index=True)
                 self._lock.wait(timeout=min(1.0, self.settings.max_age_seconds))
         return None
 
     def _run(self) -> None:
         while (window := self._next_window()) is not None:
             try:
-                result = self.detector.score(pd.DataFrame(window))
+                result = self.detector.score(window)
             except Exception:  # the detector must never take the server down
                 logger.exception("drift detector failed on a window of %d rows", len(window))
                 self.errors += 1
@@ -123,7 +136,7 @@ class DriftMonitor:
     @property
     def buffered(self) -> int:
         with self._lock:
-            return len(self._rows)
+            return self._size
 
     def wait_for(self, windows: int, timeout: float = 30.0) -> bool:
         """True once ``windows`` windows were scored or failed (tests and demos wait on it)."""

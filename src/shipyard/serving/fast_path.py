@@ -146,7 +146,10 @@ def _compile(pipeline, schema: Schema) -> CompiledModel | None:
 
 def _scorer(estimator, logistic_type):
     if type(estimator).__name__ == "XGBClassifier":
-        booster = estimator.get_booster()
+        # One thread: for request-sized inputs OpenMP's fork/spin costs more than it saves,
+        # and its spinning threads take the core the server and its sidecar need.
+        booster = estimator.get_booster().copy()
+        booster.set_param({"nthread": 1})
         if estimator.get_xgb_params().get("objective") != "binary:logistic":
             raise ValueError("only binary:logistic XGBoost models have a fast path")
         return lambda x: booster.inplace_predict(x)

@@ -56,12 +56,15 @@ def start_predictor(source: str, model_name: str, log: Path, host: str = "127.0.
 
 def start_detector(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
                    http_port: int | None = None, timeout: float = 120.0,
-                   window_size: int = 500, entrypoint: Path | None = None) -> LocalPredictor:
+                   window_size: int = 500, entrypoint: Path | None = None,
+                   nice: int = 10) -> LocalPredictor:
     """Start the drift detector (``python -m shipyard.serving.run_detector``, or the image's
-    ``entrypoint`` script) and wait until ready."""
+    ``entrypoint`` script) and wait until ready. It runs ``nice``: on one machine the
+    predictor's requests come before scoring windows."""
     return _start(_entry(entrypoint, "shipyard.serving.run_detector"), "drift detector",
                   model_name, log, host, http_port, None, timeout,
-                  ["--detector_source", source, "--window_size", str(window_size)])
+                  ["--detector_source", source, "--window_size", str(window_size),
+                   "--nice", str(nice)])
 
 
 def _entry(script: Path | None, module: str) -> list[str]:

@@ -29,13 +29,13 @@ class ShipyardPredictor(Model):
     """Serves one model version; ``name`` is the name clients use in the v2 paths."""
 
     def __init__(self, name: str, source: str, settings: Settings | None = None,
-                 logger_url: str | None = None) -> None:
+                 logger_url: str | None = None, logger_mode: str = "request") -> None:
         super().__init__(name)
         self.source = source
         self.settings = settings or get_settings()
         self.served: ServedModel | None = None
         self.fast: CompiledModel | None = None
-        self.logger_url = logger_url
+        self.logger_url, self.logger_mode = logger_url, logger_mode
         self.forwarder = None
 
     def load(self) -> bool:
@@ -46,7 +46,7 @@ class ShipyardPredictor(Model):
         if self.logger_url:
             from shipyard.serving.event_forwarder import EventForwarder
 
-            self.forwarder = EventForwarder(self.logger_url, self.name)
+            self.forwarder = EventForwarder(self.logger_url, self.name, mode=self.logger_mode)
         self.ready = True
         return self.ready
 

@@ -138,12 +138,12 @@ class ShipyardModelServer(ModelServer):
 
 def serve_predictor(source: str, name: str, host: str, http_port: int, grpc_port: int,
                     enable_grpc: bool = True, logger_url: str | None = None,
-                    **server_kwargs) -> None:
+                    logger_mode: str = "request", **server_kwargs) -> None:
     """Load the model (verified) and serve it until SIGTERM/SIGINT; with ``logger_url``,
     forward each request/response to it as KServe's logger would (the drift detector)."""
     from shipyard.serving.predictor import ShipyardPredictor
 
-    model = ShipyardPredictor(name, source, logger_url=logger_url)
+    model = ShipyardPredictor(name, source, logger_url=logger_url, logger_mode=logger_mode)
     model.load()
     ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
                         enable_grpc=enable_grpc, **server_kwargs).start([model])
@@ -177,6 +177,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--logger_url", default=os.environ.get("SHIPYARD_LOGGER_URL"),
                         help="post each request/response there as CloudEvents (local mode; "
                              "on a cluster the InferenceService logger does this)")
+    parser.add_argument("--logger_mode", choices=("all", "request", "response"),
+                        default=os.environ.get("SHIPYARD_LOGGER_MODE", "request"),
+                        help="which events to forward, as the InferenceService logger.mode "
+                             "(the drift detector reads requests only)")
     parser.add_argument("--role", choices=("stable", "canary"), default=get_settings().role,
                         help="label on the metrics that tells stable from canary "
                              "(env SHIPYARD_ROLE)")
@@ -185,7 +189,7 @@ def main(argv: list[str] | None = None) -> None:
     get_settings.cache_clear()
     serve_predictor(args.model_source, args.model_name, args.host, args.http_port,
                     args.grpc_port, enable_grpc=args.enable_grpc, logger_url=args.logger_url,
-                    workers=1, max_threads=args.max_threads)
+                    logger_mode=args.logger_mode, workers=1, max_threads=args.max_threads)
 
 
 def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port: int,
@@ -221,7 +225,12 @@ def drift_main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window_size", type=int, default=500)
     parser.add_argument("--max_age_seconds", type=float, default=60.0)
     parser.add_argument("--max_buffered_rows", type=int, default=20_000)
+    parser.add_argument("--nice", type=int, default=0,
+                        help="lower this process's CPU priority (local mode: the predictor on "
+                             "the same machine comes first; in a pod, CPU limits do this)")
     args, _ = parser.parse_known_args(argv)
+    if args.nice:
+        os.nice(args.nice)
     serve_detector(args.detector_source, args.model_name, args.host, args.http_port,
                    args.grpc_port, MonitorSettings(args.window_size, args.max_age_seconds,
                                                    args.max_buffered_rows),
