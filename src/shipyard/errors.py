@@ -62,3 +62,9 @@ class IntegrityError(ShipyardError):
     """A model artifact does not match the checksum recorded when it was registered."""
 
     status = 500
+
+
+class RolloutFailed(ShipyardError):
+    """A canary failed a gate (or never became ready) and was rolled back."""
+
+    status = 409

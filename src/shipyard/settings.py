@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     s3_region: str | None = None
 
     role: str = Field("stable", description="stable or canary: labels the predictor's metrics.")
+    model_version: str | None = Field(None, description="Registry version of a model served "
+                                      "from a folder (KServe's /mnt/models): the metrics' "
+                                      "version label, which rollout gates select on.")
     serve_host: str = Field("127.0.0.1", description="Address the predictor listens on.")
     git_commit: str | None = Field(None, description="Commit of the code, tagged on models.")
     image: str = Field("shipyard-python:0.1.0",

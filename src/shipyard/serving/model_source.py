@@ -36,8 +36,8 @@ def resolve(source: str, settings: Settings | None = None) -> ServedModel:
         raise ModelNotFound(f"no model at {source}",
                             hint="give models:/name@alias, models:/name/N or a bundle folder")
     model = load_bundle(path)
-    return ServedModel(model, settings.model_name, str(model.manifest.get("version", "local")),
-                       source)
+    version = settings.model_version or str(model.manifest.get("version", "local"))
+    return ServedModel(model, settings.model_name, version, source)
 
 
 def _from_registry(match: re.Match, source: str, settings: Settings) -> ServedModel:
