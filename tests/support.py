@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import socket
 import subprocess
 import time
@@ -28,3 +29,43 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -
 def stop(process: subprocess.Popen) -> None:
     """Stop a server started with start_new_session=True: its whole process group, by PID."""
     stop_process_group(process, timeout=15)
+
+
+CRD_FILE = PROJECT.parent / "shared" / "crds" / "serving.kserve.io_inferenceservices.yaml"
+
+
+def inference_service_validator():
+    import pytest
+
+    if not CRD_FILE.exists():
+        pytest.skip(f"KServe's InferenceService CRD is not at {CRD_FILE}")
+    return _crd_validator()
+
+
+@functools.lru_cache(maxsize=1)
+def _crd_validator():
+    """A strict validator for InferenceService objects from KServe v0.20.0's CRD (a data file
+    beside the project): ``additionalProperties: false`` wherever the schema lists properties
+    and does not preserve unknown fields, so unknown fields fail as the API server prunes or
+    refuses them. Skips the calling test where the file is absent."""
+    import jsonschema
+    import yaml
+
+    crd = yaml.load(CRD_FILE.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    schema = next(v for v in crd["spec"]["versions"] if v["name"] == "v1beta1")
+    schema = schema["schema"]["openAPIV3Schema"]
+
+    def strict(node):
+        if isinstance(node, dict):
+            if ("properties" in node and not node.get("x-kubernetes-preserve-unknown-fields")
+                    and "additionalProperties" not in node):
+                node["additionalProperties"] = False
+            for value in node.values():
+                strict(value)
+        elif isinstance(node, list):
+            for value in node:
+                strict(value)
+
+    strict(schema)
+    schema["properties"]["metadata"] = {"type": "object"}
+    return jsonschema.Draft7Validator(schema)

@@ -97,6 +97,7 @@ def predictor_spec(version: ModelVersion, options: ServiceOptions) -> dict:
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "logger": {"mode": "request", "url": detector_url},
         "model": {
+            "name": "kserve-container",
             "modelFormat": {"name": "shipyard"},
             "runtime": options.runtime,
             "protocolVersion": "v2",
