@@ -132,6 +132,37 @@ def main(argv: list[str] | None = None) -> None:
     uvicorn.run(create_app(split), host=args.host, port=args.port, log_level="warning")
 
 
+def start_router(stable_version: str, stable_url: str, log, host: str = "127.0.0.1",
+                 port: int | None = None, timeout: float = 30.0):
+    """Start the router as a local process (stopped by PID) with all traffic on stable."""
+    import subprocess
+    import sys
+    import time
+
+    from shipyard.processes import free_port
+    from shipyard.serving.local import LocalPredictor
+
+    port = port or free_port(host)
+    with open(log, "w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shipyard.rollout.local_router", "--host", host, "--port",
+             str(port), "--stable-version", stable_version, "--stable-url", stable_url],
+            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    router = LocalPredictor(process, f"http://{host}:{port}", "router", log)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceUnavailable(f"the local router exited with {process.returncode}",
+                                     hint=f"its log: {log}")
+        try:
+            with urllib.request.urlopen(f"{router.base_url}/router/traffic", timeout=2):
+                return router
+        except OSError:
+            time.sleep(0.2)
+    router.stop()
+    raise ServiceUnavailable(f"the local router was not up within {timeout:.0f} s")
+
+
 class LocalTraffic:
     """:class:`~shipyard.rollout.controller.Traffic` over the local router's admin API.
     ``upstreams`` maps each version to its predictor's base URL."""

@@ -44,14 +44,16 @@ class LocalPredictor:
 def start_predictor(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
                     http_port: int | None = None, grpc_port: int | None = None,
                     timeout: float = 120.0, logger_url: str | None = None,
-                    role: str | None = None, entrypoint: Path | None = None) -> LocalPredictor:
+                    role: str | None = None, entrypoint: Path | None = None,
+                    model_version: str | None = None) -> LocalPredictor:
     """Start the predictor (``python -m shipyard.serving.server``, or the image's
     ``entrypoint`` script) and wait until ready."""
     return _start(_entry(entrypoint, "shipyard.serving.server"), "predictor", model_name, log,
                   host, http_port, grpc_port, timeout,
                   ["--model_source", source,
                    *(["--logger_url", logger_url] if logger_url else []),
-                   *(["--role", role] if role else [])])
+                   *(["--role", role] if role else []),
+                   *(["--model_version", model_version] if model_version else [])])
 
 
 def start_detector(source: str, model_name: str, log: Path, host: str = "127.0.0.1",

@@ -184,8 +184,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--role", choices=("stable", "canary"), default=get_settings().role,
                         help="label on the metrics that tells stable from canary "
                              "(env SHIPYARD_ROLE)")
+    parser.add_argument("--model_version", default=get_settings().model_version,
+                        help="registry version of a model served from a folder: the metrics' "
+                             "version label (env SHIPYARD_MODEL_VERSION)")
     args, _ = parser.parse_known_args(argv)
     os.environ["SHIPYARD_ROLE"] = args.role
+    if args.model_version:
+        os.environ["SHIPYARD_MODEL_VERSION"] = args.model_version
     get_settings.cache_clear()
     serve_predictor(args.model_source, args.model_name, args.host, args.http_port,
                     args.grpc_port, enable_grpc=args.enable_grpc, logger_url=args.logger_url,
