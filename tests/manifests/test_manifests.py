@@ -1,0 +1,170 @@
+"""Every overlay renders with kustomize; core kinds pass kubernetes-validate --strict, the
+InferenceService KServe's CRD schema; plus what no schema checks: canary bounds, DNS-1123
+names, no Secret values in git, a restricted securityContext and resources on every
+container, pinned images in prod; and the alerting rules pass promtool's check and tests."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shipyard.rollout.inference_service import (
+    DNS_1123,
+    ModelVersion,
+    ServiceOptions,
+    check_mode_fields,
+    inference_service,
+)
+from support import PROJECT, inference_service_validator
+
+MANIFESTS = PROJECT / "manifests"
+OVERLAYS = ("local", "dev", "prod")
+CRD_KINDS = {"InferenceService", "ServingRuntime", "PodMonitor", "PrometheusRule"}
+needs_kubectl = pytest.mark.skipif(not shutil.which("kubectl"),
+                                   reason="kubectl (with kustomize) is not installed")
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory) -> dict[str, list[dict]]:
+    if not shutil.which("kubectl"):
+        pytest.skip("kubectl (with kustomize) is not installed")
+    copy = tmp_path_factory.mktemp("manifests") / "manifests"
+    shutil.copytree(MANIFESTS, copy)
+    for example in (copy / "overlays" / "local").glob("*.env.example"):
+        shutil.copy(example, example.with_suffix(""))  # as a user would, values left empty
+    out = {}
+    for overlay in OVERLAYS:
+        text = subprocess.run(["kubectl", "kustomize", str(copy / "overlays" / overlay)],
+                              capture_output=True, text=True, check=True).stdout
+        out[overlay] = [d for d in yaml.safe_load_all(text) if d]
+    return out
+
+
+def containers(doc: dict) -> list[dict]:
+    spec = doc.get("spec", {})
+    if doc["kind"] == "InferenceService":
+        found = []
+        for predictor in [spec["predictor"], *(c["predictor"] for c in spec.get("canary", []))]:
+            found += [predictor["model"], *predictor.get("containers", [])]
+        return found
+    if doc["kind"] == "ServingRuntime":
+        return spec["containers"]
+    pod = spec.get("template", {}).get("spec", {})
+    return pod.get("containers", []) + pod.get("initContainers", [])
+
+
+def test_overlays_render_the_expected_kinds(rendered):
+    for overlay, docs in rendered.items():
+        kinds = {d["kind"] for d in docs}
+        assert {"InferenceService", "ServingRuntime", "ServiceAccount", "Role", "RoleBinding",
+                "NetworkPolicy", "PodMonitor", "PrometheusRule", "ConfigMap"} <= kinds, overlay
+        namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
+        assert len(namespaces) == 1 and None not in namespaces, overlay
+
+
+def test_core_kinds_pass_strict_validation(rendered):
+    import kubernetes_validate
+
+    for overlay, docs in rendered.items():
+        for doc in docs:
+            if doc["kind"] not in CRD_KINDS:
+                kubernetes_validate.validate(doc, "1.32", strict=True)
+
+
+def test_inference_services_match_kserves_crd(rendered):
+    validator = inference_service_validator()
+    for overlay, docs in rendered.items():
+        for doc in (d for d in docs if d["kind"] == "InferenceService"):
+            problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                        for e in validator.iter_errors(doc)]
+            assert problems == [], overlay
+            check_mode_fields(doc)  # canary 0-100, the field the mode honours
+
+
+def test_names_are_dns_1123(rendered):
+    for docs in rendered.values():
+        for doc in docs:
+            name = doc["metadata"]["name"]
+            assert len(name) <= 63 and DNS_1123.match(name), name
+
+
+def test_no_secret_values_in_git():
+    for path in MANIFESTS.rglob("*.yaml"):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc and doc.get("kind") == "Secret":
+                pytest.fail(f"{path} defines a Secret; reference it by name instead")
+    for example in MANIFESTS.rglob("*.env.example"):
+        for line in example.read_text().splitlines():
+            if line and not line.startswith("#"):
+                assert line.endswith("="), f"{example} carries a value: {line}"
+    ignored = subprocess.run(["git", "check-ignore", "-q", "manifests/overlays/local/s3.env"],
+                             cwd=PROJECT)
+    assert ignored.returncode == 0, "the local overlay's env files must be git-ignored"
+
+
+def test_every_container_is_restricted_and_bounded(rendered):
+    for overlay, docs in rendered.items():
+        for doc in docs:
+            pod_context = (doc.get("spec", {}).get("template", {}).get("spec", {})
+                           .get("securityContext", {}))
+            for container in containers(doc):
+                where = f"{overlay}/{doc['kind']}/{doc['metadata']['name']}/{container['name']}"
+                context = {**pod_context, **container.get("securityContext", {})}
+                assert context.get("runAsNonRoot") is True, where
+                assert context.get("allowPrivilegeEscalation") is False, where
+                assert context.get("readOnlyRootFilesystem") is True, where
+                assert "ALL" in context.get("capabilities", {}).get("drop", []), where
+                resources = container.get("resources", {})
+                assert resources.get("requests") and resources.get("limits"), where
+
+
+def test_prod_images_are_pinned_by_tag(rendered):
+    for doc in rendered["prod"]:
+        for container in containers(doc):
+            if "image" in container:
+                image = container["image"]
+                tag = image.rsplit(":", 1)[-1] if ":" in image.split("/")[-1] else ""
+                assert tag and tag != "latest", f"{container['name']}: {image}"
+
+
+def test_base_inference_service_is_what_the_rollout_builds():
+    base = yaml.safe_load((MANIFESTS / "base" / "inferenceservice.yaml").read_text())
+    built = inference_service(ModelVersion("shipyard-fraud", "1",
+                                           "s3://shipyard/models/shipyard-fraud/1/bundle"),
+                              ServiceOptions())
+    del built["metadata"]["namespace"]
+    assert base == built
+
+
+@pytest.fixture(scope="module")
+def rules_dir(tmp_path_factory) -> Path:
+    if not shutil.which("promtool"):
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    rule = yaml.safe_load((MANIFESTS / "base" / "prometheusrule.yaml").read_text())
+    folder = tmp_path_factory.mktemp("rules")
+    (folder / "rules.yaml").write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    shutil.copy(PROJECT / "tests" / "manifests" / "alerts_test.yaml", folder)
+    return folder
+
+
+def test_promtool_checks_the_rules(rules_dir):
+    result = subprocess.run(["promtool", "check", "rules", "rules.yaml"], cwd=rules_dir,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "4 rules found" in result.stdout
+
+
+def test_promtool_unit_tests_the_alerts(rules_dir):
+    result = subprocess.run(["promtool", "test", "rules", "alerts_test.yaml"], cwd=rules_dir,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dashboard_is_valid_grafana_json():
+    dashboard = json.loads((MANIFESTS / "base" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert len(dashboard["panels"]) >= 6 and all(exprs)
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
