@@ -1,44 +1,12 @@
 """The drift detector behind a real ModelServer, fed the CloudEvents KServe's logger sends."""
 
-import json
-import time
 import urllib.request
-import uuid
 
 import pytest
 
-from conftest import post
+from conftest import REQUEST, cloudevent, latest, post
 from shipyard.data.synthetic import generate_transactions
 from shipyard.serving.local import v2_request
-
-REQUEST = "org.kubeflow.serving.inference.request"
-
-
-def cloudevent(base: str, body: dict, kind: str = REQUEST):
-    """POST as KServe's agent does: binary-mode CloudEvent headers, JSON data."""
-    request = urllib.request.Request(
-        f"{base}/v1/models/drift:predict", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "ce-specversion": "1.0",
-                 "ce-id": str(uuid.uuid4()), "ce-source": "http://localhost:9081/",
-                 "ce-type": kind, "ce-inferenceservicename": "fraud",
-                 "ce-namespace": "default", "ce-component": "predictor",
-                 "ce-endpoint": "default"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-def latest(base: str, windows: int, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{base}/v1/drift/drift", timeout=5) as response:
-            state = json.loads(response.read())
-        if state["windows_scored"] >= windows:
-            return state
-        time.sleep(0.2)
-    raise TimeoutError(state)
 
 
 def test_reference_traffic_then_shifted_traffic(drift_server):

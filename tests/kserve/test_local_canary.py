@@ -1,67 +1,22 @@
-"""Local canary end to end: real predictors (v1 stable, v2 healthy canary, v3 a canary that
-needs a feature clients do not send, so it answers 400) behind the real local router, the
-rollout driven by the same controller and gates as on a cluster, health read from the
-predictors' own /metrics."""
+"""Local canary end to end: the fleet (conftest: v1 stable, v2 healthy canary, v3 a canary
+answering 400) behind the real local router, the rollout driven by the same controller and
+gates as on a cluster, health read from the predictors' own /metrics."""
 
-import json
-import threading
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-import pandas as pd
 import pytest
 
+from conftest import Load, call
 from shipyard.errors import RolloutFailed
 from shipyard.rollout.controller import RolloutPlan, run_rollout
 from shipyard.rollout.gates import Thresholds
 from shipyard.rollout.health import ScrapedHealth
-from shipyard.rollout.local_router import LocalTraffic, Split, Upstream, start_router
-from shipyard.schema import Schema, infer_schema
-from shipyard.serving.local import start_predictor, v2_request
+from shipyard.rollout.local_router import LocalTraffic, Split, Upstream
 
 PLAN = RolloutPlan(steps=(10, 50, 100), bake_seconds=3, poll_seconds=0.5,
                    thresholds=Thresholds(min_requests=10))
-
-
-@pytest.fixture(scope="module")
-def broken_bundle(small_data, tmp_path_factory):
-    """A model that needs 'device_score', which the clients' requests lack."""
-    from shipyard.training import train
-
-    folder = tmp_path_factory.mktemp("broken")
-    rng = np.random.default_rng(3)
-    for part in ("train", "test"):
-        frame = pd.read_parquet(small_data[part])
-        frame["device_score"] = rng.normal(size=len(frame))
-        frame.to_parquet(folder / f"{part}.parquet")
-    infer_schema(pd.read_parquet(folder / "train.parquet"), "is_fraud").save(
-        folder / "schema.json")
-    return train(folder / "train.parquet", folder / "test.parquet", folder / "schema.json",
-                 folder / "bundle", "xgboost", {"n_estimators": 10}, threshold=0.5,
-                 pipeline_run_id="broken").bundle_dir
-
-
-@pytest.fixture(scope="module")
-def fleet(trained, broken_bundle, shipyard_home):
-    servers = {}
-    try:
-        bundles = {"1": trained.bundle_dir, "2": trained.bundle_dir, "3": broken_bundle}
-        with ThreadPoolExecutor(3) as pool:  # start the three together
-            started = {v: pool.submit(start_predictor, str(b), "fraud",
-                                      shipyard_home / f"canary-v{v}.log", model_version=v)
-                       for v, b in bundles.items()}
-            servers.update({v: future.result() for v, future in started.items()})
-        router = start_router("1", servers["1"].base_url, shipyard_home / "router.log")
-        servers["router"] = router
-        yield {"router": router.base_url,
-               "upstreams": {v: s.base_url for v, s in servers.items() if v != "router"}}
-    finally:
-        for server in servers.values():
-            server.stop()
 
 
 @pytest.fixture
@@ -69,47 +24,6 @@ def traffic(fleet):
     local = LocalTraffic(fleet["router"], "fraud", fleet["upstreams"])
     local._put(Split(Upstream("1", fleet["upstreams"]["1"])))  # every test starts on v1
     return local
-
-
-@pytest.fixture(scope="module")
-def body(small_data):
-    rows = pd.read_parquet(small_data["test"]).head(1)
-    return json.dumps(v2_request(rows, Schema.load(small_data["schema"]))).encode()
-
-
-def call(router: str, body: bytes) -> tuple[str, int]:
-    request = urllib.request.Request(f"{router}/v2/models/fraud/infer", data=body,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.headers["x-shipyard-routed-to"], response.status
-    except urllib.error.HTTPError as error:
-        return error.headers.get("x-shipyard-routed-to", "?"), error.code
-
-
-class Load:
-    """Clients calling the router until stopped; every answer recorded."""
-
-    def __init__(self, router: str, body: bytes, clients: int = 3):
-        self.answers: list[tuple[str, int]] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(router, body))
-                         for _ in range(clients)]
-
-    def _run(self, router, body):
-        while not self._stop.is_set():
-            self.answers.append(call(router, body))
-            time.sleep(0.01)
-
-    def __enter__(self):
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
 
 
 @pytest.mark.parametrize("percent", [10, 50])
