@@ -73,18 +73,37 @@ def _score(model: LoadedModel, test: pd.DataFrame) -> dict[str, float]:
 
 
 def load_registered(uri: str, settings: Settings | None = None) -> LoadedModel:
-    """Download and load a registered model (``models:/name@alias`` or ``models:/name/3``)."""
-    import mlflow
+    """A registered model (``models:/name@alias`` or ``models:/name/3``), fetched once into
+    the serving cache and checked against its registration checksum — the predictor's loader."""
+    from shipyard.serving.model_source import resolve
+
+    return resolve(uri, settings or get_settings()).model
+
+
+def version_storage_uri(name: str, version: str, settings: Settings | None = None) -> str:
+    """Where a version's files live (``s3://…`` with an S3 artifact store): the
+    InferenceService's ``storageUri``; the predictor finds the bundle below it."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
 
     from shipyard.tracking import configure
 
     configure(settings)
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
-        except mlflow.exceptions.MlflowException as exc:
-            raise ModelNotFound(f"cannot fetch {uri}: {exc.message}") from exc
-        return load_bundle(local)
+    try:
+        return MlflowClient().get_model_version_download_uri(name, version)
+    except MlflowException as exc:
+        raise ModelNotFound(f"models:/{name}/{version} is not in the registry: "
+                            f"{exc.message}") from exc
+
+
+def move_champion(name: str, version: str, settings: Settings | None = None) -> None:
+    """Point ``champion`` at ``version`` (a rollout reached 100 %)."""
+    from mlflow import MlflowClient
+
+    from shipyard.tracking import configure
+
+    configure(settings)
+    MlflowClient().set_registered_model_alias(name, CHAMPION, version)
 
 
 def champion_version(client, name: str) -> str | None:

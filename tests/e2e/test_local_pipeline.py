@@ -13,6 +13,9 @@ from mlflow import MlflowClient
 from shipyard.cli import serve_sample
 from shipyard.local_run import PipelineFailed, format_summary, run_local
 from shipyard.registry import CHAMPION
+from shipyard.rollout.controller import RolloutPlan
+from shipyard.rollout.gates import Thresholds
+from shipyard.rollout.run import local_rollout
 from shipyard.serving.local import start_detector
 from shipyard.settings import settings_for
 from shipyard.tracking import configure
@@ -63,6 +66,14 @@ def test_fraud_pipeline_registers_a_champion_then_gates_a_challenger(pipeline_fi
     assert str(champion("e2e-fraud").version) == "1"
     assert "schema stored with the champion model (v1)" in (
         second.run_dir / "validate-op" / "report").read_text()
+
+    # `shipyard rollout 2 --local`: v1 and v2 as local predictors behind the local router,
+    # sample traffic, gated steps; at 100 % the champion alias moves to v2.
+    plan = RolloutPlan(steps=(50, 100), bake_seconds=3, poll_seconds=0.5,
+                       thresholds=Thresholds(min_requests=5))
+    report = local_rollout("2", plan, settings=settings_for("e2e-fraud"))
+    assert report.outcome == "promoted" and [s.percent for s in report.steps] == [50, 100]
+    assert str(champion("e2e-fraud").version) == "2"
 
 
 def test_breast_cancer_csv_reaches_roc_auc_097(pipeline_file, tmp_path):

@@ -42,3 +42,27 @@ def test_unreachable_mlflow_is_exit_code_3(monkeypatch, capsys):
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
+
+
+def test_rollout_render_prints_a_crd_valid_inference_service(capsys):
+    import yaml
+
+    from support import inference_service_validator
+
+    assert main(["rollout", "7", "--render", "s3://shipyard/models/7", "--mode",
+                 "RawDeployment", "--namespace", "team-a"]) == 0
+    body = yaml.safe_load(capsys.readouterr().out)
+    assert list(inference_service_validator().iter_errors(body)) == []
+    assert body["metadata"]["namespace"] == "team-a"
+    assert body["spec"]["predictor"]["model"]["storageUri"] == "s3://shipyard/models/7"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["rollout", "2", "--steps", "10,50"], "end at 100"),
+    (["rollout", "2", "--steps", "ten"], "comma-separated"),
+    (["rollout", "2"], "--prometheus-url is needed"),
+    (["rollout", "2", "--name", "Fraud_Model", "--render", "s3://x"], "DNS-1123"),
+])
+def test_rollout_usage_errors_exit_2(argv, message, capsys):
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err

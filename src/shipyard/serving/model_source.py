@@ -35,7 +35,7 @@ def resolve(source: str, settings: Settings | None = None) -> ServedModel:
     if not path.exists():
         raise ModelNotFound(f"no model at {source}",
                             hint="give models:/name@alias, models:/name/N or a bundle folder")
-    model = load_bundle(path)
+    model = load_bundle(find_bundle(path))  # /mnt/models holds the whole MLflow model
     version = settings.model_version or str(model.manifest.get("version", "local"))
     return ServedModel(model, settings.model_name, version, source)
 

@@ -1,0 +1,116 @@
+"""``shipyard rollout``: a registered version out to KServe (cluster) or to a local stable +
+canary pair behind the local router, through the same controller and gates. At 100 % the
+MLflow alias ``champion`` moves to the version; on a failed gate it stays where it was."""
+
+from __future__ import annotations
+
+from shipyard.errors import ConfigError, ServiceUnavailable
+from shipyard.rollout.controller import RolloutPlan, RolloutReport, run_rollout
+from shipyard.rollout.inference_service import ModelVersion, ServiceOptions
+from shipyard.settings import Settings, get_settings
+
+
+def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
+                    prometheus_url: str, settings: Settings | None = None,
+                    dry_run: bool = False, api=None) -> RolloutReport:
+    """Roll ``version`` of the configured model out on the cluster (in-cluster credentials,
+    else the kubeconfig); gates read Prometheus at ``prometheus_url``."""
+    from shipyard.registry import move_champion, version_storage_uri
+    from shipyard.rollout.health import PrometheusHealth
+    from shipyard.rollout.kserve_traffic import KServeTraffic
+
+    settings = settings or get_settings()
+    name = settings.model_name
+    api = api or _custom_objects_api()
+    traffic = KServeTraffic(api, options, {}, dry_run=dry_run)
+    stable = traffic.stable_version()
+    for v in {version, stable} - {None}:
+        traffic.versions[v] = ModelVersion(name, v, version_storage_uri(name, v, settings))
+    if dry_run:  # the API server checks the first step's object; nothing moves
+        traffic.route(version, 100 if stable is None else plan.steps[0])
+        return RolloutReport(version, stable, "dry run",
+                             reason="the API server accepted the first step's object")
+    return run_rollout(version, traffic, PrometheusHealth(prometheus_url, options.name), plan,
+                       on_promoted=lambda v: move_champion(name, v, settings))
+
+
+def _custom_objects_api():
+    from kubernetes import client, config
+
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        try:
+            config.load_kube_config()
+        except (config.ConfigException, OSError) as exc:
+            raise ConfigError(f"no Kubernetes credentials: {exc}",
+                              hint="run in a pod with a service account, or set KUBECONFIG; "
+                                   "use --local without a cluster") from exc
+    return client.CustomObjectsApi()
+
+
+def local_rollout(version: str, plan: RolloutPlan, settings: Settings | None = None,
+                  router_port: int | None = None, demo_traffic: bool = True) -> RolloutReport:
+    """Serve the champion (stable) and ``version`` (canary) as local predictors behind the
+    local router and roll out between them. With ``demo_traffic``, sample requests flow
+    through the router meanwhile (otherwise send your own to the printed URL)."""
+    import threading
+
+    from shipyard.data.synthetic import generate_transactions
+    from shipyard.registry import champion_schema, champion_version, move_champion
+    from shipyard.rollout.health import ScrapedHealth
+    from shipyard.rollout.local_router import LocalTraffic, start_router
+    from shipyard.serving.local import start_predictor, v2_request
+    from shipyard.tracking import configure
+
+    settings = settings or get_settings()
+    name = settings.model_name
+    configure(settings)
+    from mlflow import MlflowClient
+
+    stable = champion_version(MlflowClient(), name)
+    if stable is None:
+        raise ConfigError(f"{name} has no champion to compare with",
+                          hint="run the pipeline first (make run)")
+    if stable == version:
+        raise ConfigError(f"version {version} is already the champion")
+    logs = settings.home / "rollout"
+    logs.mkdir(parents=True, exist_ok=True)
+    servers = {}
+    stop = threading.Event()
+    try:
+        for v in (stable, version):
+            servers[v] = start_predictor(f"models:/{name}/{v}", "fraud", logs / f"v{v}.log",
+                                         model_version=v, role="stable" if v == stable
+                                         else "canary")
+        router = start_router(stable, servers[stable].base_url, logs / "router.log",
+                              port=router_port)
+        servers["router"] = router
+        print(f"router on {router.base_url} (v2: {router.base_url}/v2/models/fraud/infer); "
+              f"stable v{stable}, canary v{version}")
+        if demo_traffic:
+            schema, _ = champion_schema(settings)
+            body = v2_request(generate_transactions(1, seed=5), schema)
+            from shipyard.serving.local import LocalPredictor
+
+            client = LocalPredictor(router.process, router.base_url, "fraud", router.log)
+            threading.Thread(target=_demo_load, args=(client, body, stop), daemon=True).start()
+        traffic = LocalTraffic(router.base_url, "fraud",
+                               {v: s.base_url for v, s in servers.items() if v != "router"})
+        health = ScrapedHealth("fraud", {v: (servers[v].base_url, None)
+                                         for v in (stable, version)})
+        return run_rollout(version, traffic, health, plan,
+                           on_promoted=lambda v: move_champion(name, v, settings))
+    finally:
+        stop.set()
+        for server in servers.values():
+            server.stop()
+
+
+def _demo_load(client, body: dict, stop) -> None:
+    while not stop.is_set():
+        try:
+            client.infer(body)
+        except (OSError, ServiceUnavailable):
+            pass
+        stop.wait(0.02)
