@@ -12,10 +12,11 @@ from shipyard.settings import component_image
 def register_op(model: Input[Model], train_data: Input[Dataset], test_data: Input[Dataset],
                 decision: Output[Artifact], report: Output[Markdown],
                 min_roc_auc: float = 0.75, min_pr_auc: float = 0.05, margin: float = 0.002,
-                model_name: str = "", pipeline_run_id: str = "local"
+                model_name: str = "", pipeline_run_id: str = "local", deploy: bool = False
                 ) -> NamedTuple("Registration", model_uri=str, version=str, promoted=bool,
                                 reason=str):
-    """Register in MLflow; move `champion` only past the floors and the champion + margin."""
+    """Register in MLflow; move `champion` only past the floors and the champion + margin
+    (with `deploy`, the deploy step's rollout moves it at 100 % instead)."""
     from shipyard.timing import timed
 
     with timed() as timer:
@@ -25,7 +26,8 @@ def register_op(model: Input[Model], train_data: Input[Dataset], test_data: Inpu
         result = register(model.metadata["mlflow_model_uri"], model.path, test_data.path,
                           pipeline_run_id, train_data.metadata.get("content_hash", ""),
                           min_roc_auc=min_roc_auc, min_pr_auc=min_pr_auc, margin=margin,
-                          settings=settings_for(model_name), reference_path=train_data.path)
+                          settings=settings_for(model_name), reference_path=train_data.path,
+                          move_champion=not deploy)
     with open(decision.path, "w") as handle:
         handle.write(result.to_json())
     with open(report.path, "w") as handle:

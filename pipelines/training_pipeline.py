@@ -1,4 +1,4 @@
-"""The training pipeline: ingest → validate → train → tune → register.
+"""The training pipeline: ingest → validate → train → tune → register → deploy.
 
 One compiled IR YAML runs on Kubeflow Pipelines and, unchanged, on kfp.local. Gates and
 best-model selection live inside components because kfp.local mis-runs ``dsl.If`` and
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from kfp import compiler, dsl, kubernetes
 
+from deploy_op import deploy_op
 from ingest_op import ingest_op
 from register_op import register_op
 from train_op import train_op
@@ -61,6 +62,13 @@ def training_pipeline(
     min_pr_auc: float = 0.05,
     margin: float = 0.002,
     model_name: str = "shipyard-fraud",
+    deploy: bool = False,
+    service_name: str = "fraud",
+    namespace: str = "shipyard",
+    deployment_mode: str = "Serverless",
+    prometheus_url: str = "",
+    canary_steps: str = "10,50,100",
+    bake_seconds: float = 300.0,
 ) -> str:
     """Train and register a classifier; returns the registered model URI.
 
@@ -83,6 +91,16 @@ def training_pipeline(
         min_pr_auc: Floor on holdout PR AUC for promotion.
         margin: ROC AUC by which a challenger must beat the champion to be promoted.
         model_name: MLflow registered model name.
+        deploy: Roll a winner out as a canary InferenceService (needs a cluster, KServe and
+            the manifests' RBAC for the run's service account); `champion` then moves only
+            when the rollout reaches 100 %.
+        service_name: InferenceService name.
+        namespace: Namespace of the InferenceService.
+        deployment_mode: KServe mode, Serverless (canaryTrafficPercent) or RawDeployment
+            (spec.canary).
+        prometheus_url: Prometheus that the canary gates query.
+        canary_steps: Comma-separated canary traffic percents, ending at 100.
+        bake_seconds: Baking period per canary step.
     """
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     ingest = ingest_op(source=source, target=target, rows=rows, seed=seed, shift=shift,
@@ -100,9 +118,15 @@ def training_pipeline(
     register = register_op(model=tune.outputs["model"], train_data=ingest.outputs["train_data"],
                            test_data=ingest.outputs["test_data"], min_roc_auc=min_roc_auc,
                            min_pr_auc=min_pr_auc, margin=margin, model_name=model_name,
-                           pipeline_run_id=run_id)
+                           pipeline_run_id=run_id, deploy=deploy)
+    deploy_task = deploy_op(version=register.outputs["version"],
+                            promoted=register.outputs["promoted"], deploy=deploy,
+                            model_name=model_name, service_name=service_name,
+                            namespace=namespace, deployment_mode=deployment_mode,
+                            prometheus_url=prometheus_url, canary_steps=canary_steps,
+                            bake_seconds=bake_seconds)
     for task, name in ((ingest, "ingest"), (validate, "validate"), (train, "train"),
-                       (tune, "tune"), (register, "register")):
+                       (tune, "tune"), (register, "register"), (deploy_task, "deploy")):
         task.set_display_name(name)
         _wire_credentials(task)
     for task in (train, tune):

@@ -48,7 +48,9 @@ class Decision:
         return json.dumps(asdict(self), indent=2, default=str)
 
     def markdown(self) -> str:
-        verdict = "PROMOTED to champion" if self.promoted else "kept as challenger"
+        verdict = ("PROMOTED to champion" if self.promoted and self.champion_version ==
+                   self.version else "passed the gate, to be rolled out" if self.promoted
+                   else "kept as challenger")
         lines = [f"# Registration: {self.model_name} v{self.version} {verdict}", "",
                  f"**Reason:** {self.reason}", "",
                  f"`champion` → v{self.champion_version}" if self.champion_version
@@ -151,8 +153,12 @@ def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
              params: dict[str, Any] | None = None, min_roc_auc: float = 0.75,
              min_pr_auc: float = 0.05, margin: float = 0.002,
              settings: Settings | None = None,
-             reference_path: str | Path | None = None) -> Decision:
+             reference_path: str | Path | None = None, move_champion: bool = True
+             ) -> Decision:
     """Register ``model_uri``; alias it ``challenger``; promote it if it passes the gate.
+
+    ``move_champion=False`` (the pipeline deploys with a canary rollout): a winner stays
+    ``challenger`` and the rollout moves ``champion`` once it reaches 100 %.
 
     With ``reference_path`` (the training data), a drift detector is fitted on it and stored
     with the version, so a deployed detector always matches its model.
@@ -201,15 +207,18 @@ def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
         if detector_dir is not None:
             _store_detector(client, name, str(version), detector_dir, lineage)
         client.set_registered_model_alias(name, CHALLENGER, version)
-        if promoted:
+        if promoted and move_champion:
             client.set_registered_model_alias(name, CHAMPION, version)
     except Exception:
         client.delete_model_version(name, version)  # nothing half-way
         raise
     finally:
         workspace.cleanup()
+    if promoted and not move_champion:
+        reason += "; champion moves when the canary rollout reaches 100 %"
     return Decision(name, str(version), f"models:/{name}/{version}", promoted, reason,
-                    str(version) if promoted else previous, previous, challenger_metrics,
+                    str(version) if promoted and move_champion else previous, previous,
+                    challenger_metrics,
                     champion_metrics, lineage)
 
 

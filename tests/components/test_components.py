@@ -18,7 +18,8 @@ OPS = {"ingest_op": ({}, {"train_data": "system.Dataset", "test_data": "system.D
                      "classification": "system.ClassificationMetrics"}),
        "tune_op": ({"baseline": "system.Model"}, {"model": "system.Model"}),
        "register_op": ({"model": "system.Model", "test_data": "system.Dataset"},
-                       {"decision": "system.Artifact", "report": "system.Markdown"})}
+                       {"decision": "system.Artifact", "report": "system.Markdown"}),
+       "deploy_op": ({}, {"report": "system.Markdown"})}
 COMPONENTS_DIR = Path(__file__).resolve().parents[2] / "components"
 
 
@@ -50,3 +51,13 @@ def test_ingest_runs_alone_on_kfp_local(local_runner):
     assert train.metadata["content_hash"].startswith("sha256:")
     assert train.metadata["work_seconds"] > 0
     assert len(pd.read_parquet(train.path)) == 320
+
+
+def test_deploy_skips_and_says_why_when_off_or_not_promoted(local_runner):
+    from deploy_op import deploy_op
+
+    off = deploy_op(version="3", promoted=True, deploy=False)
+    assert off.outputs["Output"] == "skipped: deploy is off"
+    kept = deploy_op(version="3", promoted=False, deploy=True)
+    assert kept.outputs["Output"] == "skipped: the gate kept the champion"
+    assert "the gate kept the champion" in open(kept.outputs["report"].path).read()

@@ -31,10 +31,13 @@ def champion(name):
 
 def test_fraud_pipeline_registers_a_champion_then_gates_a_challenger(pipeline_file):
     first = run_local(pipeline_file, {**FAST, "model_name": "e2e-fraud"})
-    assert [s.name for s in first.steps] == ["ingest", "validate", "train", "tune", "register"]
+    assert [s.name for s in first.steps] == ["ingest", "validate", "train", "tune", "register",
+                                              "deploy"]
     register = first.step("register").metrics
     assert register["promoted"] is True and register["version"] == "1"
     assert str(champion("e2e-fraud").version) == "1"
+    assert first.outputs  # deploy is off by default: skipped, says why
+    assert "deploy is off" in (first.run_dir / "deploy-op" / "report").read_text()
     tune = first.step("tune").metrics
     assert 0.85 <= tune["roc_auc"] <= 1.0 and 0.1 <= tune["pr_auc"] <= 1.0
     assert first.step("validate").metrics["violations"] == 0

@@ -68,7 +68,7 @@ def test_overlays_render_the_expected_kinds(rendered):
 def test_core_kinds_pass_strict_validation(rendered):
     import kubernetes_validate
 
-    for overlay, docs in rendered.items():
+    for docs in rendered.values():
         for doc in docs:
             if doc["kind"] not in CRD_KINDS:
                 kubernetes_validate.validate(doc, "1.32", strict=True)

@@ -26,7 +26,8 @@ def test_strict_parse_of_spec_deployment_and_platform(compiled):
     assert len(docs) == 2
     json_format.ParseDict(docs[1], pipeline_spec_pb2.PlatformSpec(), ignore_unknown_fields=False)
     tasks = spec.root.dag.tasks
-    assert set(tasks) == {"ingest-op", "validate-op", "train-op", "tune-op", "register-op"}
+    assert set(tasks) == {"ingest-op", "validate-op", "train-op", "tune-op", "register-op",
+                          "deploy-op"}
     assert list(tasks["register-op"].dependent_tasks) or tasks["register-op"].inputs.artifacts
 
 
@@ -41,6 +42,7 @@ def test_steps_run_in_order(compiled):
     assert {"validate-op", "ingest-op"} <= upstream("train-op")
     assert "train-op" in upstream("tune-op")
     assert "tune-op" in upstream("register-op")
+    assert upstream("deploy-op") == {"register-op"}
 
 
 def test_loads_back_as_a_component_with_documented_defaults(compiled):
@@ -60,7 +62,7 @@ def test_no_credentials_in_parameters_only_from_secrets(compiled):
     assert not [p for p in params if any(w in p.lower() for w in ("secret", "password", "key",
                                                                    "token"))]
     executors = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    assert len(executors) == 5
+    assert len(executors) == 6
     for config in executors.values():
         secrets = {s["secretName"] if "secretName" in s else s["secretNameParameter"]
                    ["runtimeValue"]["constant"] for s in config["secretAsEnv"]}

@@ -60,6 +60,24 @@ def test_better_challenger_replaces_a_weak_champion(weak, trained, small_data):
     assert "beats the champion" in second.reason
 
 
+def test_with_a_rollout_ahead_the_winner_waits_as_challenger(weak, trained, small_data):
+    from shipyard.registry import move_champion, version_storage_uri
+
+    settings = settings_for("registry-rollout")
+    register(weak.model_uri, weak.bundle_dir, small_data["test"], min_roc_auc=0.0,
+             min_pr_auc=0.0, settings=settings)
+    second = register(trained.model_uri, trained.bundle_dir, small_data["test"],
+                      settings=settings, move_champion=False)
+    client = MlflowClient()
+    assert second.promoted and second.champion_version == "1"
+    assert "passed the gate, to be rolled out" in second.markdown()
+    assert str(client.get_model_version_by_alias("registry-rollout", CHAMPION).version) == "1"
+    assert str(client.get_model_version_by_alias("registry-rollout", CHALLENGER).version) == "2"
+    move_champion("registry-rollout", "2", settings)  # what a rollout does at 100 %
+    assert str(client.get_model_version_by_alias("registry-rollout", CHAMPION).version) == "2"
+    assert version_storage_uri("registry-rollout", "2", settings)
+
+
 def test_floors_block_promotion(weak, small_data):
     decision = register(weak.model_uri, weak.bundle_dir, small_data["test"],
                         settings=settings_for("registry-floor"))

@@ -32,8 +32,11 @@ class MemoryTraffic:
         self.calls.append(("rollback", canary))
 
 
+STABLE = Health(1000, 0.0, 0.01, False)
+
+
 class ScriptedHealth:
-    def __init__(self, canary_by_percent, stable=Health(1000, 0.0, 0.01, False)):
+    def __init__(self, canary_by_percent, stable=STABLE):
         self.canary_by_percent, self.stable, self.traffic = canary_by_percent, stable, None
 
     def begin(self):
