@@ -10,8 +10,13 @@ import argparse
 import importlib
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shipyard.errors import ConfigError, ServiceUnavailable, ShipyardError
+
+if TYPE_CHECKING:
+    from shipyard.serving.local import LocalPredictor
+    from shipyard.settings import Settings
 
 DEFAULT_PIPELINE_FILE = Path("build/training_pipeline.yaml")
 
@@ -90,6 +95,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     source = args.source or f"models:/{settings.model_name}@champion"
+    if args.canary_source:
+        from shipyard.rollout.inference_service import check_percent
+
+        check_percent(args.canary_percent)  # before any server starts
     detector, logger_url = None, None
     if args.with_drift:
         from shipyard.serving.local import start_detector
@@ -99,6 +108,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         logger_url = f"{detector.base_url}/v1/models/drift:predict"
         print(f"drift detector on {detector.base_url} (latest: {detector.base_url}"
               f"/v1/drift/drift, metrics: /metrics); the predictor forwards every request")
+    if args.canary_source:
+        return _serve_canary(args, source, settings, logger_url, detector)
     print(f"serving {source} as '{args.name}' on http://{args.host}:{args.http_port} "
           f"(gRPC {args.grpc_port}); Ctrl-C stops")
     try:
@@ -108,6 +119,41 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if detector:
             detector.stop()
     return 0
+
+
+def _serve_canary(args: argparse.Namespace, source: str, settings: Settings,
+                  logger_url: str | None, detector: LocalPredictor | None) -> int:
+    """Stable and canary predictors behind the local router on --http-port, until Ctrl-C."""
+    import time
+
+    from shipyard.rollout.local_router import Upstream, start_router
+    from shipyard.serving.local import start_predictor
+
+    servers = {}
+    try:
+        for role, src in (("stable", source), ("canary", args.canary_source)):
+            servers[role] = start_predictor(src, args.name, settings.home / f"{role}.log",
+                                            args.host, role=role,
+                                            logger_url=logger_url)
+        router = start_router("stable", servers["stable"].base_url,
+                              settings.home / "router.log", args.host, args.http_port,
+                              canary=Upstream("canary", servers["canary"].base_url),
+                              canary_percent=args.canary_percent)
+        servers["router"] = router
+        print(f"serving {source} (stable, {100 - args.canary_percent} %) and "
+              f"{args.canary_source} (canary, {args.canary_percent} %) as '{args.name}' "
+              f"behind {router.base_url}; move the split with PUT {router.base_url}"
+              f"/router/traffic; Ctrl-C stops")
+        while all(s.process.poll() is None for s in servers.values()):
+            time.sleep(1)
+        return 1  # a server died
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        for server in servers.values():
+            server.stop()
+        if detector:
+            detector.stop()
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
@@ -181,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "each request to it, as KServe's logger would")
     serve.add_argument("--drift-source", help="detector source; default: the model's")
     serve.add_argument("--drift-port", type=int, default=8082)
+    serve.add_argument("--canary-source", help="also serve this model as a canary; the local "
+                                               "router on --http-port splits the traffic")
+    serve.add_argument("--canary-percent", type=int, default=10)
     serve.set_defaults(func=cmd_serve)
 
     rollout = sub.add_parser(

@@ -19,10 +19,10 @@ from typing import Any
 from shipyard.errors import ConfigError, ShipyardError
 from shipyard.settings import Settings, get_settings
 
-STEP_ORDER = ("ingest", "validate", "train", "tune", "register")
+STEP_ORDER = ("ingest", "validate", "train", "tune", "register", "deploy")
 _KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "max_psi", "model_type",
                 "winner", "cv_roc_auc", "roc_auc", "pr_auc", "f1", "threshold", "version",
-                "promoted", "champion_version")
+                "promoted", "champion_version", "outcome")
 
 
 class PipelineFailed(ShipyardError):
@@ -154,6 +154,8 @@ def read_steps(run_dir: Path) -> list[StepSummary]:
         for artifact in data.get("artifacts", {}).values():
             for item in artifact.get("artifacts", []):
                 merged.update(item.get("metadata", {}))
+        if name == "deploy":  # its one output is the rollout's outcome, said in words
+            merged["outcome"] = merged.pop("Output", None)
         steps.append(StepSummary(name, merged.pop("work_seconds", None),
                                  merged.pop("process_seconds", None),
                                  {k: merged[k] for k in _KEY_METRICS if k in merged}))

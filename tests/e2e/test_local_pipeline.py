@@ -36,7 +36,8 @@ def test_fraud_pipeline_registers_a_champion_then_gates_a_challenger(pipeline_fi
     register = first.step("register").metrics
     assert register["promoted"] is True and register["version"] == "1"
     assert str(champion("e2e-fraud").version) == "1"
-    assert first.outputs  # deploy is off by default: skipped, says why
+    # deploy is off by default: skipped, and it says why.
+    assert first.step("deploy").metrics["outcome"] == "skipped: deploy is off"
     assert "deploy is off" in (first.run_dir / "deploy-op" / "report").read_text()
     tune = first.step("tune").metrics
     assert 0.85 <= tune["roc_auc"] <= 1.0 and 0.1 <= tune["pr_auc"] <= 1.0

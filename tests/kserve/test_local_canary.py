@@ -62,3 +62,38 @@ def test_a_failing_canary_is_rolled_back_and_stable_never_fails(fleet, traffic, 
     assert stable and set(stable) == {200}
     assert canary and set(canary) == {400}
     assert call(fleet["router"], body) == ("stable", 200)
+
+
+def test_shipyard_serve_with_a_canary_splits_behind_the_router(trained, body, shipyard_home):
+    import signal
+    import subprocess
+    import sys
+
+    from shipyard.processes import free_port, stop_process_group
+
+    port = free_port()
+    command = [sys.executable, "-m", "shipyard.cli", "serve", "--name", "fraud", "--source",
+               str(trained.bundle_dir), "--canary-source", str(trained.bundle_dir),
+               "--canary-percent", "30", "--http-port", str(port)]
+    log = open(shipyard_home / "serve-canary.log", "w")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    router = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if call(router, body)[1] == 200:
+                    break
+            except OSError:
+                pass
+            assert process.poll() is None and time.monotonic() < deadline, "serve never came up"
+            time.sleep(0.5)
+        answers = [call(router, body) for _ in range(100)]
+        assert {status for _, status in answers} == {200}
+        assert abs(Counter(role for role, _ in answers)["canary"] - 30) <= 3
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        stop_process_group(process)
+        log.close()

@@ -127,14 +127,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--stable-version", required=True)
     parser.add_argument("--stable-url", required=True)
+    parser.add_argument("--canary-version")
+    parser.add_argument("--canary-url")
+    parser.add_argument("--canary-percent", type=int, default=0)
     args = parser.parse_args(argv)
-    split = Split(Upstream(args.stable_version, args.stable_url.rstrip("/")))
+    canary = (Upstream(args.canary_version, args.canary_url.rstrip("/"))
+              if args.canary_url else None)
+    split = Split.from_dict(asdict(Split(Upstream(args.stable_version,
+                                                  args.stable_url.rstrip("/")),
+                                         canary, args.canary_percent)))
     uvicorn.run(create_app(split), host=args.host, port=args.port, log_level="warning")
 
 
 def start_router(stable_version: str, stable_url: str, log, host: str = "127.0.0.1",
-                 port: int | None = None, timeout: float = 30.0):
-    """Start the router as a local process (stopped by PID) with all traffic on stable."""
+                 port: int | None = None, timeout: float = 30.0,
+                 canary: Upstream | None = None, canary_percent: int = 0):
+    """Start the router as a local process (stopped by PID), all traffic on stable unless a
+    canary and its percent are given: the split holds from the first request on."""
     import subprocess
     import sys
     import time
@@ -146,7 +155,9 @@ def start_router(stable_version: str, stable_url: str, log, host: str = "127.0.0
     with open(log, "w") as handle:
         process = subprocess.Popen(
             [sys.executable, "-m", "shipyard.rollout.local_router", "--host", host, "--port",
-             str(port), "--stable-version", stable_version, "--stable-url", stable_url],
+             str(port), "--stable-version", stable_version, "--stable-url", stable_url,
+             *(["--canary-version", canary.version, "--canary-url", canary.url,
+                "--canary-percent", str(canary_percent)] if canary else [])],
             stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     router = LocalPredictor(process, f"http://{host}:{port}", "router", log)
     deadline = time.monotonic() + timeout
