@@ -69,3 +69,37 @@ def _crd_validator():
     strict(schema)
     schema["properties"]["metadata"] = {"type": "object"}
     return jsonschema.Draft7Validator(schema)
+
+
+def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    """Until ``url`` answers 200; fails early if the server process exits."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {timeout} s")
+
+
+def check_pipeline_strictly(docs: list[dict]):
+    """Kubeflow's own schema, no unknown field allowed: the spec, its deployment config and the
+    kfp-kubernetes platform document if there is one. Returns the parsed PipelineSpec."""
+    from google.protobuf import json_format
+    from kfp.pipeline_spec import pipeline_spec_pb2
+
+    spec = json_format.ParseDict(docs[0], pipeline_spec_pb2.PipelineSpec(),
+                                 ignore_unknown_fields=False)
+    json_format.ParseDict(docs[0]["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig(),
+                          ignore_unknown_fields=False)
+    for platform in docs[1:]:
+        json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec(),
+                              ignore_unknown_fields=False)
+    return spec

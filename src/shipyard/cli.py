@@ -40,10 +40,11 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_run(args: argparse.Namespace) -> int:
+def _pipeline_arguments(args: argparse.Namespace):
+    """Compile if asked (or missing), then the pipeline and its typed --set arguments."""
     from kfp import components
 
-    from shipyard.local_run import coerce_arguments, format_summary, run_local
+    from shipyard.local_run import coerce_arguments
 
     if args.compile or not args.pipeline_file.is_file():
         _load_pipeline_module(args.project).compile_pipeline(args.pipeline_file)
@@ -54,7 +55,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise ConfigError(f"--set takes key=value, got {item!r}")
         raw[key.strip()] = value
     pipeline = components.load_component_from_file(str(args.pipeline_file))
-    arguments = coerce_arguments(pipeline, raw)
+    return pipeline, coerce_arguments(pipeline, raw)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from shipyard.local_run import format_summary, run_local
+
+    pipeline, arguments = _pipeline_arguments(args)
     summary = run_local(args.pipeline_file, arguments)
     print()
     print(format_summary(summary))
@@ -63,6 +70,57 @@ def cmd_run(args: argparse.Namespace) -> int:
             "model_name"].default
         serve_sample(summary.run_dir, model_name)
     return 0
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    from shipyard.local_run import format_summary
+    from shipyard.submit import submit
+
+    _, arguments = _pipeline_arguments(args)
+    result = submit(args.pipeline_file, arguments, host=args.host, namespace=args.namespace,
+                    token=args.token, experiment=args.experiment, run_name=args.run_name,
+                    schedule=args.schedule, wait=args.wait, timeout=args.timeout,
+                    service_account=args.service_account)
+    if result.local is not None:
+        print(format_summary(result.local))
+    print(result.summary())
+    return 0
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    """Score a table against a model's detector, or print a running detector's latest."""
+    import json
+    import urllib.request
+
+    if args.url:
+        url = f"{args.url.rstrip('/')}/v1/drift/{args.name}"
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                latest = json.loads(response.read())
+        except OSError as exc:
+            raise ServiceUnavailable(f"cannot reach the drift detector at {url}: {exc}") from exc
+        print(json.dumps(latest, indent=2))
+        result = latest.get("latest") or {}
+        return 1 if result.get("is_drift") else 0
+    if not args.data:
+        raise ConfigError("give a table to score (DATA) or --url of a running detector")
+    from shipyard.data.sources import read_table
+    from shipyard.serving.detector import load_detector
+    from shipyard.settings import get_settings
+
+    settings = get_settings()
+    detector = load_detector(args.source or f"models:/{settings.model_name}@champion", settings)
+    frame = read_table(args.data, settings)
+    result = detector.score(frame)
+    width = max(len(name) for name in result.p_values)
+    print(f"{'feature':<{width}}  {'p-value':>9}  {'statistic':>10}  drift")
+    for name, p_value in sorted(result.p_values.items(), key=lambda item: item[1]):
+        print(f"{name:<{width}}  {p_value:>9.4g}  {result.statistics[name]:>10.4g}  "
+              f"{'YES' if result.feature_drift[name] else '-'}")
+    verdict = (f"drift in {', '.join(result.drifted)}" if result.is_drift else "no drift")
+    print(f"{result.rows} rows vs the reference (p < {result.threshold:g}, corrected): "
+          f"{verdict}")
+    return 1 if result.is_drift else 0
 
 
 def serve_sample(run_dir: Path, model_name: str) -> dict:
@@ -207,13 +265,39 @@ def build_parser() -> argparse.ArgumentParser:
     compile_.set_defaults(func=cmd_compile)
 
     run = sub.add_parser("run", help="run the compiled pipeline locally on kfp.local")
-    run.add_argument("--pipeline-file", type=Path, default=DEFAULT_PIPELINE_FILE)
-    run.add_argument("--compile", action="store_true", help="compile before running")
-    run.add_argument("--set", action="append", metavar="KEY=VALUE",
-                     help="pipeline parameter, e.g. --set rows=50000 (repeatable)")
+    _pipeline_options(run)
     run.add_argument("--no-serve", action="store_true",
                      help="do not end by serving the champion and answering a sample request")
     run.set_defaults(func=cmd_run)
+
+    submit = sub.add_parser(
+        "submit", help="submit the pipeline to Kubeflow Pipelines (kfp.Client)",
+        description="Starts a run on the endpoint in --host or KF_PIPELINES_ENDPOINT, with a "
+                    "bearer token (--token, KF_PIPELINES_TOKEN) or the pod's service-account "
+                    "token in a cluster. With no endpoint it runs on kfp.local and says so.")
+    _pipeline_options(submit)
+    submit.add_argument("--host", help="KFP API endpoint; default KF_PIPELINES_ENDPOINT")
+    submit.add_argument("--namespace", help="profile namespace (multi-user Kubeflow)")
+    submit.add_argument("--token", help="bearer token; default KF_PIPELINES_TOKEN")
+    submit.add_argument("--experiment", default="shipyard")
+    submit.add_argument("--run-name")
+    submit.add_argument("--service-account", help="Kubernetes SA the run's pods use (bind it "
+                                                  "to shipyard-deployer for deploy=true)")
+    submit.add_argument("--schedule", metavar="CRON",
+                        help="also create a recurring run, e.g. '0 0 3 * * *' (6 fields)")
+    submit.add_argument("--wait", action="store_true", help="wait for the run to finish")
+    submit.add_argument("--timeout", type=float, default=3600.0, help="seconds, with --wait")
+    submit.set_defaults(func=cmd_submit)
+
+    drift = sub.add_parser(
+        "drift", help="score a table against a model's drift detector, or print a running "
+                      "detector's latest window; exit 1 on drift")
+    drift.add_argument("data", nargs="?", help="CSV/Parquet path, file:// or s3:// URI")
+    drift.add_argument("--source", help="detector source: models:/name@alias (default the "
+                                        "champion) or a saved detector folder")
+    drift.add_argument("--url", help="a running detector, e.g. http://127.0.0.1:8082")
+    drift.add_argument("--name", default="drift", help="the detector's model name (--url)")
+    drift.set_defaults(func=cmd_drift)
 
     serve = sub.add_parser("serve", help="serve a model over KServe v2 (REST and gRPC)")
     serve.add_argument("--source", help="models:/name@alias, models:/name/N or a bundle folder; "
@@ -263,6 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--router-port", type=int, help="local router port (--local)")
     rollout.set_defaults(func=cmd_rollout)
     return parser
+
+
+def _pipeline_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pipeline-file", type=Path, default=DEFAULT_PIPELINE_FILE)
+    parser.add_argument("--compile", action="store_true", help="compile first")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="pipeline parameter, e.g. --set rows=50000 (repeatable)")
 
 
 def _exit_code(exc: ShipyardError) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from shipyard.errors import ModelNotFound, ShipyardError
+from shipyard.errors import ConfigError, ModelNotFound, ShipyardError
 from shipyard.model_bundle import (
     MANIFEST,
     LoadedModel,
@@ -92,10 +92,26 @@ def version_storage_uri(name: str, version: str, settings: Settings | None = Non
 
     configure(settings)
     try:
-        return MlflowClient().get_model_version_download_uri(name, version)
+        uri = MlflowClient().get_model_version_download_uri(name, version)
     except MlflowException as exc:
         raise ModelNotFound(f"models:/{name}/{version} is not in the registry: "
                             f"{exc.message}") from exc
+    return storage_uri(uri, settings or get_settings())
+
+
+def storage_uri(artifact_uri: str, settings: Settings) -> str:
+    """An MLflow artifact URI as KServe can fetch it: a server-proxied ``mlflow-artifacts:/X``
+    is ``X`` under the server's artifacts destination."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(artifact_uri)
+    if parsed.scheme != "mlflow-artifacts":
+        return artifact_uri
+    if not settings.mlflow_artifacts_destination:
+        raise ConfigError(f"{artifact_uri} is proxied by the MLflow server; KServe cannot "
+                          "fetch it", hint="set SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION to the "
+                                           "server's --artifacts-destination")
+    return f"{settings.mlflow_artifacts_destination.rstrip('/')}/{parsed.path.lstrip('/')}"
 
 
 def move_champion(name: str, version: str, settings: Settings | None = None) -> None:

@@ -26,8 +26,13 @@ class Settings(BaseSettings):
         None, description="MLflow tracking URI; default a SQLite file under `home`."
     )
     mlflow_artifact_location: str | None = Field(
-        None, description="Artifact root for a new experiment; default a folder under `home`."
+        None, description="Artifact root for a new experiment; default a folder under `home` "
+                          "with the local store, the server's own with a tracking server."
     )
+    mlflow_artifacts_destination: str | None = Field(
+        None, description="The MLflow server's `--artifacts-destination` (e.g. "
+                          "s3://shipyard/mlflow): turns its mlflow-artifacts:/ URIs into the "
+                          "s3:// storageUri KServe reads.")
     experiment: str = "shipyard"
     model_name: str = "shipyard-fraud"
 
@@ -65,8 +70,12 @@ class Settings(BaseSettings):
         return self.mlflow_tracking_uri or f"sqlite:///{self.home / 'mlflow.db'}"
 
     @property
-    def artifact_location(self) -> str:
-        return self.mlflow_artifact_location or (self.home / "mlartifacts").as_uri()
+    def artifact_location(self) -> str | None:
+        """None with a tracking server: the server picks (and proxies) the artifact store."""
+        if self.mlflow_artifact_location or self.tracking_uri.startswith(("http://",
+                                                                           "https://")):
+            return self.mlflow_artifact_location
+        return (self.home / "mlartifacts").as_uri()
 
 
 @lru_cache(maxsize=1)

@@ -35,6 +35,11 @@ def test_reference_traffic_then_shifted_traffic(drift_server):
     assert 'shipyard_drift_feature_drift{feature="amount"} 1.0' in text
     assert f"shipyard_drift_windows_scored_total {before['windows_scored'] + 21}.0" in text
 
+    # `shipyard drift --url` reads the same verdict: exit 1 while the latest window drifted.
+    from shipyard.cli import main
+
+    assert main(["drift", "--url", base]) == 1
+
 
 def test_response_events_are_accepted_without_rows(drift_server):
     body = {"model_name": "fraud", "outputs": [{"name": "predict", "shape": [1],

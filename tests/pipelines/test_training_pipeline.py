@@ -3,11 +3,10 @@ credentials only from Kubernetes objects."""
 
 import pytest
 import yaml
-from google.protobuf import json_format
 from kfp import components
-from kfp.pipeline_spec import pipeline_spec_pb2
 
 from shipyard.settings import component_image
+from support import check_pipeline_strictly
 from training_pipeline import S3_SECRET, compile_pipeline
 
 
@@ -19,12 +18,8 @@ def compiled(tmp_path_factory):
 
 def test_strict_parse_of_spec_deployment_and_platform(compiled):
     _, docs = compiled
-    spec = json_format.ParseDict(docs[0], pipeline_spec_pb2.PipelineSpec(),
-                                 ignore_unknown_fields=False)
-    json_format.ParseDict(docs[0]["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig(),
-                          ignore_unknown_fields=False)
-    assert len(docs) == 2
-    json_format.ParseDict(docs[1], pipeline_spec_pb2.PlatformSpec(), ignore_unknown_fields=False)
+    assert len(docs) == 2  # the spec, and kfp-kubernetes' platform document
+    spec = check_pipeline_strictly(docs)
     tasks = spec.root.dag.tasks
     assert set(tasks) == {"ingest-op", "validate-op", "train-op", "tune-op", "register-op",
                           "deploy-op"}

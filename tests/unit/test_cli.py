@@ -5,7 +5,7 @@ from support import PROJECT
 
 
 def test_every_subcommand_has_help(capsys):
-    for command in ("compile", "run"):
+    for command in ("compile", "run", "submit", "serve", "rollout", "drift"):
         with pytest.raises(SystemExit) as done:
             build_parser().parse_args([command, "--help"])
         assert done.value.code == 0
@@ -66,3 +66,40 @@ def test_rollout_render_prints_a_crd_valid_inference_service(capsys):
 def test_rollout_usage_errors_exit_2(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def detector_folder(tmp_path_factory):
+    from shipyard.data.synthetic import generate_transactions
+    from shipyard.drift import DriftDetector
+    from shipyard.schema import infer_schema
+
+    reference = generate_transactions(5000, seed=1)
+    return DriftDetector.fit(reference, infer_schema(reference, "is_fraud")).save(
+        tmp_path_factory.mktemp("detector") / "d")
+
+
+def test_drift_scores_a_table_and_exits_1_on_drift(detector_folder, tmp_path, capsys):
+    from shipyard.data.sources import write_table
+    from shipyard.data.synthetic import generate_transactions
+
+    like = write_table(generate_transactions(800, seed=11), str(tmp_path / "like.csv"))
+    shifted = write_table(generate_transactions(800, seed=12, shift=1.0),
+                          str(tmp_path / "shifted.parquet"))
+    assert main(["drift", like, "--source", str(detector_folder)]) == 0
+    assert "800 rows vs the reference" in capsys.readouterr().out
+    assert main(["drift", shifted, "--source", str(detector_folder)]) == 1
+    out = capsys.readouterr().out
+    verdict = out.strip().splitlines()[-1]
+    assert "drift in" in verdict and "amount" in verdict and "channel" in verdict
+    amount = next(line for line in out.splitlines() if line.startswith("amount "))
+    assert amount.split()[-1] == "YES"
+
+
+def test_drift_usage_and_unreachable_detector(capsys):
+    from support import free_port
+
+    assert main(["drift"]) == 2
+    assert "give a table to score" in capsys.readouterr().err
+    assert main(["drift", "--url", f"http://127.0.0.1:{free_port()}"]) == 3
+    assert "cannot reach the drift detector" in capsys.readouterr().err
