@@ -25,6 +25,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from shipyard.processes import wait_for_http
+
 PROJECT = Path(__file__).resolve().parents[1]
 BENCH_DIR = PROJECT / ".bench"
 MLSERVER_PACKAGES = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop<0.22",
@@ -50,18 +52,8 @@ def mlserver_python() -> Path:
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(url)
+    if not wait_for_http(url, timeout, process, interval=0.5):
+        raise TimeoutError(url)
 
 
 def request_body(frame, schema) -> dict:

@@ -37,7 +37,9 @@ def _wire_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
     kubernetes.use_config_map_as_env(task, CONFIG_MAP,
                                      {"s3-endpoint": "SHIPYARD_S3_ENDPOINT",
                                       "s3-endpoint-url": "MLFLOW_S3_ENDPOINT_URL",
-                                      "git-commit": "SHIPYARD_GIT_COMMIT"})
+                                      "git-commit": "SHIPYARD_GIT_COMMIT",
+                                      "mlflow-artifacts-destination":
+                                          "SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION"})
     return task
 
 

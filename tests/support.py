@@ -73,20 +73,10 @@ def _crd_validator():
 
 def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
     """Until ``url`` answers 200; fails early if the server process exits."""
-    import urllib.request
+    from shipyard.processes import wait_for_http as poll
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {timeout} s")
+    if not poll(url, timeout, process, interval=0.5):
+        raise TimeoutError(f"{url} did not answer within {timeout} s")
 
 
 def check_pipeline_strictly(docs: list[dict]):

@@ -27,3 +27,24 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 20.0) -> None
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None,
+                  interval: float = 0.3) -> bool:
+    """Poll ``url`` until it answers 200 (True) or ``timeout`` passes (False). Raises
+    ``ChildProcessError`` as soon as ``process``, the server behind the URL, has exited."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ChildProcessError(f"exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except OSError:
+            pass
+        time.sleep(interval)
+    return False

@@ -168,3 +168,24 @@ def test_dashboard_is_valid_grafana_json():
     exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
     assert len(dashboard["panels"]) >= 6 and all(exprs)
     assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+
+
+def test_every_key_the_pipeline_maps_exists_in_the_manifests(rendered, tmp_path):
+    """kfp-kubernetes' configMapAsEnv/secretAsEnv are not optional: a key missing from the
+    ConfigMap or the local overlay's Secrets would stop every step at pod creation."""
+    from training_pipeline import compile_pipeline
+
+    platform = list(yaml.safe_load_all(compile_pipeline(tmp_path / "p.yaml").read_text()))[1]
+    wanted: dict[tuple[str, str], set[str]] = {}
+    for executor in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
+        for item in executor.get("configMapAsEnv", []):
+            wanted.setdefault(("ConfigMap", item["configMapName"]), set()).update(
+                k["configMapKey"] for k in item["keyToEnv"])
+        for item in executor.get("secretAsEnv", []):
+            wanted.setdefault(("Secret", item["secretName"]), set()).update(
+                k["secretKey"] for k in item["keyToEnv"])
+    local = {(d["kind"], d["metadata"]["name"]): d for d in rendered["local"]}
+    for (kind, name), keys in wanted.items():
+        assert (kind, name) in local, f"{kind} {name} is not in the local overlay"
+        have = set(local[(kind, name)].get("data", {}))
+        assert keys <= have, f"{kind} {name} lacks {sorted(keys - have)}"

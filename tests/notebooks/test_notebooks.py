@@ -4,7 +4,6 @@ them, against one fresh Shipyard home; and committed without outputs."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import nbformat
 import pytest

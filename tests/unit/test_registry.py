@@ -114,3 +114,16 @@ def test_drift_detector_is_stored_with_the_version(trained, small_data):
     assert shifted.is_drift and "amount" in shifted.drifted
     same = load_drift_detector(f"models:/registry-drift/{decision.version}", settings)
     assert same.encoding.features == detector.encoding.features
+
+
+def test_storage_uri_maps_proxied_artifacts_to_the_servers_destination():
+    from shipyard.errors import ConfigError
+    from shipyard.registry import storage_uri
+    from shipyard.settings import Settings
+
+    proxied = "mlflow-artifacts:/1/models/m-abc/artifacts"
+    with_destination = Settings(mlflow_artifacts_destination="s3://shipyard/mlflow/")
+    assert storage_uri(proxied, with_destination) == "s3://shipyard/mlflow/1/models/m-abc/artifacts"
+    assert storage_uri("s3://b/k", Settings()) == "s3://b/k"
+    with pytest.raises(ConfigError, match="SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION"):
+        storage_uri(proxied, Settings())

@@ -33,3 +33,15 @@ def test_settings_for_overrides_model_name_only():
     assert settings_for("other").model_name == "other"
     assert settings_for("").model_name == settings_for().model_name
     assert isinstance(settings_for().home, Path)
+
+
+def test_artifact_location_is_left_to_a_tracking_server(tmp_path):
+    from shipyard.settings import Settings
+
+    local = Settings(home=tmp_path)
+    assert local.artifact_location == (tmp_path / "mlartifacts").as_uri()
+    server = Settings(home=tmp_path, mlflow_tracking_uri="http://127.0.0.1:5000")
+    assert server.artifact_location is None  # the server proxies its own store
+    explicit = Settings(home=tmp_path, mlflow_tracking_uri="http://127.0.0.1:5000",
+                        mlflow_artifact_location="s3://bucket/root")
+    assert explicit.artifact_location == "s3://bucket/root"

@@ -17,6 +17,7 @@ import urllib.request
 from dataclasses import asdict, dataclass
 
 from shipyard.errors import ConfigError, RolloutFailed, ServiceUnavailable
+from shipyard.processes import free_port, wait_for_http
 from shipyard.rollout.inference_service import check_percent
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host",
@@ -146,9 +147,7 @@ def start_router(stable_version: str, stable_url: str, log, host: str = "127.0.0
     canary and its percent are given: the split holds from the first request on."""
     import subprocess
     import sys
-    import time
 
-    from shipyard.processes import free_port
     from shipyard.serving.local import LocalPredictor
 
     port = port or free_port(host)
@@ -160,16 +159,11 @@ def start_router(stable_version: str, stable_url: str, log, host: str = "127.0.0
                 "--canary-percent", str(canary_percent)] if canary else [])],
             stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     router = LocalPredictor(process, f"http://{host}:{port}", "router", log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServiceUnavailable(f"the local router exited with {process.returncode}",
-                                     hint=f"its log: {log}")
-        try:
-            with urllib.request.urlopen(f"{router.base_url}/router/traffic", timeout=2):
-                return router
-        except OSError:
-            time.sleep(0.2)
+    try:
+        if wait_for_http(f"{router.base_url}/router/traffic", timeout, process):
+            return router
+    except ChildProcessError as exc:
+        raise ServiceUnavailable(f"the local router {exc}", hint=f"its log: {log}") from None
     router.stop()
     raise ServiceUnavailable(f"the local router was not up within {timeout:.0f} s")
 
@@ -192,19 +186,9 @@ class LocalTraffic:
         self._put(Split(current.stable, Upstream(canary, self._url(canary)), percent))
 
     def wait_ready(self, canary: str, timeout: float) -> None:
-        import time
-
-        deadline = time.monotonic() + timeout
         url = f"{self._url(canary)}/v2/models/{self.model_name}/ready"
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.5)
-        raise RolloutFailed(f"canary {canary} was not ready within {timeout:.0f} s ({url})")
+        if not wait_for_http(url, timeout, interval=0.5):
+            raise RolloutFailed(f"canary {canary} was not ready within {timeout:.0f} s ({url})")
 
     def promote(self, canary: str) -> None:
         self._put(Split(Upstream(canary, self._url(canary))))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from shipyard.errors import ServiceUnavailable
-from shipyard.processes import free_port, stop_process_group
+from shipyard.processes import free_port, stop_process_group, wait_for_http
 from shipyard.schema import CATEGORICAL, Schema
 
 
@@ -84,19 +83,11 @@ def _start(entry: list[str], what: str, model_name: str, log: Path, host: str,
              "--http_port", str(http_port), "--grpc_port", str(grpc_port), *extra],
             stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     server = LocalPredictor(process, f"http://{host}:{http_port}", model_name, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServiceUnavailable(f"the {what} exited with {process.returncode}",
-                                     hint=f"its log: {log}")
-        try:
-            with urllib.request.urlopen(f"{server.base_url}/v2/models/{model_name}/ready",
-                                        timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.3)
+    try:
+        if wait_for_http(f"{server.base_url}/v2/models/{model_name}/ready", timeout, process):
+            return server
+    except ChildProcessError as exc:
+        raise ServiceUnavailable(f"the {what} {exc}", hint=f"its log: {log}") from None
     server.stop()
     raise ServiceUnavailable(f"the {what} was not ready within {timeout:.0f} s",
                              hint=f"its log: {log}")
