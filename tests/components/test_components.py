@@ -19,7 +19,8 @@ OPS = {"ingest_op": ({}, {"train_data": "system.Dataset", "test_data": "system.D
        "tune_op": ({"baseline": "system.Model"}, {"model": "system.Model"}),
        "register_op": ({"model": "system.Model", "test_data": "system.Dataset"},
                        {"decision": "system.Artifact", "report": "system.Markdown"}),
-       "deploy_op": ({}, {"report": "system.Markdown"})}
+       "deploy_op": ({}, {"report": "system.Markdown"}),
+       "traffic_split_op": ({}, {})}  # Vertex's canary split (pipelines/vertex_pipeline.py)
 COMPONENTS_DIR = Path(__file__).resolve().parents[2] / "components"
 
 
