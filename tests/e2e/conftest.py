@@ -28,15 +28,20 @@ def postgres_uri():
     from support import free_port, stop, wait_for_port
 
     initdb = shutil.which("initdb")
+    as_user: list[str] = []
+    if initdb and os.geteuid() == 0:
+        try:
+            user = pwd.getpwnam("postgres")
+        except KeyError:
+            initdb = None  # PostgreSQL refuses to run as root and there is no postgres user
+        else:
+            as_user = ["runuser", "-u", "postgres", "--"]
     if not initdb:
         yield None
         return
     folder = Path(tempfile.mkdtemp(prefix="shipyard-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:
-        user = pwd.getpwnam("postgres")
+    if as_user:
         os.chown(folder, user.pw_uid, user.pw_gid)
-        as_user = ["runuser", "-u", "postgres", "--"]
     bindir = Path(os.path.realpath(initdb)).parent
     subprocess.run([*as_user, initdb, "-D", str(folder / "data"), "-A", "trust", "-U",
                     "postgres"], check=True, capture_output=True)

@@ -41,7 +41,8 @@ def on_servers(mlflow_server, monkeypatch, tmp_path):
 
 
 def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(pipeline_file, on_servers,
-                                                                    mlflow_server, tmp_path):
+                                                                    mlflow_server, postgres_uri,
+                                                                    tmp_path):
     from mlflow import MlflowClient
 
     from shipyard.registry import CHAMPION, version_storage_uri
@@ -53,11 +54,8 @@ def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(pipeline_fil
     s3.make_bucket("shipyard-data")
     write_table(generate_transactions(rows=4000, seed=3), DATA, on_servers)
 
-    import shutil
-
     # PostgreSQL is the backend wherever Debian's server is installed (SQLite otherwise).
-    assert mlflow_server["backend"] == ("postgresql+psycopg2" if shutil.which("initdb")
-                                        else "sqlite")
+    assert mlflow_server["backend"] == ("postgresql+psycopg2" if postgres_uri else "sqlite")
     run = run_local(pipeline_file, {"source": DATA, "model_name": "servers-fraud",
                                     "n_candidates": 2, "model_types": "logistic_regression"})
     assert run.step("register").metrics["promoted"] is True
