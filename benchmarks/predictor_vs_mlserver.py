@@ -4,9 +4,9 @@ with ``protocolVersion: v2``), same model, same machine, same run, same load gen
 For 1-row and 256-row v2 JSON requests at concurrency 1, 8 and 32, ``wrk`` (Debian) reports
 req/s and p50/p99 latency against each server; the bare ``predict_proba`` time for the same
 rows is the floor. MLServer runs from its own virtualenv (mlserver 1.7.1 needs uvloop<0.22),
-created under ``.bench/`` on first use. MLServer's sklearn runtime loads joblib, so the same
-fitted pipeline is written once as joblib for it (a benchmark-only copy; Shipyard's own
-artifact stays skops + UBJ).
+created under ``.bench/`` on first use. MLServer's sklearn runtime loads joblib: the model is
+written by ``shipyard.export`` exactly as ``shipyard rollout --model-format sklearn`` deploys it
+(Shipyard's own artifact stays skops + UBJ).
 
     make bench-serving      # or: python benchmarks/predictor_vs_mlserver.py --seconds 10
 """
@@ -25,30 +25,17 @@ import time
 import urllib.request
 from pathlib import Path
 
+from shipyard.export import mlserver_python, write_mlserver_sklearn
 from shipyard.processes import wait_for_http
 
 PROJECT = Path(__file__).resolve().parents[1]
 BENCH_DIR = PROJECT / ".bench"
-MLSERVER_PACKAGES = ["mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop<0.22",
-                     "xgboost==3.2.0", "scikit-learn==1.9.1", "pandas==2.3.3", "numpy==1.26.4"]
 LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local f = io.open(os.getenv("BODY_FILE"), "r")
 wrk.body = f:read("*a")
 f:close()
 """
-
-
-def mlserver_python() -> Path:
-    venv = BENCH_DIR / "mlserver-venv"
-    python = venv / "bin" / "python"
-    if not (venv / "ready").is_file():
-        uv = [sys.executable, "-m", "uv"] if shutil.which("uv") is None else ["uv"]
-        subprocess.run(uv + ["venv", "--python", "3.11", str(venv)], check=True)
-        subprocess.run(uv + ["pip", "install", "--python", str(python), *MLSERVER_PACKAGES],
-                       check=True)
-        (venv / "ready").write_text("")
-    return python
 
 
 def wait_ready(url: str, process: subprocess.Popen, timeout: float = 180) -> None:
@@ -112,7 +99,6 @@ def main() -> None:
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
 
-    import joblib
     import numpy as np
     import pandas as pd
 
@@ -135,11 +121,7 @@ def main() -> None:
     test = pd.read_parquet(work / "test.parquet")
 
     mls_dir = work / "mlserver"
-    (mls_dir / "fraud").mkdir(parents=True)
-    joblib.dump(model.pipeline, mls_dir / "fraud" / "model.joblib")
-    (mls_dir / "fraud" / "model-settings.json").write_text(json.dumps({
-        "name": "fraud", "implementation": "mlserver_sklearn.SKLearnModel",
-        "parameters": {"uri": "./model.joblib"}}))
+    write_mlserver_sklearn(model, mls_dir / "fraud", "fraud", "1")
     mls_port = free_port()
     (mls_dir / "settings.json").write_text(json.dumps({
         "host": "127.0.0.1", "http_port": mls_port, "grpc_port": free_port(),
@@ -158,7 +140,7 @@ def main() -> None:
                   timed_ms(lambda c=columns: compiled.predict_proba(c)))
         bodies[rows] = (path, frame, floors)
 
-    python = mlserver_python()
+    python = mlserver_python(BENCH_DIR / "mlserver-venv")
     shipyard = start_predictor(str(result.bundle_dir), "fraud", work / "predictor.log")
     mlserver = subprocess.Popen([str(python.parent / "mlserver"), "start", str(mls_dir)],
                                 stdout=open(work / "mlserver.log", "w"),

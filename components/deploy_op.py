@@ -10,7 +10,8 @@ from shipyard.settings import component_image
 def deploy_op(version: str, promoted: bool, report: Output[Markdown], deploy: bool = False,
               model_name: str = "", service_name: str = "fraud", namespace: str = "shipyard",
               deployment_mode: str = "Serverless", prometheus_url: str = "",
-              canary_steps: str = "10,50,100", bake_seconds: float = 300.0) -> str:
+              canary_steps: str = "10,50,100", bake_seconds: float = 300.0,
+              model_format: str = "shipyard") -> str:
     """Canary steps gated on Prometheus; `champion` moves at 100 %, a failed gate rolls back
     (and fails the run). Skipped unless `deploy` and the register step's gate passed."""
     if not deploy or not promoted:
@@ -22,7 +23,8 @@ def deploy_op(version: str, promoted: bool, report: Output[Markdown], deploy: bo
         from shipyard.settings import settings_for
 
         plan = RolloutPlan(tuple(int(s) for s in canary_steps.split(",")), bake_seconds)
-        options = ServiceOptions(service_name, namespace, deployment_mode)
+        options = ServiceOptions(service_name, namespace, deployment_mode,
+                                 model_format=model_format)
         outcome = cluster_rollout(version, plan, options, prometheus_url,
                                   settings_for(model_name)).summary()
     with open(report.path, "w") as handle:

@@ -71,6 +71,7 @@ def training_pipeline(
     prometheus_url: str = "",
     canary_steps: str = "10,50,100",
     bake_seconds: float = 300.0,
+    model_format: str = "shipyard",
 ) -> str:
     """Train and register a classifier; returns the registered model URI.
 
@@ -103,6 +104,8 @@ def training_pipeline(
         prometheus_url: Prometheus that the canary gates query.
         canary_steps: Comma-separated canary traffic percents, ending at 100.
         bake_seconds: Baking period per canary step.
+        model_format: "shipyard" (Shipyard's predictor) or "sklearn" (KServe's stock runtime,
+            MLServer, serving a joblib export of the version next to it in S3).
     """
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     ingest = ingest_op(source=source, target=target, rows=rows, seed=seed, shift=shift,
@@ -126,7 +129,7 @@ def training_pipeline(
                             model_name=model_name, service_name=service_name,
                             namespace=namespace, deployment_mode=deployment_mode,
                             prometheus_url=prometheus_url, canary_steps=canary_steps,
-                            bake_seconds=bake_seconds)
+                            bake_seconds=bake_seconds, model_format=model_format)
     for task, name in ((ingest, "ingest"), (validate, "validate"), (train, "train"),
                        (tune, "tune"), (register, "register"), (deploy_task, "deploy")):
         task.set_display_name(name)

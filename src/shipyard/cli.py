@@ -229,7 +229,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
                                   max_p99_ratio=args.max_p99_ratio,
                                   min_requests=args.min_requests,
                                   fail_on_drift=not args.no_drift_gate))
-    options = ServiceOptions(name=args.name, namespace=args.namespace, mode=args.mode)
+    options = ServiceOptions(name=args.name, namespace=args.namespace, mode=args.mode,
+                             model_format=args.model_format)
     if args.render:
         import yaml
 
@@ -337,6 +338,10 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--namespace", default="shipyard")
     rollout.add_argument("--mode", choices=("Serverless", "RawDeployment"),
                          default="Serverless", help="KServe deployment mode")
+    rollout.add_argument("--model-format", choices=("shipyard", "sklearn"), default="shipyard",
+                         help="sklearn: KServe's stock runtime (MLServer) serves an export of "
+                              "the version (joblib, a pickle: trust the bucket); default "
+                              "Shipyard's predictor (cluster)")
     rollout.add_argument("--prometheus-url", help="Prometheus the gates query (cluster)")
     rollout.add_argument("--dry-run", action="store_true",
                          help="server-side dry run: the API server checks, nothing changes")

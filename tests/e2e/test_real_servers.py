@@ -76,6 +76,17 @@ def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(pipeline_fil
                                                       recursive=True)]
     assert any(name.endswith("shipyard_model.json") for name in objects), objects
 
+    # `--model-format sklearn`: KServe's stock runtime gets an export next to the version.
+    from shipyard.rollout.run import export_for_stock_runtime
+
+    stock = export_for_stock_runtime("servers-fraud", str(version.version), uri, "fraud",
+                                     on_servers)
+    assert stock == f"{uri}/kserve-sklearn"
+    settings_key = stock.removeprefix("s3://shipyard/") + "/model-settings.json"
+    stock_settings = json.loads(s3.get_object("shipyard", settings_key).read())
+    assert stock_settings["parameters"]["version"] == str(version.version)
+    s3.stat_object("shipyard", settings_key.replace("model-settings.json", "model.joblib"))
+
     # What KServe's storage initializer does with storageUri: copy the prefix to the model
     # mount; the predictor serves it from there with the version label the rollout sets.
     mount = tmp_path / "mnt-models"

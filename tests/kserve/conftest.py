@@ -137,23 +137,28 @@ class Load:
 
 @pytest.fixture(scope="session")
 def prometheus(fleet, drift_server, tmp_path_factory):
-    """Prometheus (Debian's) on 127.0.0.1 scraping the fleet's predictors and the drift
-    detector every second; the detector's series carry model_version="2", as the PodMonitor
-    relabeling gives them on a cluster."""
+    """Prometheus scraping the fleet's predictors and the drift detector every second; the
+    detector's series carry model_version="2", as the PodMonitor relabeling gives them on a
+    cluster."""
+    targets = {f"predictor-v{v}": (url, v) for v, url in fleet["upstreams"].items()}
+    targets["drift"] = (drift_server["base"], "2")
+    yield from run_prometheus(targets, tmp_path_factory.mktemp("prometheus"))
+
+
+def run_prometheus(targets: dict[str, tuple[str, str]], folder):
+    """Prometheus (Debian's) on 127.0.0.1 scraping each job's base URL every second with
+    the ``model_version`` label given (what the PodMonitor's relabeling attaches on a
+    cluster); yields its URL once every target has been scraped, and stops it by PID."""
     import shutil
 
     import yaml
 
     if not shutil.which("prometheus"):
         pytest.skip("prometheus is not installed (apt-get install prometheus)")
-    folder = tmp_path_factory.mktemp("prometheus")
-    jobs = [{"job_name": f"predictor-v{v}", "scrape_interval": "1s",
+    jobs = [{"job_name": job, "scrape_interval": "1s",
              "static_configs": [{"targets": [url.removeprefix("http://")],
-                                 "labels": {"model_version": v}}]}
-            for v, url in fleet["upstreams"].items()]
-    jobs.append({"job_name": "drift", "scrape_interval": "1s",
-                 "static_configs": [{"targets": [drift_server["base"].removeprefix("http://")],
-                                     "labels": {"model_version": "2"}}]})
+                                 "labels": {"model_version": version}}]}
+            for job, (url, version) in targets.items()]
     (folder / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": jobs}))
     port = free_port()
     with open(folder / "prometheus.log", "w") as log:
@@ -167,8 +172,8 @@ def prometheus(fleet, drift_server, tmp_path_factory):
         while time.monotonic() < deadline:  # ready once every target was scraped
             try:
                 with urllib.request.urlopen(f"{url}/api/v1/targets", timeout=2) as response:
-                    targets = json.loads(response.read())["data"]["activeTargets"]
-                if targets and all(t["health"] == "up" for t in targets):
+                    active = json.loads(response.read())["data"]["activeTargets"]
+                if active and all(t["health"] == "up" for t in active):
                     break
             except OSError:
                 pass

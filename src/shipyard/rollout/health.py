@@ -13,6 +13,7 @@ import json
 import math
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,6 +24,28 @@ from shipyard.rollout.gates import Health
 REQUESTS = "shipyard_predictor_requests_total"
 LATENCY = "shipyard_predictor_request_seconds_bucket"
 DRIFT = "shipyard_drift_is_drift"
+
+
+@dataclass(frozen=True)
+class ServingMetrics:
+    """Where a serving runtime's request count and latency histogram live, and how one
+    version's series are selected."""
+
+    requests: str
+    latency: str
+    status: str  # the label holding the HTTP status
+    selector: str  # a format string with {model} and {version}
+
+
+SHIPYARD_METRICS = ServingMetrics(REQUESTS, LATENCY, "status",
+                                  'model="{model}",version="{version}"')
+# MLServer (KServe's stock runtime for sklearn + v2): its own model counters label every
+# version "None", so the REST middleware's series are used, selected by the pod's
+# model-version label that the PodMonitor turns into `model_version`.
+MLSERVER_METRICS = ServingMetrics("rest_server_requests_total",
+                                  "rest_server_request_duration_seconds_bucket", "status_code",
+                                  'path="/v2/models/{{model_name}}/infer",'
+                                  'model_version="{version}"')
 
 
 class HealthSource(Protocol):
@@ -108,10 +131,12 @@ class PrometheusHealth:
     detector's ``shipyard_drift_is_drift`` by the ``model_version`` label its scrape config
     (or PodMonitor relabeling) attaches."""
 
-    def __init__(self, url: str, model: str, window: str = "5m", clock=None) -> None:
+    def __init__(self, url: str, model: str, window: str = "5m", clock=None,
+                 metrics: ServingMetrics = SHIPYARD_METRICS) -> None:
         import time
 
         self.url, self.model, self.window = url.rstrip("/"), model, window
+        self.metrics = metrics
         self._clock = clock or time.time
         self._begun: float | None = None
 
@@ -124,13 +149,14 @@ class PrometheusHealth:
         return f"{max(int(self._clock() - self._begun), 1)}s"
 
     def health(self, version: str) -> Health:
-        selector = f'model="{self.model}",version="{version}"'
+        m = self.metrics
+        selector = m.selector.format(model=self.model, version=version)
         window = self._range()
-        total = self.scalar(f"sum(increase({REQUESTS}{{{selector}}}[{window}]))") or 0.0
+        total = self.scalar(f"sum(increase({m.requests}{{{selector}}}[{window}]))") or 0.0
         errors = self.scalar(
-            f'sum(increase({REQUESTS}{{{selector},status!="200"}}[{window}]))') or 0.0
+            f'sum(increase({m.requests}{{{selector},{m.status}!="200"}}[{window}]))') or 0.0
         p99 = self.scalar(f"histogram_quantile(0.99, sum by (le) "
-                          f"(increase({LATENCY}{{{selector}}}[{window}])))")
+                          f"(increase({m.latency}{{{selector}}}[{window}])))")
         drift = self.scalar(f'max({DRIFT}{{model_version="{version}"}})')
         return Health(total, errors / total if total else 0.0, p99,
                       None if drift is None else bool(drift))

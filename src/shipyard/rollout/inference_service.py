@@ -1,5 +1,7 @@
 """The InferenceService for a model version: Shipyard's predictor runtime on the version's
 storage URI (v2 protocol), the drift detector as a sidecar fed by KServe's request logger.
+Where the user asks (``model_format="sklearn"``), KServe's stock runtime for the format
+(MLServer's sklearn runtime) serves an export of the version instead (``shipyard.export``).
 
 Serverless mode splits traffic with ``canaryTrafficPercent`` (Knative keeps the previous
 revision); RawDeployment mode needs KServe 0.20's ``spec.canary`` list, and ignores
@@ -21,6 +23,8 @@ VERSION_LABEL = "shipyard.io/model-version"
 MODEL_LABEL = "shipyard.io/model"
 DNS_1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 Mode = Literal["Serverless", "RawDeployment"]
+ModelFormat = Literal["shipyard", "sklearn"]
+MLSERVER_METRICS_PORT = 8082
 
 RESTRICTED = {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
               "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
@@ -42,9 +46,11 @@ class ServiceOptions:
     namespace: str = "shipyard"
     mode: Mode = "Serverless"
     runtime: str = "shipyard-predictor"  # the ServingRuntime in manifests/base
+    # "sklearn": KServe picks its stock runtime (MLServer) for the format instead
+    model_format: ModelFormat = "shipyard"
     service_account: str = "shipyard-models"  # carries the S3 credentials for storageUri
     detector_image: str = "shipyard-drift:0.1.0"
-    detector_port: int = 8082
+    detector_port: int | None = None  # 8082; 8083 beside MLServer, whose metrics use 8082
     config_map: str = "shipyard-config"  # MLflow tracking URI, S3 endpoint (no secrets)
     secrets: tuple[str, ...] = ("shipyard-s3", "shipyard-mlflow")
     min_replicas: int = 1
@@ -64,6 +70,14 @@ class ServiceOptions:
         if self.mode not in ("Serverless", "RawDeployment"):
             raise ConfigError(f"deployment mode '{self.mode}' is not Serverless or "
                               "RawDeployment")
+        if self.model_format not in ("shipyard", "sklearn"):
+            raise ConfigError(f"model format '{self.model_format}' is not shipyard (Shipyard's "
+                              "predictor) or sklearn (KServe's stock runtime)")
+        if self.detector_port is None:
+            self.detector_port = 8083 if self.model_format == "sklearn" else 8082
+        if self.model_format == "sklearn" and self.detector_port == MLSERVER_METRICS_PORT:
+            raise ConfigError(f"detector port {MLSERVER_METRICS_PORT} is MLServer's metrics "
+                              "port: pick another for the drift sidecar")
 
 
 def check_dns_name(value: str, what: str = "name") -> str:
@@ -96,17 +110,7 @@ def predictor_spec(version: ModelVersion, options: ServiceOptions) -> dict:
         "labels": {MODEL_LABEL: version.model, VERSION_LABEL: version.version},
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "logger": {"mode": "request", "url": detector_url},
-        "model": {
-            "name": "kserve-container",
-            "modelFormat": {"name": "shipyard"},
-            "runtime": options.runtime,
-            "protocolVersion": "v2",
-            "storageUri": version.storage_uri,
-            "args": [f"--model_name={options.name}"],
-            "env": [{"name": "SHIPYARD_MODEL_VERSION", "value": version.version}],  # metrics label
-            "resources": copy.deepcopy(options.resources),
-            "securityContext": copy.deepcopy(RESTRICTED),
-        },
+        "model": _model_spec(version, options),
         "containers": [{
             "name": "drift-detector",
             "image": options.detector_image,
@@ -124,6 +128,18 @@ def predictor_spec(version: ModelVersion, options: ServiceOptions) -> dict:
         }],
         "volumes": [{"name": "drift-tmp", "emptyDir": {"sizeLimit": "512Mi"}}],
     }
+
+
+def _model_spec(version: ModelVersion, options: ServiceOptions) -> dict:
+    model = {"name": "kserve-container", "protocolVersion": "v2",
+             "storageUri": version.storage_uri,
+             "resources": copy.deepcopy(options.resources),
+             "securityContext": copy.deepcopy(RESTRICTED)}
+    if options.model_format == "sklearn":  # no runtime: KServe picks kserve-mlserver
+        return {**model, "modelFormat": {"name": "sklearn"}}
+    return {**model, "modelFormat": {"name": "shipyard"}, "runtime": options.runtime,
+            "args": [f"--model_name={options.name}"],
+            "env": [{"name": "SHIPYARD_MODEL_VERSION", "value": version.version}]}  # its label
 
 
 def inference_service(stable: ModelVersion, options: ServiceOptions,

@@ -16,7 +16,7 @@ def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
     """Roll ``version`` of the configured model out on the cluster (in-cluster credentials,
     else the kubeconfig); gates read Prometheus at ``prometheus_url``."""
     from shipyard.registry import move_champion, version_storage_uri
-    from shipyard.rollout.health import PrometheusHealth
+    from shipyard.rollout.health import MLSERVER_METRICS, SHIPYARD_METRICS, PrometheusHealth
     from shipyard.rollout.kserve_traffic import KServeTraffic
 
     settings = settings or get_settings()
@@ -25,13 +25,42 @@ def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
     traffic = KServeTraffic(api, options, {}, dry_run=dry_run)
     stable = traffic.stable_version()
     for v in {version, stable} - {None}:
-        traffic.versions[v] = ModelVersion(name, v, version_storage_uri(name, v, settings))
+        uri = version_storage_uri(name, v, settings)
+        if options.model_format == "sklearn":
+            uri = export_for_stock_runtime(name, v, uri, options.name, settings)
+        traffic.versions[v] = ModelVersion(name, v, uri)
     if dry_run:  # the API server checks the first step's object; nothing moves
         traffic.route(version, 100 if stable is None else plan.steps[0])
         return RolloutReport(version, stable, "dry run",
                              reason="the API server accepted the first step's object")
-    return run_rollout(version, traffic, PrometheusHealth(prometheus_url, options.name), plan,
+    metrics = MLSERVER_METRICS if options.model_format == "sklearn" else SHIPYARD_METRICS
+    health = PrometheusHealth(prometheus_url, options.name, metrics=metrics)
+    return run_rollout(version, traffic, health, plan,
                        on_promoted=lambda v: move_champion(name, v, settings))
+
+
+def export_for_stock_runtime(model: str, version: str, storage_uri: str, served_name: str,
+                             settings: Settings) -> str:
+    """Write the version's MLServer layout under ``<storage_uri>/kserve-sklearn/``
+    and return that prefix: the storageUri KServe's stock sklearn runtime loads."""
+    import tempfile
+    from pathlib import Path
+
+    from shipyard import storage
+    from shipyard.export import write_mlserver_sklearn
+    from shipyard.registry import load_registered
+
+    if not storage_uri.startswith("s3://"):
+        raise ConfigError(f"the stock runtime's export goes next to the version in S3, but "
+                          f"v{version} lives at {storage_uri}",
+                          hint="use an S3 artifact store (SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION)")
+    target = f"{storage_uri.rstrip('/')}/kserve-sklearn"
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_mlserver_sklearn(load_registered(f"models:/{model}/{version}", settings),
+                                        Path(tmp), served_name, version)
+        for path in sorted(folder.iterdir()):
+            storage.upload(path, f"{target}/{path.name}", settings)
+    return target
 
 
 def _custom_objects_api():

@@ -86,3 +86,24 @@ def test_canary_percent_outside_0_100_is_refused(percent):
 def test_names_must_be_dns_1123_labels(name):
     with pytest.raises(ConfigError, match="DNS-1123"):
         ServiceOptions(name=name)
+
+
+@pytest.mark.parametrize("mode", ["Serverless", "RawDeployment"])
+def test_kserves_stock_runtime_where_asked(validator, mode):
+    """modelFormat sklearn, no runtime named (KServe picks kserve-mlserver), the detector
+    sidecar off MLServer's metrics port 8082."""
+    options = ServiceOptions(mode=mode, model_format="sklearn")
+    body = inference_service(V1, options, V2, 10)
+    assert errors(validator, body) == []
+    predictors = [body["spec"]["predictor"], *(c["predictor"]
+                                               for c in body["spec"].get("canary", []))]
+    for predictor in predictors:
+        model = predictor["model"]
+        assert model["modelFormat"] == {"name": "sklearn"} and "runtime" not in model
+        assert model["protocolVersion"] == "v2" and "args" not in model
+        assert predictor["containers"][0]["ports"][0]["containerPort"] == 8083
+        assert ":8083/" in predictor["logger"]["url"]
+    with pytest.raises(ConfigError, match="MLServer's metrics port"):
+        ServiceOptions(model_format="sklearn", detector_port=8082)
+    with pytest.raises(ConfigError, match="model format 'onnx'"):
+        ServiceOptions(model_format="onnx")
