@@ -11,7 +11,7 @@ from shipyard.settings import component_image
 @dsl.component(base_image=component_image(), install_kfp_package=False)
 def register_op(model: Input[Model], train_data: Input[Dataset], test_data: Input[Dataset],
                 decision: Output[Artifact], report: Output[Markdown],
-                min_roc_auc: float = 0.75, min_pr_auc: float = 0.05, margin: float = 0.002,
+                floors: str = "", margin: float = 0.002,
                 model_name: str = "", pipeline_run_id: str = "local", deploy: bool = False
                 ) -> NamedTuple("Registration", model_uri=str, version=str, promoted=bool,
                                 reason=str):
@@ -25,7 +25,7 @@ def register_op(model: Input[Model], train_data: Input[Dataset], test_data: Inpu
 
         result = register(model.metadata["mlflow_model_uri"], model.path, test_data.path,
                           pipeline_run_id, train_data.metadata.get("content_hash", ""),
-                          min_roc_auc=min_roc_auc, min_pr_auc=min_pr_auc, margin=margin,
+                          floors=floors, margin=margin,
                           settings=settings_for(model_name), reference_path=train_data.path,
                           move_champion=not deploy)
     with open(decision.path, "w") as handle:

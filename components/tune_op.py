@@ -1,4 +1,4 @@
-"""KFP component: successive-halving search per model family; keep the best by CV ROC AUC."""
+"""KFP component: successive halving per model family; keep the best by the CV metric."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
@@ -10,9 +10,9 @@ from shipyard.settings import component_image
 def tune_op(train_data: Input[Dataset], test_data: Input[Dataset], schema: Input[Artifact],
             baseline: Input[Model], model: Output[Model], metrics: Output[Metrics],
             classification: Output[ClassificationMetrics],
-            model_types: str = "xgboost,random_forest,logistic_regression",
+            model_types: str = "xgboost,random_forest,linear",
             n_candidates: int = 8, cv_folds: int = 3, threshold: float = 0.0, seed: int = 42,
-            pipeline_run_id: str = "local"):
+            pipeline_run_id: str = "local", metric: str = "auto"):
     """Tune each family; the winner (or the baseline, if it scores best) is the candidate."""
     from shipyard.timing import timed
 
@@ -23,5 +23,5 @@ def tune_op(train_data: Input[Dataset], test_data: Input[Dataset], schema: Input
         result = tune(train_data.path, test_data.path, schema.path, baseline.path, model.path,
                       baseline.metadata["mlflow_model_uri"], baseline.metadata["mlflow_run_id"],
                       model_types, n_candidates, cv_folds, threshold_param(threshold), seed,
-                      pipeline_run_id)
+                      pipeline_run_id, metric=metric)
     write_model_result(result, timer, model, metrics, classification)

@@ -44,11 +44,15 @@ def _wire_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
 
 
 @dsl.pipeline(name="shipyard-training",
-              description="Ingest, validate, train, tune and register a tabular classifier; "
+              description="Ingest, validate, train, tune and register a tabular model (binary, "
+                          "multiclass or regression); "
                           "promote it to the MLflow alias `champion` only if it wins.")
 def training_pipeline(
     source: str = "",
     target: str = "is_fraud",
+    task: str = "auto",
+    positive_class: str = "",
+    ignore_columns: str = "",
     rows: int = 20000,
     seed: int = 42,
     shift: float = 0.0,
@@ -56,12 +60,12 @@ def training_pipeline(
     test_fraction: float = 0.2,
     schema_uri: str = "",
     model_type: str = "xgboost",
-    model_types: str = "xgboost,random_forest,logistic_regression",
+    model_types: str = "xgboost,random_forest,linear",
+    tune_metric: str = "auto",
     n_candidates: int = 8,
     cv_folds: int = 3,
     threshold: float = 0.0,
-    min_roc_auc: float = 0.75,
-    min_pr_auc: float = 0.05,
+    floors: str = "",
     margin: float = 0.002,
     model_name: str = "shipyard-fraud",
     deploy: bool = False,
@@ -73,12 +77,17 @@ def training_pipeline(
     bake_seconds: float = 300.0,
     model_format: str = "shipyard",
 ) -> str:
-    """Train and register a classifier; returns the registered model URI.
+    """Train and register a tabular model; returns the registered model URI.
 
     Args:
         source: CSV or Parquet to train on (local path or s3://bucket/key); empty generates
             synthetic card transactions.
-        target: Name of the binary label column.
+        target: Name of the label column (integers, text or bools; numbers for regression).
+        task: "auto" (decided from the label, the reason in the validate report), "binary",
+            "multiclass" or "regression".
+        positive_class: Binary only: the label value that is the positive class (default: the
+            minority class).
+        ignore_columns: Comma-separated columns that are not features (IDs, free text).
         rows: Rows of synthetic data (used only when source is empty).
         seed: Random seed for data generation, splits, search and models.
         shift: Distribution shift of synthetic data in [0, 1] (drift demos).
@@ -86,13 +95,18 @@ def training_pipeline(
         test_fraction: Share of rows held out as the test set.
         schema_uri: Declared schema JSON; empty uses the champion's schema, else infers one.
         model_type: Model family of the baseline (xgboost, random_forest, logistic_regression).
-        model_types: Comma-separated families the tune step searches.
+        model_types: Comma-separated families the tune step searches (xgboost,
+            random_forest, linear: logistic regression or ridge by task).
+        tune_metric: Metric the tune step optimises and the margin applies to; "auto":
+            roc_auc (binary), f1_macro (multiclass), rmse (regression).
         n_candidates: Random candidates per family for successive halving.
         cv_folds: Cross-validation folds for tuning.
         threshold: Decision threshold; 0 picks the F1-optimal one by cross-validation.
-        min_roc_auc: Floor on holdout ROC AUC for promotion.
-        min_pr_auc: Floor on holdout PR AUC for promotion.
-        margin: ROC AUC by which a challenger must beat the champion to be promoted.
+        floors: Holdout floors for promotion, e.g. "roc_auc>=0.75,pr_auc>=0.05" or
+            "rmse<=40"; empty: the task's defaults (binary roc_auc>=0.75,pr_auc>=0.05;
+            multiclass f1_macro>=0.5; regression r2>=0).
+        margin: By how much a challenger must beat the champion on the task's primary
+            metric to be promoted (absolute for scores, relative for errors such as rmse).
         model_name: MLflow registered model name.
         deploy: Roll a winner out as a canary InferenceService (needs a cluster, KServe and
             the manifests' RBAC for the run's service account); `champion` then moves only
@@ -112,17 +126,20 @@ def training_pipeline(
                        split=split, test_fraction=test_fraction)
     validate = validate_op(train_data=ingest.outputs["train_data"],
                            test_data=ingest.outputs["test_data"], target=target,
-                           schema_uri=schema_uri, model_name=model_name)
+                           schema_uri=schema_uri, model_name=model_name, task=task,
+                           positive_class=positive_class, ignore_columns=ignore_columns,
+                           cv_folds=cv_folds)
     train = train_op(train_data=ingest.outputs["train_data"], test_data=ingest.outputs["test_data"],
                      schema=validate.outputs["schema"], model_type=model_type,
                      threshold=threshold, seed=seed, pipeline_run_id=run_id)
     tune = tune_op(train_data=ingest.outputs["train_data"], test_data=ingest.outputs["test_data"],
                    schema=validate.outputs["schema"], baseline=train.outputs["model"],
                    model_types=model_types, n_candidates=n_candidates, cv_folds=cv_folds,
-                   threshold=threshold, seed=seed, pipeline_run_id=run_id)
+                   threshold=threshold, seed=seed, pipeline_run_id=run_id,
+                   metric=tune_metric)
     register = register_op(model=tune.outputs["model"], train_data=ingest.outputs["train_data"],
-                           test_data=ingest.outputs["test_data"], min_roc_auc=min_roc_auc,
-                           min_pr_auc=min_pr_auc, margin=margin, model_name=model_name,
+                           test_data=ingest.outputs["test_data"], floors=floors,
+                           margin=margin, model_name=model_name,
                            pipeline_run_id=run_id, deploy=deploy)
     deploy_task = deploy_op(version=register.outputs["version"],
                             promoted=register.outputs["promoted"], deploy=deploy,

@@ -53,12 +53,15 @@ def vertex_training_pipeline(
     location: str = "us-central1",
     source: str = "",
     target: str = "is_fraud",
+    task: str = "auto",
+    positive_class: str = "",
+    ignore_columns: str = "",
     rows: int = 20000,
     seed: int = 42,
-    model_types: str = "xgboost,random_forest,logistic_regression",
+    model_types: str = "xgboost,random_forest,linear",
+    tune_metric: str = "auto",
     n_candidates: int = 8,
-    min_roc_auc: float = 0.75,
-    min_pr_auc: float = 0.05,
+    floors: str = "",
     margin: float = 0.002,
     model_name: str = "shipyard-fraud",
     predictor_image: str = PREDICTOR_IMAGE,
@@ -73,14 +76,23 @@ def vertex_training_pipeline(
         project: GCP project of the custom jobs, model and endpoint.
         location: Vertex AI region.
         source: CSV or Parquet to train on; empty generates synthetic card transactions.
-        target: Name of the binary label column.
+        target: Name of the label column (integers, text or bools; numbers for regression).
+        task: "auto" (decided from the label, the reason in the validate report), "binary",
+            "multiclass" or "regression".
+        positive_class: Binary only: the label value that is the positive class (default: the
+            minority class).
+        ignore_columns: Comma-separated columns that are not features (IDs, free text).
         rows: Rows of synthetic data (used only when source is empty).
         seed: Random seed for data, splits, search and models.
-        model_types: Comma-separated families the tune step searches.
+        model_types: Comma-separated families the tune step searches (xgboost,
+            random_forest, linear: logistic regression or ridge by task).
+        tune_metric: Metric the tune step optimises and the margin applies to; "auto":
+            roc_auc (binary), f1_macro (multiclass), rmse (regression).
         n_candidates: Random candidates per family for successive halving.
-        min_roc_auc: Floor on holdout ROC AUC for promotion.
-        min_pr_auc: Floor on holdout PR AUC for promotion.
-        margin: ROC AUC by which a challenger must beat the champion.
+        floors: Holdout floors for promotion, e.g. "roc_auc>=0.75,pr_auc>=0.05" or
+            "rmse<=40"; empty: the task's defaults (binary roc_auc>=0.75,pr_auc>=0.05;
+            multiclass f1_macro>=0.5; regression r2>=0).
+        margin: By how much a challenger must beat the champion on the primary metric.
         model_name: MLflow registered model name (also the Vertex model's display name).
         predictor_image: Shipyard's predictor image (KServe v2 routes on port 8080).
         endpoint: Existing endpoint resource name (projects/P/locations/L/endpoints/ID) to
@@ -94,7 +106,8 @@ def vertex_training_pipeline(
     ingest = ingest_op(source=source, target=target, rows=rows, seed=seed)
     validate = validate_op(train_data=ingest.outputs["train_data"],
                            test_data=ingest.outputs["test_data"], target=target,
-                           model_name=model_name)
+                           model_name=model_name, task=task, positive_class=positive_class,
+                           ignore_columns=ignore_columns)
     train = train_job(project=project, location=location,
                       train_data=ingest.outputs["train_data"],
                       test_data=ingest.outputs["test_data"], schema=validate.outputs["schema"],
@@ -103,10 +116,11 @@ def vertex_training_pipeline(
                     train_data=ingest.outputs["train_data"],
                     test_data=ingest.outputs["test_data"], schema=validate.outputs["schema"],
                     baseline=train.outputs["model"], model_types=model_types,
-                    n_candidates=n_candidates, seed=seed, pipeline_run_id=run_id)
+                    n_candidates=n_candidates, seed=seed, pipeline_run_id=run_id,
+                    metric=tune_metric)
     register = register_op(model=tune.outputs["model"], train_data=ingest.outputs["train_data"],
-                           test_data=ingest.outputs["test_data"], min_roc_auc=min_roc_auc,
-                           min_pr_auc=min_pr_auc, margin=margin, model_name=model_name,
+                           test_data=ingest.outputs["test_data"], floors=floors,
+                           margin=margin, model_name=model_name,
                            pipeline_run_id=run_id, deploy=True)
     with dsl.If(register.outputs["promoted"] == True, name="promoted"):  # noqa: E712
         # The predictor loads the registered version itself (checksum-verified), so the

@@ -1,23 +1,86 @@
-"""Holdout metrics for binary classifiers, and the curves KFP's UI draws."""
+"""Holdout metrics for each task, the curves KFP's UI draws, and what each metric means.
+
+:data:`METRICS` is the one table of metric names: the scikit-learn scorer that tunes for it,
+and whether greater is better — the direction the register gate hands to MLflow's
+``MetricThreshold``.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from shipyard.errors import ConfigError
+from shipyard.task import BINARY, MULTICLASS, REGRESSION, encode_labels
+
+
+@dataclass(frozen=True)
+class Metric:
+    scorer: str  # scikit-learn scoring name (negated for errors)
+    greater_is_better: bool
+    bounded: bool  # a score in [0, 1]: margins are absolute; errors take relative ones
+    tasks: tuple[str, ...]
+
+
+METRICS: dict[str, Metric] = {
+    "roc_auc": Metric("roc_auc", True, True, (BINARY,)),
+    "pr_auc": Metric("average_precision", True, True, (BINARY,)),
+    "f1": Metric("f1", True, True, (BINARY,)),
+    "accuracy": Metric("accuracy", True, True, (BINARY, MULTICLASS)),
+    "f1_macro": Metric("f1_macro", True, True, (MULTICLASS,)),
+    "roc_auc_ovr": Metric("roc_auc_ovr", True, True, (MULTICLASS,)),
+    "log_loss": Metric("neg_log_loss", False, False, (BINARY, MULTICLASS)),
+    "rmse": Metric("neg_root_mean_squared_error", False, False, (REGRESSION,)),
+    "mae": Metric("neg_mean_absolute_error", False, False, (REGRESSION,)),
+    "r2": Metric("r2", True, False, (REGRESSION,)),
+}
+PRIMARY = {BINARY: "roc_auc", MULTICLASS: "f1_macro", REGRESSION: "rmse"}
+DEFAULT_FLOORS = {BINARY: "roc_auc>=0.75,pr_auc>=0.05", MULTICLASS: "f1_macro>=0.5",
+                  REGRESSION: "r2>=0.0"}
+
+
+def metric_for(name: str, task: str) -> Metric:
+    """The metric ``name`` if it applies to ``task``; an error naming those that do."""
+    metric = METRICS.get(name)
+    if metric is None or task not in metric.tasks:
+        usable = [n for n, m in METRICS.items() if task in m.tasks]
+        raise ConfigError(f"metric {name!r} does not apply to a {task} model",
+                          hint=f"use one of {', '.join(usable)}")
+    return metric
+
+
+def primary_metric(task: str, requested: str = "auto") -> str:
+    """The metric tuning optimises and the gate's margin applies to."""
+    name = PRIMARY[task] if requested in ("", "auto") else requested
+    metric_for(name, task)
+    return name
 
 
 @dataclass
 class Evaluation:
     metrics: dict[str, float]
-    confusion: list[list[int]]
+    confusion: list[list[int]] | None
     labels: list[str]
-    roc: tuple[list[float], list[float], list[float]]  # fpr, tpr, thresholds
+    roc: tuple[list[float], list[float], list[float]] | None  # fpr, tpr, thresholds
 
 
-def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float,
-             classes: list) -> Evaluation:
-    """ROC AUC, PR AUC, log loss, and F1/precision/recall/accuracy at ``threshold``."""
+def evaluate(y_true: np.ndarray, scores: np.ndarray, threshold: float | None,
+             classes: list[Any] | None, task: str = BINARY) -> Evaluation:
+    """Holdout metrics of ``scores`` (probabilities ``[n, k]``, or values for regression)
+    against the user's labels ``y_true``."""
+    if task == REGRESSION:
+        return _regression(np.asarray(y_true, dtype=np.float64), np.asarray(scores, np.float64))
+    import pandas as pd
+
+    y = encode_labels(pd.Series(np.asarray(y_true, dtype=object), name="label"), classes or [])
+    if task == BINARY:
+        return _binary(y, scores, float(threshold if threshold is not None else 0.5), classes)
+    return _multiclass(y, scores, classes or [])
+
+
+def _binary(y: np.ndarray, proba: np.ndarray, threshold: float, classes) -> Evaluation:
     from sklearn.metrics import (
         accuracy_score,
         average_precision_score,
@@ -30,8 +93,6 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float,
         roc_curve,
     )
 
-    positive = classes[1]
-    y = (np.asarray(y_true) == positive).astype(int)
     p = proba[:, 1]
     predicted = (p >= threshold).astype(int)
     metrics = {
@@ -52,3 +113,28 @@ def evaluate(y_true: np.ndarray, proba: np.ndarray, threshold: float,
         confusion=confusion_matrix(y, predicted, labels=[0, 1]).tolist(),
         labels=[str(c) for c in classes],
         roc=(fpr[keep].tolist(), tpr[keep].tolist(), thresholds.tolist()))
+
+
+def _multiclass(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> Evaluation:
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, log_loss, roc_auc_score
+
+    k = len(classes)
+    predicted = proba.argmax(axis=1)
+    labels = list(range(k))
+    metrics = {"accuracy": accuracy_score(y, predicted),
+               "f1_macro": f1_score(y, predicted, average="macro", labels=labels,
+                                    zero_division=0),
+               "log_loss": log_loss(y, np.clip(proba, 1e-15, 1), labels=labels)}
+    if len(np.unique(y)) == k:  # one-vs-rest AUC needs every class in the holdout
+        metrics["roc_auc_ovr"] = roc_auc_score(y, proba, multi_class="ovr", labels=labels)
+    return Evaluation({n: round(float(v), 6) for n, v in metrics.items()},
+                      confusion_matrix(y, predicted, labels=labels).tolist(),
+                      [str(c) for c in classes], None)
+
+
+def _regression(y: np.ndarray, predicted: np.ndarray) -> Evaluation:
+    from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
+
+    metrics = {"rmse": root_mean_squared_error(y, predicted),
+               "mae": mean_absolute_error(y, predicted), "r2": r2_score(y, predicted)}
+    return Evaluation({n: round(float(v), 6) for n, v in metrics.items()}, None, [], None)

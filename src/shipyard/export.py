@@ -16,10 +16,29 @@ from pathlib import Path
 
 import numpy as np
 
+from shipyard.errors import ConfigError
 from shipyard.model_bundle import LoadedModel
+from shipyard.schema import BOOL_DTYPE
 from shipyard.serving.v2_inputs import input_specs
 
 MLSERVER_SKLEARN = "mlserver_sklearn.SKLearnModel"
+
+
+def check_exportable(model: LoadedModel) -> None:
+    """The stock runtime runs the bare pipeline: it answers class indices, not the user's
+    labels, and does not map bools spelled as BOOL to the categories trained on. Refuse what
+    it would answer differently from the registered model."""
+    classes = model.classes
+    if classes is not None and classes != list(range(len(classes))):
+        raise ConfigError(f"KServe's stock runtime would answer class indices, not this "
+                          f"model's labels ({', '.join(map(str, classes[:5]))})",
+                          hint="serve it with Shipyard's predictor (model_format=shipyard)")
+    bools = [c.name for c in model.schema.columns if c.dtype == BOOL_DTYPE and
+             c.name in model.features]
+    if bools:
+        raise ConfigError(f"KServe's stock runtime cannot take bool feature(s) "
+                          f"{', '.join(bools)} as the model was trained on them",
+                          hint="serve it with Shipyard's predictor (model_format=shipyard)")
 
 
 def thresholded(model: LoadedModel):
@@ -27,8 +46,8 @@ def thresholded(model: LoadedModel):
     from sklearn.frozen import FrozenEstimator
     from sklearn.model_selection import FixedThresholdClassifier
 
-    classes = np.array(model.manifest["classes"])
-    if len(classes) != 2:
+    classes = np.array(model.classes or [])
+    if len(classes) != 2 or model.threshold is None:
         return model.pipeline  # argmax, as the bundle predicts
     wrapped = FixedThresholdClassifier(FrozenEstimator(model.pipeline),
                                        threshold=model.threshold,
@@ -41,6 +60,7 @@ def write_mlserver_sklearn(model: LoadedModel, dest: str | Path, name: str,
     """Write ``model.joblib`` and ``model-settings.json`` into ``dest``; return it."""
     import joblib
 
+    check_exportable(model)
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     joblib.dump(thresholded(model), dest / "model.joblib")

@@ -20,9 +20,10 @@ from shipyard.errors import ConfigError, ShipyardError
 from shipyard.settings import Settings, get_settings
 
 STEP_ORDER = ("ingest", "validate", "train", "tune", "register", "deploy")
-_KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "max_psi", "model_type",
-                "winner", "cv_roc_auc", "roc_auc", "pr_auc", "f1", "threshold", "version",
-                "promoted", "champion_version", "outcome")
+_KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "max_psi", "task",
+                "model_type", "winner", "cv_roc_auc", "cv_f1_macro", "cv_rmse", "roc_auc",
+                "pr_auc", "f1", "threshold", "accuracy", "f1_macro", "rmse", "mae", "r2",
+                "version", "promoted", "champion_version", "outcome")
 
 
 class PipelineFailed(ShipyardError):

@@ -11,7 +11,9 @@ from mlflow.pyfunc import PythonModel
 
 
 class ShipyardPyfunc(PythonModel):
-    """``predict`` returns the positive-class probability and the label per row."""
+    """``predict`` returns the label (or value) per row and, for classifiers, the probability
+    of the last class (binary: the positive one) — from the same bundle code the predictor
+    loads, features in the same canonical encoding."""
 
     def load_context(self, context) -> None:
         from shipyard.model_bundle import load_bundle
@@ -21,9 +23,11 @@ class ShipyardPyfunc(PythonModel):
     def predict(self, context, model_input, params=None):  # noqa: D102 (mlflow API)
         import pandas as pd
 
-        proba = self.model.predict_proba(model_input)
-        return pd.DataFrame({"predict": self.model.predict(model_input),
-                             "predict_proba": proba[:, -1]})
+        scores = self.model.scores(model_input)
+        out = pd.DataFrame({"predict": self.model.labels(scores)})
+        if scores.ndim == 2:
+            out["predict_proba"] = scores[:, -1]
+        return out
 
 
 mlflow.models.set_model(ShipyardPyfunc())

@@ -3,9 +3,11 @@
 - scikit-learn models: the whole ``Pipeline`` as skops (loaded with an explicit allowlist);
 - XGBoost models: the preprocessing as skops, the booster as XGBoost's own UBJ.
 
-``shipyard_model.json`` lists the files with their SHA-256, the feature schema, the classes and
-the decision threshold. Loading verifies every checksum first, so a tampered or truncated
-artifact is refused before any byte of it is deserialised.
+``shipyard_model.json`` lists the files with their SHA-256, the feature schema, the task, the
+classes (the user's labels, in the model's order) and the decision threshold. ``probes.json``
+holds rows with the answers the pipeline gave them when it was saved, so a server can prove
+that what it answers is what was registered. Loading verifies every checksum first, so a
+tampered or truncated artifact is refused before any byte of it is deserialised.
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ import numpy as np
 import pandas as pd
 
 from shipyard.errors import IntegrityError, ModelNotFound
+from shipyard.features import canonical_frame
 from shipyard.schema import Schema
+from shipyard.task import BINARY, REGRESSION, class_array
 
 MANIFEST = "shipyard_model.json"
+PROBES = "probes.json"
 FORMAT_VERSION = 1
 # Types skops may construct beyond its built-in trusted set; anything else is refused.
 SKOPS_ALLOWED = frozenset({"numpy.dtype", "sklearn.tree._tree.Tree"})
@@ -46,8 +51,10 @@ def directory_sha256(directory: Path) -> str:
 
 
 def save_bundle(pipeline, directory: str | Path, schema: Schema, model_type: str, flavor: str,
-                threshold: float, extra: dict[str, Any] | None = None) -> Path:
-    """Write ``pipeline`` (preprocess + model steps) and its manifest into ``directory``."""
+                threshold: float | None, extra: dict[str, Any] | None = None,
+                probes: pd.DataFrame | None = None) -> Path:
+    """Write ``pipeline`` (preprocess + model steps), its manifest and, given ``probes``
+    (rows of features), those rows with the pipeline's answers into ``directory``."""
     import skops.io as sio
 
     directory = Path(directory)
@@ -58,14 +65,35 @@ def save_bundle(pipeline, directory: str | Path, schema: Schema, model_type: str
     else:
         sio.dump(pipeline, directory / "pipeline.skops")
     schema.save(directory / "schema.json")
+    if probes is not None:
+        scores = raw_scores(pipeline, canonical_frame(probes, schema), schema.task or BINARY)
+        (directory / PROBES).write_text(json.dumps(
+            {"rows": json_rows(probes[schema.features]), "scores": scores.tolist()}))
     files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.name != MANIFEST}
-    classes = [int(c) if isinstance(c, np.integer) else c
-               for c in pipeline.named_steps["model"].classes_.tolist()]
     manifest = {"format_version": FORMAT_VERSION, "model_type": model_type, "flavor": flavor,
-                "features": schema.features, "target": schema.target, "classes": classes,
-                "threshold": float(threshold), "files": files, **(extra or {})}
+                "features": schema.features, "target": schema.target,
+                "task": schema.task or BINARY, "classes": schema.classes,
+                "threshold": None if threshold is None else float(threshold), "files": files,
+                **(extra or {})}
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return directory
+
+
+def raw_scores(pipeline, frame: pd.DataFrame, task: str) -> np.ndarray:
+    """Probabilities ``[n, k]`` for a classifier, predictions ``[n]`` for a regressor."""
+    if task == REGRESSION:
+        return np.asarray(pipeline.predict(frame), dtype=np.float64)
+    return np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
+
+
+def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as JSON-able dicts (nulls as None), the form a v2 client sends them in."""
+    return [{k: (None if _null(v) else v.item() if isinstance(v, np.generic) else v)
+             for k, v in row.items()} for row in frame.to_dict(orient="records")]
+
+
+def _null(value: Any) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 @dataclass
@@ -78,26 +106,52 @@ class LoadedModel:
     directory: Path
 
     @property
-    def threshold(self) -> float:
-        return float(self.manifest["threshold"])
+    def task(self) -> str:
+        return str(self.manifest.get("task", BINARY))
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """The user's labels in the model's class order; None for regression."""
+        return None if self.task == REGRESSION else list(self.manifest["classes"])
+
+    @property
+    def threshold(self) -> float | None:
+        value = self.manifest.get("threshold")
+        return None if value is None else float(value)
 
     @property
     def features(self) -> list[str]:
         return list(self.manifest["features"])
 
+    def scores(self, frame: pd.DataFrame) -> np.ndarray:
+        """What the registered model computes for ``frame``: probabilities ``[n, k]`` or
+        regression values ``[n]``, from the features in canonical form."""
+        return raw_scores(self.pipeline, canonical_frame(frame, self.schema), self.task)
+
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
-        return self.pipeline.predict_proba(frame[self.features])
+        return self.scores(frame)
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """Labels at the bundle's decision threshold (binary) or by argmax."""
-        return self.labels(self.predict_proba(frame))
+        """Labels at the bundle's decision threshold (binary), by argmax, or values."""
+        return self.labels(self.scores(frame))
 
-    def labels(self, proba: np.ndarray) -> np.ndarray:
-        """Labels for already computed probabilities (serving computes them once)."""
-        classes = np.asarray(self.manifest["classes"])
-        if proba.shape[1] == 2:
-            return classes[(proba[:, 1] >= self.threshold).astype(int)]
-        return classes[proba.argmax(axis=1)]
+    def labels(self, scores: np.ndarray) -> np.ndarray:
+        """Labels (the user's own values) for already computed scores."""
+        if self.task == REGRESSION:
+            return np.asarray(scores, dtype=np.float64)
+        classes = class_array(self.classes or [])
+        if scores.shape[1] == 2 and self.threshold is not None:
+            return classes[(scores[:, 1] >= self.threshold).astype(int)]
+        return classes[scores.argmax(axis=1)]
+
+    def probes(self) -> tuple[pd.DataFrame, np.ndarray] | None:
+        """The stored probe rows and the answers the pipeline gave them at training."""
+        path = self.directory / PROBES
+        if not path.is_file():
+            return None
+        data = json.loads(path.read_text())
+        return (pd.DataFrame(data["rows"], columns=self.features),
+                np.asarray(data["scores"], dtype=np.float64))
 
 
 def find_bundle(root: str | Path) -> Path:
@@ -139,9 +193,9 @@ def load_bundle(root: str | Path) -> LoadedModel:
     schema = Schema.load(directory / "schema.json")
     if manifest["flavor"] == "xgboost":
         from sklearn.pipeline import Pipeline
-        from xgboost import XGBClassifier
+        from xgboost import XGBClassifier, XGBRegressor
 
-        model = XGBClassifier()
+        model = XGBRegressor() if manifest.get("task") == REGRESSION else XGBClassifier()
         model.load_model(directory / "model.ubj")
         pipeline = Pipeline([("preprocess", _load_skops(directory / "preprocess.skops")),
                              ("model", model)])

@@ -1,7 +1,9 @@
 """The model families Shipyard trains: a ColumnTransformer preprocessing + one estimator.
 
-Each family has default parameters, a search space for tuning, and a flavor that decides how
-the bundle stores it (XGBoost's own UBJ, or skops for scikit-learn).
+Each family has an estimator per task (classifier or regressor), default parameters and a
+search space for tuning, and a flavor that decides how the bundle stores it (XGBoost's own
+UBJ, or skops for scikit-learn). ``linear`` is logistic regression for classification and
+ridge regression for regression (``logistic_regression`` and ``ridge`` name it too).
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from typing import Any
 
 from shipyard.errors import ConfigError
 from shipyard.schema import Schema
+from shipyard.task import REGRESSION, is_classification
+
+CLASSIFICATION = "classification"
 
 
 @dataclass(frozen=True)
@@ -19,6 +24,18 @@ class ModelFamily:
     flavor: str
     defaults: dict[str, Any]
     space: dict[str, list[Any]] = field(default_factory=dict)
+    regression_defaults: dict[str, Any] | None = None  # where they differ from ``defaults``
+    regression_space: dict[str, list[Any]] | None = None
+
+    def defaults_for(self, task: str) -> dict[str, Any]:
+        if task == REGRESSION and self.regression_defaults is not None:
+            return dict(self.regression_defaults)
+        return dict(self.defaults)
+
+    def space_for(self, task: str) -> dict[str, list[Any]]:
+        if task == REGRESSION and self.regression_space is not None:
+            return dict(self.regression_space)
+        return dict(self.space)
 
 
 FAMILIES: dict[str, ModelFamily] = {
@@ -33,50 +50,61 @@ FAMILIES: dict[str, ModelFamily] = {
         "random_forest", "sklearn",
         {"n_estimators": 200, "max_depth": 12, "min_samples_leaf": 2, "max_features": "sqrt"},
         {"max_depth": [6, 8, 12, 16, None], "min_samples_leaf": [1, 2, 5, 10],
-         "max_features": ["sqrt", "log2", 0.5]}),
-    "logistic_regression": ModelFamily(
-        "logistic_regression", "sklearn",
+         "max_features": ["sqrt", "log2", 0.5]},
+        {"n_estimators": 200, "max_depth": 12, "min_samples_leaf": 2, "max_features": 0.5},
+        {"max_depth": [6, 8, 12, 16, None], "min_samples_leaf": [1, 2, 5, 10],
+         "max_features": [0.33, 0.5, 1.0]}),
+    "linear": ModelFamily(
+        "linear", "sklearn",
         {"C": 1.0, "max_iter": 2000},
-        {"C": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]}),
+        {"C": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]},
+        {"alpha": 1.0},
+        {"alpha": [0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0]}),
 }
+ALIASES = {"logistic_regression": "linear", "ridge": "linear"}
 
 
 def family(name: str) -> ModelFamily:
     try:
-        return FAMILIES[name]
+        return FAMILIES[ALIASES.get(name, name)]
     except KeyError:
         raise ConfigError(f"unknown model type {name!r}",
                           hint=f"use one of {', '.join(FAMILIES)}") from None
 
 
 def parse_model_types(value: str) -> list[str]:
-    """``"xgboost, random_forest"`` → validated list of family names."""
+    """``"xgboost, random_forest"`` → validated list of family names (aliases resolved)."""
     names = [part.strip() for part in value.split(",") if part.strip()]
     if not names:
         raise ConfigError("no model types given", hint=f"use some of {', '.join(FAMILIES)}")
-    return [family(name).name for name in names]
+    return list(dict.fromkeys(family(name).name for name in names))
 
 
-def make_estimator(name: str, params: dict[str, Any] | None = None, seed: int = 42):
-    """A fresh estimator of the family with defaults overridden by ``params``."""
+def make_estimator(name: str, task: str, params: dict[str, Any] | None = None, seed: int = 42):
+    """A fresh estimator of the family for ``task``, defaults overridden by ``params``."""
     fam = family(name)
-    merged = {**fam.defaults, **(params or {})}
-    if name == "xgboost":
-        from xgboost import XGBClassifier
+    merged = {**fam.defaults_for(task), **(params or {})}
+    classify = is_classification(task)
+    if fam.name == "xgboost":
+        from xgboost import XGBClassifier, XGBRegressor
 
-        return XGBClassifier(**merged, tree_method="hist", n_jobs=2, random_state=seed,
-                             eval_metric="logloss")
-    if name == "random_forest":
-        from sklearn.ensemble import RandomForestClassifier
+        if classify:
+            return XGBClassifier(**merged, tree_method="hist", n_jobs=2, random_state=seed)
+        return XGBRegressor(**merged, tree_method="hist", n_jobs=2, random_state=seed)
+    if fam.name == "random_forest":
+        from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-        return RandomForestClassifier(**merged, n_jobs=2, random_state=seed)
-    from sklearn.linear_model import LogisticRegression
+        forest = RandomForestClassifier if classify else RandomForestRegressor
+        return forest(**merged, n_jobs=2, random_state=seed)
+    from sklearn.linear_model import LogisticRegression, Ridge
 
-    return LogisticRegression(**merged)
+    return LogisticRegression(**merged) if classify else Ridge(**merged)
 
 
 def make_preprocessor(schema: Schema):
-    """Impute and scale numerics, impute and one-hot categoricals (unknowns ignored)."""
+    """Impute and scale numerics, impute and one-hot categoricals (unknowns ignored).
+
+    It sees features in canonical form only (``shipyard.features``)."""
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import Pipeline
@@ -97,9 +125,10 @@ def make_preprocessor(schema: Schema):
 
 
 def make_pipeline(schema: Schema, name: str, params: dict[str, Any] | None = None,
-                  seed: int = 42):
-    """The full scikit-learn Pipeline: ``preprocess`` then ``model``."""
+                  seed: int = 42, task: str | None = None):
+    """The full scikit-learn Pipeline: ``preprocess`` then ``model``, for the schema's task."""
     from sklearn.pipeline import Pipeline
 
     return Pipeline([("preprocess", make_preprocessor(schema)),
-                     ("model", make_estimator(name, params, seed))])
+                     ("model", make_estimator(name, task or schema.task or "binary", params,
+                                              seed))])

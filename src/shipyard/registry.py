@@ -2,8 +2,12 @@
 
 Everything that can fail (loading and scoring both models, the gate) runs before anything is
 written, so a failed run registers nothing half-way. The new version gets the alias
-``challenger``; ``champion`` moves to it only if it clears the absolute thresholds and beats
-the current champion on the same holdout by the configured margin.
+``challenger``; ``champion`` moves to it only if it clears the floors and beats the current
+champion on the same holdout by the configured margin on the task's primary metric (MLflow's
+``MetricThreshold`` with the metric's direction: lower is better for RMSE). Before anything
+is registered, the holdout and the edge rows are scored through the serving path and
+compared with the model (``serving.parity_check``): a version whose served answers differ is
+refused.
 """
 
 from __future__ import annotations
@@ -69,9 +73,29 @@ def _score(model: LoadedModel, test: pd.DataFrame) -> dict[str, float]:
     missing = [c for c in model.features + [model.schema.target] if c not in test.columns]
     if missing:
         raise ModelNotFound(f"the holdout lacks columns the model needs: {', '.join(missing)}")
-    result = evaluate(test[model.schema.target].to_numpy(), model.predict_proba(test),
-                      model.threshold, model.manifest["classes"])
-    return {k: result.metrics[k] for k in ("roc_auc", "pr_auc", "f1", "log_loss")}
+    result = evaluate(test[model.schema.target].to_numpy(), model.scores(test),
+                      model.threshold, model.classes, model.task)
+    return {k: v for k, v in result.metrics.items() if k != "threshold"}
+
+
+def parse_floors(text: str, task: str) -> dict[str, float]:
+    """``"roc_auc>=0.75,pr_auc>=0.05"`` (empty: the task's defaults) → {metric: floor}; the
+    comparison must match the metric's direction (``rmse<=10``)."""
+    import re
+
+    from shipyard.evaluation import DEFAULT_FLOORS, metric_for
+
+    floors = {}
+    for part in filter(None, (p.strip() for p in (text or DEFAULT_FLOORS[task]).split(","))):
+        match = re.fullmatch(r"(\w+)\s*(>=|<=)\s*(-?[\d.]+(?:e-?\d+)?)", part)
+        if not match:
+            raise ConfigError(f"floor {part!r} is not metric>=value or metric<=value")
+        name, op, value = match.groups()
+        if metric_for(name, task).greater_is_better != (op == ">="):
+            raise ConfigError(f"floor {part!r} points the wrong way",
+                              hint=f"use {name}{'>=' if op == '<=' else '<='}{value}")
+        floors[name] = float(value)
+    return floors
 
 
 def load_registered(uri: str, settings: Settings | None = None) -> LoadedModel:
@@ -134,40 +158,51 @@ def champion_version(client, name: str) -> str | None:
 
 
 def gate(challenger: dict[str, float], champion: dict[str, float] | None,
-         min_roc_auc: float, min_pr_auc: float, margin: float) -> tuple[bool, str]:
-    """MLflow's own threshold check: absolute floors, and beat the champion by ``margin``."""
+         floors: dict[str, float], margin: float, primary: str = "roc_auc"
+         ) -> tuple[bool, str]:
+    """MLflow's own threshold check: the floors, and beat the champion on ``primary`` by
+    ``margin`` (absolute for scores in [0, 1], relative for errors such as RMSE)."""
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.models import MetricThreshold
     from mlflow.models.evaluation import EvaluationResult
 
+    from shipyard.evaluation import METRICS
+
     compare = champion is not None and margin > 0
-    thresholds = {
-        "roc_auc": MetricThreshold(threshold=min_roc_auc, greater_is_better=True,
-                                   min_absolute_change=margin if compare else None),
-        "pr_auc": MetricThreshold(threshold=min_pr_auc, greater_is_better=True),
-    }
+    main = METRICS[primary]
+    change = {"min_absolute_change" if main.bounded else "min_relative_change": margin} \
+        if compare else {}
+    thresholds = {name: MetricThreshold(threshold=floor,
+                                        greater_is_better=METRICS[name].greater_is_better)
+                  for name, floor in floors.items()}
+    if change:
+        thresholds[primary] = MetricThreshold(threshold=floors.get(primary),
+                                              greater_is_better=main.greater_is_better, **change)
+    missing = [name for name in thresholds if name not in challenger]
+    if missing:
+        return False, f"the holdout gives no {', '.join(missing)} (a class is missing from it?)"
     try:
         mlflow.validate_evaluation_results(
             thresholds, EvaluationResult(challenger, {}),
             EvaluationResult(champion, {}) if compare else None)
     except MlflowException as exc:
         return False, " ".join(str(exc.message).split())
-    if champion and challenger["roc_auc"] < champion["roc_auc"]:  # margin 0: not worse
-        return False, (f"roc_auc {challenger['roc_auc']:.4f} is below the champion's "
-                       f"{champion['roc_auc']:.4f}")
+    shown = ", ".join(f"{n} {'>=' if METRICS[n].greater_is_better else '<='} {v}"
+                      for n, v in floors.items())
     if champion:
-        return True, (f"roc_auc {challenger['roc_auc']:.4f} beats the champion's "
-                      f"{champion['roc_auc']:.4f} by at least {margin} and clears the floors "
-                      f"(roc_auc >= {min_roc_auc}, pr_auc >= {min_pr_auc})")
-    return True, (f"first model: clears the floors roc_auc >= {min_roc_auc} and "
-                  f"pr_auc >= {min_pr_auc}")
+        ours, theirs = challenger[primary], champion[primary]
+        if (ours < theirs) if main.greater_is_better else (ours > theirs):  # margin 0
+            return False, f"{primary} {ours:.4f} is worse than the champion's {theirs:.4f}"
+        return True, (f"{primary} {ours:.4f} beats the champion's {theirs:.4f} by at least "
+                      f"{margin}{'' if main.bounded else ' (relative)'} and clears the floors "
+                      f"({shown})")
+    return True, f"first model: clears the floors {shown}"
 
 
 def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
              pipeline_run_id: str = "local", data_hash: str = "",
-             params: dict[str, Any] | None = None, min_roc_auc: float = 0.75,
-             min_pr_auc: float = 0.05, margin: float = 0.002,
+             params: dict[str, Any] | None = None, floors: str = "", margin: float = 0.002,
              settings: Settings | None = None,
              reference_path: str | Path | None = None, move_champion: bool = True
              ) -> Decision:
@@ -189,17 +224,30 @@ def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
     client = MlflowClient()
     name = settings.model_name
     test = pd.read_parquet(test_path)
+    from shipyard.evaluation import primary_metric
+    from shipyard.parity import probe_rows
+    from shipyard.serving.parity_check import check_served_parity
+
     challenger = load_bundle(model_dir)
     challenger_metrics = _score(challenger, test)
+    parity = check_served_parity(challenger, probe_rows(challenger.schema, test,
+                                                        max_sample=len(test)))
     previous = champion_version(client, name)
     champion_metrics = None
     if previous is not None:
         try:
-            champion_metrics = _score(load_registered(f"models:/{name}@{CHAMPION}", settings), test)
+            champion = load_registered(f"models:/{name}@{CHAMPION}", settings)
+            if champion.task != challenger.task:
+                raise ShipyardError(f"it is a {champion.task} model, the challenger a "
+                                    f"{challenger.task} one")
+            champion_metrics = _score(champion, test)
         except ShipyardError as exc:
             raise ShipyardError(f"cannot score the current champion v{previous} on this holdout: "
-                                f"{exc}", hint="fix or re-alias the champion first") from exc
-    promoted, reason = gate(challenger_metrics, champion_metrics, min_roc_auc, min_pr_auc, margin)
+                                f"{exc}", hint="fix or re-alias the champion first, or register "
+                                               "under another model_name") from exc
+    promoted, reason = gate(challenger_metrics, champion_metrics,
+                            parse_floors(floors, challenger.task), margin,
+                            primary_metric(challenger.task))
     workspace = tempfile.TemporaryDirectory()
     detector_dir = None
     if reference_path is not None:
@@ -215,9 +263,10 @@ def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
                                              default=str),
                "shipyard.manifest_sha256": sha256_file(challenger.directory / MANIFEST),
                "shipyard.decision": "promoted" if promoted else "rejected",
-               "shipyard.reason": reason[:4000]}
+               "shipyard.reason": reason[:4000], "shipyard.task": challenger.task,
+               **parity.tags()}
     if not any(m.name == name for m in client.search_registered_models(f"name = '{name}'")):
-        client.create_registered_model(name, description="Shipyard fraud model")
+        client.create_registered_model(name, description="A Shipyard tabular model")
     version = mlflow.register_model(model_uri, name, tags=lineage).version
     try:
         if detector_dir is not None:

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
                                       "from a folder (KServe's /mnt/models): the metrics' "
                                       "version label, which rollout gates select on.")
     serve_host: str = Field("127.0.0.1", description="Address the predictor listens on.")
+    drop_unusable_columns: bool = Field(
+        True, description="Drop columns that cannot be features (an ID per row, all nulls, too "
+                          "many distinct texts) with a line in the validate report; false makes "
+                          "each of them an error.")
     git_commit: str | None = Field(None, description="Commit of the code, tagged on models.")
     image: str = Field("shipyard-python:0.1.0",
                        description="Project image the KFP components run in (compile time).")

@@ -11,13 +11,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from shipyard.evaluation import Evaluation, evaluate
-from shipyard.model_bundle import save_bundle
+from shipyard.evaluation import Evaluation, evaluate, primary_metric
+from shipyard.features import canonical_frame
+from shipyard.model_bundle import raw_scores, save_bundle
 from shipyard.models import family, make_pipeline
+from shipyard.parity import probe_rows
 from shipyard.schema import Schema
 from shipyard.settings import Settings
+from shipyard.task import BINARY, REGRESSION, encode_labels, with_task
 
 
 @dataclass
@@ -33,25 +37,51 @@ class ModelResult:
     cv_score: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
+    task: str = BINARY
+    cv_metric: str = "roc_auc"
+
     def metadata(self) -> dict[str, Any]:
+        cv = {f"cv_{self.cv_metric}": round(self.cv_score, 6)} if self.cv_score is not None \
+            else {}
         return {"model_type": self.model_type, "params": json.dumps(self.params, default=str),
                 "mlflow_model_uri": self.model_uri, "mlflow_run_id": self.run_id,
-                "threshold": self.evaluation.metrics["threshold"],
-                **({"cv_roc_auc": round(self.cv_score, 6)} if self.cv_score is not None else {}),
-                **self.evaluation.metrics, **self.extra}
+                "task": self.task, **cv, **self.evaluation.metrics, **self.extra}
 
 
-def load_split(train_path: str | Path, test_path: str | Path, schema: Schema):
-    """Features and labels of train and test, in the schema's feature order."""
+@dataclass
+class Split:
+    """Train and test features (canonical form) and labels (class indices for classifiers,
+    the user's labels as ``y_test_labels`` for evaluation)."""
+
+    schema: Schema
+    x_train: pd.DataFrame
+    y_train: np.ndarray
+    x_test: pd.DataFrame
+    y_test: np.ndarray
+    y_test_labels: pd.Series
+
+
+def load_split(train_path: str | Path, test_path: str | Path, schema: Schema) -> Split:
+    """Features and labels of train and test, in the schema's feature order and encoding."""
     train, test = pd.read_parquet(train_path), pd.read_parquet(test_path)
-    return (train[schema.features], train[schema.target],
-            test[schema.features], test[schema.target])
+    schema, _ = with_task(schema, train[schema.target])
+    return Split(schema, canonical_frame(train, schema), _targets(train, schema),
+                 canonical_frame(test, schema), _targets(test, schema), test[schema.target])
 
 
-def fit(pipeline, x_train: pd.DataFrame, y_train: pd.Series, threshold: float | None,
-        seed: int = 42):
-    """Fit ``pipeline``; with no ``threshold``, pick the F1-optimal one by cross-validation
-    (scikit-learn's ``TunedThresholdClassifierCV``), since 0.5 is wrong for rare positives."""
+def _targets(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
+    if schema.task == REGRESSION:
+        return frame[schema.target].to_numpy(dtype=np.float64)
+    return encode_labels(frame[schema.target], schema.classes or [])
+
+
+def fit(pipeline, x_train: pd.DataFrame, y_train: np.ndarray, threshold: float | None,
+        seed: int = 42, task: str = BINARY):
+    """Fit ``pipeline``; a binary classifier with no ``threshold`` gets the F1-optimal one by
+    cross-validation (scikit-learn's ``TunedThresholdClassifierCV``), since 0.5 is wrong for
+    rare positives. Other tasks have no threshold (None)."""
+    if task != BINARY:
+        return pipeline.fit(x_train, y_train), None
     if threshold is not None:
         return pipeline.fit(x_train, y_train), float(threshold)
     from sklearn.model_selection import TunedThresholdClassifierCV
@@ -61,34 +91,38 @@ def fit(pipeline, x_train: pd.DataFrame, y_train: pd.Series, threshold: float | 
     return tuned.estimator_, float(tuned.best_threshold_)
 
 
-def finalize(pipeline, schema: Schema, model_type: str, params: dict[str, Any],
-             x_train: pd.DataFrame, y_train: pd.Series, x_test: pd.DataFrame,
-             y_test: pd.Series, threshold: float | None, model_dir: str | Path, step: str,
+def finalize(pipeline, split: Split, model_type: str, params: dict[str, Any],
+             threshold: float | None, model_dir: str | Path, step: str,
              pipeline_run_id: str, settings: Settings | None = None, seed: int = 42,
-             cv_score: float | None = None, tags: dict[str, str] | None = None) -> ModelResult:
-    """Fit ``pipeline`` and its threshold, evaluate it on the holdout, save its bundle, log it
-    to MLflow."""
+             cv_score: float | None = None, tags: dict[str, str] | None = None,
+             cv_metric: str | None = None) -> ModelResult:
+    """Fit ``pipeline`` (and a binary threshold), evaluate it on the holdout, save its bundle
+    with probe rows, log it to MLflow."""
     import mlflow
 
     from shipyard.tracking import log_bundle, step_run
 
-    pipeline, threshold = fit(pipeline, x_train, y_train, threshold, seed)
-
-    classes = pipeline.named_steps["model"].classes_.tolist()
-    proba = pipeline.predict_proba(x_test)
-    result = evaluate(y_test.to_numpy(), proba, threshold, classes)
+    schema, task = split.schema, split.schema.task or BINARY
+    pipeline, threshold = fit(pipeline, split.x_train, split.y_train, threshold, seed, task)
+    scores = raw_scores(pipeline, split.x_test, task)
+    result = evaluate(split.y_test_labels.to_numpy(), scores, threshold, schema.classes, task)
+    metric = cv_metric or primary_metric(task)
+    probes = probe_rows(schema, split.x_test)
     bundle = save_bundle(pipeline, model_dir, schema, model_type, family(model_type).flavor,
-                         threshold, extra={"holdout_metrics": result.metrics, "params": params})
+                         threshold, extra={"holdout_metrics": result.metrics, "params": params},
+                         probes=probes)
     with step_run(step, pipeline_run_id, settings,
-                  tags={"shipyard.model_type": model_type, **(tags or {})}) as run:
-        mlflow.log_params({"model_type": model_type, **params})
+                  tags={"shipyard.model_type": model_type, "shipyard.task": task,
+                        **(tags or {})}) as run:
+        mlflow.log_params({"model_type": model_type, "task": task, **params})
         mlflow.log_metrics({f"holdout_{k}": v for k, v in result.metrics.items()})
         if cv_score is not None:
-            mlflow.log_metric("cv_roc_auc", cv_score)
-        example = x_test.head(5)
-        model_uri = log_bundle(bundle, example, pipeline.predict_proba(example)[:, -1])
+            mlflow.log_metric(f"cv_{metric}", cv_score)
+        example = split.x_test.head(5)
+        output = raw_scores(pipeline, example, task)
+        model_uri = log_bundle(bundle, example, output if output.ndim == 1 else output[:, -1])
     return ModelResult(model_type, params, result, model_uri, run.info.run_id, str(bundle),
-                       cv_score)
+                       cv_score, task=task, cv_metric=metric)
 
 
 def train(train_path: str | Path, test_path: str | Path, schema_path: str | Path,
@@ -96,9 +130,9 @@ def train(train_path: str | Path, test_path: str | Path, schema_path: str | Path
           threshold: float | None = None, seed: int = 42, pipeline_run_id: str = "local",
           settings: Settings | None = None) -> ModelResult:
     """Fit ``model_type`` with ``params`` over its defaults on the training data."""
-    schema = Schema.load(schema_path)
-    x_train, y_train, x_test, y_test = load_split(train_path, test_path, schema)
-    merged = {**family(model_type).defaults, **(params or {})}
-    return finalize(make_pipeline(schema, model_type, merged, seed), schema, model_type, merged,
-                    x_train, y_train, x_test, y_test, threshold, model_dir, "train",
+    split = load_split(train_path, test_path, Schema.load(schema_path))
+    task = split.schema.task or BINARY
+    merged = {**family(model_type).defaults_for(task), **(params or {})}
+    return finalize(make_pipeline(split.schema, model_type, merged, seed), split,
+                    family(model_type).name, merged, threshold, model_dir, "train",
                     pipeline_run_id, settings, seed)

@@ -14,6 +14,7 @@ import pandas as pd
 from shipyard.errors import SchemaError, ValidationFailed
 from shipyard.schema import CATEGORICAL, NUMERIC, TIMESTAMP, Schema, infer_schema
 from shipyard.settings import Settings
+from shipyard.task import AUTO, REGRESSION, is_classification, plain, with_task
 
 PSI_LIMIT = 0.25  # population stability index above which train/test are called skewed
 RANGE_FACTOR = 10.0  # how loose inferred numeric bounds are (see _bounds)
@@ -39,6 +40,9 @@ class ValidationReport:
     rows: dict[str, int] = field(default_factory=dict)
     skew: dict[str, float] = field(default_factory=dict)
     origin: str = "given"
+    task: str = ""
+    task_reason: str = ""
+    min_class_rows: int = 0  # a class needs this many training rows (cross-validation folds)
 
     @property
     def ok(self) -> bool:
@@ -56,6 +60,17 @@ class ValidationReport:
         lines = [f"# Data validation: {status}", "",
                  f"Rows: {', '.join(f'{k} {v}' for k, v in self.rows.items())}; "
                  f"checks run: {self.checks}; schema {self.origin}, target `{schema.target}`.", ""]
+        lines += [f"**Task:** {schema.task} — {self.task_reason}."]
+        if schema.classes is not None:
+            positive = f"; positive class `{schema.classes[-1]}`" if schema.task == "binary" \
+                else ""
+            lines += [f"**Classes** (model order): {', '.join(f'`{c}`' for c in schema.classes)}"
+                      f"{positive}."]
+        lines.append("")
+        if schema.ignored:
+            lines += ["## Columns not used as features", "", "| column | why |", "|---|---|"]
+            lines += [f"| {c.name} | {c.note} |" for c in schema.ignored]
+            lines.append("")
         if self.violations:
             lines += ["| dataset | column | rule | observed | expected |",
                       "|---|---|---|---|---|"]
@@ -68,9 +83,10 @@ class ValidationReport:
         return "\n".join(lines) + "\n"
 
 
-def validate_frames(frames: dict[str, pd.DataFrame], schema: Schema) -> ValidationReport:
+def validate_frames(frames: dict[str, pd.DataFrame], schema: Schema,
+                    min_class_rows: int = 0) -> ValidationReport:
     """Check each named frame against ``schema``, then the first frame against the others."""
-    report = ValidationReport()
+    report = ValidationReport(min_class_rows=min_class_rows)
     for name, frame in frames.items():
         report.rows[name] = len(frame)
         _check_frame(name, frame, schema, report)
@@ -114,10 +130,34 @@ def _check_frame(name: str, frame: pd.DataFrame, schema: Schema, report: Validat
             _add(report, pd.api.types.is_datetime64_any_dtype(series), name, column.name,
                  "dtype", str(series.dtype), "a timestamp")
     if schema.target in present:
-        labels = frame[schema.target].dropna()
-        classes = sorted(labels.unique().tolist())
-        _add(report, len(classes) == 2, name, schema.target, "label has both classes",
-             f"classes {classes}", "exactly two classes")
+        _check_labels(name, frame[schema.target], schema, report)
+
+
+def _check_labels(name: str, labels: pd.Series, schema: Schema, report: ValidationReport) -> None:
+    """No null labels; a classifier's labels are its classes, and in training every class
+    has enough rows for the cross-validation folds."""
+    nulls = int(labels.isna().sum())
+    _add(report, nulls == 0, name, schema.target, "label has no nulls", f"{nulls} null(s)",
+         "every row labelled (drop unlabelled rows upstream)")
+    if schema.task == REGRESSION:
+        numeric = pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
+        _add(report, numeric, name, schema.target, "numeric label", str(labels.dtype),
+             "numbers (task regression)")
+        return
+    if not is_classification(schema.task or ""):
+        return
+    counts = pd.Series([plain(v) for v in labels.dropna()], dtype=object).value_counts()
+    unknown = sorted(map(str, set(counts.index) - set(schema.classes or [])))
+    _add(report, not unknown, name, schema.target, "label values are the classes",
+         ", ".join(unknown[:10]), f"one of {', '.join(map(str, schema.classes or []))}")
+    if name != "train":
+        return
+    _add(report, len(counts) >= 2, name, schema.target, "label has at least two classes",
+         f"classes {sorted(map(str, counts.index))}", "two or more classes")
+    rare = {str(c): int(n) for c, n in counts.items() if n < report.min_class_rows}
+    _add(report, not rare, name, schema.target, "rows per class",
+         ", ".join(f"{c}: {n}" for c, n in rare.items()),
+         f">= {report.min_class_rows} per class (cross-validation folds)")
 
 
 def _check_numeric(name: str, column, series: pd.Series, report: ValidationReport,
@@ -191,7 +231,8 @@ def population_stability_index(expected: pd.Series, actual: pd.Series,
 
 
 def resolve_schema(train: pd.DataFrame, target: str, schema_uri: str = "",
-                   settings: Settings | None = None) -> tuple[Schema, str]:
+                   settings: Settings | None = None, ignore: list[str] | None = None
+                   ) -> tuple[Schema, str]:
     """The schema to check against and where it came from.
 
     A declared ``schema_uri`` (local path or s3://) wins; otherwise the current champion's
@@ -206,7 +247,9 @@ def resolve_schema(train: pd.DataFrame, target: str, schema_uri: str = "",
     if stored is not None:
         schema, version = stored
         return schema, f"stored with the champion model (v{version})"
-    return infer_schema(train, target), "inferred from this training data"
+    drop = settings.drop_unusable_columns if settings else True
+    return (infer_schema(train, target, ignore=ignore or [], drop_unusable=drop),
+            "inferred from this training data")
 
 
 def _read_schema(uri: str, settings: Settings | None) -> Schema:
@@ -222,18 +265,26 @@ def _read_schema(uri: str, settings: Settings | None) -> Schema:
 
 
 def validate(train_path: str, test_path: str, target: str, schema_out: str, report_out: str,
-             schema_uri: str = "", settings: Settings | None = None) -> ValidationReport:
-    """Check train and test; write the schema used and a Markdown report; raise on violations.
+             schema_uri: str = "", settings: Settings | None = None, task: str = AUTO,
+             positive_class: str = "", ignore_columns: str = "", cv_folds: int = 3
+             ) -> ValidationReport:
+    """Check train and test; decide the task; write the schema used and a Markdown report;
+    raise on violations.
 
     The report is written before raising, so a failed run still shows what was wrong.
     """
     train, test = pd.read_parquet(train_path), pd.read_parquet(test_path)
-    schema, origin = resolve_schema(train, target, schema_uri, settings)
+    if target not in train.columns:
+        raise SchemaError(f"target column {target!r} is missing",
+                          hint=f"columns are: {', '.join(map(str, train.columns))}")
+    ignore = [c.strip() for c in ignore_columns.split(",") if c.strip()]
+    schema, origin = resolve_schema(train, target, schema_uri, settings, ignore)
     if schema.target != target:
         raise SchemaError(f"the schema's target is {schema.target!r}, the pipeline's is "
                           f"{target!r}", hint="set the target parameter, or declare a schema")
-    report = validate_frames({"train": train, "test": test}, schema)
-    report.origin = origin
+    schema, reason = with_task(schema, train[target], task, positive_class)
+    report = validate_frames({"train": train, "test": test}, schema, min_class_rows=cv_folds)
+    report.origin, report.task, report.task_reason = origin, schema.task or "", reason
     schema.save(schema_out)
     with open(report_out, "w") as handle:
         handle.write(report.markdown(schema))

@@ -3,10 +3,12 @@
 scikit-learn's ``ColumnTransformer`` on a one-row DataFrame costs about 7 ms here, more than ten
 times the model itself, and it bounds any server's throughput. Shipyard knows the exact
 structure it trains (median-impute + standard-scale numerics, most-frequent-impute + one-hot
-categoricals, then XGBoost, logistic regression or a forest), so it compiles the fitted
-preprocessing into a few numpy operations on the request's columns and calls the booster
-directly. The compiled path is checked against the sklearn pipeline on probe rows when the
-model loads; anything it does not recognise, or any mismatch, keeps the sklearn pipeline.
+categoricals, then XGBoost, a linear model or a forest, for any task), so it compiles the
+fitted preprocessing into a few numpy operations on the request's canonical columns and calls
+the booster directly. :func:`checked_fast_path` proves it on the probe rows stored with the
+model (the answers the pipeline gave at training) when the model loads; anything it does not
+recognise, or any difference beyond ``TOLERANCE``, keeps the sklearn pipeline — a model that
+registered always loads.
 """
 
 from __future__ import annotations
@@ -18,10 +20,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shipyard.schema import Schema
+from shipyard.features import canonical_columns
+from shipyard.parity import largest_difference
+from shipyard.schema import BOOL_DTYPE, Schema
 
 logger = logging.getLogger(__name__)
-TOLERANCE = 1e-5
+TOLERANCE = 1e-6  # the parity contract: served probabilities within this of the registered
 
 
 @dataclass
@@ -35,7 +39,7 @@ class CompiledModel:
     category_index: list[dict[str, int]]
     offsets: list[int]
     width: int
-    score: Any  # features matrix -> P(positive class)
+    score: Any  # features matrix -> probabilities [n, k] or regression values [n]
 
     def transform(self, columns: dict[str, np.ndarray], rows: int) -> np.ndarray:
         out = np.zeros((rows, self.width), dtype=np.float64)
@@ -54,56 +58,63 @@ class CompiledModel:
             out[row_index[known], offset + codes[known]] = 1.0
         return out
 
-    def predict_proba(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+    def scores(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """Probabilities ``[n, k]`` (classifiers) or values ``[n]`` (regressors)."""
         rows = len(next(iter(columns.values())))
-        positive = np.asarray(self.score(self.transform(columns, rows)), dtype=np.float64)
-        return np.column_stack([1.0 - positive, positive])
+        return np.asarray(self.score(self.transform(columns, rows)), dtype=np.float64)
 
 
 def compile_model(pipeline, schema: Schema) -> CompiledModel | None:
     """The compiled fast path for ``pipeline``, or None if its structure is not recognised."""
     try:
-        compiled = _compile(pipeline, schema)
+        return _compile(pipeline, schema)
     except (AttributeError, KeyError, TypeError, ValueError, IndexError) as exc:
         logger.info("serving with the scikit-learn pipeline (no fast path): %s", exc)
         return None
+
+
+def checked_fast_path(model) -> tuple[CompiledModel | None, str]:
+    """The fast path for a loaded bundle if it answers the stored probe rows as the pipeline
+    did at training (within ``TOLERANCE``), else None; and why, for the log."""
+    stored = model.probes()
+    if stored is None:  # a bundle from before probes were stored: the pipeline is the reference
+        probe = probe_frame(model.schema)
+        stored = (probe, model.scores(probe))
+    rows, expected = stored
+    now, _ = largest_difference(expected, model.scores(rows))
+    if now > TOLERANCE:
+        logger.warning("the pipeline now answers the stored probe rows differently from when "
+                       "it was trained (max diff %.2e): are the library versions the same?", now)
+    compiled = compile_model(model.pipeline, model.schema)
     if compiled is None:
-        return None
-    probe = probe_frame(schema)
-    expected = pipeline.predict_proba(probe[schema.features])
-    got = compiled.predict_proba({n: column_values(probe[n], n in schema.categorical)
-                                  for n in schema.features})
-    if got.shape != expected.shape or np.max(np.abs(got - expected)) > TOLERANCE:
-        logger.warning("fast path disagrees with the pipeline (max diff %.2e); not used",
-                       float(np.max(np.abs(got - expected))) if got.shape == expected.shape
-                       else float("nan"))
-        return None
-    return compiled
+        return None, "the pipeline's structure has no fast path"
+    try:
+        diff, row = largest_difference(expected, compiled.scores(canonical_columns(rows,
+                                                                                   model.schema)))
+    except (ValueError, TypeError, IndexError) as exc:
+        return None, f"the fast path failed on the probe rows: {exc}"
+    if diff > TOLERANCE:
+        return None, (f"the fast path differs from the registered answers by {diff:.2e} on "
+                      f"probe row {row}")
+    return compiled, f"fast path proven on {len(rows)} probe rows (max diff {diff:.1e})"
 
 
 def _missing(value) -> bool:
-    """A missing categorical: None or NaN (what pandas and the v2 decoder produce)."""
+    """A missing categorical: NaN, as the canonical encoding has it."""
     return value is None or (isinstance(value, float) and value != value)
-
-
-def column_values(series: pd.Series, categorical: bool) -> np.ndarray:
-    """A column as the v2 decoder produces it: str (NaN when missing) or float64."""
-    if categorical:
-        return np.array([np.nan if pd.isna(v) else str(v) for v in series], dtype=object)
-    return series.to_numpy(dtype=np.float64)
 
 
 def _compile(pipeline, schema: Schema) -> CompiledModel | None:
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.linear_model import LogisticRegression, Ridge
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     steps = dict(pipeline.named_steps)
     if list(steps) != ["preprocess", "model"]:
         return None
     pre, estimator = steps["preprocess"], steps["model"]
-    if not isinstance(pre, ColumnTransformer) or len(estimator.classes_) != 2:
+    if not isinstance(pre, ColumnTransformer):
         return None
     numeric, categorical = [], []
     fill_num = mean = scale = np.zeros(0)
@@ -141,22 +152,44 @@ def _compile(pipeline, schema: Schema) -> CompiledModel | None:
     if set(numeric) | set(categorical) != set(schema.features):
         return None
     return CompiledModel(numeric, fill_num, mean, scale, categorical, fill_cat, index, offsets,
-                         width, _scorer(estimator, LogisticRegression))
+                         width, _scorer(estimator, LogisticRegression, Ridge))
 
 
-def _scorer(estimator, logistic_type):
-    if type(estimator).__name__ == "XGBClassifier":
+def _scorer(estimator, logistic_type, ridge_type):
+    name = type(estimator).__name__
+    if name in ("XGBClassifier", "XGBRegressor"):
         # One thread: for request-sized inputs OpenMP's fork/spin costs more than it saves,
         # and its spinning threads take the core the server and its sidecar need.
         booster = estimator.get_booster().copy()
         booster.set_param({"nthread": 1})
-        if estimator.get_xgb_params().get("objective") != "binary:logistic":
-            raise ValueError("only binary:logistic XGBoost models have a fast path")
-        return lambda x: booster.inplace_predict(x)
+        objective = estimator.get_xgb_params().get("objective")
+        if objective == "binary:logistic":
+            return lambda x: _two_columns(booster.inplace_predict(x))
+        if objective in ("multi:softprob", "reg:squarederror"):
+            return lambda x: booster.inplace_predict(x)
+        raise ValueError(f"XGBoost objective {objective} has no fast path")
     if isinstance(estimator, logistic_type):
-        coef, intercept = estimator.coef_[0], float(estimator.intercept_[0])
-        return lambda x: 1.0 / (1.0 + np.exp(-(x @ coef + intercept)))
-    return lambda x: estimator.predict_proba(x)[:, 1]
+        coef, intercept = estimator.coef_, estimator.intercept_
+        if coef.shape[0] == 1:
+            return lambda x: _two_columns(1.0 / (1.0 + np.exp(-(x @ coef[0] + intercept[0]))))
+        return lambda x: _softmax(x @ coef.T + intercept)
+    if isinstance(estimator, ridge_type):
+        coef, intercept = np.ravel(estimator.coef_), float(np.ravel(estimator.intercept_)[0])
+        return lambda x: x @ coef + intercept
+    if hasattr(estimator, "predict_proba"):
+        return estimator.predict_proba
+    return estimator.predict
+
+
+def _two_columns(positive: np.ndarray) -> np.ndarray:
+    positive = np.asarray(positive, dtype=np.float64)
+    return np.column_stack([1.0 - positive, positive])
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def probe_frame(schema: Schema) -> pd.DataFrame:
@@ -167,7 +200,8 @@ def probe_frame(schema: Schema) -> pd.DataFrame:
     for name in schema.features:
         column = schema.column(name)
         if name in schema.categorical:
-            values = list(column.categories or []) + ["__unseen__", np.nan]
+            unseen = [] if column.dtype == BOOL_DTYPE else ["__unseen__"]
+            values = list(column.categories or []) + unseen + [np.nan]
         else:
             low = column.min if column.min is not None else -1.0
             high = column.max if column.max is not None else 1.0

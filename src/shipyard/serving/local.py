@@ -18,7 +18,7 @@ import pandas as pd
 
 from shipyard.errors import ServiceUnavailable
 from shipyard.processes import free_port, stop_process_group, wait_for_http
-from shipyard.schema import CATEGORICAL, Schema
+from shipyard.schema import Schema
 
 
 @dataclass
@@ -95,10 +95,6 @@ def _start(entry: list[str], what: str, model_name: str, log: Path, host: str,
 
 def v2_request(frame: pd.DataFrame, schema: Schema, request_id: str = "sample") -> dict:
     """A v2 JSON request with one input per feature, from rows of ``frame``."""
-    inputs = []
-    for name in schema.features:
-        categorical = schema.column(name).kind == CATEGORICAL
-        values = frame[name].astype(str if categorical else float).tolist()
-        inputs.append({"name": name, "shape": [len(frame)],
-                       "datatype": "BYTES" if categorical else "FP64", "data": values})
-    return {"id": request_id, "inputs": inputs}
+    from shipyard.serving.v2_inputs import request_body
+
+    return request_body(frame, schema, request_id)

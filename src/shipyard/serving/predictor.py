@@ -1,12 +1,16 @@
 """Shipyard's KServe v2 predictor: a ``kserve.Model`` serving a Shipyard bundle.
 
-Strict with input (see ``v2_inputs``), vectorised (one ``predict_proba`` call per request,
-however many rows), and honest about outputs: ``predict`` (INT64 labels at the model's
-threshold) and ``predict_proba`` (FP32, [rows, classes]), filtered by the request's ``outputs``.
+Strict with input (see ``v2_inputs``), vectorised (one scoring call per request, however many
+rows), and honest about outputs: ``predict`` (the user's labels in their own type — INT64,
+BOOL or BYTES — at the model's threshold; FP64 values for regression) and, for classifiers,
+``predict_proba`` (FP64, [rows, classes] in the class order the metadata lists), filtered by
+the request's ``outputs``. Answers come from the fast path only where it proved parity with
+the registered pipeline on the stored probe rows (``fast_path.checked_fast_path``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -16,13 +20,49 @@ from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from kserve import Model
+from shipyard.model_bundle import LoadedModel
 from shipyard.serving import metrics
-from shipyard.serving.fast_path import CompiledModel, compile_model
+from shipyard.serving.fast_path import CompiledModel, checked_fast_path
 from shipyard.serving.model_source import ServedModel, resolve
 from shipyard.serving.v2_inputs import input_specs, to_columns
 from shipyard.settings import Settings, get_settings
+from shipyard.task import label_datatype
 
 OUTPUTS = ("predict", "predict_proba")
+logger = logging.getLogger(__name__)
+
+
+class Scorer:
+    """What the predictor computes for decoded columns: the proven fast path, else the
+    registered pipeline. Registration scores through this same class (``shipyard.served``)."""
+
+    def __init__(self, model: LoadedModel) -> None:
+        self.model = model
+        self.fast, self.note = checked_fast_path(model)
+        logger.info("model %s: %s", model.manifest.get("model_type"), self.note)
+
+    def scores(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        if self.fast is not None:
+            return self.fast.scores(columns)
+        return self.model.scores(pd.DataFrame(columns, columns=self.model.features))
+
+    def outputs(self, columns: dict[str, np.ndarray]) -> dict[str, tuple[str, np.ndarray]]:
+        """Every output by name: (v2 datatype, values)."""
+        scores = self.scores(columns)
+        model = self.model
+        results = {"predict": (label_datatype(model.classes), model.labels(scores))}
+        if model.classes is not None:
+            results["predict_proba"] = ("FP64", scores)
+        return results
+
+    def output_types(self) -> list[dict]:
+        classes = self.model.classes
+        types = [{"name": "predict", "datatype": label_datatype(classes), "shape": [-1]}]
+        if classes is not None:
+            types.append({"name": "predict_proba", "datatype": "FP64",
+                          "shape": [-1, len(classes)],
+                          "parameters": {"classes": [str(c) for c in classes]}})
+        return types
 
 
 class ShipyardPredictor(Model):
@@ -34,14 +74,14 @@ class ShipyardPredictor(Model):
         self.source = source
         self.settings = settings or get_settings()
         self.served: ServedModel | None = None
-        self.fast: CompiledModel | None = None
+        self.scorer: Scorer | None = None
         self.logger_url, self.logger_mode = logger_url, logger_mode
         self.forwarder = None
 
     def load(self) -> bool:
         self.served = resolve(self.source, self.settings)
         model = self.served.model
-        self.fast = compile_model(model.pipeline, model.schema)
+        self.scorer = Scorer(model)
         self._datatypes = {spec.name: spec.datatype for spec in input_specs(model.schema)}
         if self.logger_url:
             from shipyard.serving.event_forwarder import EventForwarder
@@ -57,10 +97,12 @@ class ShipyardPredictor(Model):
     def get_input_types(self) -> list[dict]:
         return [spec.as_metadata() for spec in input_specs(self.served.model.schema)]
 
+    @property
+    def fast(self) -> CompiledModel | None:
+        return self.scorer.fast if self.scorer else None
+
     def get_output_types(self) -> list[dict]:
-        classes = len(self.served.model.manifest["classes"])
-        return [{"name": "predict", "datatype": "INT64", "shape": [-1]},
-                {"name": "predict_proba", "datatype": "FP32", "shape": [-1, classes]}]
+        return self.scorer.output_types()
 
     def predict(self, payload: InferRequest, headers: dict[str, str] | None = None
                 ) -> InferResponse:
@@ -77,28 +119,26 @@ class ShipyardPredictor(Model):
         metrics.LATENCY.labels(**labels).observe(time.perf_counter() - start)
         metrics.REQUESTS.labels(**labels, status="200").inc()
         metrics.ROWS.labels(**labels).observe(len(predicted))
-        values, counts = np.unique(predicted, return_counts=True)
-        for value, count in zip(values.tolist(), counts.tolist(), strict=True):
-            metrics.PREDICTED.labels(**labels, **{"class": str(value)}).inc(count)
+        if self.served.model.classes is not None:
+            values, counts = np.unique(predicted, return_counts=True)
+            for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+                metrics.PREDICTED.labels(**labels, **{"class": str(value)}).inc(count)
         return response
 
     def _infer(self, payload: InferRequest) -> tuple[InferResponse, np.ndarray]:
         if not isinstance(payload, InferRequest):
             raise InvalidInput("expected an Open Inference Protocol (v2) request")
         wanted = self._requested(payload)
-        model = self.served.model
-        columns = to_columns(payload, model.schema)
-        if self.fast is not None:
-            proba = self.fast.predict_proba(columns)
-        else:
-            proba = model.predict_proba(pd.DataFrame(columns, columns=model.features))
-        predicted = model.labels(proba).astype(np.int64)
-        results = {"predict": ("INT64", predicted),
-                   "predict_proba": ("FP32", proba.astype(np.float32))}
+        columns = to_columns(payload, self.served.model.schema)
+        results = self.scorer.outputs(columns)
+        predicted = results["predict"][1]
         if self.forwarder is not None:  # like KServe's logger: after answering, never waiting
             self.forwarder.submit(payload.id or "", columns, self._datatypes, results)
         outputs = []
         for name in wanted:
+            if name not in results:
+                raise InvalidInput(f"output '{name}' does not exist for a "
+                                   f"{self.served.model.task} model")
             datatype, values = results[name]
             output = InferOutput(name=name, shape=list(values.shape), datatype=datatype)
             output.set_data_from_numpy(values, binary_data=False)

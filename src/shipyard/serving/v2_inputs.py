@@ -2,8 +2,10 @@
 
 Every client mistake becomes kserve's ``InvalidInput`` (HTTP 400, gRPC INVALID_ARGUMENT) with
 a message naming the input and the problem; nothing a client sends can cause a 500 here.
-Two layouts are accepted: one input per feature column (BYTES for categoricals, a numeric
-datatype for numerics), or, for all-numeric models, one 2-D tensor in signature order.
+Two layouts are accepted: one input per feature column (BYTES for categoricals, BOOL or BYTES
+for bool columns, a numeric datatype for numerics), or, for all-numeric models, one 2-D tensor
+in signature order. Values become the canonical feature encoding of ``shipyard.features``,
+the same one training used, so a row means the same thing here as in the registered model.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ import numpy as np
 import pandas as pd
 from kserve.errors import InvalidInput
 
-from shipyard.schema import CATEGORICAL, Schema
+from shipyard.features import canonical_values
+from shipyard.schema import BOOL_DTYPE, CATEGORICAL, Schema
 
 NUMERIC_DATATYPES = frozenset({"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16",
                                "INT32", "INT64", "FP16", "FP32", "FP64"})
+INTEGER_DATATYPES = {name: np.iinfo(name.lower()) for name in
+                     ("UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64")}
+MAX_ADVERTISED_CATEGORIES = 50
 
 
 @dataclass(frozen=True)
@@ -25,15 +31,32 @@ class InputSpec:
     name: str
     datatype: str
     shape: list[int]
+    nullable: bool = False
+    categories: list[str] | None = None
 
     def as_metadata(self) -> dict:
-        return {"name": self.name, "datatype": self.datatype, "shape": self.shape}
+        """The v2 metadata tensor, with ``parameters`` telling a client what to send."""
+        parameters: dict = {"nullable": self.nullable}
+        if self.categories is not None:
+            parameters["categories"] = self.categories
+        return {"name": self.name, "datatype": self.datatype, "shape": self.shape,
+                "parameters": parameters}
 
 
 def input_specs(schema: Schema) -> list[InputSpec]:
-    """What the model's metadata advertises: one input per feature."""
-    return [InputSpec(name, "BYTES" if schema.column(name).kind == CATEGORICAL else "FP64", [-1])
-            for name in schema.features]
+    """What the model's metadata advertises: one input per feature (a nullable bool column
+    also takes BYTES, where null can be said)."""
+    specs = []
+    for name in schema.features:
+        column = schema.column(name)
+        if column.kind != CATEGORICAL:
+            specs.append(InputSpec(name, "FP64", [-1], column.nullable))
+            continue
+        known = column.categories or []
+        shown = known if len(known) <= MAX_ADVERTISED_CATEGORIES else None
+        datatype = "BOOL" if column.dtype == BOOL_DTYPE else "BYTES"
+        specs.append(InputSpec(name, datatype, [-1], column.nullable, shown))
+    return specs
 
 
 def _column(infer_input) -> np.ndarray:
@@ -41,6 +64,7 @@ def _column(infer_input) -> np.ndarray:
     name, shape = infer_input.name, list(infer_input.shape or [])
     if not shape or any((not isinstance(d, int | np.integer)) or d < 0 for d in shape):
         raise InvalidInput(f"input '{name}': shape {shape} must be a list of non-negative sizes")
+    _check_json_values(infer_input)
     try:
         values = infer_input.as_numpy()
     except InvalidInput:
@@ -51,6 +75,42 @@ def _column(infer_input) -> np.ndarray:
         raise InvalidInput(f"input '{name}': data does not fit datatype {infer_input.datatype} "
                            f"and shape {shape} ({expected} values): {detail}") from None
     return values
+
+
+def _check_json_values(infer_input) -> None:
+    """JSON data must fit its datatype: whole numbers within an integer type's range, numbers
+    for floats, true/false for BOOL, strings (or null) for BYTES — numpy would otherwise wrap
+    INT8 300 to 44 or turn an object into text."""
+    data = infer_input.data
+    if not isinstance(data, list):
+        return  # binary data: its bytes are the values, already of the datatype
+    name, datatype = infer_input.name, infer_input.datatype
+    for value in _flat(data):
+        if datatype == "BYTES":
+            ok = value is None or isinstance(value, str | bytes)
+        elif datatype == "BOOL":
+            ok = isinstance(value, bool)
+        elif datatype in INTEGER_DATATYPES:
+            info = INTEGER_DATATYPES[datatype]
+            ok = isinstance(value, int) and not isinstance(value, bool) and \
+                info.min <= value <= info.max
+        else:
+            ok = value is None or (isinstance(value, int | float) and not isinstance(value, bool))
+        if not ok:
+            raise InvalidInput(f"input '{_short(name)}': value {_short(repr(value))} does not fit "
+                               f"datatype {datatype}")
+
+
+def _flat(data: list):
+    for item in data:
+        if isinstance(item, list):
+            yield from _flat(item)
+        else:
+            yield item
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def to_frame(request, schema: Schema) -> pd.DataFrame:
@@ -95,13 +155,17 @@ def _feature_column(infer_input, schema: Schema) -> np.ndarray:
     if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
         raise InvalidInput(f"input '{name}': shape {shape} must be [rows] or [rows, 1]")
     if column.kind == CATEGORICAL:
-        if datatype != "BYTES":
-            raise InvalidInput(f"input '{name}' has datatype {datatype}; expected BYTES "
-                               "(a categorical feature)")
+        allowed = ("BOOL", "BYTES") if column.dtype == BOOL_DTYPE else ("BYTES",)
+        if datatype not in allowed:
+            raise InvalidInput(f"input '{name}' has datatype {datatype}; expected "
+                               f"{' or '.join(allowed)} (a categorical feature)")
         values = _column(infer_input).reshape(-1)
-        # null becomes NaN, which the model's imputer fills, as it did in training
-        return np.array([v.decode("utf-8", "replace") if isinstance(v, bytes) else
-                         (np.nan if v is None else str(v)) for v in values], dtype=object)
+        if not column.nullable and any(v is None for v in values):
+            raise InvalidInput(f"input '{name}' has nulls; this feature takes no null")
+        try:
+            return canonical_values(values, column)
+        except ValueError as exc:
+            raise InvalidInput(f"input '{name}': {exc}") from None
     if datatype not in NUMERIC_DATATYPES:
         raise InvalidInput(f"input '{name}' has datatype {datatype}; expected a numeric "
                            "datatype such as FP32, FP64 or INT64")
@@ -134,3 +198,30 @@ def _check_finite(name: str, values: np.ndarray, nullable: bool) -> None:
         rows = np.flatnonzero(bad)[:5].tolist()
         raise InvalidInput(f"input '{name}' has non-finite values at rows {rows}"
                            + ("" if nullable else "; this feature takes finite numbers only"))
+
+
+def request_body(frame: pd.DataFrame, schema: Schema, request_id: str = "sample",
+                 bools_as: str = "BOOL") -> dict:
+    """A v2 JSON request with one input per feature, as the model's metadata asks for it;
+    bool columns as BOOL, or as BYTES (``"true"``/``"false"``) with ``bools_as="BYTES"`` or
+    where a value is null (BOOL cannot say null)."""
+    from shipyard.features import canonical_values, is_missing
+
+    inputs = []
+    for spec in input_specs(schema):
+        column = schema.column(spec.name)
+        values = canonical_values(frame[spec.name], column)
+        missing = [is_missing(v) for v in values]
+        datatype = spec.datatype
+        if datatype == "BOOL" and (bools_as == "BYTES" or any(missing)):
+            datatype = "BYTES"
+            data = [None if m else str(v).lower() for v, m in zip(values, missing, strict=True)]
+        elif datatype == "BOOL":
+            data = [v == "True" for v in values]
+        elif datatype == "BYTES":
+            data = [None if m else str(v) for v, m in zip(values, missing, strict=True)]
+        else:
+            data = [None if m else float(v) for v, m in zip(values, missing, strict=True)]
+        inputs.append({"name": spec.name, "shape": [len(frame)], "datatype": datatype,
+                       "data": data})
+    return {"id": request_id, "inputs": inputs}
