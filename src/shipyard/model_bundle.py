@@ -24,7 +24,7 @@ import pandas as pd
 from shipyard.errors import IntegrityError, ModelNotFound
 from shipyard.features import canonical_frame
 from shipyard.schema import Schema
-from shipyard.task import BINARY, REGRESSION, class_array
+from shipyard.task import BINARY, MULTICLASS, REGRESSION, class_array, plain
 
 MANIFEST = "shipyard_model.json"
 PROBES = "probes.json"
@@ -66,17 +66,31 @@ def save_bundle(pipeline, directory: str | Path, schema: Schema, model_type: str
         sio.dump(pipeline, directory / "pipeline.skops")
     schema.save(directory / "schema.json")
     if probes is not None:
-        scores = raw_scores(pipeline, canonical_frame(probes, schema), schema.task or BINARY)
+        scores = raw_scores(pipeline, canonical_frame(probes, schema),
+                            _task_and_classes(pipeline, schema)[0])
         (directory / PROBES).write_text(json.dumps(
             {"rows": json_rows(probes[schema.features]), "scores": scores.tolist()}))
     files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.name != MANIFEST}
+    task, classes = _task_and_classes(pipeline, schema)
     manifest = {"format_version": FORMAT_VERSION, "model_type": model_type, "flavor": flavor,
                 "features": schema.features, "target": schema.target,
-                "task": schema.task or BINARY, "classes": schema.classes,
+                "task": task, "classes": classes,
                 "threshold": None if threshold is None else float(threshold), "files": files,
                 **(extra or {})}
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return directory
+
+
+def _task_and_classes(pipeline, schema: Schema) -> tuple[str, list[Any] | None]:
+    """The schema's task and classes; for a schema without them (declared by hand, or from
+    before tasks), what the fitted estimator says."""
+    if schema.task is not None:
+        return schema.task, schema.classes
+    estimator = pipeline.named_steps["model"]
+    if not hasattr(estimator, "classes_"):
+        return REGRESSION, None
+    classes = [plain(c) for c in estimator.classes_.tolist()]
+    return (BINARY if len(classes) == 2 else MULTICLASS), classes
 
 
 def raw_scores(pipeline, frame: pd.DataFrame, task: str) -> np.ndarray:

@@ -59,6 +59,7 @@ class Split:
     x_test: pd.DataFrame
     y_test: np.ndarray
     y_test_labels: pd.Series
+    raw_test: pd.DataFrame  # the test features as the table holds them (MLflow's signature)
 
 
 def load_split(train_path: str | Path, test_path: str | Path, schema: Schema) -> Split:
@@ -66,7 +67,8 @@ def load_split(train_path: str | Path, test_path: str | Path, schema: Schema) ->
     train, test = pd.read_parquet(train_path), pd.read_parquet(test_path)
     schema, _ = with_task(schema, train[schema.target])
     return Split(schema, canonical_frame(train, schema), _targets(train, schema),
-                 canonical_frame(test, schema), _targets(test, schema), test[schema.target])
+                 canonical_frame(test, schema), _targets(test, schema), test[schema.target],
+                 test[schema.features])
 
 
 def _targets(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
@@ -118,8 +120,8 @@ def finalize(pipeline, split: Split, model_type: str, params: dict[str, Any],
         mlflow.log_metrics({f"holdout_{k}": v for k, v in result.metrics.items()})
         if cv_score is not None:
             mlflow.log_metric(f"cv_{metric}", cv_score)
-        example = split.x_test.head(5)
-        output = raw_scores(pipeline, example, task)
+        example = split.raw_test.head(5)
+        output = raw_scores(pipeline, split.x_test.head(5), task)
         model_uri = log_bundle(bundle, example, output if output.ndim == 1 else output[:, -1])
     return ModelResult(model_type, params, result, model_uri, run.info.run_id, str(bundle),
                        cv_score, task=task, cv_metric=metric)

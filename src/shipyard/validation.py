@@ -87,6 +87,9 @@ def validate_frames(frames: dict[str, pd.DataFrame], schema: Schema,
                     min_class_rows: int = 0) -> ValidationReport:
     """Check each named frame against ``schema``, then the first frame against the others."""
     report = ValidationReport(min_class_rows=min_class_rows)
+    first = next(iter(frames.values()))
+    if schema.task is None and schema.target in first.columns:  # decide as validate() does
+        schema, report.task_reason = with_task(schema, first[schema.target])
     for name, frame in frames.items():
         report.rows[name] = len(frame)
         _check_frame(name, frame, schema, report)
@@ -150,10 +153,10 @@ def _check_labels(name: str, labels: pd.Series, schema: Schema, report: Validati
     unknown = sorted(map(str, set(counts.index) - set(schema.classes or [])))
     _add(report, not unknown, name, schema.target, "label values are the classes",
          ", ".join(unknown[:10]), f"one of {', '.join(map(str, schema.classes or []))}")
-    if name != "train":
-        return
     _add(report, len(counts) >= 2, name, schema.target, "label has at least two classes",
          f"classes {sorted(map(str, counts.index))}", "two or more classes")
+    if name != "train":
+        return
     rare = {str(c): int(n) for c, n in counts.items() if n < report.min_class_rows}
     _add(report, not rare, name, schema.target, "rows per class",
          ", ".join(f"{c}: {n}" for c, n in rare.items()),
@@ -274,14 +277,14 @@ def validate(train_path: str, test_path: str, target: str, schema_out: str, repo
     The report is written before raising, so a failed run still shows what was wrong.
     """
     train, test = pd.read_parquet(train_path), pd.read_parquet(test_path)
-    if target not in train.columns:
-        raise SchemaError(f"target column {target!r} is missing",
-                          hint=f"columns are: {', '.join(map(str, train.columns))}")
     ignore = [c.strip() for c in ignore_columns.split(",") if c.strip()]
     schema, origin = resolve_schema(train, target, schema_uri, settings, ignore)
     if schema.target != target:
         raise SchemaError(f"the schema's target is {schema.target!r}, the pipeline's is "
                           f"{target!r}", hint="set the target parameter, or declare a schema")
+    if target not in train.columns:
+        raise SchemaError(f"target column {target!r} is missing",
+                          hint=f"columns are: {', '.join(map(str, train.columns))}")
     schema, reason = with_task(schema, train[target], task, positive_class)
     report = validate_frames({"train": train, "test": test}, schema, min_class_rows=cv_folds)
     report.origin, report.task, report.task_reason = origin, schema.task or "", reason

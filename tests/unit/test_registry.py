@@ -15,11 +15,9 @@ def weak(small_data, tmp_path_factory):
     from shipyard.schema import Schema
     from shipyard.training import finalize, load_split
 
-    schema = Schema.load(small_data["schema"])
-    x_train, y_train, x_test, y_test = load_split(small_data["train"], small_data["test"], schema)
-    inverted = 1 - y_train
-    return finalize(make_pipeline(schema, "logistic_regression"), schema, "logistic_regression",
-                    {}, x_train, inverted, x_test, y_test, 0.5,
+    split = load_split(small_data["train"], small_data["test"], Schema.load(small_data["schema"]))
+    split.y_train = 1 - split.y_train  # inverted labels
+    return finalize(make_pipeline(split.schema, "linear"), split, "linear", {}, 0.5,
                     tmp_path_factory.mktemp("weak") / "bundle", "train", "test-weak")
 
 
@@ -49,8 +47,8 @@ def test_first_model_is_champion_with_lineage(trained, small_data):
 
 def test_better_challenger_replaces_a_weak_champion(weak, trained, small_data):
     settings = settings_for("registry-better")
-    first = register(weak.model_uri, weak.bundle_dir, small_data["test"], min_roc_auc=0.0,
-                     min_pr_auc=0.0, settings=settings)
+    first = register(weak.model_uri, weak.bundle_dir, small_data["test"], floors="roc_auc>=0,pr_auc>=0",
+                     settings=settings)
     assert first.promoted
     second = register(trained.model_uri, trained.bundle_dir, small_data["test"],
                       settings=settings)
@@ -64,8 +62,8 @@ def test_with_a_rollout_ahead_the_winner_waits_as_challenger(weak, trained, smal
     from shipyard.registry import move_champion, version_storage_uri
 
     settings = settings_for("registry-rollout")
-    register(weak.model_uri, weak.bundle_dir, small_data["test"], min_roc_auc=0.0,
-             min_pr_auc=0.0, settings=settings)
+    register(weak.model_uri, weak.bundle_dir, small_data["test"], floors="roc_auc>=0,pr_auc>=0",
+             settings=settings)
     second = register(trained.model_uri, trained.bundle_dir, small_data["test"],
                       settings=settings, move_champion=False)
     client = MlflowClient()
@@ -95,10 +93,30 @@ def test_unreachable_mlflow_registers_nothing(trained, small_data):
 
 
 def test_gate_margin_zero_means_not_worse():
-    ok, _ = gate({"roc_auc": 0.9, "pr_auc": 0.3}, {"roc_auc": 0.9, "pr_auc": 0.3}, 0.5, 0.1, 0.0)
+    floors = {"roc_auc": 0.5, "pr_auc": 0.1}
+    ok, _ = gate({"roc_auc": 0.9, "pr_auc": 0.3}, {"roc_auc": 0.9, "pr_auc": 0.3}, floors, 0.0)
     worse, reason = gate({"roc_auc": 0.89, "pr_auc": 0.3}, {"roc_auc": 0.9, "pr_auc": 0.3},
-                         0.5, 0.1, 0.0)
-    assert ok and not worse and "below the champion" in reason
+                         floors, 0.0)
+    assert ok and not worse and "worse than the champion" in reason
+
+
+def test_gate_follows_the_metrics_direction():
+    from shipyard.registry import parse_floors
+
+    floors = parse_floors("", "regression")
+    assert floors == {"r2": 0.0}
+    better, reason = gate({"rmse": 40.0, "r2": 0.5}, {"rmse": 45.0, "r2": 0.4}, floors, 0.05,
+                          "rmse")
+    assert better, reason
+    worse, reason = gate({"rmse": 44.0, "r2": 0.5}, {"rmse": 45.0, "r2": 0.4}, floors, 0.05,
+                         "rmse")
+    assert not worse and "rmse" in reason  # 2 % better; the relative margin asks for 5 %
+    assert not gate({"rmse": 50.0, "r2": 0.1}, None, parse_floors("rmse<=45", "regression"),
+                    0.0, "rmse")[0]
+    with pytest.raises(Exception, match="points the wrong way"):
+        parse_floors("rmse>=45", "regression")
+    with pytest.raises(Exception, match="does not apply to a regression model"):
+        parse_floors("roc_auc>=0.7", "regression")
 
 
 def test_drift_detector_is_stored_with_the_version(trained, small_data):

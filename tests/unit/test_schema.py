@@ -28,8 +28,40 @@ def test_missing_target_and_too_many_categories():
     with pytest.raises(SchemaError, match="'label' is missing"):
         infer_schema(pd.DataFrame({"a": [1]}), "label")
     frame = pd.DataFrame({"id": [f"x{i}" for i in range(100)], "y": [0, 1] * 50})
-    with pytest.raises(SchemaError, match="'id' has 100 distinct text values"):
+    with pytest.raises(SchemaError, match="'id' cannot be a feature: ID-like"):
+        infer_schema(frame, "y", drop_unusable=False)
+    frame["text"] = [f"t{i % 60}" for i in range(100)]
+    with pytest.raises(SchemaError, match="'text' cannot be a feature: 60 distinct text values"):
+        infer_schema(frame.drop(columns="id"), "y", drop_unusable=False)
+
+
+def test_columns_that_cannot_be_features_are_ignored_with_the_reason():
+    frame = pd.DataFrame({"id": range(100), "code": [f"x{i}" for i in range(100)],
+                          "empty": [None] * 100, "x": [0.5, 1.5] * 50, "note": ["a", "b"] * 50,
+                          "y": [0, 1] * 50})
+    schema = infer_schema(frame, "y", ignore=["note"])
+    ignored = {c.name: c.note for c in schema.ignored}
+    assert ignored == {"id": "ID-like: a distinct value in every row",
+                       "code": "ID-like: a distinct value in every row",
+                       "empty": "all values are null", "note": "listed in ignore_columns"}
+    assert schema.features == ["x"]
+    with pytest.raises(SchemaError, match="not in the data: nope"):
+        infer_schema(frame, "y", ignore=["nope"])
+
+
+def test_dates_as_text_are_refused_with_how_to_derive_features():
+    frame = pd.DataFrame({"when": [f"2024-01-{d:02d} 10:00" for d in range(1, 29)] * 2,
+                          "y": [0, 1] * 28})
+    with pytest.raises(SchemaError, match="'when' holds dates or times as text") as error:
         infer_schema(frame, "y")
+    assert "day of week" in str(error.value)
+
+
+def test_bools_with_nulls_are_a_bool_categorical():
+    frame = pd.DataFrame({"flag": [True, False, None] * 10, "y": [0, 1, 1] * 10})
+    column = infer_schema(frame, "y").column("flag")
+    assert (column.kind, column.dtype, column.nullable) == (CATEGORICAL, "bool", True)
+    assert column.categories == ["False", "True"]
 
 
 def test_malformed_declared_schema(tmp_path):

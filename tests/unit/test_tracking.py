@@ -44,6 +44,6 @@ def test_models_logged_to_an_s3_artifact_store(s3_server, small_data, tmp_path, 
         decision = register(result.model_uri, result.bundle_dir, small_data["test"],
                             settings=settings)
         model = load_registered(f"models:/on-s3/{decision.version}", settings)
-        assert model.manifest["model_type"] == "logistic_regression"
+        assert model.manifest["model_type"] == "linear"
     finally:
         configure()  # back to the session's store

@@ -1,46 +1,97 @@
-"""The compiled numpy path must give the sklearn pipeline's probabilities, for every family."""
+"""The compiled numpy path must give the sklearn pipeline's answers, for every family and task,
+and is used only where it proves that on the probe rows stored with the model."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from shipyard.features import canonical_columns, canonical_frame
 from shipyard.model_bundle import load_bundle
 from shipyard.models import make_pipeline
-from shipyard.schema import Schema
-from shipyard.serving.fast_path import column_values, compile_model, probe_frame
-
-
-def columns_of(frame, schema):
-    return {n: column_values(frame[n], n in schema.categorical) for n in schema.features}
+from shipyard.schema import Schema, infer_schema
+from shipyard.serving.fast_path import checked_fast_path, compile_model, probe_frame
+from shipyard.task import encode_labels, with_task
 
 
 @pytest.fixture(scope="module")
 def data(small_data):
     schema = Schema.load(small_data["schema"])
-    return schema, pd.read_parquet(small_data["train"]), pd.read_parquet(small_data["test"])
+    train = pd.read_parquet(small_data["train"])
+    schema, _ = with_task(schema, train["is_fraud"])
+    return schema, train, pd.read_parquet(small_data["test"])
+
+
+def messy_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:
+    """Nulls in numbers and categories, a bool column with nulls, three classes."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.integers(0, 9, rows),
+                          "flag": rng.random(rows) < 0.3,
+                          "cat": rng.choice(["x", "y", "z", None], rows)})
+    frame["y"] = np.where(frame["flag"], "high", np.where(frame["a"] > 0, "mid", "low"))
+    frame.loc[frame.index[:20], "a"] = np.nan
+    frame["flag"] = frame["flag"].astype(object)
+    frame.loc[frame.index[20:30], "flag"] = None
+    return frame
 
 
 @pytest.mark.parametrize("name, params", [("xgboost", {"n_estimators": 30}),
-                                          ("logistic_regression", {}),
+                                          ("linear", {}),
                                           ("random_forest", {"n_estimators": 10})])
 def test_same_probabilities_as_the_pipeline(data, name, params):
     schema, train, test = data
-    pipeline = make_pipeline(schema, name, params).fit(train[schema.features], train["is_fraud"])
+    pipeline = make_pipeline(schema, name, params).fit(canonical_frame(train, schema),
+                                                       train["is_fraud"])
     compiled = compile_model(pipeline, schema)
     assert compiled is not None
     rows = test.head(300).copy()
     rows.loc[rows.index[:3], "amount"] = np.nan  # imputed like the pipeline does
     rows.loc[rows.index[3], "channel"] = "teleport"  # unseen: ignored like the pipeline does
-    np.testing.assert_allclose(compiled.predict_proba(columns_of(rows, schema)),
-                               pipeline.predict_proba(rows[schema.features]), atol=1e-6)
+    np.testing.assert_allclose(compiled.scores(canonical_columns(rows, schema)),
+                               pipeline.predict_proba(canonical_frame(rows, schema)), atol=1e-6)
 
 
-def test_trained_bundle_compiles(trained, data):
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+@pytest.mark.parametrize("name", ["xgboost", "linear", "random_forest"])
+def test_multiclass_and_regression_with_bools_and_nulls(task, name):
+    frame = messy_frame()
+    if task == "regression":
+        frame["y"] = frame["a"].fillna(0) * 3 + frame["b"]
+    schema, _ = with_task(infer_schema(frame, "y"), frame["y"], task)
+    y = frame["y"].to_numpy(float) if task == "regression" else encode_labels(frame["y"],
+                                                                               schema.classes)
+    params = {"n_estimators": 10} if name != "linear" else {}
+    pipeline = make_pipeline(schema, name, params).fit(canonical_frame(frame, schema), y)
+    compiled = compile_model(pipeline, schema)
+    expected = (pipeline.predict(canonical_frame(frame, schema)) if task == "regression"
+                else pipeline.predict_proba(canonical_frame(frame, schema)))
+    np.testing.assert_allclose(compiled.scores(canonical_columns(frame, schema)), expected,
+                               atol=1e-6)
+
+
+def test_trained_bundle_is_proven_on_its_stored_probes(trained, data):
     schema, _, test = data
     model = load_bundle(trained.bundle_dir)
-    compiled = compile_model(model.pipeline, schema)
-    np.testing.assert_allclose(compiled.predict_proba(columns_of(test, schema)),
-                               model.predict_proba(test), atol=1e-6)
+    compiled, note = checked_fast_path(model)
+    assert compiled is not None and "proven" in note
+    np.testing.assert_allclose(compiled.scores(canonical_columns(test, schema)),
+                               model.scores(test), atol=1e-6)
+
+
+def test_a_fast_path_that_differs_from_the_stored_answers_is_not_used(trained, tmp_path):
+    import json
+    import shutil
+
+    from shipyard.model_bundle import MANIFEST, PROBES, sha256_file
+
+    bundle = shutil.copytree(trained.bundle_dir, tmp_path / "bundle")
+    probes = json.loads((bundle / PROBES).read_text())
+    probes["scores"][0] = [0.5, 0.5]  # as if the registered answer had been different
+    (bundle / PROBES).write_text(json.dumps(probes))
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    manifest["files"][PROBES] = sha256_file(bundle / PROBES)
+    (bundle / MANIFEST).write_text(json.dumps(manifest))
+    compiled, note = checked_fast_path(load_bundle(bundle))
+    assert compiled is None and "differs from the registered answers" in note
 
 
 def test_unknown_structure_falls_back(data):
@@ -48,11 +99,11 @@ def test_unknown_structure_falls_back(data):
     from sklearn.preprocessing import FunctionTransformer
 
     schema, train, _ = data
-    pipeline = make_pipeline(schema, "logistic_regression")
+    pipeline = make_pipeline(schema, "linear")
     pipeline = Pipeline([("preprocess", pipeline.named_steps["preprocess"]),
                          ("extra", FunctionTransformer()),
                          ("model", pipeline.named_steps["model"])])
-    pipeline.fit(train[schema.features], train["is_fraud"])
+    pipeline.fit(canonical_frame(train, schema), train["is_fraud"])
     assert compile_model(pipeline, schema) is None
 
 

@@ -57,7 +57,7 @@ def test_outputs_equal_the_models_own_predictions(predictor, trained, rows):
                                   model.predict(rows))
     assert response.id == "abc"
     assert response.get_output_by_name("predict").datatype == "INT64"
-    assert response.get_output_by_name("predict_proba").datatype == "FP32"
+    assert response.get_output_by_name("predict_proba").datatype == "FP64"  # no rounding
 
 
 def test_requested_outputs_and_parameters_echoed(predictor, rows):
@@ -78,7 +78,7 @@ def test_requested_outputs_and_parameters_echoed(predictor, rows):
     ("shape_mismatch", "input 'amount': data does not fit datatype FP64 and shape [5]"),
     ("ragged", "inputs have different row counts"),
     ("non_finite", "input 'amount' has non-finite values at rows [0]"),
-    ("text_in_numbers", "input 'amount': data does not fit datatype FP64"),
+    ("text_in_numbers", "input 'amount': value 'lots' does not fit datatype FP64"),
     ("bad_shape", "input 'amount': shape [64, 2] must be [rows] or [rows, 1]"),
     ("unknown_output", "unknown output 'score'"),
 ])
