@@ -20,9 +20,9 @@ from shipyard.errors import ConfigError, ShipyardError
 from shipyard.settings import Settings, get_settings
 
 STEP_ORDER = ("ingest", "validate", "train", "tune", "register", "deploy")
-_KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "max_psi", "model_type",
-                "winner", "cv_roc_auc", "roc_auc", "pr_auc", "f1", "threshold", "version",
-                "promoted", "champion_version", "outcome")
+_KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "min_skew_p_value",
+                "model_type", "winner", "cv_roc_auc", "roc_auc", "pr_auc", "f1", "threshold",
+                "version", "promoted", "champion_version", "outcome")
 
 
 class PipelineFailed(ShipyardError):
@@ -188,6 +188,8 @@ def _fmt(value: Any) -> str:
         return "-"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e9:
         return str(int(value))
+    if isinstance(value, float) and 0 < abs(value) < 0.001:
+        return f"{value:.2g}"  # a small p-value is not 0.000
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
     return str(value)
