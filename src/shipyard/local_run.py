@@ -20,7 +20,7 @@ from shipyard.errors import ConfigError, ShipyardError
 from shipyard.settings import Settings, get_settings
 
 STEP_ORDER = ("ingest", "validate", "train", "tune", "register", "deploy")
-_KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "max_psi", "task",
+_KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "min_skew_p_value", "task",
                 "model_type", "winner", "cv_roc_auc", "cv_f1_macro", "cv_rmse", "roc_auc",
                 "pr_auc", "f1", "threshold", "accuracy", "f1_macro", "rmse", "mae", "r2",
                 "version", "promoted", "champion_version", "outcome")
@@ -189,6 +189,8 @@ def _fmt(value: Any) -> str:
         return "-"
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e9:
         return str(int(value))
+    if isinstance(value, float) and 0 < abs(value) < 0.001:
+        return f"{value:.2g}"  # a small p-value is not 0.000
     if isinstance(value, float):
         return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
     return str(value)

@@ -6,17 +6,20 @@ Every rule runs and every violation is collected, so one failed run lists all th
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from shipyard.errors import SchemaError, ValidationFailed
-from shipyard.schema import CATEGORICAL, NUMERIC, TIMESTAMP, Schema, infer_schema
+from shipyard.schema import CATEGORICAL, NUMERIC, TIMESTAMP, Column, Schema, infer_schema
 from shipyard.settings import Settings
 from shipyard.task import AUTO, REGRESSION, is_classification, plain, with_task
 
-PSI_LIMIT = 0.25  # population stability index above which train/test are called skewed
+# Family-wise false-alarm rate of the train/test skew check: a random split of any size is
+# called skewed with probability at most this (per-feature tests at SKEW_ALPHA / features).
+SKEW_ALPHA = 0.01
+SKEW_MAX_ROWS = 5000  # rows per side the skew tests see: DriftDetector.fit's reference cap
 RANGE_FACTOR = 10.0  # how loose inferred numeric bounds are (see _bounds)
 
 
@@ -38,7 +41,9 @@ class ValidationReport:
     violations: list[Violation] = field(default_factory=list)
     checks: int = 0
     rows: dict[str, int] = field(default_factory=dict)
-    skew: dict[str, float] = field(default_factory=dict)
+    skew: dict[str, float] = field(default_factory=dict)  # column -> skew test p-value
+    skew_statistics: dict[str, float] = field(default_factory=dict)  # KS distance or Chi²
+    skew_threshold: float | None = None  # Bonferroni-corrected per-column p-value threshold
     origin: str = "given"
     task: str = ""
     task_reason: str = ""
@@ -52,7 +57,8 @@ class ValidationReport:
         data = {"checks": float(self.checks), "violations": float(len(self.violations))}
         data.update({f"{name}_rows": float(n) for name, n in self.rows.items()})
         if self.skew:
-            data["max_psi"] = round(max(self.skew.values()), 4)
+            data["min_skew_p_value"] = _round(min(self.skew.values()))
+            data.update({f"skew_p_value_{c}": _round(p) for c, p in self.skew.items()})
         return data
 
     def markdown(self, schema: Schema) -> str:
@@ -78,8 +84,21 @@ class ValidationReport:
                       for v in self.violations]
             lines.append("")
         if self.skew:
-            lines += ["## Train/test skew (PSI)", "", "| column | PSI |", "|---|---|"]
-            lines += [f"| {c} | {p:.4f} |" for c, p in sorted(self.skew.items())]
+            lines += [f"## Train/test skew (KS / Chi² with Bonferroni, family-wise "
+                      f"α={SKEW_ALPHA})", "",
+                      f"Each feature's train and test values are compared with a two-sample "
+                      f"test (Kolmogorov-Smirnov for numeric, Chi² for categorical columns; "
+                      f"at most {SKEW_MAX_ROWS} random rows a side). "
+                      f"A column is skewed when its p-value is below α / {len(self.skew)} "
+                      f"tested columns = {self.skew_threshold:.3g}, so a random split is "
+                      f"flagged by chance at most {SKEW_ALPHA:.0%} of the time, whatever the "
+                      f"row count. Columns all null on either side are not tested; most "
+                      f"skewed first.", "",
+                      "| column | test | statistic | p-value | skewed |", "|---|---|---|---|---|"]
+            lines += [f"| {c} | {'Chi²' if schema.column(c).kind == CATEGORICAL else 'KS'} | "
+                      f"{self.skew_statistics[c]:.4g} | {p:.3g} | "
+                      f"{'yes' if p < (self.skew_threshold or 0.0) else 'no'} |"
+                      for c, p in sorted(self.skew.items(), key=lambda i: i[1])]
         return "\n".join(lines) + "\n"
 
 
@@ -199,38 +218,54 @@ def _bounds(column, inferred: bool) -> tuple[float | None, float | None]:
 
 def _check_skew(train: pd.DataFrame, other: pd.DataFrame, other_name: str, schema: Schema,
                 report: ValidationReport) -> None:
-    for name in schema.features:
-        if name not in train.columns or name not in other.columns:
-            continue
-        psi = population_stability_index(train[name], other[name],
-                                         schema.column(name).kind == CATEGORICAL)
-        report.skew[name] = psi
-        _add(report, psi <= PSI_LIMIT, other_name, name, "train/test skew (PSI)",
-             f"{psi:.3f}", f"<= {PSI_LIMIT}")
+    """Two-sample test per feature with a Bonferroni correction, via the drift detector.
+
+    A threshold on an effect size (PSI) flags small random splits by chance alone; a test at a
+    corrected level keeps the false-alarm rate at SKEW_ALPHA for any row count. Reusing
+    DriftDetector makes validation and live drift monitoring judge shift the same way.
+    """
+    from shipyard.drift import DriftDetector
+
+    names = [n for n in schema.features
+             if _testable(train, n, schema) and _testable(other, n, schema)]
+    if not names:
+        return
+    columns = [_with_categories(schema.column(n), train) for n in names]
+    subset = Schema(columns + [schema.column(schema.target)], schema.target)
+    detector = DriftDetector.fit(train, subset, p_val=SKEW_ALPHA, max_rows=SKEW_MAX_ROWS)
+    if len(other) > SKEW_MAX_ROWS:
+        other = other.sample(SKEW_MAX_ROWS, random_state=42)
+    result = detector.score(other)
+    report.skew_threshold = result.threshold
+    for name in names:
+        p_value = result.p_values[name]
+        report.skew[name] = p_value
+        report.skew_statistics[name] = result.statistics[name]
+        _add(report, p_value >= result.threshold, other_name, name, "train/test skew",
+             f"p={p_value:.3g}", "p >= corrected threshold")
 
 
-def population_stability_index(expected: pd.Series, actual: pd.Series,
-                               categorical: bool, bins: int = 10) -> float:
-    """PSI between two samples: quantile bins of ``expected`` for numbers, categories else."""
-    expected, actual = expected.dropna(), actual.dropna()
-    if expected.empty or actual.empty:
-        return 0.0
-    if categorical or not pd.api.types.is_numeric_dtype(expected):
-        keys = sorted(set(map(str, expected)) | set(map(str, actual)))
-        e = expected.astype(str).value_counts().reindex(keys, fill_value=0).to_numpy(float)
-        a = actual.astype(str).value_counts().reindex(keys, fill_value=0).to_numpy(float)
-    else:
-        if not pd.api.types.is_numeric_dtype(actual):
-            return 0.0  # the dtype rule reports this column
-        edges = np.unique(np.quantile(expected.to_numpy(float), np.linspace(0, 1, bins + 1)))
-        if edges.size < 2:
-            return 0.0
-        edges[0], edges[-1] = -np.inf, np.inf
-        e = np.histogram(expected.to_numpy(float), edges)[0].astype(float)
-        a = np.histogram(actual.to_numpy(float), edges)[0].astype(float)
-    e = np.clip(e / e.sum(), 1e-4, None)
-    a = np.clip(a / a.sum(), 1e-4, None)
-    return float(np.sum((a - e) * np.log(a / e)))
+def _testable(frame: pd.DataFrame, name: str, schema: Schema) -> bool:
+    """Present with a usable value; an all-null (or, for numbers, non-numeric) column would
+    only be the median the detector fills in, and the other rules report it."""
+    if name not in frame.columns:
+        return False
+    series = frame[name]
+    if schema.column(name).kind != CATEGORICAL:
+        series = pd.to_numeric(series, errors="coerce")
+    return bool(series.notna().any())
+
+
+def _with_categories(column: Column, train: pd.DataFrame) -> Column:
+    """A categorical column without declared categories takes the training ones, else the
+    detector would encode every value as "unseen" and see no shift at all."""
+    if column.kind != CATEGORICAL or column.categories:
+        return column
+    return replace(column, categories=sorted(map(str, train[column.name].dropna().unique())))
+
+
+def _round(p_value: float) -> float:
+    return float(f"{p_value:.4g}")
 
 
 def resolve_schema(train: pd.DataFrame, target: str, schema_uri: str = "",
