@@ -139,11 +139,16 @@ def serve_sample(run_dir: Path, model_name: str) -> dict:
         answer = predictor.infer(v2_request(rows, schema))
     finally:
         predictor.stop()
-    outputs = {o["name"]: o["data"] for o in answer["outputs"]}
-    positive = outputs["predict_proba"][1::2]
+    outputs = {o["name"]: o for o in answer["outputs"]}
+    proba = outputs.get("predict_proba")
+    shown = ""
+    if proba is not None:  # the probability of the predicted class, per row
+        k = proba["shape"][1]
+        shown = ", P(predicted)=" + str([round(max(proba["data"][i * k:(i + 1) * k]), 4)
+                                          for i in range(len(rows))])
     print(f"served {source} (v{answer.get('model_version')}) at {predictor.base_url}; "
-          f"a v2 request of {len(rows)} rows answered: predict={outputs['predict']}, "
-          f"P(positive)={[round(p, 4) for p in positive]}; server stopped")
+          f"a v2 request of {len(rows)} rows answered: predict={outputs['predict']['data']}"
+          f"{shown}; server stopped")
     return answer
 
 

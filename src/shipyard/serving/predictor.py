@@ -135,7 +135,7 @@ class ShipyardPredictor(Model):
         if self.forwarder is not None:  # like KServe's logger: after answering, never waiting
             self.forwarder.submit(payload.id or "", columns, self._datatypes, results)
         outputs = []
-        for name in wanted:
+        for name in wanted or list(results):
             if name not in results:
                 raise InvalidInput(f"output '{name}' does not exist for a "
                                    f"{self.served.model.task} model")
@@ -157,4 +157,4 @@ class ShipyardPredictor(Model):
         if unknown:
             raise InvalidInput(f"unknown output '{unknown[0]}'; the model's outputs are: "
                                f"{', '.join(OUTPUTS)}")
-        return requested or list(OUTPUTS)
+        return requested
