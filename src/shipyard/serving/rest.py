@@ -66,7 +66,7 @@ class BodyLimit:
         declared = _header(scope, b"content-length")
         if declared is not None and declared.strip().isdigit() \
                 and int(declared) > self.max_bytes:
-            return await self._refuse(scope, send)
+            return await self._refuse(scope, receive, send, more=True)
         chunks, size = [], 0
         while True:
             message = await receive()
@@ -75,7 +75,8 @@ class BodyLimit:
                 break
             size += len(message.get("body", b""))
             if size > self.max_bytes:
-                return await self._refuse(scope, send)
+                return await self._refuse(scope, receive, send,
+                                          more=message.get("more_body", False))
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
@@ -92,7 +93,14 @@ class BodyLimit:
 
         await self.app(scope, replay, send)
 
-    async def _refuse(self, scope: Scope, send: Send) -> None:
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, more: bool) -> None:
+        """413 after discarding the rest of the body (up to 4× the limit; a client that is
+        still sending would otherwise see a broken pipe instead of the answer)."""
+        discarded = 0
+        while more and discarded <= 4 * self.max_bytes:
+            message = await receive()
+            discarded += len(message.get("body", b""))
+            more = message["type"] == "http.request" and message.get("more_body", False)
         message = (f"request body larger than {self.max_bytes} bytes "
                    "(SHIPYARD_MAX_REQUEST_BYTES)")
         logger.warning("413 %s %s: %s", scope.get("method"), bounded(scope.get("path"), 120),
