@@ -18,8 +18,8 @@ from shipyard.serving import metrics
 from shipyard.serving.decoding import (
     bounded,
     check_binary_body,
-    check_parameters,
     check_raw_tensor,
+    check_request,
     describe_decode_error,
     header_length,
     parse_json_request,
@@ -37,7 +37,7 @@ class HardenedDataPlane(DataPlane):
         try:
             request, attributes = super().decode(body, headers, protocol_version, model_name)
             if isinstance(request, InferRequest):
-                check_parameters(request)
+                check_request(request)
         except Exception as exc:  # a client's bytes: never a 500
             metrics.count_rejected("/v2/models/{model_name}/infer")
             raise InvalidInput(describe_decode_error(exc)) from None
@@ -77,7 +77,7 @@ class HardenedDataPlane(DataPlane):
             decoded = InferRequest.from_grpc(request)
         except Exception as exc:
             raise InvalidInput(describe_decode_error(exc)) from None
-        check_parameters(decoded)
+        check_request(decoded)
         return decoded
 
     async def ready(self) -> bool:

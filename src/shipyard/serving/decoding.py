@@ -130,6 +130,39 @@ def check_raw_tensor(name: str, datatype: str, shape: list[int], raw: bytes) -> 
                            f"{bounded(shape, 80)} ({count} elements)")
 
 
+def check_request(request: InferRequest) -> None:
+    """What kserve decoded is something a tensor and a response can hold (its own code
+    fails later, with a 500): parameters, and integers in JSON data of integer datatypes."""
+    check_parameters(request)
+    for item in request.inputs or []:
+        if str(item.datatype).startswith(("INT", "UINT")) and item._raw_data is None:
+            low = INT_MIN
+            high = UINT_MAX if item.datatype.startswith("UINT") else (1 << 63) - 1
+            bad = _integer_outside(item.data, low, high, 0)
+            if bad is not None:
+                raise InvalidInput(f"input '{bounded(item.name)}': {bounded(bad, 40)} cannot "
+                                   f"be a {item.datatype} (outside the 64-bit range)")
+
+
+def _integer_outside(data: object, low: int, high: int, depth: int) -> object | None:
+    """The first integer in (nested lists of) ``data`` outside ``[low, high]``, or None."""
+    if isinstance(data, list):
+        if depth > 32:
+            raise InvalidInput("tensor data nested more than 32 levels deep")
+        for item in data:
+            if type(item) is int:
+                if not low <= item <= high:
+                    return item
+            elif isinstance(item, list):
+                bad = _integer_outside(item, low, high, depth + 1)
+                if bad is not None:
+                    return bad
+        return None
+    if type(data) is int and not low <= data <= high:
+        return data
+    return None
+
+
 def check_parameters(request: InferRequest) -> None:
     """Request, input and output parameters are JSON the response can echo: integers within
     64 bits (orjson refuses larger ones), no deeper than a few levels."""
