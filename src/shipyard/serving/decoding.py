@@ -11,6 +11,7 @@ layers turn anything but ``InvalidInput`` into a 500 / INTERNAL. Everything here
 
 from __future__ import annotations
 
+import re
 import struct
 from collections.abc import Iterable, Mapping
 
@@ -32,6 +33,19 @@ def bounded(text: object, limit: int = MAX_QUOTED) -> str:
     if len(line) <= limit:
         return line
     return f"{line[:limit]}… [{len(line) - limit} more characters]"
+
+
+_LONG_QUOTE = re.compile(r"'([^']{50})[^']{20,}'")  # a quote of more than 70 characters
+
+
+def bounded_message(text: object) -> str:
+    """An error message for a client and the log: one line, every long quoted part (an
+    input's 10 MB name) cut to its start, so the rest of the message still reads; then
+    bounded as a whole."""
+    line = str(text)
+    if len(line) > 2 * MAX_QUOTED:
+        line = _LONG_QUOTE.sub(lambda m: f"'{m[1]}…' ({len(m[0]) - 2} characters)", line)
+    return bounded(line, 2 * MAX_QUOTED)
 
 
 def describe_errors(errors: Iterable[Mapping]) -> str:

@@ -31,7 +31,7 @@ from kserve.protocol.infer_type import InferResponse
 from kserve.utils.utils import to_headers
 from pydantic import SecretStr
 
-from shipyard.serving.decoding import MAX_QUOTED, bounded
+from shipyard.serving.decoding import bounded_message
 from shipyard.serving.repository import DENIED_MESSAGE, DISABLED_MESSAGE, Verdict, authorize
 
 CLIENT_FAULTS = ((InvalidInput, StatusCode.INVALID_ARGUMENT),
@@ -49,8 +49,8 @@ class OneLineErrors(ExceptionToStatusInterceptor):
     async def handle_exception(self, ex, request_or_iterator, context, method_name):
         for cls, code in CLIENT_FAULTS:
             if isinstance(ex, cls) and not isinstance(ex, InferenceError):
-                message = bounded(getattr(ex, "reason", None) or str(ex) or type(ex).__name__,
-                                  2 * MAX_QUOTED)
+                message = bounded_message(getattr(ex, "reason", None) or str(ex)
+                                          or type(ex).__name__)
                 logger.warning("%s %s: %s", code.name, method_name, message)
                 await context.abort(code, message)
         if isinstance(ex, GrpcException):

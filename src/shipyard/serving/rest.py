@@ -28,9 +28,10 @@ from kserve.errors import (
 from kserve.logging import logger
 from kserve.protocol.rest.server import RESTServer
 from pydantic import SecretStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipyard.serving import metrics
-from shipyard.serving.decoding import MAX_QUOTED, bounded, describe_errors
+from shipyard.serving.decoding import bounded, bounded_message, describe_errors
 from shipyard.serving.repository import DENIED_MESSAGE, DISABLED_MESSAGE, Verdict, authorize
 
 Scope, Receive, Send = dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]
@@ -140,8 +141,8 @@ def client_error(status: int) -> Callable:
     """A handler answering ``status`` with the bounded message, logged as one line."""
 
     async def handler(request: Request, exc: Exception) -> JSONResponse:
-        message = bounded(getattr(exc, "reason", None) or str(exc) or type(exc).__name__,
-                          2 * MAX_QUOTED)
+        message = bounded_message(getattr(exc, "reason", None) or str(exc)
+                                  or type(exc).__name__)
         logger.warning("%d %s %s: %s", status, request.method, bounded(request.url.path, 120),
                        message)
         return JSONResponse(status_code=status, content={"error": message})
@@ -153,6 +154,19 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
     """FastAPI would answer 422 echoing the whole body; a 400 naming the fields instead."""
     metrics.count_rejected(_route(request))
     return await client_error(400)(request, InvalidInput(describe_errors(exc.errors())))
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's own 4xx (unknown path, wrong method, unparsable body) in the same
+    ``{"error": …}`` shape, one log line each."""
+    if exc.status_code >= 500:
+        return await internal_error(request, exc)
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    if detail == "There was an error parsing the body":  # FastAPI's words for e.g. deep JSON
+        detail = "the request body could not be parsed (malformed or too deeply nested JSON)"
+    response = await client_error(exc.status_code)(request, InvalidInput(detail))
+    response.headers.update(exc.headers or {})
+    return response
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -181,6 +195,7 @@ class HardenedRESTServer(RESTServer):
     def _add_exception_handlers(self, app: FastAPI) -> None:
         super()._add_exception_handlers(app)
         app.add_exception_handler(RequestValidationError, validation_error)
+        app.add_exception_handler(StarletteHTTPException, http_error)
         for cls, status in ((InvalidInput, 400), (ModelNotFound, 404),
                             (NotImplementedError, 501), (UnsupportedProtocol, 501),
                             (ModelNotReady, 503), (ServerNotReady, 503), (ServerNotLive, 503)):

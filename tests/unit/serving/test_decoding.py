@@ -14,6 +14,7 @@ from shipyard.errors import ServiceUnavailable
 from shipyard.processes import check_ports, listen_problem
 from shipyard.serving.decoding import (
     bounded,
+    bounded_message,
     check_binary_body,
     check_parameters,
     check_raw_tensor,
@@ -22,6 +23,13 @@ from shipyard.serving.decoding import (
     parse_json_request,
 )
 from shipyard.serving.repository import Verdict, authorize
+
+
+def test_bounded_message_cuts_long_quotes_and_keeps_the_rest():
+    message = bounded_message(f"unknown input '{'n' * 10**6}'; the model's inputs are: a, b")
+    assert message == (f"unknown input '{'n' * 50}…' (1000000 characters); the model's "
+                       "inputs are: a, b")
+    assert len(bounded_message("z" * 10**6)) < 500
 
 
 def test_bounded_quotes_a_prefix_on_one_line():
