@@ -153,6 +153,7 @@ def serve_sample(run_dir: Path, model_name: str) -> dict:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from shipyard.processes import check_ports
     from shipyard.serving.server import serve_predictor
     from shipyard.settings import get_settings
 
@@ -162,6 +163,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from shipyard.rollout.inference_service import check_percent
 
         check_percent(args.canary_percent)  # before any server starts
+    # a busy port is one line and exit 3 before anything starts or loads
+    check_ports(args.host, {"HTTP": args.http_port,
+                            "gRPC": None if args.canary_source else args.grpc_port,
+                            "drift": args.drift_port if args.with_drift else None})
     detector, logger_url = None, None
     if args.with_drift:
         from shipyard.serving.local import start_detector

@@ -6,16 +6,49 @@ whole process group can be stopped by PID, never by name.
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
 import subprocess
+
+from shipyard.errors import ServiceUnavailable
 
 
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def listen_problem(host: str, port: int) -> str | None:
+    """Why a server could not listen on ``host:port`` (None if it could), found by binding a
+    test socket: with ``SO_REUSEADDR`` (a closed connection's TIME_WAIT is no obstacle, as for
+    uvicorn) and without ``SO_REUSEPORT`` (which gRPC sets, and which would let a second
+    server share the port silently)."""
+    try:
+        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        return f"cannot resolve {host!r}: {exc.strerror}"
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                return "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+    return None
+
+
+def check_ports(host: str, ports: dict[str, int | None]) -> None:
+    """Raise ``ServiceUnavailable`` naming the first port (``{"HTTP": 8080, …}``) a server
+    could not listen on; port 0 or None (any free port) is not checked."""
+    for what, port in ports.items():
+        problem = listen_problem(host, port) if port else None
+        if problem:
+            raise ServiceUnavailable(f"cannot listen on {host}:{port} ({what} port): {problem}",
+                                     hint="stop the server using it or choose another port")
 
 
 def stop_process_group(process: subprocess.Popen, timeout: float = 20.0) -> None:

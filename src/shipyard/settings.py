@@ -51,6 +51,13 @@ class Settings(BaseSettings):
         True, description="Drop columns that cannot be features (an ID per row, all nulls, too "
                           "many distinct texts) with a line in the validate report; false makes "
                           "each of them an error.")
+    max_request_bytes: int = Field(
+        64 << 20, gt=0, description="Largest request body the predictor reads (REST: 413 "
+                                    "beyond it; gRPC: the max receive message size).")
+    model_repository_token: SecretStr | None = Field(
+        None, description="Bearer token that turns on the v2 model-repository extension "
+                          "(load/unload over REST and gRPC); unset, those endpoints answer "
+                          "404 / UNIMPLEMENTED.")
     git_commit: str | None = Field(None, description="Commit of the code, tagged on models.")
     image: str = Field("shipyard-python:0.1.0",
                        description="Project image the KFP components run in (compile time).")

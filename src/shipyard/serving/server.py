@@ -1,9 +1,11 @@
-"""Running the predictor in KServe's ModelServer, bound to a chosen host.
+"""Running the predictor in KServe's ModelServer, bound to a chosen host, hardened.
 
 kserve 0.20 binds REST to 0.0.0.0 and gRPC to [::] unconditionally; tests and local runs must
-listen on 127.0.0.1 only, so :class:`ShipyardModelServer` takes a ``host``. It also answers a
-malformed v2 body with 400 and a message naming the field (FastAPI would answer 422 and echo
-the whole body back).
+listen on 127.0.0.1 only, so :class:`ShipyardModelServer` takes a ``host``. What a client
+sends can neither cause a 5xx nor take the model offline: request decoding and readiness are
+``dataplane.HardenedDataPlane``'s, the REST handlers and middleware ``rest``'s, the gRPC
+service ``grpc_service``'s, and load/unload need a token (``repository``). Both ports are
+checked before anything starts, so a busy port is one line, not a traceback.
 """
 
 from __future__ import annotations
@@ -11,37 +13,20 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from concurrent import futures
+import sys
 
-from fastapi import Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from grpc import aio
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
-from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
-from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
-from kserve.protocol.grpc.servicer import InferenceServicer
-from kserve.protocol.rest.server import RESTServer
 
 from kserve import ModelServer
-from shipyard.serving import metrics
-
-
-def describe_validation_error(exc: RequestValidationError) -> str:
-    """One line per problem: the field's path and what is wrong, never the submitted value."""
-    problems = []
-    for error in exc.errors():
-        location = ".".join(str(part) for part in error.get("loc", ()) if part != "body")
-        if error.get("type") == "json_invalid":
-            problems.append(f"malformed JSON: {error.get('ctx', {}).get('error', error['msg'])}")
-        else:
-            problems.append(f"{location or 'body'}: {error.get('msg', 'invalid')}")
-    return "invalid inference request: " + "; ".join(problems)
-
-
-async def validation_error_handler(request: Request, exc: RequestValidationError) -> JSONResponse:
-    metrics.count_rejected(request.url.path)
-    return JSONResponse(status_code=400, content={"error": describe_validation_error(exc)})
+from shipyard.errors import ServiceUnavailable, ShipyardError
+from shipyard.processes import check_ports
+from shipyard.serving.dataplane import HardenedDataPlane
+from shipyard.serving.decoding import bounded
+from shipyard.serving.grpc_service import GRPCServer
+from shipyard.serving.repository import ServedModelsRepository
+from shipyard.serving.rest import HardenedRESTServer
+from shipyard.settings import Settings, get_settings
 
 
 class VersionedPaths:
@@ -62,9 +47,9 @@ class VersionedPaths:
             name, version = match["name"], match["version"]
             served = self.versions.get(name)
             if served is not None and version != served:
-                body = json.dumps({"error": f"model '{name}' version '{version}' is not "
-                                            f"served here; this server serves version "
-                                            f"'{served}'"}).encode()
+                body = json.dumps({"error": f"model '{bounded(name)}' version "
+                                            f"'{bounded(version)}' is not served here; this "
+                                            f"server serves version '{served}'"}).encode()
                 await send({"type": "http.response.start", "status": 404,
                             "headers": [(b"content-type", b"application/json")]})
                 await send({"type": "http.response.body", "body": body})
@@ -74,62 +59,50 @@ class VersionedPaths:
         await self.app(scope, receive, send)
 
 
-class _GRPCServer:
-    """kserve's v2 gRPC service (its own servicer and interceptors) on ``host:port``."""
-
-    def __init__(self, host: str, port: int, data_plane, repository_extension, grace: int,
-                 options: list[tuple[str, int]]) -> None:
-        self.address = f"{host}:{port}"
-        self.data_plane, self.repository_extension = data_plane, repository_extension
-        self.grace, self.options, self._server = grace, options, None
-
-    async def start(self, max_workers: int) -> None:
-        self._server = aio.server(futures.ThreadPoolExecutor(max_workers=max_workers),
-                                  interceptors=(LoggingInterceptor(),
-                                                ExceptionToStatusInterceptor()),
-                                  options=self.options)
-        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-            InferenceServicer(self.data_plane, self.repository_extension), self._server)
-        self._server.add_insecure_port(self.address)
-        await self._server.start()
-        await self._server.wait_for_termination()
-
-    async def stop(self, sig: int | None = None) -> None:
-        if self._server:
-            await self._server.stop(grace=self.grace)
-
-
 class ShipyardModelServer(ModelServer):
-    """``kserve.ModelServer`` with a listen ``host`` and 400s for malformed requests."""
+    """``kserve.ModelServer`` with a listen ``host``, hardened request handling, and the
+    model-repository extension behind ``settings.model_repository_token``."""
 
     def __init__(self, host: str = "127.0.0.1", routes: list[tuple[str, object]] | None = None,
-                 **kwargs) -> None:
+                 settings: Settings | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.host = host
         self.routes = routes or []  # extra GET endpoints: (path, handler)
+        self.settings = settings or get_settings()
+        self.dataplane = HardenedDataPlane(self.registered_models)
+        self.model_repository_extension = ServedModelsRepository(self.registered_models)
+
+    def check_ports(self) -> None:
+        """``ServiceUnavailable`` naming the port if either one is taken."""
+        check_ports(self.host, {"HTTP": self.http_port,
+                                "gRPC": self.grpc_port if self.enable_grpc else None})
 
     def start(self, models) -> None:
         from kserve.model_server import app
 
-        app.add_exception_handler(RequestValidationError, validation_error_handler)
+        self.check_ports()
         for path, handler in self.routes:
             app.add_api_route(path, handler, methods=["GET"])
-        app.add_middleware(VersionedPaths, versions={
-            m.name: str(getattr(m, "version", None)) for m in models
-            if getattr(m, "version", None) is not None})
         self._register_and_check_atleast_one_model_is_ready(models)
-        self._rest_server = RESTServer(
+        served = {m.name: m for m in models if m.ready}
+        self.dataplane.served = set(served)
+        self.model_repository_extension.served = served
+        versions = {m.name: str(getattr(m, "version", None)) for m in models
+                    if getattr(m, "version", None) is not None}
+        token = self.settings.model_repository_token
+        self._rest_server = HardenedRESTServer(
             FASTAPI_APP_IMPORT_STRING, self.dataplane, self.model_repository_extension,
             self.http_port, access_log_format=self.access_log_format, workers=1,
             grace_period=self.grace_period, event_loop=self.event_loop,
-            timeout_keep_alive=self.timeout_keep_alive)
+            timeout_keep_alive=self.timeout_keep_alive,
+            max_request_bytes=self.settings.max_request_bytes, repository_token=token,
+            middleware=[(VersionedPaths, {"versions": versions})])
         self._rest_server.config.host = self.host
         self.servers.append(self._rest_server.start())
         if self.enable_grpc:
-            self._grpc_server = _GRPCServer(self.host, self.grpc_port, self.dataplane,
-                                            self.model_repository_extension, self.grace_period,
-                                            [("grpc.max_send_message_length", 64 << 20),
-                                             ("grpc.max_receive_message_length", 64 << 20)])
+            self._grpc_server = GRPCServer(self.host, self.grpc_port, self.dataplane,
+                                           self.model_repository_extension, self.grace_period,
+                                           self.settings.max_request_bytes, token)
             self.servers.append(self._grpc_server.start(self.max_threads))
         self.setup_event_loop()
         self.register_signal_handler()
@@ -143,10 +116,12 @@ def serve_predictor(source: str, name: str, host: str, http_port: int, grpc_port
     forward each request/response to it as KServe's logger would (the drift detector)."""
     from shipyard.serving.predictor import ShipyardPredictor
 
+    server = ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
+                                 enable_grpc=enable_grpc, **server_kwargs)
+    server.check_ports()  # before the model loads: a busy port fails in a second, not ten
     model = ShipyardPredictor(name, source, logger_url=logger_url, logger_mode=logger_mode)
     model.load()
-    ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
-                        enable_grpc=enable_grpc, **server_kwargs).start([model])
+    server.start([model])
 
 
 def _parser(description: str):
@@ -192,18 +167,31 @@ def main(argv: list[str] | None = None) -> None:
     if args.model_version:
         os.environ["SHIPYARD_MODEL_VERSION"] = args.model_version
     get_settings.cache_clear()
-    serve_predictor(args.model_source, args.model_name, args.host, args.http_port,
-                    args.grpc_port, enable_grpc=args.enable_grpc, logger_url=args.logger_url,
-                    logger_mode=args.logger_mode, workers=1, max_threads=args.max_threads)
+    with one_line_errors():
+        serve_predictor(args.model_source, args.model_name, args.host, args.http_port,
+                        args.grpc_port, enable_grpc=args.enable_grpc,
+                        logger_url=args.logger_url, logger_mode=args.logger_mode, workers=1,
+                        max_threads=args.max_threads)
+
+
+class one_line_errors:  # noqa: N801 (a context manager used like a function)
+    """Entrypoints end a ``ShipyardError`` with one line on stderr and the CLI's exit code
+    (3 for a busy port or an unreachable service, 1 otherwise)."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if isinstance(exc, ShipyardError):
+            print(f"shipyard: error: {exc}", file=sys.stderr)
+            sys.exit(3 if isinstance(exc, ServiceUnavailable) else 1)
+        return False
 
 
 def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port: int,
                    monitor_settings=None, **server_kwargs) -> None:
     """Load the drift detector (verified) and serve it until SIGTERM/SIGINT."""
     from shipyard.serving.detector import DriftDetectorModel
-
-    model = DriftDetectorModel(name, source, monitor_settings)
-    model.load()
 
     async def latest() -> JSONResponse:
         monitor = model.monitor
@@ -213,8 +201,12 @@ def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port:
             "rows_dropped": monitor.dropped, "rows_buffered": monitor.buffered,
             "latest": monitor.latest.to_dict() if monitor.latest else None})
 
-    ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
-                        routes=[(f"/v1/drift/{name}", latest)], **server_kwargs).start([model])
+    server = ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
+                                 routes=[(f"/v1/drift/{name}", latest)], **server_kwargs)
+    server.check_ports()
+    model = DriftDetectorModel(name, source, monitor_settings)
+    model.load()
+    server.start([model])
 
 
 def drift_main(argv: list[str] | None = None) -> None:
@@ -236,10 +228,11 @@ def drift_main(argv: list[str] | None = None) -> None:
     args, _ = parser.parse_known_args(argv)
     if args.nice:
         os.nice(args.nice)
-    serve_detector(args.detector_source, args.model_name, args.host, args.http_port,
-                   args.grpc_port, MonitorSettings(args.window_size, args.max_age_seconds,
-                                                   args.max_buffered_rows),
-                   enable_grpc=False, workers=1)
+    with one_line_errors():
+        serve_detector(args.detector_source, args.model_name, args.host, args.http_port,
+                       args.grpc_port, MonitorSettings(args.window_size, args.max_age_seconds,
+                                                       args.max_buffered_rows),
+                       enable_grpc=False, workers=1)
 
 
 if __name__ == "__main__":

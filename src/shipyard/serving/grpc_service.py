@@ -1,0 +1,126 @@
+"""kserve's v2 gRPC service on a chosen host, with the same hardening as REST.
+
+kserve 0.20 decodes ``raw_input_contents`` late (a bad BYTES length prefix is INTERNAL),
+serves the repository calls to anyone, logs every INVALID_ARGUMENT with a traceback and
+returns ``ex.reason`` unbounded, and lets gRPC share a busy port (``SO_REUSEPORT``). Here:
+decoding through ``HardenedDataPlane.decode_grpc``, the repository calls behind the bearer
+token, one bounded log line per client fault, and ``grpc.so_reuseport`` off.
+"""
+
+from __future__ import annotations
+
+from concurrent import futures
+
+from grpc import StatusCode, aio
+from grpc_interceptor.exceptions import GrpcException, Unauthenticated, Unimplemented
+from kserve.errors import (
+    InferenceError,
+    InvalidInput,
+    ModelNotFound,
+    ModelNotReady,
+    ServerNotLive,
+    ServerNotReady,
+    UnsupportedProtocol,
+)
+from kserve.logging import logger
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
+from kserve.protocol.grpc.interceptors import ExceptionToStatusInterceptor, LoggingInterceptor
+from kserve.protocol.grpc.servicer import InferenceServicer
+from kserve.protocol.infer_type import InferResponse
+from kserve.utils.utils import to_headers
+from pydantic import SecretStr
+
+from shipyard.serving.decoding import bounded_message
+from shipyard.serving.repository import DENIED_MESSAGE, DISABLED_MESSAGE, Verdict, authorize
+
+CLIENT_FAULTS = ((InvalidInput, StatusCode.INVALID_ARGUMENT),
+                 (UnsupportedProtocol, StatusCode.INVALID_ARGUMENT),
+                 (ModelNotFound, StatusCode.NOT_FOUND),
+                 (ModelNotReady, StatusCode.UNAVAILABLE),
+                 (ServerNotReady, StatusCode.UNAVAILABLE),
+                 (ServerNotLive, StatusCode.UNAVAILABLE),
+                 (NotImplementedError, StatusCode.UNIMPLEMENTED))
+
+
+class OneLineErrors(ExceptionToStatusInterceptor):
+    """Client faults: one log line and a bounded status message; anything else as kserve."""
+
+    async def handle_exception(self, ex, request_or_iterator, context, method_name):
+        for cls, code in CLIENT_FAULTS:
+            if isinstance(ex, cls) and not isinstance(ex, InferenceError):
+                message = bounded_message(getattr(ex, "reason", None) or str(ex)
+                                          or type(ex).__name__)
+                logger.warning("%s %s: %s", code.name, method_name, message)
+                await context.abort(code, message)
+        if isinstance(ex, GrpcException):
+            logger.warning("%s %s: %s", ex.status_code.name, method_name, ex.details)
+        await super().handle_exception(ex, request_or_iterator, context, method_name)
+
+
+class HardenedServicer(InferenceServicer):
+    """kserve's servicer with decoding checked, readiness honoured and the repository calls
+    guarded by the token (metadata ``authorization: Bearer …``)."""
+
+    def __init__(self, data_plane, repository, token: SecretStr | None) -> None:
+        super().__init__(data_plane, repository)
+        self.token = token
+
+    def _authorize(self, context) -> None:
+        metadata = {key.lower(): value for key, value in context.invocation_metadata() or ()}
+        verdict = authorize(self.token, metadata.get("authorization"))
+        if verdict is Verdict.DISABLED:
+            raise Unimplemented(DISABLED_MESSAGE)
+        if verdict is Verdict.DENIED:
+            raise Unauthenticated(DENIED_MESSAGE)
+
+    async def RepositoryModelLoad(self, request, context):  # noqa: N802 (gRPC's name)
+        self._authorize(context)  # kserve's own answers INTERNAL: its extension returns None
+        await self._mode_repository_extension.load(request.model_name)
+        return pb.RepositoryModelLoadResponse(model_name=request.model_name, isLoaded=True)
+
+    async def RepositoryModelUnload(self, request, context):  # noqa: N802
+        self._authorize(context)
+        await self._mode_repository_extension.unload(request.model_name)
+        return pb.RepositoryModelUnloadResponse(model_name=request.model_name, isUnloaded=True)
+
+    async def ModelInfer(self, request, context):  # noqa: N802
+        if not await self._data_plane.model_ready(request.model_name, True):
+            raise ModelNotReady(request.model_name)
+        infer_request = self._data_plane.decode_grpc(request)
+        response, _ = await self._data_plane.infer(request=infer_request,
+                                                   headers=to_headers(context),
+                                                   model_name=request.model_name)
+        if isinstance(response, pb.ModelInferResponse):
+            return response
+        if isinstance(response, InferResponse):
+            return response.to_grpc()
+        return pb.ModelInferResponse(id=response["id"], model_name=response["model_name"],
+                                     outputs=response["outputs"])
+
+
+class GRPCServer:
+    """The v2 gRPC service on ``host:port``; ``max_receive`` bounds a request's size."""
+
+    def __init__(self, host: str, port: int, data_plane, repository, grace: int,
+                 max_receive: int, token: SecretStr | None) -> None:
+        self.address = f"{host}:{port}"
+        self.data_plane, self.repository, self.token = data_plane, repository, token
+        self.grace, self._server = grace, None
+        self.options = [("grpc.max_send_message_length", 64 << 20),
+                        ("grpc.max_receive_message_length", max_receive),
+                        ("grpc.so_reuseport", 0)]  # a busy port is an error, not shared
+
+    async def start(self, max_workers: int) -> None:
+        self._server = aio.server(futures.ThreadPoolExecutor(max_workers=max_workers),
+                                  interceptors=(LoggingInterceptor(), OneLineErrors()),
+                                  options=self.options)
+        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+            HardenedServicer(self.data_plane, self.repository, self.token), self._server)
+        self._server.add_insecure_port(self.address)
+        await self._server.start()
+        await self._server.wait_for_termination()
+
+    async def stop(self, sig: int | None = None) -> None:
+        if self._server:
+            await self._server.stop(grace=self.grace)

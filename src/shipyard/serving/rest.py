@@ -1,0 +1,203 @@
+"""kserve's REST server with client faults answered as one bounded line.
+
+kserve 0.20's handlers log every 4xx with a full traceback and answer with ``str(exc)``, which
+quotes whatever the client sent (a 10 MB input name comes back in a 10 MB 400). Here every
+4xx/503 is one log line and a JSON ``{"error": …}`` of at most a few hundred characters; a
+body beyond ``max_request_bytes`` is a 413 before it is read; the model-repository paths are
+guarded (``shipyard.serving.repository``); unexpected errors are still 500 with a traceback
+in the log, but the client gets only the exception's type.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from kserve.errors import (
+    InvalidInput,
+    ModelNotFound,
+    ModelNotReady,
+    ServerNotLive,
+    ServerNotReady,
+    UnsupportedProtocol,
+)
+from kserve.logging import logger
+from kserve.protocol.rest.server import RESTServer
+from pydantic import SecretStr
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shipyard.serving import metrics
+from shipyard.serving.decoding import bounded, bounded_message, describe_errors
+from shipyard.serving.repository import DENIED_MESSAGE, DISABLED_MESSAGE, Verdict, authorize
+
+Scope, Receive, Send = dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]
+
+
+async def send_json(send: Send, status: int, message: str,
+                    headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+    """A complete JSON error response from ASGI middleware."""
+    body = json.dumps({"error": message}).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+class BodyLimit:
+    """ASGI middleware: a request body larger than ``max_bytes`` is a 413, decided from
+    ``Content-Length`` before reading and by counting chunked bodies while reading."""
+
+    def __init__(self, app, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.strip().isdigit() \
+                and int(declared) > self.max_bytes:
+            return await self._refuse(scope, receive, send, more=True)
+        chunks, size = [], 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                chunks = None  # the client went away: let the app see it as it is
+                break
+            size += len(message.get("body", b""))
+            if size > self.max_bytes:
+                return await self._refuse(scope, receive, send,
+                                          more=message.get("more_body", False))
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+        if chunks is None:
+            return await self.app(scope, receive, send)
+        replayed = False
+
+        async def replay() -> dict:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, more: bool) -> None:
+        """413 after discarding the rest of the body (up to 4× the limit; a client that is
+        still sending would otherwise see a broken pipe instead of the answer)."""
+        discarded = 0
+        while more and discarded <= 4 * self.max_bytes:
+            message = await receive()
+            discarded += len(message.get("body", b""))
+            more = message["type"] == "http.request" and message.get("more_body", False)
+        message = (f"request body larger than {self.max_bytes} bytes "
+                   "(SHIPYARD_MAX_REQUEST_BYTES)")
+        logger.warning("413 %s %s: %s", scope.get("method"), bounded(scope.get("path"), 120),
+                       message)
+        await send_json(send, 413, message, ((b"connection", b"close"),))
+
+
+class RepositoryGuard:
+    """ASGI middleware: ``/v2/repository/…`` only with the bearer token (404 when disabled,
+    401 without the right token)."""
+
+    PATH = re.compile(r"^/+v2/+repository(/|$)")
+
+    def __init__(self, app, token: SecretStr | None) -> None:
+        self.app, self.token = app, token
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and self.PATH.match(scope.get("path", "")):
+            verdict = authorize(self.token, _header(scope, b"authorization"))
+            if verdict is not Verdict.ALLOWED:
+                status = 404 if verdict is Verdict.DISABLED else 401
+                message = DISABLED_MESSAGE if status == 404 else DENIED_MESSAGE
+                logger.warning("%d %s %s: %s", status, scope.get("method"),
+                               bounded(scope.get("path"), 120), message)
+                extra = ((b"www-authenticate", b"Bearer"),) if status == 401 else ()
+                return await send_json(send, status, message, extra)
+        await self.app(scope, receive, send)
+
+
+def _route(request: Request) -> str:
+    """The matched route's template (bounded label values), not the client's path."""
+    route = request.scope.get("route")
+    return getattr(route, "path", "unmatched")
+
+
+def client_error(status: int) -> Callable:
+    """A handler answering ``status`` with the bounded message, logged as one line."""
+
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        message = bounded_message(getattr(exc, "reason", None) or str(exc)
+                                  or type(exc).__name__)
+        logger.warning("%d %s %s: %s", status, request.method, bounded(request.url.path, 120),
+                       message)
+        return JSONResponse(status_code=status, content={"error": message})
+
+    return handler
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI would answer 422 echoing the whole body; a 400 naming the fields instead."""
+    metrics.count_rejected(_route(request))
+    return await client_error(400)(request, InvalidInput(describe_errors(exc.errors())))
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's own 4xx (unknown path, wrong method, unparsable body) in the same
+    ``{"error": …}`` shape, one log line each."""
+    if exc.status_code >= 500:
+        return await internal_error(request, exc)
+    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+    if detail == "There was an error parsing the body":  # FastAPI's words for e.g. deep JSON
+        detail = "the request body could not be parsed (malformed or too deeply nested JSON)"
+    response = await client_error(exc.status_code)(request, InvalidInput(detail))
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+    """A bug of ours: the traceback goes to the log, the client gets the exception's type."""
+    logger.error("500 %s %s", request.method, bounded(request.url.path, 120), exc_info=exc)
+    return JSONResponse(status_code=500,
+                        content={"error": f"internal error ({type(exc).__name__})"})
+
+
+class HardenedRESTServer(RESTServer):
+    """``RESTServer`` with Shipyard's middleware and handlers installed on kserve's app."""
+
+    def __init__(self, *args, max_request_bytes: int, repository_token: SecretStr | None,
+                 middleware: list[tuple[type, dict]] = (), **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_request_bytes, self.repository_token = max_request_bytes, repository_token
+        self.extra_middleware = list(middleware)
+
+    def _add_middlewares(self, app: FastAPI) -> None:
+        super()._add_middlewares(app)
+        app.add_middleware(RepositoryGuard, token=self.repository_token)
+        for cls, options in self.extra_middleware:
+            app.add_middleware(cls, **options)
+        app.add_middleware(BodyLimit, max_bytes=self.max_request_bytes)  # outermost
+
+    def _add_exception_handlers(self, app: FastAPI) -> None:
+        super()._add_exception_handlers(app)
+        app.add_exception_handler(RequestValidationError, validation_error)
+        app.add_exception_handler(StarletteHTTPException, http_error)
+        for cls, status in ((InvalidInput, 400), (ModelNotFound, 404),
+                            (NotImplementedError, 501), (UnsupportedProtocol, 501),
+                            (ModelNotReady, 503), (ServerNotReady, 503), (ServerNotLive, 503)):
+            app.add_exception_handler(cls, client_error(status))
+        app.add_exception_handler(Exception, internal_error)
