@@ -102,11 +102,12 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
+    from shipyard.features import canonical_columns
     from shipyard.ingest import ingest
     from shipyard.model_bundle import load_bundle
     from shipyard.processes import free_port, stop_process_group
     from shipyard.schema import infer_schema
-    from shipyard.serving.fast_path import column_values, compile_model
+    from shipyard.serving.fast_path import compile_model
     from shipyard.serving.local import start_predictor
     from shipyard.training import train
 
@@ -135,9 +136,9 @@ def main() -> None:
         frame = test.sample(rows, random_state=rows)
         path = work / f"body-{rows}.json"
         path.write_text(json.dumps(request_body(frame, schema)))
-        columns = {n: column_values(frame[n], n in schema.categorical) for n in schema.features}
+        columns = canonical_columns(frame, schema)
         floors = (timed_ms(lambda f=frame: model.predict_proba(f)),
-                  timed_ms(lambda c=columns: compiled.predict_proba(c)))
+                  timed_ms(lambda c=columns: compiled.scores(c)))
         bodies[rows] = (path, frame, floors)
 
     python = mlserver_python(BENCH_DIR / "mlserver-venv")

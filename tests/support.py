@@ -11,7 +11,7 @@ from pathlib import Path
 from shipyard.processes import free_port, stop_process_group
 
 PROJECT = Path(__file__).resolve().parents[1]
-__all__ = ["PROJECT", "free_port", "stop", "wait_for_port"]
+__all__ = ["PROJECT", "free_port", "messy_table", "stop", "wait_for_port"]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -93,3 +93,28 @@ def check_pipeline_strictly(docs: list[dict]):
         json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec(),
                               ignore_unknown_fields=False)
     return spec
+
+
+def messy_table(seed: int, task: str, rows: int = 300):
+    """Random columns of every awkward kind; the label depends on several of them."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "ints": rng.integers(-5, 50, rows),  # an integer column, served as FP64
+        "floats": rng.normal(10, 3, rows).round(rng.integers(0, 4)),
+        "mixed": rng.choice([1, 2.5, 3, 4.25], rows).astype(object),
+        "flag": (rng.random(rows) < 0.4).astype(object),
+        "color": rng.choice(["red", "green", "blue", "Red ", "ünï"], rows).astype(object),
+    })
+    for name, share in (("floats", 0.1), ("flag", 0.1), ("color", 0.15)):
+        frame.loc[rng.random(rows) < share, name] = None
+    signal = frame["ints"] / 10 + frame["floats"].fillna(10) / 3 + (frame["flag"] == True)  # noqa: E712
+    if task == "regression":
+        frame["label"] = signal + rng.normal(0, 0.3, rows)
+    else:
+        cut = np.quantile(signal, [0.5] if task == "binary" else [0.33, 0.66])
+        names = ["no", "yes"] if task == "binary" else ["low", "mid", "high"]
+        frame["label"] = np.array(names, dtype=object)[np.searchsorted(cut, signal)]
+    return frame

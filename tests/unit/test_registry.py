@@ -47,8 +47,8 @@ def test_first_model_is_champion_with_lineage(trained, small_data):
 
 def test_better_challenger_replaces_a_weak_champion(weak, trained, small_data):
     settings = settings_for("registry-better")
-    first = register(weak.model_uri, weak.bundle_dir, small_data["test"], floors="roc_auc>=0,pr_auc>=0",
-                     settings=settings)
+    first = register(weak.model_uri, weak.bundle_dir, small_data["test"],
+                     floors="roc_auc>=0,pr_auc>=0", settings=settings)
     assert first.promoted
     second = register(trained.model_uri, trained.bundle_dir, small_data["test"],
                       settings=settings)

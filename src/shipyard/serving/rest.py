@@ -185,6 +185,18 @@ class HardenedRESTServer(RESTServer):
         self.max_request_bytes, self.repository_token = max_request_bytes, repository_token
         self.extra_middleware = list(middleware)
 
+    def _register_endpoints(self, app: FastAPI) -> None:
+        """kserve's endpoints, after a model-metadata route that keeps each tensor's
+        ``parameters`` (nullable, categories, classes): kserve's response model drops them,
+        and they are what lets a client build a request from the metadata alone."""
+        dataplane = self.dataplane
+
+        async def model_metadata(model_name: str) -> JSONResponse:
+            return JSONResponse(await dataplane.model_metadata(model_name))
+
+        app.add_api_route("/v2/models/{model_name}", model_metadata, methods=["GET"])
+        super()._register_endpoints(app)
+
     def _add_middlewares(self, app: FastAPI) -> None:
         super()._add_middlewares(app)
         app.add_middleware(RepositoryGuard, token=self.repository_token)

@@ -1,0 +1,85 @@
+"""A model trained on a messy table with text labels and a bool column, served by the real
+predictor: a client builds its request from ``GET /v2/models/{name}`` alone, and every answer
+equals the registered model's, whichever way the bools are spelled."""
+
+import json
+import urllib.request
+
+import numpy as np
+import pytest
+
+from shipyard.features import canonical_frame
+from shipyard.model_bundle import load_bundle, save_bundle
+from shipyard.models import make_pipeline
+from shipyard.parity import probe_rows
+from shipyard.schema import infer_schema
+from shipyard.serving.local import start_predictor
+from shipyard.task import encode_labels, with_task
+from support import PROJECT, messy_table
+
+
+@pytest.fixture(scope="module")
+def multiclass_server(tmp_path_factory, shipyard_home):
+    frame = messy_table(5, "multiclass", rows=400)
+    train, test = frame.iloc[:300], frame.iloc[300:]
+    schema, _ = with_task(infer_schema(train, "label"), train["label"])
+    pipeline = make_pipeline(schema, "xgboost", {"n_estimators": 20}).fit(
+        canonical_frame(train, schema), encode_labels(train["label"], schema.classes))
+    folder = tmp_path_factory.mktemp("multiclass") / "bundle"
+    save_bundle(pipeline, folder, schema, "xgboost", "xgboost", None,
+                probes=probe_rows(schema, canonical_frame(test, schema)))
+    server = start_predictor(str(folder), "levels", shipyard_home / "levels.log",
+                             entrypoint=PROJECT / "kserve" / "predictor_server.py")
+    yield {"base": server.base_url, "model": load_bundle(folder), "test": test, "server": server}
+    server.stop()
+
+
+def get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def infer(base: str, body: dict) -> dict:
+    request = urllib.request.Request(f"{base}/v2/models/levels/infer",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def test_metadata_tells_a_client_what_to_send(multiclass_server):
+    metadata = get(f"{multiclass_server['base']}/v2/models/levels")
+    inputs = {i["name"]: i for i in metadata["inputs"]}
+    assert inputs["flag"]["datatype"] == "BOOL" and inputs["flag"]["parameters"]["nullable"]
+    assert inputs["color"]["datatype"] == "BYTES"
+    assert set(inputs["color"]["parameters"]["categories"]) == {"red", "green", "blue", "Red ",
+                                                                "ünï"}
+    assert inputs["ints"]["datatype"] == "FP64" and not inputs["ints"]["parameters"]["nullable"]
+    outputs = {o["name"]: o for o in metadata["outputs"]}
+    assert outputs["predict"]["datatype"] == "BYTES"
+    assert outputs["predict_proba"]["shape"] == [-1, 3]
+    assert outputs["predict_proba"]["parameters"]["classes"] == ["high", "low", "mid"]
+
+
+@pytest.mark.parametrize("bools", ["BOOL", "BYTES"])
+def test_answers_equal_the_registered_model_built_from_metadata(multiclass_server, bools):
+    metadata = get(f"{multiclass_server['base']}/v2/models/levels")
+    test, model = multiclass_server["test"], multiclass_server["model"]
+    if bools == "BOOL":  # BOOL cannot say null: those rows go as BYTES in the other case
+        test = test[test["flag"].notna()]
+    inputs = []
+    for spec in metadata["inputs"]:  # what a client does with the metadata and its own rows
+        values = [None if v is None or v != v else v for v in test[spec["name"]].tolist()]
+        datatype = spec["datatype"]
+        if datatype == "BOOL" and bools == "BYTES":
+            datatype, values = "BYTES", [None if v is None else str(v).lower() for v in values]
+        elif datatype == "BYTES":
+            values = [None if v is None else str(v) for v in values]
+        inputs.append({"name": spec["name"], "datatype": datatype, "shape": [len(values)],
+                       "data": values})
+    assert {i["datatype"] for i in inputs if i["name"] == "flag"} == {bools}
+    answer = infer(multiclass_server["base"], {"id": "p", "inputs": inputs})
+    outputs = {o["name"]: o for o in answer["outputs"]}
+    assert outputs["predict"]["data"] == model.predict(test).tolist()
+    proba = np.array(outputs["predict_proba"]["data"]).reshape(outputs["predict_proba"]["shape"])
+    np.testing.assert_allclose(proba, model.scores(test), atol=1e-6)

@@ -1,0 +1,34 @@
+"""The stock-runtime export refuses models it would serve differently from the registry."""
+
+import pytest
+
+from shipyard.errors import ConfigError
+from shipyard.export import write_mlserver_sklearn
+from shipyard.features import canonical_frame
+from shipyard.model_bundle import load_bundle, save_bundle
+from shipyard.models import make_pipeline
+from shipyard.schema import infer_schema
+from shipyard.task import encode_labels, with_task
+from support import messy_table
+
+
+def bundle_of(frame, tmp_path, drop=()):
+    frame = frame.drop(columns=list(drop))
+    schema, _ = with_task(infer_schema(frame, "label"), frame["label"])
+    pipeline = make_pipeline(schema, "linear").fit(canonical_frame(frame, schema),
+                                                   encode_labels(frame["label"], schema.classes))
+    save_bundle(pipeline, tmp_path, schema, "linear", "sklearn", 0.5)
+    return load_bundle(tmp_path)
+
+
+def test_text_labels_and_bool_features_are_refused(tmp_path):
+    model = bundle_of(messy_table(1, "binary"), tmp_path / "a", drop=["flag"])
+    with pytest.raises(ConfigError, match="class indices, not this model's labels"):
+        write_mlserver_sklearn(model, tmp_path / "out", "m", "1")
+    frame = messy_table(1, "binary")
+    frame["label"] = (frame["label"] == "yes").astype(int)
+    with pytest.raises(ConfigError, match="bool feature"):
+        write_mlserver_sklearn(bundle_of(frame, tmp_path / "b"), tmp_path / "out", "m", "1")
+    exported = write_mlserver_sklearn(bundle_of(frame, tmp_path / "c", drop=["flag"]),
+                                      tmp_path / "out", "m", "1")
+    assert (exported / "model.joblib").is_file()
