@@ -87,7 +87,10 @@ def test_01_runs_the_pipeline_and_shows_metrics_plots_and_registry(executed):
     assert "`champion` -> v1" in text and "pipeline wall time" in text
     assert "champion -> v1" in text  # the registry table's header line
     assert "roc_auc" in text and "promoted" in text
-    assert images_in(notebook) == 1  # ROC curve and confusion matrix, one figure
+    # ROC curve and confusion matrix (one figure), then the iris run's k×k confusion matrix
+    assert images_in(notebook) == 2
+    assert "served models:/iris-species@champion" in text
+    assert "predict=['" in text  # the species names, not class indices
 
 
 def test_02_falls_back_to_the_local_runner_and_says_so(executed):
