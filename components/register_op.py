@@ -20,7 +20,7 @@ def register_op(model: Input[Model], train_data: Input[Dataset], test_data: Inpu
     from shipyard.timing import timed
 
     with timed() as timer:
-        from shipyard.registry import register
+        from shipyard.registration import register
         from shipyard.settings import settings_for
 
         result = register(model.metadata["mlflow_model_uri"], model.path, test_data.path,

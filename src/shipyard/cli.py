@@ -109,7 +109,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     from shipyard.settings import get_settings
 
     settings = get_settings()
-    detector = load_detector(args.source or f"models:/{settings.model_name}@champion", settings)
+    detector = load_detector(args.source or _champion(settings.model_name), settings)
     frame = read_table(args.data, settings)
     result = detector.score(frame)
     width = max(len(name) for name in result.p_values)
@@ -123,6 +123,12 @@ def cmd_drift(args: argparse.Namespace) -> int:
     return 1 if result.is_drift else 0
 
 
+def _champion(model_name: str) -> str:
+    from shipyard.model_ref import ModelRef
+
+    return ModelRef.champion(model_name).uri
+
+
 def serve_sample(run_dir: Path, model_name: str) -> dict:
     """Serve the champion on 127.0.0.1, answer one v2 request from the run's test rows, stop."""
     import pandas as pd
@@ -131,7 +137,7 @@ def serve_sample(run_dir: Path, model_name: str) -> dict:
     from shipyard.serving.local import start_predictor, v2_request
     from shipyard.settings import get_settings
 
-    source = f"models:/{model_name}@champion"
+    source = _champion(model_name)
     rows = pd.read_parquet(run_dir / "ingest-op" / "test_data").head(3)
     schema = Schema.load(run_dir / "validate-op" / "schema")
     predictor = start_predictor(source, model_name, get_settings().home / "predictor.log")
@@ -158,7 +164,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from shipyard.settings import get_settings
 
     settings = get_settings()
-    source = args.source or f"models:/{settings.model_name}@champion"
+    source = args.source or _champion(settings.model_name)
     if args.canary_source:
         from shipyard.rollout.inference_service import check_percent
 

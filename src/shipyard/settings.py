@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     model_version: str | None = Field(None, description="Registry version of a model served "
                                       "from a folder (KServe's /mnt/models): the metrics' "
                                       "version label, which rollout gates select on.")
+    model_sha256: str | None = Field(None, description="Manifest SHA-256 recorded at "
+                                     "registration; a model served from a folder (KServe's "
+                                     "/mnt/models) must match it.")
     serve_host: str = Field("127.0.0.1", description="Address the predictor listens on.")
     drop_unusable_columns: bool = Field(
         True, description="Drop columns that cannot be features (an ID per row, all nulls, too "

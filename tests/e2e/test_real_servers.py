@@ -45,6 +45,7 @@ def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(pipeline_fil
                                                                     tmp_path):
     from mlflow import MlflowClient
 
+    from shipyard.model_ref import ModelRef
     from shipyard.registry import CHAMPION, version_storage_uri
     from shipyard.schema import Schema
     from shipyard.serving.local import start_predictor, v2_request
@@ -69,7 +70,7 @@ def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(pipeline_fil
     assert version.tags["shipyard.data_hash"] == data["content_hash"]
 
     # The model's files are in the bucket, and its storage URI names them there.
-    uri = version_storage_uri("servers-fraud", version.version, on_servers)
+    uri = version_storage_uri(ModelRef.of("servers-fraud", version.version), on_servers)
     assert uri.startswith("s3://shipyard/mlflow/")
     prefix = uri.removeprefix("s3://shipyard/") + "/"
     objects = [o.object_name for o in s3.list_objects("shipyard", prefix=prefix,

@@ -2,7 +2,9 @@ import pytest
 from mlflow import MlflowClient
 
 from shipyard.errors import ServiceUnavailable
-from shipyard.registry import CHALLENGER, CHAMPION, gate, register
+from shipyard.model_ref import ModelRef
+from shipyard.registration import gate, register
+from shipyard.registry import CHALLENGER, CHAMPION
 from shipyard.settings import Settings, settings_for
 from shipyard.tracking import configure
 from support import free_port
@@ -71,9 +73,9 @@ def test_with_a_rollout_ahead_the_winner_waits_as_challenger(weak, trained, smal
     assert "passed the gate, to be rolled out" in second.markdown()
     assert str(client.get_model_version_by_alias("registry-rollout", CHAMPION).version) == "1"
     assert str(client.get_model_version_by_alias("registry-rollout", CHALLENGER).version) == "2"
-    move_champion("registry-rollout", "2", settings)  # what a rollout does at 100 %
+    move_champion(ModelRef.of("registry-rollout", "2"), settings)  # what a rollout does at 100 %
     assert str(client.get_model_version_by_alias("registry-rollout", CHAMPION).version) == "2"
-    assert version_storage_uri("registry-rollout", "2", settings)
+    assert version_storage_uri(ModelRef.of("registry-rollout", "2"), settings)
 
 
 def test_floors_block_promotion(weak, small_data):
@@ -101,7 +103,7 @@ def test_gate_margin_zero_means_not_worse():
 
 
 def test_gate_follows_the_metrics_direction():
-    from shipyard.registry import parse_floors
+    from shipyard.registration import parse_floors
 
     floors = parse_floors("", "regression")
     assert floors == {"r2": 0.0}
@@ -121,16 +123,17 @@ def test_gate_follows_the_metrics_direction():
 
 def test_drift_detector_is_stored_with_the_version(trained, small_data):
     from shipyard.data.synthetic import generate_transactions
-    from shipyard.registry import DETECTOR_URI_TAG, load_drift_detector
+    from shipyard.detector_store import load_drift_detector
+    from shipyard.registry import DETECTOR_URI_TAG
 
     settings = settings_for("registry-drift")
     decision = register(trained.model_uri, trained.bundle_dir, small_data["test"],
                         settings=settings, reference_path=small_data["train"])
     assert decision.lineage[DETECTOR_URI_TAG].endswith(f"drift_detector/v{decision.version}")
-    detector = load_drift_detector("models:/registry-drift@champion", settings)
+    detector = load_drift_detector(ModelRef.champion("registry-drift"), settings)
     shifted = detector.score(generate_transactions(500, seed=5, shift=1.0))
     assert shifted.is_drift and "amount" in shifted.drifted
-    same = load_drift_detector(f"models:/registry-drift/{decision.version}", settings)
+    same = load_drift_detector(decision.ref, settings)
     assert same.encoding.features == detector.encoding.features
 
 

@@ -21,7 +21,8 @@ def test_unreachable_server_fails_fast_naming_it():
 
 def test_models_logged_to_an_s3_artifact_store(s3_server, small_data, tmp_path, monkeypatch):
     """SHIPYARD_MLFLOW_ARTIFACT_LOCATION=s3://… puts models on MinIO/S3 (moto here)."""
-    from shipyard.registry import load_registered, register
+    from shipyard.registration import register
+    from shipyard.registry import load_registered
     from shipyard.storage import client
     from shipyard.training import train
 
@@ -43,7 +44,7 @@ def test_models_logged_to_an_s3_artifact_store(s3_server, small_data, tmp_path, 
         assert any(name.endswith("shipyard_model.json") for name in objects)
         decision = register(result.model_uri, result.bundle_dir, small_data["test"],
                             settings=settings)
-        model = load_registered(f"models:/on-s3/{decision.version}", settings)
+        model = load_registered(decision.ref, settings)
         assert model.manifest["model_type"] == "linear"
     finally:
         configure()  # back to the session's store

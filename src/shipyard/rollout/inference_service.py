@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shipyard.errors import ConfigError
+from shipyard.model_ref import ModelRef
 
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"
@@ -38,6 +39,11 @@ class ModelVersion:
     model: str
     version: str
     storage_uri: str
+    manifest_sha256: str = ""  # recorded at registration; the predictor checks the mount
+
+    @property
+    def ref(self) -> ModelRef:
+        return ModelRef.of(self.model, self.version)
 
 
 @dataclass
@@ -116,7 +122,7 @@ def predictor_spec(version: ModelVersion, options: ServiceOptions) -> dict:
             "image": options.detector_image,
             "args": [f"--model_name={options.name}-drift", "--host=0.0.0.0",
                      f"--http_port={options.detector_port}",
-                     f"--detector_source=models:/{version.model}/{version.version}"],
+                     f"--detector_source={version.ref.uri}"],
             "ports": [{"name": "drift-http", "containerPort": options.detector_port,
                        "protocol": "TCP"}],
             "envFrom": env_from,
@@ -139,7 +145,9 @@ def _model_spec(version: ModelVersion, options: ServiceOptions) -> dict:
         return {**model, "modelFormat": {"name": "sklearn"}}
     return {**model, "modelFormat": {"name": "shipyard"}, "runtime": options.runtime,
             "args": [f"--model_name={options.name}"],
-            "env": [{"name": "SHIPYARD_MODEL_VERSION", "value": version.version}]}  # its label
+            "env": [{"name": "SHIPYARD_MODEL_VERSION", "value": version.version},  # its label
+                    *([{"name": "SHIPYARD_MODEL_SHA256", "value": version.manifest_sha256}]
+                      if version.manifest_sha256 else [])]}
 
 
 def inference_service(stable: ModelVersion, options: ServiceOptions,

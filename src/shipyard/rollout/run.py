@@ -5,6 +5,7 @@ MLflow alias ``champion`` moves to the version; on a failed gate it stays where 
 from __future__ import annotations
 
 from shipyard.errors import ConfigError, ServiceUnavailable
+from shipyard.model_ref import ModelRef
 from shipyard.rollout.controller import RolloutPlan, RolloutReport, run_rollout
 from shipyard.rollout.inference_service import ModelVersion, ServiceOptions
 from shipyard.settings import Settings, get_settings
@@ -15,7 +16,7 @@ def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
                     dry_run: bool = False, api=None) -> RolloutReport:
     """Roll ``version`` of the configured model out on the cluster (in-cluster credentials,
     else the kubeconfig); gates read Prometheus at ``prometheus_url``."""
-    from shipyard.registry import move_champion, version_storage_uri
+    from shipyard.registry import MANIFEST_SHA_TAG, move_champion, version_of, version_storage_uri
     from shipyard.rollout.health import MLSERVER_METRICS, SHIPYARD_METRICS, PrometheusHealth
     from shipyard.rollout.kserve_traffic import KServeTraffic
 
@@ -25,10 +26,13 @@ def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
     traffic = KServeTraffic(api, options, {}, dry_run=dry_run)
     stable = traffic.stable_version()
     for v in {version, stable} - {None}:
-        uri = version_storage_uri(name, v, settings)
+        ref = ModelRef.of(name, v)
+        uri = version_storage_uri(ref, settings)
         if options.model_format == "sklearn":
-            uri = export_for_stock_runtime(name, v, uri, options.name, settings)
-        traffic.versions[v] = ModelVersion(name, v, uri)
+            uri = export_for_stock_runtime(ref, uri, options.name, settings)
+        recorded = version_of(ref, settings).tags.get(MANIFEST_SHA_TAG, "")
+        traffic.versions[v] = ModelVersion(name, v, uri,
+                                           recorded if options.model_format != "sklearn" else "")
     if dry_run:  # the API server checks the first step's object; nothing moves
         traffic.route(version, 100 if stable is None else plan.steps[0])
         return RolloutReport(version, stable, "dry run",
@@ -36,10 +40,10 @@ def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
     metrics = MLSERVER_METRICS if options.model_format == "sklearn" else SHIPYARD_METRICS
     health = PrometheusHealth(prometheus_url, options.name, metrics=metrics)
     return run_rollout(version, traffic, health, plan,
-                       on_promoted=lambda v: move_champion(name, v, settings))
+                       on_promoted=lambda v: move_champion(ModelRef.of(name, v), settings))
 
 
-def export_for_stock_runtime(model: str, version: str, storage_uri: str, served_name: str,
+def export_for_stock_runtime(ref: ModelRef, storage_uri: str, served_name: str,
                              settings: Settings) -> str:
     """Write the version's MLServer layout under ``<storage_uri>/kserve-sklearn/``
     and return that prefix: the storageUri KServe's stock sklearn runtime loads."""
@@ -52,12 +56,12 @@ def export_for_stock_runtime(model: str, version: str, storage_uri: str, served_
 
     if not storage_uri.startswith("s3://"):
         raise ConfigError(f"the stock runtime's export goes next to the version in S3, but "
-                          f"v{version} lives at {storage_uri}",
+                          f"{ref} lives at {storage_uri}",
                           hint="use an S3 artifact store (SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION)")
     target = f"{storage_uri.rstrip('/')}/kserve-sklearn"
     with tempfile.TemporaryDirectory() as tmp:
-        folder = write_mlserver_sklearn(load_registered(f"models:/{model}/{version}", settings),
-                                        Path(tmp), served_name, version)
+        folder = write_mlserver_sklearn(load_registered(ref, settings), Path(tmp), served_name,
+                                        str(ref.version))
         for path in sorted(folder.iterdir()):
             storage.upload(path, f"{target}/{path.name}", settings)
     return target
@@ -109,7 +113,7 @@ def local_rollout(version: str, plan: RolloutPlan, settings: Settings | None = N
     stop = threading.Event()
     try:
         for v in (stable, version):
-            servers[v] = start_predictor(f"models:/{name}/{v}", "fraud", logs / f"v{v}.log",
+            servers[v] = start_predictor(ModelRef.of(name, v).uri, "fraud", logs / f"v{v}.log",
                                          model_version=v, role="stable" if v == stable
                                          else "canary")
         router = start_router(stable, servers[stable].base_url, logs / "router.log",
@@ -129,7 +133,7 @@ def local_rollout(version: str, plan: RolloutPlan, settings: Settings | None = N
         health = ScrapedHealth("fraud", {v: (servers[v].base_url, None)
                                          for v in (stable, version)})
         return run_rollout(version, traffic, health, plan,
-                           on_promoted=lambda v: move_champion(name, v, settings))
+                           on_promoted=lambda v: move_champion(ModelRef.of(name, v), settings))
     finally:
         stop.set()
         for server in servers.values():

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from kserve import Model
 from shipyard.drift import DriftDetector
+from shipyard.model_ref import ModelRef
 from shipyard.serving.drift_window import DriftMonitor, MonitorSettings
 from shipyard.serving.v2_inputs import to_frame
 from shipyard.settings import Settings
@@ -29,11 +30,12 @@ EVENTS = Counter("shipyard_drift_events", "Events received by the drift detector
 
 
 def load_detector(source: str, settings: Settings | None = None) -> DriftDetector:
-    """From the registry (``models:/name@alias`` or ``/N``) or a saved detector folder."""
-    if source.startswith("models:/"):
-        from shipyard.registry import load_drift_detector
+    """From the registry (a model reference: the detector stored with that version) or a
+    saved detector folder."""
+    if ModelRef.is_ref(source):
+        from shipyard.detector_store import load_drift_detector
 
-        return load_drift_detector(source, settings)
+        return load_drift_detector(ModelRef.parse(source), settings)
     return DriftDetector.load(source)
 
 
