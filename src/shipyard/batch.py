@@ -81,7 +81,7 @@ class BatchResult:
 
     def metrics(self) -> dict[str, float]:
         """For KFP's ``Metrics``: numbers only."""
-        values: dict[str, float] = {"rows": float(self.rows)}
+        values: dict[str, float] = {"rows_scored": float(self.rows)}
         if self.drift is not None:
             values.update(drift=float(self.drift.is_drift),
                           drifted_features=float(len(self.drift.drifted)),
@@ -90,10 +90,9 @@ class BatchResult:
 
     def metadata(self) -> dict[str, Any]:
         """For the predictions ``Dataset``: what the run summary shows."""
-        return {"rows": self.rows, "model_name": self.model_name, "version": self.version,
+        return {"model_name": self.model_name, "version": self.version,
                 "id_column": self.id_column, "destination": self.destination,
-                "drift_verdict": self.verdict, **{k: v for k, v in self.metrics().items()
-                                                  if k != "rows"}}
+                "drift_verdict": self.verdict, **self.metrics()}
 
     def markdown(self) -> str:
         lines = [f"# Batch scoring: {self.model_name} v{self.version}", "",
@@ -312,6 +311,7 @@ def batch_line(summary: RunSummary) -> str:
     meta = summary.step("score").metadata
     local = summary.run_dir / "score-op" / "predictions"
     where = f"{local}" + (f" and {meta['destination']}" if meta.get("destination") else "")
-    return (f"scored {meta.get('rows')} rows with {meta.get('model_name')} "
+    rows = meta.get("rows_scored")
+    return (f"scored {int(rows) if rows is not None else '?'} rows with {meta.get('model_name')} "
             f"v{meta.get('version')}; predictions: {where}; "
             f"drift: {meta.get('drift_verdict')}")

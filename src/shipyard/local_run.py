@@ -23,7 +23,7 @@ STEP_ORDER = ("ingest", "validate", "train", "tune", "register", "deploy", "scor
 _KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "min_skew_p_value", "task",
                 "model_type", "winner", "cv_roc_auc", "cv_f1_macro", "cv_rmse", "roc_auc",
                 "pr_auc", "f1", "threshold", "accuracy", "f1_macro", "rmse", "mae", "r2",
-                "version", "promoted", "champion_version", "outcome", "rows",
+                "version", "promoted", "champion_version", "outcome", "rows_scored",
                 "drifted_features", "min_p_value")
 
 

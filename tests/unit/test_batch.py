@@ -45,7 +45,7 @@ def test_predictions_equal_the_registered_model(registered, small_data, tmp_path
     assert result.rows == len(test) and result.version == "1"
     assert result.drift is not None and not result.drift.is_drift  # held-out rows, same data
     metrics = result.metrics()
-    assert metrics["rows"] == len(test) and metrics["drifted_features"] == 0
+    assert metrics["rows_scored"] == len(test) and metrics["drifted_features"] == 0
     assert 0 < metrics["min_p_value"] <= 1
     report = (tmp_path / "report.md").read_text()
     assert "**Verdict:** no drift" in report and "| amount |" in report
@@ -156,4 +156,5 @@ def test_model_reference_and_unknown_write_scheme(tmp_path):
         write_table(pd.DataFrame({"a": [1]}), "gs://bucket/p.parquet")
     result = BatchResult("t.csv", "m", "2", "models:/m/2", "binary", 10, "row", "p.parquet",
                          drift_note="no detector")
-    assert result.metrics() == {"rows": 10.0} and "not checked: no detector" in result.summary()
+    assert result.metrics() == {"rows_scored": 10.0}
+    assert "not checked: no detector" in result.summary()
