@@ -293,10 +293,14 @@ def run_batch_pipeline(pipeline_file: str | Path, source: str, model_name: str =
                        ) -> tuple[RunSummary, str]:
     """Check what can be checked, run the compiled batch pipeline on kfp.local; the run's
     summary and one line about the batch (`shipyard score`)."""
+    from shipyard.data.sources import uri_scheme
     from shipyard.local_run import run_local
 
     settings = settings or get_settings()
     model_name = model_name or settings.model_name
+    # every task is its own process: local paths are made absolute, as the summary shows them
+    source, destination = (str(Path(uri).resolve()) if uri and not uri_scheme(uri) else uri
+                           for uri in (source, destination))
     preflight(source, model_reference(model_name, alias, version), destination, id_column,
               settings)
     summary = run_local(pipeline_file, {"source": source, "model_name": model_name,
