@@ -8,6 +8,7 @@ BIN := $(VENV)/bin
 WITH_VENV := PATH="$(CURDIR)/$(BIN):$$PATH"
 export PYTHONPATH := $(CURDIR)/components:$(CURDIR)/pipelines:$(CURDIR)/kserve
 PIPELINE := build/training_pipeline.yaml
+BATCH_PIPELINE := build/batch_scoring_pipeline.yaml
 ARGS ?=
 
 .PHONY: install install-vertex run compile compile-vertex test test-fast bench bench-pipeline bench-serving bench-drift lint clean
@@ -21,8 +22,9 @@ install:  ## create .venv from the lock file (installs uv first if needed)
 install-vertex: install  ## add google-cloud-pipeline-components (+200 MB, seconds with a warm uv cache)
 	$(UV) sync --frozen --inexact --compile-bytecode --extra vertex
 
-compile: install  ## write the KFP IR YAML the Kubeflow Pipelines UI accepts
-	$(BIN)/shipyard compile --output $(PIPELINE)
+compile: install  ## write the KFP IR YAML the Kubeflow Pipelines UI accepts (both pipelines)
+	$(BIN)/shipyard compile --pipeline training --output $(PIPELINE)
+	$(BIN)/shipyard compile --pipeline batch --output $(BATCH_PIPELINE)
 
 compile-vertex: install-vertex  ## the Vertex AI variant's IR YAML (aiplatform.PipelineJob)
 	$(BIN)/python pipelines/vertex_pipeline.py build/vertex_pipeline.yaml

@@ -19,24 +19,26 @@ if TYPE_CHECKING:
     from shipyard.settings import Settings
 
 DEFAULT_PIPELINE_FILE = Path("build/training_pipeline.yaml")
+PIPELINES = {"training": ("training_pipeline", DEFAULT_PIPELINE_FILE),
+             "batch": ("batch_scoring_pipeline", Path("build/batch_scoring_pipeline.yaml"))}
 
 
-def _load_pipeline_module(project: Path):
-    """Import ``pipelines/training_pipeline.py`` from a checkout (source roots, not packages)."""
+def _load_pipeline_module(project: Path, module: str = "training_pipeline"):
+    """Import ``pipelines/<module>.py`` from a checkout (source roots, not packages)."""
     for folder in ("components", "pipelines"):
         path = str((project / folder).resolve())
         if path not in sys.path:
             sys.path.insert(0, path)
     try:
-        return importlib.import_module("training_pipeline")
+        return importlib.import_module(module)
     except ModuleNotFoundError as exc:
         raise ConfigError(f"cannot import the pipeline from {project}/pipelines: {exc}",
                           hint="run from the project checkout or pass --project") from exc
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    module = _load_pipeline_module(args.project)
-    print(module.compile_pipeline(args.output))
+    module, default = PIPELINES[args.pipeline]
+    print(_load_pipeline_module(args.project, module).compile_pipeline(args.output or default))
     return 0
 
 
@@ -69,6 +71,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         model_name = arguments.get("model_name") or pipeline.component_spec.inputs[
             "model_name"].default
         serve_sample(summary.run_dir, model_name)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score a table with a registered model through the compiled batch pipeline."""
+    from shipyard.batch import run_batch_pipeline
+    from shipyard.local_run import format_summary
+
+    if args.compile or not args.pipeline_file.is_file():
+        _load_pipeline_module(args.project, PIPELINES["batch"][0]).compile_pipeline(
+            args.pipeline_file)
+    summary, line = run_batch_pipeline(args.pipeline_file, args.source, args.model or "",
+                                       args.alias or "champion", args.version or "",
+                                       args.destination or "", args.id_column or "")
+    print()
+    print(format_summary(summary))
+    print(line)
     return 0
 
 
@@ -277,8 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="project checkout holding components/ and pipelines/")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    compile_ = sub.add_parser("compile", help="compile the training pipeline to IR YAML")
-    compile_.add_argument("--output", type=Path, default=DEFAULT_PIPELINE_FILE)
+    compile_ = sub.add_parser("compile", help="compile a pipeline to IR YAML")
+    compile_.add_argument("--pipeline", choices=sorted(PIPELINES), default="training",
+                          help="training (default) or batch (batch scoring)")
+    compile_.add_argument("--output", type=Path,
+                          help="default build/training_pipeline.yaml or "
+                               "build/batch_scoring_pipeline.yaml")
     compile_.set_defaults(func=cmd_compile)
 
     run = sub.add_parser("run", help="run the compiled pipeline locally on kfp.local")
@@ -286,6 +309,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-serve", action="store_true",
                      help="do not end by serving the champion and answering a sample request")
     run.set_defaults(func=cmd_run)
+
+    score = sub.add_parser(
+        "score", help="score a table with a registered model on kfp.local (the compiled batch "
+                      "pipeline): Parquet predictions, drift against the training data",
+        description="Runs build/batch_scoring_pipeline.yaml (compiled if missing) on "
+                    "kfp.local. Predictions equal the endpoint's for the same rows. Exit 1 "
+                    "when the table lacks a feature or the model does not exist.")
+    score.add_argument("source", help="CSV/Parquet path, file:// or s3:// URI")
+    score.add_argument("--model", help="registered model name; default SHIPYARD_MODEL_NAME")
+    which = score.add_mutually_exclusive_group()
+    which.add_argument("--alias", help="registry alias (default champion)")
+    which.add_argument("--version", help="registered version number")
+    score.add_argument("--destination", help="also write the predictions here (path or "
+                                             "s3://; .parquet or .csv)")
+    score.add_argument("--id-column", help="column identifying a row (default: row number)")
+    score.add_argument("--pipeline-file", type=Path, default=PIPELINES["batch"][1])
+    score.add_argument("--compile", action="store_true", help="compile first")
+    score.set_defaults(func=cmd_score)
 
     submit = sub.add_parser(
         "submit", help="submit the pipeline to Kubeflow Pipelines (kfp.Client)",

@@ -19,11 +19,12 @@ from typing import Any
 from shipyard.errors import ConfigError, ShipyardError
 from shipyard.settings import Settings, get_settings
 
-STEP_ORDER = ("ingest", "validate", "train", "tune", "register", "deploy")
+STEP_ORDER = ("ingest", "validate", "train", "tune", "register", "deploy", "score")
 _KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "min_skew_p_value", "task",
                 "model_type", "winner", "cv_roc_auc", "cv_f1_macro", "cv_rmse", "roc_auc",
                 "pr_auc", "f1", "threshold", "accuracy", "f1_macro", "rmse", "mae", "r2",
-                "version", "promoted", "champion_version", "outcome")
+                "version", "promoted", "champion_version", "outcome", "rows_scored",
+                "drifted_features", "min_p_value")
 
 
 class PipelineFailed(ShipyardError):
@@ -42,7 +43,8 @@ class StepSummary:
     name: str
     work_seconds: float | None
     process_seconds: float | None
-    metrics: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)  # the key ones, for the table
+    metadata: dict[str, Any] = field(default_factory=dict)  # everything the step reported
 
 
 @dataclass
@@ -144,22 +146,24 @@ def _newest(root: Path, before: set[Path]) -> Path | None:
 
 
 def read_steps(run_dir: Path) -> list[StepSummary]:
-    """Per-step timings and key metrics from each task's executor output."""
+    """Per-step timings and metrics from each task's executor output: every ``<step>-op``
+    folder of the run, known steps in pipeline order, any other after them by name."""
+    known = {name: i for i, name in enumerate(STEP_ORDER)}
+    names = sorted((p.parent.name.removesuffix("-op") for p in
+                    run_dir.glob("*-op/executor_output.json")),
+                   key=lambda n: (known.get(n, len(known)), n))
     steps = []
-    for name in STEP_ORDER:
-        output = run_dir / f"{name}-op" / "executor_output.json"
-        if not output.is_file():
-            continue
-        data = json.loads(output.read_text())
+    for name in names:
+        data = json.loads((run_dir / f"{name}-op" / "executor_output.json").read_text())
         merged: dict[str, Any] = dict(data.get("parameterValues", {}))
         for artifact in data.get("artifacts", {}).values():
             for item in artifact.get("artifacts", []):
                 merged.update(item.get("metadata", {}))
         if name == "deploy":  # its one output is the rollout's outcome, said in words
             merged["outcome"] = merged.pop("Output", None)
-        steps.append(StepSummary(name, merged.pop("work_seconds", None),
-                                 merged.pop("process_seconds", None),
-                                 {k: merged[k] for k in _KEY_METRICS if k in merged}))
+        work, process = merged.pop("work_seconds", None), merged.pop("process_seconds", None)
+        steps.append(StepSummary(name, work, process,
+                                 {k: merged[k] for k in _KEY_METRICS if k in merged}, merged))
     return steps
 
 

@@ -20,6 +20,8 @@ OPS = {"ingest_op": ({}, {"train_data": "system.Dataset", "test_data": "system.D
        "register_op": ({"model": "system.Model", "test_data": "system.Dataset"},
                        {"decision": "system.Artifact", "report": "system.Markdown"}),
        "deploy_op": ({}, {"report": "system.Markdown"}),
+       "score_op": ({}, {"predictions": "system.Dataset", "report": "system.Markdown",
+                         "metrics": "system.Metrics"}),  # the batch-scoring pipeline's
        "traffic_split_op": ({}, {})}  # Vertex's canary split (pipelines/vertex_pipeline.py)
 COMPONENTS_DIR = Path(__file__).resolve().parents[2] / "components"
 

@@ -5,7 +5,7 @@ from support import PROJECT
 
 
 def test_every_subcommand_has_help(capsys):
-    for command in ("compile", "run", "submit", "serve", "rollout", "drift"):
+    for command in ("compile", "run", "submit", "serve", "rollout", "drift", "score"):
         with pytest.raises(SystemExit) as done:
             build_parser().parse_args([command, "--help"])
         assert done.value.code == 0
@@ -15,6 +15,21 @@ def test_every_subcommand_has_help(capsys):
 def test_compile_writes_the_yaml(tmp_path, capsys):
     assert main(["--project", str(PROJECT), "compile", "--output", str(tmp_path / "p.yaml")]) == 0
     assert (tmp_path / "p.yaml").read_text().startswith("# PIPELINE DEFINITION")
+
+
+def test_compile_the_batch_pipeline(tmp_path, capsys):
+    assert main(["--project", str(PROJECT), "compile", "--pipeline", "batch", "--output",
+                 str(tmp_path / "b.yaml")]) == 0
+    assert "# Name: shipyard-batch-scoring" in (tmp_path / "b.yaml").read_text()
+
+
+def test_score_usage_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit):  # --alias or --version, not both
+        build_parser().parse_args(["score", "t.csv", "--alias", "a", "--version", "2"])
+    assert "not allowed with argument" in capsys.readouterr().err
+    assert main(["--project", str(PROJECT), "score", str(tmp_path / "t.csv"), "--version",
+                 "two", "--pipeline-file", str(tmp_path / "b.yaml")]) == 2
+    assert "version 'two' is not a number" in capsys.readouterr().err
 
 
 def test_bad_parameter_is_exit_code_2(tmp_path, capsys):

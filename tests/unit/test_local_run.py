@@ -40,6 +40,20 @@ def test_read_steps_and_summary_table(tmp_path):
     assert "`champion` -> v3" in table and "train_rows=80" in table
 
 
+def test_read_steps_finds_any_step_in_pipeline_order_with_all_its_metadata(tmp_path):
+    for name, metadata in (("score", {"rows_scored": 7, "drift_verdict": "no drift",
+                                      "work_seconds": 1.5}),
+                           ("custom", {"rows_scored": 1}), ("ingest", {"train_rows": 5})):
+        (tmp_path / f"{name}-op").mkdir()
+        (tmp_path / f"{name}-op" / "executor_output.json").write_text(json.dumps(
+            {"artifacts": {"a": {"artifacts": [{"name": "a", "metadata": metadata}]}}}))
+    steps = read_steps(tmp_path)
+    assert [s.name for s in steps] == ["ingest", "score", "custom"]
+    score = steps[1]
+    assert score.work_seconds == 1.5 and score.metrics == {"rows_scored": 7}
+    assert score.metadata["drift_verdict"] == "no drift"
+
+
 def test_coerce_arguments_uses_the_declared_types(tmp_path):
     from training_pipeline import compile_pipeline
 

@@ -1,0 +1,26 @@
+"""KFP component: score a table with a registered model; predictions, drift report, metrics."""
+
+from kfp import dsl
+from kfp.dsl import Dataset, Markdown, Metrics, Output
+
+from shipyard.settings import component_image
+
+
+@dsl.component(base_image=component_image(), install_kfp_package=False)
+def score_op(source: str, predictions: Output[Dataset], report: Output[Markdown],
+             metrics: Output[Metrics], model_name: str = "", alias: str = "champion",
+             version: str = "", destination: str = "", id_column: str = ""):
+    """Score `source` as the endpoint would (same scorer); Parquet predictions, also written to
+    `destination` if given; the batch's drift against the version's stored detector."""
+    from shipyard.timing import timed
+
+    with timed() as timer:
+        from shipyard.batch import model_reference, score_table
+        from shipyard.settings import settings_for
+
+        settings = settings_for(model_name)
+        result = score_table(source, model_reference(settings.model_name, alias, version),
+                             predictions.path, destination, id_column, settings, report.path)
+    for name, value in result.metrics().items():
+        metrics.log_metric(name, value)
+    predictions.metadata.update({**result.metadata(), **timer.as_metadata()})
