@@ -37,17 +37,19 @@ DEFAULT_BATCH_PIPELINE_FILE = Path("build/batch_scoring_pipeline.yaml")
 
 
 def model_reference(model_name: str, alias: str = "champion", version: str | int = "") -> str:
-    """``models:/NAME/N`` when a version is given, else ``models:/NAME@ALIAS``."""
+    """The reference's URI: the version when one is given, else the alias."""
+    from shipyard.model_ref import ModelRef
+
     if not model_name:
         raise ConfigError("no model name given", hint="pass --model NAME")
     version = str(version).strip()
     if version:
         if not version.isdigit():
             raise ConfigError(f"model version {version!r} is not a number")
-        return f"models:/{model_name}/{version}"
+        return ModelRef.of(model_name, version).uri
     if not alias:
         raise ConfigError("give an alias (e.g. champion) or a version of the model")
-    return f"models:/{model_name}@{alias}"
+    return ModelRef(model_name, alias=alias).uri
 
 
 @dataclass
@@ -272,13 +274,15 @@ def _predicted_summary(labels: np.ndarray, classes) -> dict[str, Any]:
 def _score_drift(result: BatchResult, canonical: pd.DataFrame, model_ref: str, served,
                  settings: Settings, max_rows: int) -> None:
     """The batch against the version's stored detector, as the drift sidecar scores windows."""
-    if not model_ref.startswith("models:/"):
+    from shipyard.model_ref import ModelRef
+
+    if not ModelRef.is_ref(model_ref):
         result.drift_note = "the model is not from the registry, so no detector is stored"
         return
-    from shipyard.registry import load_drift_detector
+    from shipyard.detector_store import load_drift_detector
 
     try:  # pinned to the version that scored, even if the alias moves meanwhile
-        detector = load_drift_detector(f"models:/{served.name}/{served.version}", settings)
+        detector = load_drift_detector(ModelRef.of(served.name, served.version), settings)
     except ModelNotFound as exc:
         result.drift_note = exc.message
         return

@@ -11,7 +11,9 @@ import pytest
 
 from shipyard.cli import main
 from shipyard.data.synthetic import generate_transactions
-from shipyard.registry import load_registered, register
+from shipyard.model_ref import ModelRef
+from shipyard.registration import register
+from shipyard.registry import load_registered
 from shipyard.settings import settings_for
 from support import PROJECT
 
@@ -41,7 +43,7 @@ def test_shipyard_score_runs_the_batch_pipeline(trained, small_data, tmp_path, m
     assert line.startswith(f"scored 800 rows with {NAME} v1; predictions: ")
     assert "out/predictions.parquet; drift: no drift" in line
     predictions = pd.read_parquet(tmp_path / "out" / "predictions.parquet")
-    model = load_registered(f"models:/{NAME}/1", settings_for(NAME))
+    model = load_registered(ModelRef.of(NAME, 1), settings_for(NAME))
     assert predictions["txn_id"].tolist() == table["txn_id"].tolist()
     assert predictions["predict"].tolist() == model.predict(table).tolist()
     np.testing.assert_allclose(predictions[["proba_0", "proba_1"]].to_numpy(),

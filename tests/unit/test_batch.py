@@ -8,7 +8,9 @@ import pytest
 from shipyard.batch import BatchResult, model_reference, preflight, score_table
 from shipyard.data.sources import write_table
 from shipyard.errors import ConfigError, DataSourceError, ModelNotFound, SchemaError
-from shipyard.registry import load_registered, register
+from shipyard.model_ref import ModelRef
+from shipyard.registration import register
+from shipyard.registry import load_registered
 from shipyard.settings import settings_for
 
 NAME = "batch-unit"
@@ -32,7 +34,7 @@ def test_predictions_equal_the_registered_model(registered, small_data, tmp_path
                          destination=str(tmp_path / "copy" / "p.parquet"), id_column="txn",
                          settings=registered, report_path=tmp_path / "report.md")
     out = pd.read_parquet(tmp_path / "out.parquet")
-    model = load_registered(f"models:/{NAME}@champion", registered)
+    model = load_registered(ModelRef.champion(NAME), registered)
     expected = pd.read_csv(source)  # the same rows as the table the batch read
     assert list(out.columns) == ["txn", "model_name", "model_version", "predict",
                                  *[f"proba_{c}" for c in model.classes]]
