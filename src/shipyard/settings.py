@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, TomlConfigSettingsSource
@@ -42,7 +43,27 @@ class Settings(BaseSettings):
     s3_secure: bool = Field(False, description="Use TLS to reach the S3 endpoint.")
     s3_region: str | None = None
 
-    role: str = Field("stable", description="stable or canary: labels the predictor's metrics.")
+    role: Literal["stable", "canary"] = Field(
+        "stable", description="stable or canary: labels the predictor's metrics.")
+    model_source: str = Field("/mnt/models", description="What the predictor serves: a model "
+                              "reference (models:/name@alias, models:/name/N) or a bundle folder "
+                              "(KServe mounts storageUri at /mnt/models).")
+    logger_url: str | None = Field(None, description="Local mode: the predictor posts each "
+                                   "request/response there as CloudEvents, as the "
+                                   "InferenceService logger does on a cluster.")
+    logger_mode: Literal["all", "request", "response"] = Field(
+        "request", description="Which events the predictor forwards (logger.mode).")
+    detector_source: str = Field("/mnt/detector", description="What the drift detector loads: "
+                                 "a model reference (its stored detector) or a detector folder.")
+    drift_window_size: int = Field(500, gt=0, description="Rows per drift window.")
+    drift_max_age_seconds: float = Field(60.0, gt=0, description="A window older than this "
+                                         "is scored with the rows it has.")
+    drift_max_buffered_rows: int = Field(20_000, gt=0, description="Rows the detector buffers "
+                                         "at most; the oldest are dropped (and counted).")
+    mlflow_http_timeout_seconds: int = Field(30, gt=0, description="MLflow client request "
+                                             "timeout (MLFLOW_HTTP_REQUEST_TIMEOUT).")
+    mlflow_http_retries: int = Field(1, ge=0, description="MLflow client retries; its default "
+                                     "retries unreachable servers for minutes.")
     model_version: str | None = Field(None, description="Registry version of a model served "
                                       "from a folder (KServe's /mnt/models): the metrics' "
                                       "version label, which rollout gates select on.")

@@ -19,13 +19,15 @@ from shipyard.settings import Settings, get_settings
 
 PIPELINE_RUN_TAG = "shipyard.pipeline_run_id"
 STEP_TAG = "shipyard.step"
-# MLflow retries unreachable servers with backoff for minutes; fail within seconds instead.
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-# The model carries its own pip requirement; copying the project's uv.lock into every model
-# version adds nothing the bundle needs.
-os.environ.setdefault("MLFLOW_LOG_UV_FILES", "false")
+
+
+def mlflow_environment(settings: Settings) -> dict[str, str]:
+    """MLflow reads these only from the environment: bounded retries and timeouts (it retries
+    unreachable servers with backoff for minutes), no progress bars, and no copy of the
+    project's uv.lock in every model version (the model carries its own requirement)."""
+    return {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.mlflow_http_retries),
+            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(settings.mlflow_http_timeout_seconds),
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MLFLOW_LOG_UV_FILES": "false"}
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
@@ -47,6 +49,8 @@ def configure(settings: Settings | None = None) -> str:
     import mlflow
 
     settings = settings or get_settings()
+    for key, value in mlflow_environment(settings).items():
+        os.environ.setdefault(key, value)
     uri = settings.tracking_uri
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)

@@ -68,14 +68,12 @@ class Scorer:
 class ShipyardPredictor(Model):
     """Serves one model version; ``name`` is the name clients use in the v2 paths."""
 
-    def __init__(self, name: str, source: str, settings: Settings | None = None,
-                 logger_url: str | None = None, logger_mode: str = "request") -> None:
+    def __init__(self, name: str, source: str, settings: Settings | None = None) -> None:
         super().__init__(name)
         self.source = source
-        self.settings = settings or get_settings()
+        self.settings = settings or get_settings()  # role, logger, model version: from here
         self.served: ServedModel | None = None
         self.scorer: Scorer | None = None
-        self.logger_url, self.logger_mode = logger_url, logger_mode
         self.forwarder = None
 
     def load(self) -> bool:
@@ -83,10 +81,11 @@ class ShipyardPredictor(Model):
         model = self.served.model
         self.scorer = Scorer(model)
         self._datatypes = {spec.name: spec.datatype for spec in input_specs(model.schema)}
-        if self.logger_url:
+        if self.settings.logger_url:
             from shipyard.serving.event_forwarder import EventForwarder
 
-            self.forwarder = EventForwarder(self.logger_url, self.name, mode=self.logger_mode)
+            self.forwarder = EventForwarder(self.settings.logger_url, self.name,
+                                            mode=self.settings.logger_mode)
         self.ready = True
         return self.ready
 

@@ -111,15 +111,18 @@ class ShipyardModelServer(ModelServer):
 
 def serve_predictor(source: str, name: str, host: str, http_port: int, grpc_port: int,
                     enable_grpc: bool = True, logger_url: str | None = None,
-                    logger_mode: str = "request", **server_kwargs) -> None:
+                    settings: Settings | None = None, **server_kwargs) -> None:
     """Load the model (verified) and serve it until SIGTERM/SIGINT; with ``logger_url``,
     forward each request/response to it as KServe's logger would (the drift detector)."""
     from shipyard.serving.predictor import ShipyardPredictor
 
+    settings = settings or get_settings()
+    if logger_url:
+        settings = settings.model_copy(update={"logger_url": logger_url})
     server = ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
-                                 enable_grpc=enable_grpc, **server_kwargs)
+                                 enable_grpc=enable_grpc, settings=settings, **server_kwargs)
     server.check_ports()  # before the model loads: a busy port fails in a second, not ten
-    model = ShipyardPredictor(name, source, logger_url=logger_url, logger_mode=logger_mode)
+    model = ShipyardPredictor(name, source, settings)
     model.load()
     server.start([model])
 
@@ -138,40 +141,40 @@ def _parser(description: str):
     return parser
 
 
+def _settings_from(args, names: tuple[str, ...]) -> Settings:
+    """The process settings with the command line's values for ``names`` on top."""
+    return get_settings().model_copy(update={n: getattr(args, n) for n in names
+                                             if getattr(args, n) is not None})
+
+
 def main(argv: list[str] | None = None) -> None:
-    """The predictor entrypoint."""
-    import os
-
-    from shipyard.settings import get_settings
-
+    """The predictor entrypoint (``shipyard-predictor``); each flag overrides its
+    ``SHIPYARD_*`` setting."""
+    defaults = get_settings()
     parser = _parser("Shipyard KServe v2 predictor")
-    parser.add_argument("--model_source",
-                        default=os.environ.get("SHIPYARD_MODEL_SOURCE", "/mnt/models"),
+    parser.add_argument("--model_source", default=defaults.model_source,
                         help="models:/name@alias, models:/name/N, or a bundle folder "
                              "(KServe mounts storageUri at /mnt/models)")
-    parser.add_argument("--logger_url", default=os.environ.get("SHIPYARD_LOGGER_URL"),
+    parser.add_argument("--logger_url", default=defaults.logger_url,
                         help="post each request/response there as CloudEvents (local mode; "
                              "on a cluster the InferenceService logger does this)")
     parser.add_argument("--logger_mode", choices=("all", "request", "response"),
-                        default=os.environ.get("SHIPYARD_LOGGER_MODE", "request"),
+                        default=defaults.logger_mode,
                         help="which events to forward, as the InferenceService logger.mode "
                              "(the drift detector reads requests only)")
-    parser.add_argument("--role", choices=("stable", "canary"), default=get_settings().role,
+    parser.add_argument("--role", choices=("stable", "canary"), default=defaults.role,
                         help="label on the metrics that tells stable from canary "
-                             "(env SHIPYARD_ROLE)")
-    parser.add_argument("--model_version", default=get_settings().model_version,
+                             "(SHIPYARD_ROLE)")
+    parser.add_argument("--model_version", default=defaults.model_version,
                         help="registry version of a model served from a folder: the metrics' "
-                             "version label (env SHIPYARD_MODEL_VERSION)")
+                             "version label (SHIPYARD_MODEL_VERSION)")
     args, _ = parser.parse_known_args(argv)
-    os.environ["SHIPYARD_ROLE"] = args.role
-    if args.model_version:
-        os.environ["SHIPYARD_MODEL_VERSION"] = args.model_version
-    get_settings.cache_clear()
+    settings = _settings_from(args, ("model_source", "logger_url", "logger_mode", "role",
+                                     "model_version"))
     with one_line_errors():
-        serve_predictor(args.model_source, args.model_name, args.host, args.http_port,
-                        args.grpc_port, enable_grpc=args.enable_grpc,
-                        logger_url=args.logger_url, logger_mode=args.logger_mode, workers=1,
-                        max_threads=args.max_threads)
+        serve_predictor(settings.model_source, args.model_name, args.host, args.http_port,
+                        args.grpc_port, enable_grpc=args.enable_grpc, settings=settings,
+                        workers=1, max_threads=args.max_threads)
 
 
 class one_line_errors:  # noqa: N801 (a context manager used like a function)
@@ -210,18 +213,21 @@ def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port:
 
 
 def drift_main(argv: list[str] | None = None) -> None:
-    """The drift detector entrypoint."""
+    """The drift detector entrypoint (``shipyard-drift``); each flag overrides its
+    ``SHIPYARD_*`` setting."""
     import os
 
     from shipyard.serving.drift_window import MonitorSettings
 
+    defaults = get_settings()
     parser = _parser("Shipyard drift detector (alibi-detect) for KServe's request logger")
-    parser.add_argument("--detector_source",
-                        default=os.environ.get("SHIPYARD_DETECTOR_SOURCE", "/mnt/detector"),
+    parser.add_argument("--detector_source", default=defaults.detector_source,
                         help="models:/name@alias, models:/name/N, or a saved detector folder")
-    parser.add_argument("--window_size", type=int, default=500)
-    parser.add_argument("--max_age_seconds", type=float, default=60.0)
-    parser.add_argument("--max_buffered_rows", type=int, default=20_000)
+    parser.add_argument("--window_size", type=int, default=defaults.drift_window_size)
+    parser.add_argument("--max_age_seconds", type=float,
+                        default=defaults.drift_max_age_seconds)
+    parser.add_argument("--max_buffered_rows", type=int,
+                        default=defaults.drift_max_buffered_rows)
     parser.add_argument("--nice", type=int, default=0,
                         help="lower this process's CPU priority (local mode: the predictor on "
                              "the same machine comes first; in a pod, CPU limits do this)")
