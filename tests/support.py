@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import functools
+import json
+import re
 import socket
 import subprocess
+import threading
 import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard.processes import free_port, stop_process_group
 
 PROJECT = Path(__file__).resolve().parents[1]
-__all__ = ["PROJECT", "free_port", "messy_table", "stop", "wait_for_port"]
+__all__ = ["PROJECT", "Load", "call", "cloudevent", "free_port", "latest", "messy_table", "post",
+           "run_prometheus", "stop", "wait_for_port"]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -35,11 +43,73 @@ CRD_FILE = PROJECT.parent / "shared" / "crds" / "serving.kserve.io_inferenceserv
 
 
 def inference_service_validator():
-    import pytest
-
+    """KServe's CRD schema where the data file is beside the project, else a schema derived
+    from the kserve SDK's own model classes (``SdkValidator``): the check never skips."""
     if not CRD_FILE.exists():
-        pytest.skip(f"KServe's InferenceService CRD is not at {CRD_FILE}")
+        return SdkValidator()
     return _crd_validator()
+
+
+@dataclass
+class SdkError:
+    absolute_path: list
+    message: str
+
+
+QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i?|[munkMGTPE])?$")
+
+
+class SdkValidator:
+    """Strict structure check of an InferenceService against the kserve SDK classes
+    (``openapi_types`` / ``attribute_map``, and the kubernetes client's for core types):
+    unknown fields, wrong types and malformed resource quantities are errors."""
+
+    def iter_errors(self, body: dict):
+        import kserve
+
+        yield from self._check(body, kserve.V1beta1InferenceService, [])
+
+    def _check(self, value, kind, path):
+        import kubernetes.client
+
+        import kserve
+
+        if isinstance(kind, str):
+            if kind.startswith("list["):
+                if not isinstance(value, list):
+                    yield SdkError(path, f"{value!r} is not a list")
+                    return
+                for i, item in enumerate(value):
+                    yield from self._check(item, kind[5:-1], [*path, i])
+                return
+            if kind.startswith("dict("):
+                if not isinstance(value, dict):
+                    yield SdkError(path, f"{value!r} is not an object")
+                elif path and path[-1] in ("limits", "requests"):
+                    for key, quantity in value.items():
+                        if not QUANTITY.match(str(quantity)):
+                            yield SdkError([*path, key], f"{quantity!r} is not a quantity")
+                return
+            builtin = {"str": str, "int": int, "bool": bool, "float": (int, float),
+                       "object": object, "datetime": str}.get(kind)
+            if builtin is not None:
+                if not isinstance(value, builtin) or (builtin is int and isinstance(value, bool)):
+                    yield SdkError(path, f"{value!r} is not of type {kind}")
+                return
+            kind = getattr(kserve, kind, None) or getattr(kubernetes.client, kind, None)
+            if kind is None:  # a type neither SDK names: accept what the API server decides
+                return
+        if not isinstance(value, dict):
+            yield SdkError(path, f"{value!r} is not an object")
+            return
+        if path == ["metadata"]:
+            return
+        fields = {json_name: attr for attr, json_name in kind.attribute_map.items()}
+        for key, item in value.items():
+            if key not in fields:
+                yield SdkError([*path, key], f"additional property {key!r} is not allowed")
+                continue
+            yield from self._check(item, kind.openapi_types[fields[key]], [*path, key])
 
 
 @functools.lru_cache(maxsize=1)
@@ -118,3 +188,125 @@ def messy_table(seed: int, task: str, rows: int = 300):
         names = ["no", "yes"] if task == "binary" else ["low", "mid", "high"]
         frame["label"] = np.array(names, dtype=object)[np.searchsorted(cut, signal)]
     return frame
+
+
+# Helpers for tests that talk to real servers (predictor, detector, router, Prometheus).
+
+
+def post(url: str, body: bytes | dict, content_type: str = "application/json"):
+    """POST and return (status, parsed JSON body) without raising on 4xx/5xx."""
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def call(router: str, body: bytes) -> tuple[str, int]:
+    """One request through the router: (where it was routed, HTTP status)."""
+    request = urllib.request.Request(f"{router}/v2/models/fraud/infer", data=body,
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.headers["x-shipyard-routed-to"], response.status
+    except urllib.error.HTTPError as error:
+        return error.headers.get("x-shipyard-routed-to", "?"), error.code
+
+
+class Load:
+    """Clients calling the router until stopped; every answer recorded."""
+
+    def __init__(self, router: str, body: bytes, clients: int = 3):
+        self.answers: list[tuple[str, int]] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(router, body))
+                         for _ in range(clients)]
+
+    def _run(self, router, body):
+        while not self._stop.is_set():
+            self.answers.append(call(router, body))
+            time.sleep(0.01)
+
+    def __enter__(self):
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+
+def run_prometheus(targets: dict[str, tuple[str, str]], folder):
+    """Prometheus (Debian's) on 127.0.0.1 scraping each job's base URL every second with
+    the ``model_version`` label given (what the PodMonitor's relabeling attaches on a
+    cluster); yields its URL once every target has been scraped, and stops it by PID."""
+    import shutil
+
+    import yaml
+
+    if not shutil.which("prometheus"):
+        import pytest
+
+        pytest.skip("prometheus is not installed (apt-get install prometheus)")
+    jobs = [{"job_name": job, "scrape_interval": "1s",
+             "static_configs": [{"targets": [url.removeprefix("http://")],
+                                 "labels": {"model_version": version}}]}
+            for job, (url, version) in targets.items()]
+    (folder / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": jobs}))
+    port = free_port()
+    with open(folder / "prometheus.log", "w") as log:
+        process = subprocess.Popen(
+            ["prometheus", f"--config.file={folder / 'prometheus.yml'}",
+             f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.path={folder / 'data'}"],
+            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # ready once every target was scraped
+            try:
+                with urllib.request.urlopen(f"{url}/api/v1/targets", timeout=2) as response:
+                    active = json.loads(response.read())["data"]["activeTargets"]
+                if active and all(t["health"] == "up" for t in active):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.5)
+        else:
+            raise TimeoutError(f"Prometheus did not scrape every target; log: {folder}")
+        yield url
+    finally:
+        stop(process)
+
+
+REQUEST = "org.kubeflow.serving.inference.request"
+
+
+def cloudevent(base: str, body: dict, kind: str = REQUEST):
+    """POST as KServe's agent does: binary-mode CloudEvent headers, JSON data."""
+    request = urllib.request.Request(
+        f"{base}/v1/models/drift:predict", data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "ce-specversion": "1.0",
+                 "ce-id": str(uuid.uuid4()), "ce-source": "http://localhost:9081/",
+                 "ce-type": kind, "ce-inferenceservicename": "fraud",
+                 "ce-namespace": "default", "ce-component": "predictor",
+                 "ce-endpoint": "default"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def latest(base: str, windows: int, timeout: float = 30.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(f"{base}/v1/drift/drift", timeout=5) as response:
+            state = json.loads(response.read())
+        if state["windows_scored"] >= windows:
+            return state
+        time.sleep(0.2)
+    raise TimeoutError(state)

@@ -2,12 +2,6 @@
 ports, stopped by PID."""
 
 import json
-import subprocess
-import threading
-import time
-import urllib.error
-import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -19,7 +13,7 @@ from shipyard.drift import DriftDetector
 from shipyard.rollout.local_router import start_router
 from shipyard.schema import Schema, infer_schema
 from shipyard.serving.local import start_detector, start_predictor, v2_request
-from support import PROJECT, free_port, stop
+from support import PROJECT, free_port, run_prometheus
 
 
 @pytest.fixture(scope="session")
@@ -31,17 +25,6 @@ def predictor_server(trained, shipyard_home):
                              entrypoint=PROJECT / "kserve" / "predictor_server.py")
     yield {"base": server.base_url, "grpc": f"127.0.0.1:{grpc_port}", "process": server.process}
     server.stop()
-
-
-def post(url: str, body: bytes | dict, content_type: str = "application/json"):
-    """POST and return (status, parsed JSON body) without raising on 4xx/5xx."""
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
 
 
 @pytest.fixture(scope="session")
@@ -99,42 +82,6 @@ def body(small_data):
     return json.dumps(v2_request(rows, Schema.load(small_data["schema"]))).encode()
 
 
-def call(router: str, body: bytes) -> tuple[str, int]:
-    """One request through the router: (where it was routed, HTTP status)."""
-    request = urllib.request.Request(f"{router}/v2/models/fraud/infer", data=body,
-                                     headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.headers["x-shipyard-routed-to"], response.status
-    except urllib.error.HTTPError as error:
-        return error.headers.get("x-shipyard-routed-to", "?"), error.code
-
-
-class Load:
-    """Clients calling the router until stopped; every answer recorded."""
-
-    def __init__(self, router: str, body: bytes, clients: int = 3):
-        self.answers: list[tuple[str, int]] = []
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(router, body))
-                         for _ in range(clients)]
-
-    def _run(self, router, body):
-        while not self._stop.is_set():
-            self.answers.append(call(router, body))
-            time.sleep(0.01)
-
-    def __enter__(self):
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-
-
 @pytest.fixture(scope="session")
 def prometheus(fleet, drift_server, tmp_path_factory):
     """Prometheus scraping the fleet's predictors and the drift detector every second; the
@@ -143,73 +90,3 @@ def prometheus(fleet, drift_server, tmp_path_factory):
     targets = {f"predictor-v{v}": (url, v) for v, url in fleet["upstreams"].items()}
     targets["drift"] = (drift_server["base"], "2")
     yield from run_prometheus(targets, tmp_path_factory.mktemp("prometheus"))
-
-
-def run_prometheus(targets: dict[str, tuple[str, str]], folder):
-    """Prometheus (Debian's) on 127.0.0.1 scraping each job's base URL every second with
-    the ``model_version`` label given (what the PodMonitor's relabeling attaches on a
-    cluster); yields its URL once every target has been scraped, and stops it by PID."""
-    import shutil
-
-    import yaml
-
-    if not shutil.which("prometheus"):
-        pytest.skip("prometheus is not installed (apt-get install prometheus)")
-    jobs = [{"job_name": job, "scrape_interval": "1s",
-             "static_configs": [{"targets": [url.removeprefix("http://")],
-                                 "labels": {"model_version": version}}]}
-            for job, (url, version) in targets.items()]
-    (folder / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": jobs}))
-    port = free_port()
-    with open(folder / "prometheus.log", "w") as log:
-        process = subprocess.Popen(
-            ["prometheus", f"--config.file={folder / 'prometheus.yml'}",
-             f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.path={folder / 'data'}"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # ready once every target was scraped
-            try:
-                with urllib.request.urlopen(f"{url}/api/v1/targets", timeout=2) as response:
-                    active = json.loads(response.read())["data"]["activeTargets"]
-                if active and all(t["health"] == "up" for t in active):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise TimeoutError(f"Prometheus did not scrape every target; log: {folder}")
-        yield url
-    finally:
-        stop(process)
-
-
-REQUEST = "org.kubeflow.serving.inference.request"
-
-
-def cloudevent(base: str, body: dict, kind: str = REQUEST):
-    """POST as KServe's agent does: binary-mode CloudEvent headers, JSON data."""
-    request = urllib.request.Request(
-        f"{base}/v1/models/drift:predict", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "ce-specversion": "1.0",
-                 "ce-id": str(uuid.uuid4()), "ce-source": "http://localhost:9081/",
-                 "ce-type": kind, "ce-inferenceservicename": "fraud",
-                 "ce-namespace": "default", "ce-component": "predictor",
-                 "ce-endpoint": "default"})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
-
-
-def latest(base: str, windows: int, timeout: float = 30.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with urllib.request.urlopen(f"{base}/v1/drift/drift", timeout=5) as response:
-            state = json.loads(response.read())
-        if state["windows_scored"] >= windows:
-            return state
-        time.sleep(0.2)
-    raise TimeoutError(state)

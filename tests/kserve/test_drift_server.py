@@ -4,9 +4,9 @@ import urllib.request
 
 import pytest
 
-from conftest import REQUEST, cloudevent, latest, post
 from shipyard.data.synthetic import generate_transactions
 from shipyard.serving.local import v2_request
+from support import REQUEST, cloudevent, latest, post
 
 
 def test_reference_traffic_then_shifted_traffic(drift_server):

@@ -8,12 +8,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from conftest import Load, call
 from shipyard.errors import RolloutFailed
 from shipyard.rollout.controller import RolloutPlan, run_rollout
 from shipyard.rollout.gates import Thresholds
 from shipyard.rollout.health import ScrapedHealth
-from shipyard.rollout.local_router import LocalTraffic, Split, Upstream
+from shipyard.rollout.local_router import LocalTraffic
+from support import Load, call
 
 PLAN = RolloutPlan(steps=(10, 50, 100), bake_seconds=3, poll_seconds=0.5,
                    thresholds=Thresholds(min_requests=10))
@@ -22,7 +22,7 @@ PLAN = RolloutPlan(steps=(10, 50, 100), bake_seconds=3, poll_seconds=0.5,
 @pytest.fixture
 def traffic(fleet):
     local = LocalTraffic(fleet["router"], "fraud", fleet["upstreams"])
-    local._put(Split(Upstream("1", fleet["upstreams"]["1"])))  # every test starts on v1
+    local.promote("1")  # every test starts on v1
     return local
 
 

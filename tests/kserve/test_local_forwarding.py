@@ -5,11 +5,10 @@ import json
 import time
 import urllib.request
 
-from conftest import post
 from shipyard.data.synthetic import generate_transactions
 from shipyard.processes import stop_process_group
 from shipyard.serving.local import start_predictor, v2_request
-from support import free_port
+from support import free_port, post
 
 
 def windows(base: str) -> int:

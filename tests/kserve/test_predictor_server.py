@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from kserve.protocol.infer_type import InferInput, InferRequest
 
-from conftest import post
 from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
 from shipyard.model_bundle import load_bundle
+from support import post
 
 pytestmark = pytest.mark.usefixtures("predictor_server")
 

@@ -8,15 +8,14 @@ import urllib.request
 
 import pytest
 
-from conftest import Load, cloudevent, latest
 from shipyard.data.synthetic import generate_transactions
 from shipyard.errors import RolloutFailed
 from shipyard.rollout.controller import RolloutPlan, run_rollout
 from shipyard.rollout.gates import Thresholds
 from shipyard.rollout.health import PrometheusHealth
-from shipyard.rollout.local_router import LocalTraffic, Split, Upstream
+from shipyard.rollout.local_router import LocalTraffic
 from shipyard.serving.local import v2_request
-from support import PROJECT
+from support import PROJECT, Load, cloudevent, latest
 
 PLAN = RolloutPlan(steps=(10, 100), bake_seconds=6, poll_seconds=2,
                    thresholds=Thresholds(min_requests=5))
@@ -25,7 +24,7 @@ PLAN = RolloutPlan(steps=(10, 100), bake_seconds=6, poll_seconds=2,
 @pytest.fixture
 def traffic(fleet):
     local = LocalTraffic(fleet["router"], "fraud", fleet["upstreams"])
-    local._put(Split(Upstream("1", fleet["upstreams"]["1"])))
+    local.promote("1")
     return local
 
 
@@ -60,7 +59,7 @@ def test_a_canary_whose_traffic_drifts_is_rolled_back(fleet, traffic, body, prom
 
 
 def test_every_dashboard_query_runs(prometheus, fleet, body):
-    from conftest import call
+    from support import call
 
     for _ in range(5):
         call(fleet["router"], body)

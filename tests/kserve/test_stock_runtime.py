@@ -11,7 +11,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import Load, run_prometheus
 from shipyard.errors import RolloutFailed
 from shipyard.export import mlserver_python, write_mlserver_sklearn
 from shipyard.model_bundle import load_bundle
@@ -19,10 +18,10 @@ from shipyard.processes import free_port, wait_for_http
 from shipyard.rollout.controller import RolloutPlan, run_rollout
 from shipyard.rollout.gates import Thresholds
 from shipyard.rollout.health import MLSERVER_METRICS, PrometheusHealth
-from shipyard.rollout.local_router import LocalTraffic, Split, Upstream, start_router
+from shipyard.rollout.local_router import LocalTraffic, start_router
 from shipyard.schema import Schema
 from shipyard.serving.local import v2_request
-from support import PROJECT, stop
+from support import PROJECT, Load, run_prometheus, stop
 
 # MLServer's latency histogram has coarse buckets (25, 50, 75 ms ...): with the few canary
 # requests of a 10 % step on 2 shared cores, one slow answer moves p99 a whole bucket. The
@@ -99,7 +98,7 @@ def stock_fleet(mlservers, shipyard_home, tmp_path_factory):
 @pytest.fixture
 def stock_traffic(stock_fleet):
     traffic = LocalTraffic(stock_fleet["router"], "fraud", stock_fleet["upstreams"])
-    traffic._put(Split(Upstream("1", stock_fleet["upstreams"]["1"])))
+    traffic.promote("1")
     return traffic
 
 

@@ -107,3 +107,20 @@ def test_kserves_stock_runtime_where_asked(validator, mode):
         ServiceOptions(model_format="sklearn", detector_port=8082)
     with pytest.raises(ConfigError, match="model format 'onnx'"):
         ServiceOptions(model_format="onnx")
+
+
+@pytest.mark.parametrize("mode", ["Serverless", "RawDeployment"])
+def test_the_sdk_derived_schema_checks_as_strictly(mode):
+    """Without KServe's CRD file (a fresh clone), the check falls back to the kserve SDK's
+    model classes: the same shapes pass, the same mistakes are caught."""
+    from support import SdkValidator
+
+    validator = SdkValidator()
+    assert errors(validator, inference_service(V1, ServiceOptions(mode=mode), V2, 10)) == []
+    body = inference_service(V1, ServiceOptions(mode=mode))
+    body["spec"]["predictor"]["model"]["storageURI"] = "s3://typo"
+    body["spec"]["predictor"]["model"]["resources"]["limits"]["cpu"] = "one"
+    body["spec"]["predictor"]["minReplicas"] = "two"
+    found = errors(validator, body)
+    assert any("storageURI" in e for e in found) and any("cpu" in e for e in found)
+    assert any("minReplicas" in e for e in found)
