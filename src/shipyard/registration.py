@@ -48,10 +48,17 @@ class Decision:
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, default=str)
 
+    def headline(self) -> str:
+        return f"Registration: {self.model_name} v{self.version} {self.verdict}"
+
+    @property
+    def verdict(self) -> str:
+        return ("PROMOTED to champion" if self.promoted and self.champion_version ==
+                self.version else "passed the gate, to be rolled out" if self.promoted
+                else "kept as challenger")
+
     def markdown(self) -> str:
-        verdict = ("PROMOTED to champion" if self.promoted and self.champion_version ==
-                   self.version else "passed the gate, to be rolled out" if self.promoted
-                   else "kept as challenger")
+        verdict = self.verdict
         lines = [f"# Registration: {self.model_name} v{self.version} {verdict}", "",
                  f"**Reason:** {self.reason}", "",
                  f"`champion` → v{self.champion_version}" if self.champion_version
@@ -246,6 +253,10 @@ def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
     if promoted and not move_champion:
         reason += "; champion moves when the canary rollout reaches 100 %"
     previous = evaluation.previous
-    return Decision(name, ref.version, ref.uri, promoted, reason,
-                    ref.version if promoted and move_champion else previous, previous,
-                    evaluation.challenger_metrics, evaluation.champion_metrics, lineage)
+    decision = Decision(name, ref.version, ref.uri, promoted, reason,
+                        ref.version if promoted and move_champion else previous, previous,
+                        evaluation.challenger_metrics, evaluation.champion_metrics, lineage)
+    from shipyard.notify import notify
+
+    notify("gate", decision.headline(), decision.markdown(), settings)
+    return decision

@@ -82,6 +82,19 @@ class Settings(BaseSettings):
         None, description="Bearer token that turns on the v2 model-repository extension "
                           "(load/unload over REST and gRPC); unset, those endpoints answer "
                           "404 / UNIMPLEMENTED.")
+    notify_webhook_url: SecretStr | None = Field(
+        None, description="Incoming-webhook URL (Slack, Mattermost) that gets every decision; "
+                          "a secret: set it from a Secret, never in git.")
+    smtp_host: str | None = Field(None, description="SMTP server for email notifications.")
+    smtp_port: int = Field(587, description="SMTP port (587: submission with STARTTLS).")
+    smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS.")
+    smtp_user: str | None = Field(None, description="SMTP login, if the server asks for one.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password (from a Secret).")
+    notify_email_from: str = Field("shipyard@localhost", description="Sender of emails.")
+    notify_email_to: str | None = Field(None, description="Comma-separated recipients; "
+                                        "email is off without them.")
+    notify_timeout_seconds: float = Field(5.0, gt=0, description="Per-notification timeout: "
+                                          "a notifier that hangs never holds up a decision.")
     git_commit: str | None = Field(None, description="Commit of the code, tagged on models.")
     image: str = Field("shipyard-python:0.1.0",
                        description="Project image the KFP components run in (compile time).")

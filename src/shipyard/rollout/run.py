@@ -39,8 +39,18 @@ def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
                              reason="the API server accepted the first step's object")
     metrics = MLSERVER_METRICS if options.model_format == "sklearn" else SHIPYARD_METRICS
     health = PrometheusHealth(prometheus_url, options.name, metrics=metrics)
-    return run_rollout(version, traffic, health, plan,
-                       on_promoted=lambda v: move_champion(ModelRef.of(name, v), settings))
+    return announced(run_rollout(version, traffic, health, plan,
+                                 on_promoted=lambda v: move_champion(ModelRef.of(name, v),
+                                                                     settings)), name, settings)
+
+
+def announced(report: RolloutReport, name: str, settings: Settings) -> RolloutReport:
+    """Tell people the outcome (promoted, rolled back …) with the gates' report."""
+    from shipyard.notify import notify
+
+    notify("rollout", f"Rollout: {name} v{report.version} {report.outcome}", report.summary(),
+           settings)
+    return report
 
 
 def export_for_stock_runtime(ref: ModelRef, storage_uri: str, served_name: str,
@@ -132,8 +142,10 @@ def local_rollout(version: str, plan: RolloutPlan, settings: Settings | None = N
                                {v: s.base_url for v, s in servers.items() if v != "router"})
         health = ScrapedHealth("fraud", {v: (servers[v].base_url, None)
                                          for v in (stable, version)})
-        return run_rollout(version, traffic, health, plan,
-                           on_promoted=lambda v: move_champion(ModelRef.of(name, v), settings))
+        return announced(run_rollout(version, traffic, health, plan,
+                                     on_promoted=lambda v: move_champion(ModelRef.of(name, v),
+                                                                         settings)),
+                         name, settings)
     finally:
         stop.set()
         for server in servers.values():

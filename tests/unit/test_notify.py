@@ -1,0 +1,75 @@
+"""The notifier against a real HTTP receiver on 127.0.0.1, and with its channels down."""
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from shipyard.notify import NOTIFICATIONS, Notifier
+from shipyard.settings import Settings
+from support import free_port
+
+
+@pytest.fixture
+def receiver():
+    """An incoming-webhook endpoint that records what it is posted."""
+    received = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            length = int(self.headers["Content-Length"])
+            received.append((self.headers["Content-Type"], json.loads(self.rfile.read(length))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/abc", received
+    server.shutdown()
+
+
+def count(channel, event, outcome) -> float:
+    return NOTIFICATIONS.labels(channel, event, outcome)._value.get()
+
+
+def test_webhook_gets_a_slack_shaped_message(receiver):
+    url, received = receiver
+    before = count("webhook", "gate", "sent")
+    outcomes = Notifier(Settings(notify_webhook_url=url)).send(
+        "gate", "fraud v3 promoted", "roc_auc 0.95 beats the champion's 0.94")
+    assert outcomes == {"webhook": "sent"}
+    content_type, body = received[0]
+    assert content_type == "application/json"
+    assert body == {"text": "*fraud v3 promoted*\nroc_auc 0.95 beats the champion's 0.94"}
+    assert count("webhook", "gate", "sent") == before + 1
+
+
+def test_a_notifier_that_is_down_changes_nothing_but_a_counter():
+    settings = Settings(notify_webhook_url=f"http://127.0.0.1:{free_port()}/hook",
+                        smtp_host="127.0.0.1", smtp_port=free_port(), notify_email_to="ops@x",
+                        notify_timeout_seconds=2)
+    before = count("webhook", "rollout", "failed"), count("email", "rollout", "failed")
+    outcomes = Notifier(settings).send("rollout", "canary rolled back", "error rate 0.4")
+    assert outcomes == {"webhook": "failed", "email": "failed"}
+    assert (count("webhook", "rollout", "failed"),
+            count("email", "rollout", "failed")) == (before[0] + 1, before[1] + 1)
+
+
+def test_nothing_configured_sends_nothing():
+    assert Notifier(Settings()).send("pipeline", "t", "x") == {}
+
+
+def test_the_gate_decision_is_announced(receiver, trained, small_data):
+    from shipyard.registration import register
+
+    url, received = receiver
+    settings = Settings(model_name="notify-gate", notify_webhook_url=url)
+    decision = register(trained.model_uri, trained.bundle_dir, small_data["test"],
+                        settings=settings)
+    text = received[-1][1]["text"]
+    assert text.startswith(f"*Registration: notify-gate v{decision.version} PROMOTED")
+    assert "roc_auc" in text
