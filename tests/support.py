@@ -285,12 +285,13 @@ def run_prometheus(targets: dict[str, tuple[str, str]], folder):
 REQUEST = "org.kubeflow.serving.inference.request"
 
 
-def cloudevent(base: str, body: dict, kind: str = REQUEST):
+def cloudevent(base: str, body: dict, kind: str = REQUEST, event_id: str = "",
+               model: str = "drift"):
     """POST as KServe's agent does: binary-mode CloudEvent headers, JSON data."""
     request = urllib.request.Request(
-        f"{base}/v1/models/drift:predict", data=json.dumps(body).encode(),
+        f"{base}/v1/models/{model}:predict", data=json.dumps(body).encode(),
         headers={"Content-Type": "application/json", "ce-specversion": "1.0",
-                 "ce-id": str(uuid.uuid4()), "ce-source": "http://localhost:9081/",
+                 "ce-id": event_id or str(uuid.uuid4()), "ce-source": "http://localhost:9081/",
                  "ce-type": kind, "ce-inferenceservicename": "fraud",
                  "ce-namespace": "default", "ce-component": "predictor",
                  "ce-endpoint": "default"})

@@ -74,9 +74,12 @@ class Encoding:
 class DriftDetector:
     """Fit on reference rows, score windows; ``p_val`` is the batch-level significance."""
 
-    def __init__(self, backend, encoding: Encoding, p_val: float, schema: Schema) -> None:
+    def __init__(self, backend, encoding: Encoding, p_val: float, schema: Schema,
+                 model_info: dict | None = None) -> None:
         self.backend, self.encoding, self.p_val = backend, encoding, p_val
         self.schema = schema  # the model's: how live payloads are decoded into rows
+        # the model's threshold and holdout metrics: what live performance is compared with
+        self.model_info = model_info or {}
 
     @classmethod
     def fit(cls, reference: pd.DataFrame, schema: Schema, p_val: float = 0.05,
@@ -115,6 +118,7 @@ class DriftDetector:
         (directory / "encoding.json").write_text(json.dumps(
             {**asdict(self.encoding), "p_val": self.p_val, "backend": BACKEND}, indent=2))
         self.schema.save(directory / "schema.json")
+        (directory / "model_info.json").write_text(json.dumps(self.model_info, indent=2))
         return directory
 
     @classmethod
@@ -125,5 +129,7 @@ class DriftDetector:
         data = json.loads((directory / "encoding.json").read_text())
         p_val = data.pop("p_val")
         data.pop("backend", None)
+        info = directory / "model_info.json"
         return cls(load_detector(directory / "alibi"), Encoding(**data), p_val,
-                   Schema.load(directory / "schema.json"))
+                   Schema.load(directory / "schema.json"),
+                   json.loads(info.read_text()) if info.is_file() else None)

@@ -247,8 +247,10 @@ def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
         if reference_path is not None:
             from shipyard.drift import DriftDetector
 
-            detector_dir = DriftDetector.fit(pd.read_parquet(reference_path), challenger.schema
-                                             ).save(Path(workspace) / "drift_detector")
+            detector = DriftDetector.fit(pd.read_parquet(reference_path), challenger.schema)
+            detector.model_info = {"threshold": challenger.threshold,
+                                   "holdout_metrics": evaluation.challenger_metrics}
+            detector_dir = detector.save(Path(workspace) / "drift_detector")
         ref = publish(model_uri, name, lineage, promoted, move_champion, detector_dir, settings)
     if promoted and not move_champion:
         reason += "; champion moves when the canary rollout reaches 100 %"

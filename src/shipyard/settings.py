@@ -60,6 +60,16 @@ class Settings(BaseSettings):
                                          "is scored with the rows it has.")
     drift_max_buffered_rows: int = Field(20_000, gt=0, description="Rows the detector buffers "
                                          "at most; the oldest are dropped (and counted).")
+    inference_log_uri: str | None = Field(
+        None, description="Where the detector sidecar keeps production rows (a folder or "
+                          "s3://bucket/prefix, Parquet partitioned by model/version/time); "
+                          "unset: not kept.")
+    inference_log_max_rows: int = Field(1000, gt=0, description="Rows per inference-log file.")
+    inference_log_max_age_seconds: float = Field(30.0, gt=0, description="A file is written "
+                                                 "at least this often while rows arrive.")
+    inference_log_max_buffered_rows: int = Field(50_000, gt=0, description="Rows held at most "
+                                                 "while storage is slow; the oldest are dropped "
+                                                 "(and counted).")
     mlflow_http_timeout_seconds: int = Field(30, gt=0, description="MLflow client request "
                                              "timeout (MLFLOW_HTTP_REQUEST_TIMEOUT).")
     mlflow_http_retries: int = Field(1, ge=0, description="MLflow client retries; its default "

@@ -20,8 +20,10 @@ from kserve import Model
 from shipyard.drift import DriftDetector
 from shipyard.model_ref import ModelRef
 from shipyard.serving.drift_window import DriftMonitor, MonitorSettings
+from shipyard.serving.inference_log import InferenceLog, LogSettings
+from shipyard.serving.live_performance import LivePerformance
 from shipyard.serving.v2_inputs import to_frame
-from shipyard.settings import Settings
+from shipyard.settings import Settings, get_settings
 
 REQUEST_EVENT = "org.kubeflow.serving.inference.request"
 RESPONSE_EVENT = "org.kubeflow.serving.inference.response"
@@ -40,27 +42,51 @@ def load_detector(source: str, settings: Settings | None = None) -> DriftDetecto
 
 
 class DriftDetectorModel(Model):
+    """The sidecar: drift windows from request rows, the inference log (request rows plus the
+    response's predictions), and live performance once labels arrive."""
+
     def __init__(self, name: str, source: str, monitor_settings: MonitorSettings | None = None,
                  settings: Settings | None = None) -> None:
         super().__init__(name)
-        self.source, self.settings = source, settings
+        self.source, self.settings = source, settings or get_settings()
         self.monitor_settings = monitor_settings or MonitorSettings()
         self.monitor: DriftMonitor | None = None
+        self.log: InferenceLog | None = None
+        self.live: LivePerformance | None = None
 
     def load(self) -> bool:
         detector = load_detector(self.source, self.settings)
         self.monitor = DriftMonitor(detector, self.monitor_settings)
+        model, version = self._model_version()
+        info = detector.model_info
+        self.live = LivePerformance(detector.schema, model, version, info.get("threshold"),
+                                    holdout=info.get("holdout_metrics") or {})
+        s = self.settings
+        if s.inference_log_uri:
+            self.log = InferenceLog(LogSettings(s.inference_log_uri, model, version,
+                                                s.inference_log_max_rows,
+                                                s.inference_log_max_age_seconds,
+                                                s.inference_log_max_buffered_rows), s)
         self.ready = True
         return True
+
+    def _model_version(self) -> tuple[str, str]:
+        if ModelRef.is_ref(self.source):
+            ref = ModelRef.parse(self.source)
+            return ref.name, self.settings.model_version or ref.version or ref.alias or ""
+        return self.settings.model_name, self.settings.model_version or "unknown"
 
     def stop(self) -> None:
         if self.monitor:
             self.monitor.stop()
+        if self.log:
+            self.log.close()
 
     def predict(self, payload, headers: dict[str, str] | None = None):
-        kind = (headers or {}).get("ce-type", "v2")
+        headers = {k.lower(): v for k, v in (headers or {}).items()}
+        kind = headers.get("ce-type", "v2")
         try:
-            rows = self._accept(payload, kind)
+            rows = self._accept(payload, kind, headers.get("ce-id", ""))
         except InvalidInput:
             EVENTS.labels(type=kind, outcome="rejected").inc()
             raise
@@ -70,8 +96,9 @@ class DriftDetectorModel(Model):
             return InferResponse(payload.id or "", self.name, [output])
         return {"accepted_rows": rows}
 
-    def _accept(self, payload, kind: str) -> int:
+    def _accept(self, payload, kind: str, event_id: str) -> int:
         if kind == RESPONSE_EVENT:
+            self._predictions(payload, event_id)
             return 0  # predictions are not features; the request event carries the rows
         if kind not in (REQUEST_EVENT, "v2"):
             raise InvalidInput(f"unsupported event type '{kind}'; expected {REQUEST_EVENT} "
@@ -79,7 +106,30 @@ class DriftDetectorModel(Model):
         request = payload if isinstance(payload, InferRequest) else self._parse(payload)
         frame = to_frame(request, self.monitor.detector.schema)
         self.monitor.add(frame)
+        if self.log is not None:
+            self.log.add_request(event_id or request.id or "", frame)
         return len(frame)
+
+    def _predictions(self, payload, event_id: str) -> None:
+        """A response event's ``predict`` (and ``predict_proba``): for the inference log and
+        for joining ground truth later. Anything unexpected is ignored, not an error."""
+        if not isinstance(payload, dict) or not isinstance(payload.get("outputs"), list):
+            return
+        request_id = event_id or str(payload.get("id") or "")
+        outputs = {o.get("name"): o for o in payload["outputs"] if isinstance(o, dict)}
+        values = (outputs.get("predict") or {}).get("data")
+        if not request_id or not isinstance(values, list):
+            return
+        proba = None
+        shaped = outputs.get("predict_proba")
+        if shaped and isinstance(shaped.get("data"), list) and len(shaped.get("shape", [])) == 2:
+            k = int(shaped["shape"][1])
+            flat = shaped["data"]
+            if k > 0 and len(flat) == k * len(values):
+                proba = [flat[i * k:(i + 1) * k] for i in range(len(values))]
+        self.live.add_predictions(request_id, values, proba)
+        if self.log is not None:
+            self.log.add_response(request_id, values)
 
     def _parse(self, payload) -> InferRequest:
         if not isinstance(payload, dict):

@@ -15,6 +15,7 @@ import json
 import re
 import sys
 
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 
@@ -63,11 +64,12 @@ class ShipyardModelServer(ModelServer):
     """``kserve.ModelServer`` with a listen ``host``, hardened request handling, and the
     model-repository extension behind ``settings.model_repository_token``."""
 
-    def __init__(self, host: str = "127.0.0.1", routes: list[tuple[str, object]] | None = None,
+    def __init__(self, host: str = "127.0.0.1",
+                 routes: list[tuple[str, object, list[str]]] | None = None,
                  settings: Settings | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.host = host
-        self.routes = routes or []  # extra GET endpoints: (path, handler)
+        self.routes = routes or []  # extra endpoints: (path, handler, methods)
         self.settings = settings or get_settings()
         self.dataplane = HardenedDataPlane(self.registered_models)
         self.model_repository_extension = ServedModelsRepository(self.registered_models)
@@ -81,8 +83,8 @@ class ShipyardModelServer(ModelServer):
         from kserve.model_server import app
 
         self.check_ports()
-        for path, handler in self.routes:
-            app.add_api_route(path, handler, methods=["GET"])
+        for path, handler, methods in self.routes:
+            app.add_api_route(path, handler, methods=methods)
         self._register_and_check_atleast_one_model_is_ready(models)
         served = {m.name: m for m in models if m.ready}
         self.dataplane.served = set(served)
@@ -204,8 +206,23 @@ def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port:
             "rows_dropped": monitor.dropped, "rows_buffered": monitor.buffered,
             "latest": monitor.latest.to_dict() if monitor.latest else None})
 
+    async def labels(request: Request) -> JSONResponse:
+        """Ground truth for earlier requests: ``{"labels": [{"id", "row", "label"}, …]}``."""
+        try:
+            body = await request.json()
+            items = body["labels"] if isinstance(body, dict) else body
+            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+                raise ValueError("labels must be a list of {id, row, label} objects")
+        except (ValueError, KeyError, TypeError) as exc:
+            return JSONResponse({"error": f"invalid labels: {bounded(str(exc))}"},
+                                status_code=400)
+        counts = model.live.add_labels(items)
+        return JSONResponse({**counts, "metrics": model.live.metrics()})
+
     server = ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
-                                 routes=[(f"/v1/drift/{name}", latest)], **server_kwargs)
+                                 routes=[(f"/v1/drift/{name}", latest, ["GET"]),
+                                         (f"/v1/labels/{name}", labels, ["POST"])],
+                                 **server_kwargs)
     server.check_ports()
     model = DriftDetectorModel(name, source, monitor_settings)
     model.load()
