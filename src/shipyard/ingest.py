@@ -12,6 +12,7 @@ from shipyard.data.sources import read_table
 from shipyard.data.split import split_frame
 from shipyard.data.synthetic import TARGET, TIMESTAMP, generate_transactions
 from shipyard.errors import SchemaError
+from shipyard.inference_data import is_log_source, read_logged
 from shipyard.settings import Settings
 
 
@@ -38,10 +39,18 @@ def content_hash(frame: pd.DataFrame) -> str:
 
 
 def load_source(source: str = "", rows: int = 20_000, seed: int = 42, shift: float = 0.0,
-                time_column: str = TIMESTAMP, settings: Settings | None = None) -> pd.DataFrame:
-    """The source table; with no source, the synthetic transactions dataset."""
+                time_column: str = TIMESTAMP, settings: Settings | None = None,
+                target: str = TARGET) -> pd.DataFrame:
+    """The source table; with no source, the synthetic transactions dataset; with an
+    ``inference-log:`` source, the labelled production rows (``shipyard.inference_data``)."""
     if not source:
         return generate_transactions(rows=rows, seed=seed, shift=shift)
+    if is_log_source(source):
+        logged = read_logged(source, target, settings)
+        print(f"inference log: {logged.logged_rows} rows logged, "
+              f"{logged.unlabelled_rows} left out without a label, "
+              f"{len(logged.frame)} labelled rows to train on")
+        return logged.frame
     frame = read_table(source, settings)
     if time_column and time_column in frame.columns and not \
             pd.api.types.is_datetime64_any_dtype(frame[time_column]):
@@ -58,7 +67,7 @@ def ingest(train_path: str | Path, test_path: str | Path, source: str = "",
            split: str = "stratified", test_fraction: float = 0.2,
            time_column: str = TIMESTAMP, settings: Settings | None = None) -> IngestResult:
     """Read ``source`` (or generate data), split it and write train/test as Parquet."""
-    frame = load_source(source, rows, seed, shift, time_column, settings)
+    frame = load_source(source, rows, seed, shift, time_column, settings, target)
     if target not in frame.columns:
         raise SchemaError(f"target column {target!r} is missing from {source or 'the data'}",
                           hint=f"columns are: {', '.join(map(str, frame.columns))}; "

@@ -72,8 +72,9 @@ def test_events_become_logged_rows_and_labels_become_live_metrics(sidecar):
     assert error.value.code == 400
 
     sidecar["server"].stop()  # SIGTERM: the buffered rows are written
-    [written] = list(sidecar["log_dir"].rglob("*.parquet"))
-    assert "model=churn/version=7" in str(written)
+    [written] = list((sidecar["log_dir"] / "model=churn" / "version=7").rglob("*.parquet"))
     logged = pd.read_parquet(written)
     assert list(logged["request_id"]) == ["req-42"] * 4
     assert list(logged["prediction"]) == ["yes", "no", "yes", "no"]
+    [kept] = list((sidecar["log_dir"] / "labels" / "model=churn").rglob("*.parquet"))
+    assert len(pd.read_parquet(kept)) == 5  # every label is kept, joined or not

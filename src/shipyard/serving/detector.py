@@ -110,6 +110,17 @@ class DriftDetectorModel(Model):
             self.log.add_request(event_id or request.id or "", frame)
         return len(frame)
 
+    def keep_labels(self, items: list[dict]) -> None:
+        """Labels go to the inference log too (a retrain joins them with the rows)."""
+        if self.log is None or not items:
+            return
+        import pandas as pd
+
+        self.log.add_labels(pd.DataFrame({
+            "request_id": [str(i.get("id", "")) for i in items],
+            "row": [int(i.get("row", 0) or 0) for i in items],
+            "label": [i.get("label") for i in items]}))
+
     def _predictions(self, payload, event_id: str) -> None:
         """A response event's ``predict`` (and ``predict_proba``): for the inference log and
         for joining ground truth later. Anything unexpected is ignored, not an error."""

@@ -33,6 +33,7 @@ logger = logging.getLogger(__name__)
 ROWS = Counter("shipyard_inference_log_rows", "Inference-log rows by outcome",
                ("outcome",))  # written | dropped
 ID, TIME, ROW, PREDICTION = "request_id", "logged_at", "row", "prediction"
+LABELS_PREFIX = "labels/"  # labels/model=…/version=…/…, beside the rows' model=…/…
 
 
 @dataclass
@@ -58,6 +59,7 @@ class InferenceLog:
     _wake: threading.Event = field(default_factory=threading.Event)
     _stopped: bool = False
     files: list[str] = field(default_factory=list)
+    _labels: list = field(default_factory=list)  # frames of (request_id, row, label)
 
     def __post_init__(self) -> None:
         self._thread = threading.Thread(target=self._run, name="inference-log", daemon=True)
@@ -92,11 +94,21 @@ class InferenceLog:
             rows[PREDICTION] = list(predictions)
             return True
 
+    def add_labels(self, labels: pd.DataFrame) -> None:
+        """Ground truth (request_id, row, label) to keep beside the rows: what a retrain joins."""
+        with self._lock:
+            self._labels.append(labels.assign(**{TIME: datetime.now(UTC)}))
+            self._oldest = self._oldest or time.monotonic()
+
     def flush(self) -> int:
-        """Write what is buffered as one Parquet file; the rows written (0 on failure)."""
+        """Write what is buffered as one Parquet file (and the labels as another); the rows
+        written (0 on failure)."""
         with self._lock:
             batches, self._pending = list(self._pending.values()), OrderedDict()
+            labels, self._labels = self._labels, []
             self._buffered, self._oldest = 0, None
+        if labels:
+            self._write_labels(pd.concat(labels, ignore_index=True))
         if not batches:
             return 0
         frame = pd.concat(batches, ignore_index=True)
@@ -128,9 +140,17 @@ class InferenceLog:
             if self._buffered >= self.settings.max_rows or aged:
                 self.flush()
 
-    def _write(self, frame: pd.DataFrame) -> str:
+    def _write_labels(self, labels: pd.DataFrame) -> None:
+        labels["label"] = labels["label"].map(lambda v: None if v is None else str(v))
+        try:
+            self.files.append(self._write(labels, LABELS_PREFIX))
+        except Exception as exc:
+            logger.warning("inference log: %d labels not kept, cannot write to %s: %s",
+                           len(labels), self.settings.uri, str(exc)[:300])
+
+    def _write(self, frame: pd.DataFrame, prefix: str = "") -> str:
         now = datetime.now(UTC)
-        key = (f"model={self.settings.model}/version={self.settings.version}/"
+        key = (f"{prefix}model={self.settings.model}/version={self.settings.version}/"
                f"date={now:%Y-%m-%d}/hour={now:%H}/{now:%H%M%S}-{uuid.uuid4().hex[:8]}.parquet")
         if self.settings.uri.startswith("s3://"):
             from shipyard import storage

@@ -213,10 +213,17 @@ def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port:
             items = body["labels"] if isinstance(body, dict) else body
             if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
                 raise ValueError("labels must be a list of {id, row, label} objects")
+            for n, item in enumerate(items):
+                row = item.get("row", 0)
+                if not isinstance(row, int) or isinstance(row, bool) or row < 0:
+                    raise ValueError(f"labels[{n}].row must be a whole number >= 0")
+                if "id" not in item or "label" not in item:
+                    raise ValueError(f"labels[{n}] needs an id and a label")
         except (ValueError, KeyError, TypeError) as exc:
             return JSONResponse({"error": f"invalid labels: {bounded(str(exc))}"},
                                 status_code=400)
         counts = model.live.add_labels(items)
+        model.keep_labels(items)
         return JSONResponse({**counts, "metrics": model.live.metrics()})
 
     server = ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
