@@ -70,6 +70,22 @@ class Settings(BaseSettings):
     inference_log_max_buffered_rows: int = Field(50_000, gt=0, description="Rows held at most "
                                                  "while storage is slow; the oldest are dropped "
                                                  "(and counted).")
+    trigger_token: SecretStr | None = Field(None, description="Bearer token that Alertmanager "
+                                            "and people send to `shipyard trigger` (required).")
+    trigger_mlflow_secret: SecretStr | None = Field(None, description="The MLflow webhook's "
+                                                    "secret: its HMAC signature is checked.")
+    trigger_mlflow_aliases: list[str] = Field(["retrain"], description="Setting one of these "
+                                              "aliases on a version in MLflow asks for a run.")
+    trigger_cooldown_seconds: float = Field(3600.0, ge=0, description="A repeated alert "
+                                            "(same fingerprint) within this is skipped.")
+    trigger_schedule_hours: float | None = Field(None, gt=0, description="Also retrain "
+                                                 "`model_name` on this period.")
+    trigger_source: str = Field("", description="Pipeline source for a triggered run; "
+                                "{model} is replaced, e.g. inference-log:s3://shipyard/"
+                                "inference-log?model={model}&hours=168. Empty: the pipeline's "
+                                "default.")
+    trigger_arguments: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="More pipeline parameters for triggered runs.")
     mlflow_http_timeout_seconds: int = Field(30, gt=0, description="MLflow client request "
                                              "timeout (MLFLOW_HTTP_REQUEST_TIMEOUT).")
     mlflow_http_retries: int = Field(1, ge=0, description="MLflow client retries; its default "
