@@ -408,7 +408,54 @@ def build_parser() -> argparse.ArgumentParser:
     rollout.add_argument("--model", help="registered model name (with --render)")
     rollout.add_argument("--router-port", type=int, help="local router port (--local)")
     rollout.set_defaults(func=cmd_rollout)
+
+    trigger = sub.add_parser(
+        "trigger", help="retraining on alerts, MLflow events, a schedule or a person",
+        description="`serve`: the trigger server (Alertmanager webhook at /alertmanager, MLflow "
+                    "webhook at /mlflow, /run/MODEL); `run MODEL`: ask a running server (--url) "
+                    "or, without one, run the pipeline for MODEL here. Settings: "
+                    "SHIPYARD_TRIGGER_TOKEN (required), SHIPYARD_TRIGGER_MLFLOW_SECRET, "
+                    "SHIPYARD_TRIGGER_SOURCE, SHIPYARD_TRIGGER_COOLDOWN_SECONDS, "
+                    "SHIPYARD_TRIGGER_SCHEDULE_HOURS.")
+    trigger.add_argument("action", choices=("serve", "run"))
+    trigger.add_argument("model", nargs="?", help="the model to retrain (run)")
+    trigger.add_argument("--url", help="a trigger server to ask (run)")
+    trigger.add_argument("--reason", default="asked by a person")
+    trigger.add_argument("--host", default="127.0.0.1")
+    trigger.add_argument("--port", type=int, default=8090)
+    trigger.add_argument("--pipeline-file", type=Path, default=DEFAULT_PIPELINE_FILE)
+    trigger.set_defaults(func=cmd_trigger)
     return parser
+
+
+def cmd_trigger(args: argparse.Namespace) -> int:
+    from shipyard.settings import get_settings
+
+    settings = get_settings()
+    if args.action == "run" and not args.model:
+        raise ConfigError("`shipyard trigger run` needs the model to retrain")
+    if args.action == "run" and args.url:
+        from shipyard.trigger_client import ask
+
+        print(ask(args.url, args.model, args.reason, settings))
+        return 0
+    from shipyard.trigger import Trigger, pipeline_runner
+
+    trigger = Trigger(pipeline_runner(str(args.pipeline_file), settings), settings)
+    if args.action == "run":
+        decision = trigger.request(args.model, "manual", args.reason)
+        trigger.wait(args.model)
+        print(f"{decision.decision}: {decision.reason}; {trigger.outcomes.get(args.model, '')}")
+        return 0 if trigger.outcomes.get(args.model, "").startswith("run finished") else 1
+    if settings.trigger_token is None:
+        raise ConfigError("the trigger server needs SHIPYARD_TRIGGER_TOKEN",
+                          hint="Alertmanager and people send it as a bearer token")
+    from shipyard.trigger_server import serve
+
+    print(f"shipyard trigger on http://{args.host}:{args.port} (/alertmanager, /mlflow, "
+          f"/run/MODEL, /decisions, /metrics); Ctrl-C stops")
+    serve(trigger, args.host, args.port, settings)
+    return 0
 
 
 def _pipeline_options(parser: argparse.ArgumentParser) -> None:

@@ -137,3 +137,13 @@ def test_signature_check_matches_mlflows_own_signing():
                "X-MLflow-Signature": _generate_hmac_signature(SECRET, "x", stamp, body)}
     assert mlflow_signature_ok(SECRET, headers, body.encode())
     assert not mlflow_signature_ok(SECRET, headers, body.encode() + b" ")
+
+
+def test_the_cli_asks_a_running_server(service):
+    from shipyard.errors import ConfigError
+    from shipyard.trigger_client import ask
+
+    answer = ask(service["base"], "fraud", "nightly check", Settings(trigger_token=TOKEN))
+    assert answer == "triggered: nightly check"
+    with pytest.raises(ConfigError, match="answered 401"):
+        ask(service["base"], "fraud", "x", Settings(trigger_token="wrong"))
