@@ -22,7 +22,8 @@ from support import PROJECT, inference_service_validator
 
 MANIFESTS = PROJECT / "manifests"
 OVERLAYS = ("local", "dev", "prod")
-CRD_KINDS = {"InferenceService", "ServingRuntime", "PodMonitor", "PrometheusRule"}
+CRD_KINDS = {"AlertmanagerConfig", "InferenceService", "ServingRuntime", "PodMonitor",
+             "PrometheusRule"}
 needs_kubectl = pytest.mark.skipif(not shutil.which("kubectl"),
                                    reason="kubectl (with kustomize) is not installed")
 
@@ -189,3 +190,21 @@ def test_every_key_the_pipeline_maps_exists_in_the_manifests(rendered, tmp_path)
         assert (kind, name) in local, f"{kind} {name} is not in the local overlay"
         have = set(local[(kind, name)].get("data", {}))
         assert keys <= have, f"{kind} {name} lacks {sorted(keys - have)}"
+
+
+def test_alertmanager_sends_the_retraining_alerts_to_the_trigger():
+    import re
+
+    from shipyard.trigger import RETRAIN_ALERTS
+
+    docs = list(yaml.safe_load_all((MANIFESTS / "base" / "trigger.yaml").read_text()))
+    config = next(d for d in docs if d["kind"] == "AlertmanagerConfig")
+    [to_trigger] = [r for r in config["spec"]["route"]["routes"]
+                    if r["receiver"] == "shipyard-trigger"]
+    pattern = to_trigger["matchers"][0]["value"]
+    rules = yaml.safe_load((MANIFESTS / "base" / "prometheusrule.yaml").read_text())
+    alerts = {r["alert"] for g in rules["spec"]["groups"] for r in g["rules"]}
+    assert RETRAIN_ALERTS <= alerts  # the trigger acts on alerts that exist
+    assert {a for a in alerts if re.fullmatch(pattern, a)} == RETRAIN_ALERTS
+    hook = next(r for r in config["spec"]["receivers"] if r["name"] == "shipyard-trigger")
+    assert hook["webhookConfigs"][0]["url"].endswith(":8090/alertmanager")
