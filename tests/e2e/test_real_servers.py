@@ -80,8 +80,8 @@ def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(pipeline_fil
     # `--model-format sklearn`: KServe's stock runtime gets an export next to the version.
     from shipyard.rollout.run import export_for_stock_runtime
 
-    stock = export_for_stock_runtime("servers-fraud", str(version.version), uri, "fraud",
-                                     on_servers)
+    stock = export_for_stock_runtime(ModelRef.of("servers-fraud", version.version), uri,
+                                     "fraud", on_servers)
     assert stock == f"{uri}/kserve-sklearn"
     settings_key = stock.removeprefix("s3://shipyard/") + "/model-settings.json"
     stock_settings = json.loads(s3.get_object("shipyard", settings_key).read())
