@@ -1,8 +1,14 @@
-"""The training pipeline: ingest → validate → train → tune → register → deploy.
+"""The training pipeline: ingest → validate → train → tune → register → deploy, inside a
+``dsl.ExitHandler`` whose exit task (summary) writes the run's summary and announces it.
 
-One compiled IR YAML runs on Kubeflow Pipelines and, unchanged, on kfp.local. Gates and
-best-model selection live inside components because kfp.local mis-runs ``dsl.If`` and
-``dsl.Collected`` (README, "Design notes").
+One compiled IR YAML runs on Kubeflow Pipelines and, unchanged, on kfp.local (kfp 2.17 runs
+``dsl.If`` and ``dsl.ExitHandler`` locally too). The deploy step sits under two real
+conditions the KFP UI shows: the ``deploy`` parameter, then the register step's ``promoted``
+output. Best-trial selection stays inside the tune step (README, "Design notes").
+
+Caching: only train and tune may be cached (their results follow from their inputs); ingest
+reads external data, validate the registry's champion schema, and register, deploy and the
+summary act on the registry, the cluster and people, so they never are.
 
     python pipelines/training_pipeline.py [OUTPUT.yaml]   # compile
 """
@@ -15,6 +21,7 @@ from kfp import compiler, dsl, kubernetes
 from deploy_op import deploy_op
 from ingest_op import ingest_op
 from register_op import register_op
+from summary_op import summary_op
 from train_op import train_op
 from tune_op import tune_op
 from validate_op import validate_op
@@ -24,6 +31,7 @@ from validate_op import validate_op
 S3_SECRET = "shipyard-s3"
 MLFLOW_SECRET = "shipyard-mlflow"
 CONFIG_MAP = "shipyard-config"
+NOTIFY_SECRET = "shipyard-notify"  # optional: the chat webhook the notifier posts to
 DEFAULT_OUTPUT = Path("build/training_pipeline.yaml")
 
 
@@ -41,6 +49,13 @@ def _wire_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
                                       "mlflow-artifacts-destination":
                                           "SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION"})
     return task
+
+
+def _wire_notifier(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """Steps that announce decisions get the webhook URL, if the Secret exists."""
+    return kubernetes.use_secret_as_env(task, NOTIFY_SECRET,
+                                        {"webhook-url": "SHIPYARD_NOTIFY_WEBHOOK_URL"},
+                                        optional=True)
 
 
 @dsl.pipeline(name="shipyard-training",
@@ -76,8 +91,9 @@ def training_pipeline(
     canary_steps: str = "10,50,100",
     bake_seconds: float = 300.0,
     model_format: str = "shipyard",
-) -> str:
-    """Train and register a tabular model; returns the registered model URI.
+):
+    """Train and register a tabular model; the register step's `model_uri` output names the
+    registered version, the summary step's Markdown tells how the run ended.
 
     Args:
         source: CSV or Parquet to train on (local path or s3://bucket/key); empty generates
@@ -122,38 +138,50 @@ def training_pipeline(
             MLServer, serving a joblib export of the version next to it in S3).
     """
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
-    ingest = ingest_op(source=source, target=target, rows=rows, seed=seed, shift=shift,
-                       split=split, test_fraction=test_fraction)
-    validate = validate_op(train_data=ingest.outputs["train_data"],
-                           test_data=ingest.outputs["test_data"], target=target,
-                           schema_uri=schema_uri, model_name=model_name, task=task,
-                           positive_class=positive_class, ignore_columns=ignore_columns,
-                           cv_folds=cv_folds)
-    train = train_op(train_data=ingest.outputs["train_data"], test_data=ingest.outputs["test_data"],
-                     schema=validate.outputs["schema"], model_type=model_type,
-                     threshold=threshold, seed=seed, pipeline_run_id=run_id)
-    tune = tune_op(train_data=ingest.outputs["train_data"], test_data=ingest.outputs["test_data"],
-                   schema=validate.outputs["schema"], baseline=train.outputs["model"],
-                   model_types=model_types, n_candidates=n_candidates, cv_folds=cv_folds,
-                   threshold=threshold, seed=seed, pipeline_run_id=run_id,
-                   metric=tune_metric)
-    register = register_op(model=tune.outputs["model"], train_data=ingest.outputs["train_data"],
-                           test_data=ingest.outputs["test_data"], floors=floors,
-                           margin=margin, model_name=model_name,
-                           pipeline_run_id=run_id, deploy=deploy)
-    deploy_task = deploy_op(version=register.outputs["version"],
-                            promoted=register.outputs["promoted"], deploy=deploy,
-                            model_name=model_name, service_name=service_name,
-                            namespace=namespace, deployment_mode=deployment_mode,
-                            prometheus_url=prometheus_url, canary_steps=canary_steps,
-                            bake_seconds=bake_seconds, model_format=model_format)
+    # The exit task may take only pipeline parameters and the guarded tasks' final status;
+    # it reads the rest from MLflow by the run id.
+    summary = summary_op(pipeline_run_id=run_id, model_name=model_name, deploy=deploy)
+    with dsl.ExitHandler(summary, name="training"):
+        ingest = ingest_op(source=source, target=target, rows=rows, seed=seed, shift=shift,
+                           split=split, test_fraction=test_fraction)
+        validate = validate_op(train_data=ingest.outputs["train_data"],
+                               test_data=ingest.outputs["test_data"], target=target,
+                               schema_uri=schema_uri, model_name=model_name, task=task,
+                               positive_class=positive_class, ignore_columns=ignore_columns,
+                               cv_folds=cv_folds)
+        train = train_op(train_data=ingest.outputs["train_data"],
+                         test_data=ingest.outputs["test_data"],
+                         schema=validate.outputs["schema"], model_type=model_type,
+                         threshold=threshold, seed=seed, pipeline_run_id=run_id)
+        tune = tune_op(train_data=ingest.outputs["train_data"],
+                       test_data=ingest.outputs["test_data"],
+                       schema=validate.outputs["schema"], baseline=train.outputs["model"],
+                       model_types=model_types, n_candidates=n_candidates, cv_folds=cv_folds,
+                       threshold=threshold, seed=seed, pipeline_run_id=run_id,
+                       metric=tune_metric)
+        register = register_op(model=tune.outputs["model"],
+                               train_data=ingest.outputs["train_data"],
+                               test_data=ingest.outputs["test_data"], floors=floors,
+                               margin=margin, model_name=model_name,
+                               pipeline_run_id=run_id, deploy=deploy)
+        with dsl.If(deploy == True, name="deploy-requested"):  # noqa: E712
+            with dsl.If(register.outputs["promoted"] == True, name="gate-passed"):  # noqa: E712
+                deploy_task = deploy_op(model_uri=register.outputs["model_uri"],
+                                        service_name=service_name, namespace=namespace,
+                                        deployment_mode=deployment_mode,
+                                        prometheus_url=prometheus_url,
+                                        canary_steps=canary_steps, bake_seconds=bake_seconds,
+                                        model_format=model_format)
     for task, name in ((ingest, "ingest"), (validate, "validate"), (train, "train"),
-                       (tune, "tune"), (register, "register"), (deploy_task, "deploy")):
+                       (tune, "tune"), (register, "register"), (deploy_task, "deploy"),
+                       (summary, "summary")):
         task.set_display_name(name)
         _wire_credentials(task)
+        task.set_caching_options(name in ("train", "tune"))
+    for task in (register, deploy_task, summary):
+        _wire_notifier(task)
     for task in (train, tune):
         task.set_cpu_limit("2").set_memory_limit("4G")
-    return register.outputs["model_uri"]
 
 
 def compile_pipeline(output: str | Path = DEFAULT_OUTPUT) -> Path:

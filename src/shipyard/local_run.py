@@ -1,8 +1,11 @@
 """Run a compiled pipeline on kfp.local and summarize it: the local stand-in for Kubeflow.
 
 It runs the *compiled* IR YAML (loaded back with ``load_component_from_file``), so what runs
-here is exactly what the KFP UI would run. Step timings and metrics are read back from each
-task's ``executor_output.json``.
+here is exactly what the KFP UI would run — conditions and the exit handler included (kfp
+2.17). Step timings and metrics are read back from each task's ``executor_output.json``; a
+step whose condition was false has none and is listed as skipped. The training pipeline
+returns nothing (KFP allows no pipeline outputs from inside an ``ExitHandler``): the
+registered model's URI is the register step's ``model_uri`` output.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from shipyard.errors import ConfigError, ShipyardError
+from shipyard.run_summary import format_value
 from shipyard.settings import Settings, get_settings
 
-STEP_ORDER = ("ingest", "validate", "train", "tune", "register", "deploy", "score")
+STEP_ORDER = ("ingest", "validate", "train", "tune", "register", "deploy", "score", "summary")
+SUMMARY_MARKDOWN = Path("summary-op") / "summary"  # the exit task's Markdown, in the run
 _KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "min_skew_p_value", "task",
                 "model_type", "winner", "cv_roc_auc", "cv_f1_macro", "cv_rmse", "roc_auc",
                 "pr_auc", "f1", "threshold", "accuracy", "f1_macro", "rmse", "mae", "r2",
@@ -28,13 +33,17 @@ _KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "min_skew_p_v
 
 
 class PipelineFailed(ShipyardError):
-    """A step failed; ``step`` names it and ``report`` points at its report, if it wrote one."""
+    """A step failed; ``step`` names it and ``report`` points at its report, if it wrote one;
+    ``summary`` at the exit task's Markdown summary of the failed run, if there is one."""
 
     status = 422
 
-    def __init__(self, step: str, run_dir: Path | None, report: Path | None) -> None:
-        self.step, self.run_dir, self.report = step, run_dir, report
+    def __init__(self, step: str, run_dir: Path | None, report: Path | None,
+                 summary: Path | None = None) -> None:
+        self.step, self.run_dir, self.report, self.summary = step, run_dir, report, summary
         hint = f"its report: {report}" if report else "its error is printed above"
+        if summary:
+            hint += f"; the run's summary: {summary}"
         super().__init__(f"the pipeline stopped at step '{step}'; nothing after it ran", hint=hint)
 
 
@@ -52,7 +61,20 @@ class RunSummary:
     run_dir: Path
     wall_seconds: float
     steps: list[StepSummary]
-    outputs: dict[str, Any]
+    outputs: dict[str, Any]  # the pipeline's own outputs (the training pipeline has none)
+    skipped: list[str] = field(default_factory=list)  # steps whose condition was false
+
+    @property
+    def model_uri(self) -> str | None:
+        """The registered model (``models:/name/N``): the register step's output."""
+        register = next((s for s in self.steps if s.name == "register"), None)
+        return register.metadata.get("model_uri") if register else None
+
+    @property
+    def summary_markdown(self) -> Path | None:
+        """The exit task's Markdown summary, where the pipeline has one."""
+        path = self.run_dir / SUMMARY_MARKDOWN
+        return path if path.is_file() else None
 
     @property
     def work_seconds(self) -> float:
@@ -114,8 +136,11 @@ def run_local(pipeline_file: str | Path, arguments: dict[str, Any] | None = None
     if not pipeline_file.is_file():
         raise ConfigError(f"no compiled pipeline at {pipeline_file}", hint="run `make compile`")
     root = settings.home / "local_outputs"
+    # No caching: ingest, validate, register, deploy and the summary must always run, and
+    # train and tune could never hit anyway (their inputs include the run's own artifact
+    # paths and run id).
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
-               raise_on_error=True)
+               raise_on_error=True, enable_caching=False)
     pipeline = components.load_component_from_file(str(pipeline_file))
     before = set(root.iterdir()) if root.exists() else set()
     start = time.perf_counter()
@@ -125,12 +150,34 @@ def run_local(pipeline_file: str | Path, arguments: dict[str, Any] | None = None
         step = failed_step(str(exc))
         run_dir = _newest(root, before)
         report = run_dir / f"{step}-op" / "report" if run_dir else None
-        raise PipelineFailed(step, run_dir, report if report and report.is_file() else None) \
-            from exc
+        summary = run_dir / SUMMARY_MARKDOWN if run_dir else None
+        raise PipelineFailed(step, run_dir, report if report and report.is_file() else None,
+                             summary if summary and summary.is_file() else None) from exc
     wall = time.perf_counter() - start
     run_dir = _newest(root, before)
     outputs = dict(task.outputs) if hasattr(task, "outputs") else {"Output": task.output}
-    return RunSummary(run_dir, wall, read_steps(run_dir), outputs)
+    steps = read_steps(run_dir)
+    ran = {s.name for s in steps}
+    skipped = [name for name in pipeline_steps(pipeline.pipeline_spec) if name not in ran]
+    return RunSummary(run_dir, wall, steps, outputs, skipped)
+
+
+def pipeline_steps(spec) -> list[str]:
+    """Every container step of a compiled pipeline (through conditions, loops and exit
+    handlers), by the name its task folder carries, without ``-op``."""
+    components = spec.components
+    names: list[str] = []
+
+    def walk(dag) -> None:
+        for task_name, task in dag.tasks.items():
+            component = components[task.component_ref.name]
+            if component.WhichOneof("implementation") == "dag":
+                walk(component.dag)
+            else:
+                names.append(task_name.removesuffix("-op"))
+
+    walk(spec.root.dag)
+    return names
 
 
 def failed_step(message: str) -> str:
@@ -162,18 +209,23 @@ def read_steps(run_dir: Path) -> list[StepSummary]:
         if name == "deploy":  # its one output is the rollout's outcome, said in words
             merged["outcome"] = merged.pop("Output", None)
         work, process = merged.pop("work_seconds", None), merged.pop("process_seconds", None)
+        shown = ("state", "outcome") if name == "summary" else _KEY_METRICS  # not the rest again
         steps.append(StepSummary(name, work, process,
-                                 {k: merged[k] for k in _KEY_METRICS if k in merged}, merged))
+                                 {k: merged[k] for k in shown if k in merged}, merged))
     return steps
 
 
 def format_summary(summary: RunSummary) -> str:
     """The table ``make run`` ends with."""
     lines = [f"{'step':<10} {'task s':>7} {'work s':>7}  key results", "-" * 78]
-    for step in summary.steps:
-        details = ", ".join(f"{k}={_fmt(v)}" for k, v in step.metrics.items())
-        lines.append(f"{step.name:<10} {_fmt(step.process_seconds):>7} "
-                     f"{_fmt(step.work_seconds):>7}  {details}")
+    rows = [(step.name, f"{step.name:<10} {format_value(step.process_seconds):>7} "
+                        f"{format_value(step.work_seconds):>7}  " +
+             ", ".join(f"{k}={format_value(v)}" for k, v in step.metrics.items()))
+            for step in summary.steps]
+    rows += [(name, f"{name:<10} {'-':>7} {'-':>7}  skipped: its condition was false")
+             for name in summary.skipped]
+    order = {name: i for i, name in enumerate(STEP_ORDER)}
+    lines += [line for _, line in sorted(rows, key=lambda r: order.get(r[0], len(order)))]
     lines.append("-" * 78)
     lines.append(f"pipeline wall time {summary.wall_seconds:.1f} s; steps' own work "
                  f"{summary.work_seconds:.1f} s; orchestration overhead "
@@ -184,17 +236,9 @@ def format_summary(summary: RunSummary) -> str:
         lines.append(f"registered version v{m.get('version')}: "
                      f"{'promoted' if m.get('promoted') else 'not promoted'}; "
                      f"`champion` -> v{m.get('champion_version') or '(none)'}")
+    if summary.model_uri:
+        lines.append(f"registered model: {summary.model_uri}")
+    if summary.summary_markdown:
+        lines.append(f"run summary (Markdown): {summary.summary_markdown}")
     lines.append(f"outputs: {summary.run_dir}")
     return "\n".join(lines)
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e9:
-        return str(int(value))
-    if isinstance(value, float) and 0 < abs(value) < 0.001:
-        return f"{value:.2g}"  # a small p-value is not 0.000
-    if isinstance(value, float):
-        return f"{value:.3f}" if abs(value) < 100 else f"{value:.0f}"
-    return str(value)

@@ -20,6 +20,7 @@ OPS = {"ingest_op": ({}, {"train_data": "system.Dataset", "test_data": "system.D
        "register_op": ({"model": "system.Model", "test_data": "system.Dataset"},
                        {"decision": "system.Artifact", "report": "system.Markdown"}),
        "deploy_op": ({}, {"report": "system.Markdown"}),
+       "summary_op": ({}, {"summary": "system.Markdown"}),  # the exit task
        "score_op": ({}, {"predictions": "system.Dataset", "report": "system.Markdown",
                          "metrics": "system.Metrics"}),  # the batch-scoring pipeline's
        "traffic_split_op": ({}, {})}  # Vertex's canary split (pipelines/vertex_pipeline.py)
@@ -56,11 +57,43 @@ def test_ingest_runs_alone_on_kfp_local(local_runner):
     assert len(pd.read_parquet(train.path)) == 320
 
 
-def test_deploy_skips_and_says_why_when_off_or_not_promoted(local_runner):
+def test_deploy_takes_the_register_steps_model_uri_and_no_gate_flags():
     from deploy_op import deploy_op
 
-    off = deploy_op(version="3", promoted=True, deploy=False)
-    assert off.outputs["Output"] == "skipped: deploy is off"
-    kept = deploy_op(version="3", promoted=False, deploy=True)
-    assert kept.outputs["Output"] == "skipped: the gate kept the champion"
-    assert "the gate kept the champion" in open(kept.outputs["report"].path).read()
+    inputs = deploy_op.component_spec.inputs
+    assert inputs["model_uri"].type == "String" and inputs["model_uri"].default is None
+    assert not {"version", "promoted", "deploy", "model_name"} & set(inputs)
+
+
+@pytest.mark.parametrize("model_uri, message", [
+    ("models:/fraud@champion", "registered version, not the alias"),
+    ("fraud/3", "not a registered model reference"),
+])
+def test_deploy_refuses_anything_but_a_registered_version(model_uri, message, tmp_path):
+    from kfp.dsl import Markdown
+
+    from deploy_op import deploy_op
+    from shipyard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):  # before any cluster is asked
+        deploy_op.python_func(model_uri=model_uri, report=Markdown(uri=str(tmp_path / "r")))
+
+
+def test_summary_of_a_failed_run_is_written_and_says_so(tmp_path):
+    from kfp.dsl import Markdown, PipelineTaskFinalStatus
+
+    from summary_op import summary_op
+
+    inputs = summary_op.component_spec.inputs
+    assert inputs["status"].type == "PipelineTaskFinalStatus"
+    summary = Markdown(uri=str(tmp_path / "summary"))
+    status = PipelineTaskFinalStatus(state="FAILED", pipeline_job_resource_name="job",
+                                     pipeline_task_name="exit-handler-1", error_code=1,
+                                     error_message="Task exit-handler-1 failed.")
+    summary_op.python_func(status=status, summary=summary, pipeline_run_id="never-ran",
+                           model_name="component-summary", deploy=True)
+    text = (tmp_path / "summary").read_text()
+    assert text.startswith("# Pipeline failed: component-summary (run never-ran)")
+    assert "Task exit-handler-1 failed." in text and "nothing registered" in text
+    assert summary.metadata["state"] == "FAILED" and summary.metadata["version"] == ""
+    assert summary.metadata["work_seconds"] > 0

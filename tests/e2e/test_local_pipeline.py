@@ -34,21 +34,31 @@ def champion(name):
 def test_fraud_pipeline_registers_a_champion_then_gates_a_challenger(pipeline_file):
     first = run_local(pipeline_file, {**FAST, "model_name": "e2e-fraud"})
     assert [s.name for s in first.steps] == ["ingest", "validate", "train", "tune", "register",
-                                              "deploy"]
+                                              "summary"]
     register = first.step("register").metrics
     assert register["promoted"] is True and register["version"] == "1"
     assert str(champion("e2e-fraud").version) == "1"
-    # deploy is off by default: skipped, and it says why.
-    assert first.step("deploy").metrics["outcome"] == "skipped: deploy is off"
-    assert "deploy is off" in (first.run_dir / "deploy-op" / "report").read_text()
+    # deploy is off by default: its condition is false, so the task never ran
+    assert first.skipped == ["deploy"] and not (first.run_dir / "deploy-op").exists()
     tune = first.step("tune").metrics
     assert 0.85 <= tune["roc_auc"] <= 1.0 and 0.1 <= tune["pr_auc"] <= 1.0
     assert first.step("validate").metrics["violations"] == 0
-    assert first.outputs["Output"] == "models:/e2e-fraud/1"
+    # no pipeline output from inside the exit handler: the URI is the register step's output
+    assert first.outputs == {} and first.model_uri == "models:/e2e-fraud/1"
     decision = json.loads((first.run_dir / "register-op" / "decision").read_text())
     assert decision["lineage"]["shipyard.data_hash"].startswith("sha256:")
+    # the exit task's summary, read from MLflow by the run id the steps tagged
+    summary = first.summary_markdown.read_text()
+    run_id = decision["lineage"]["shipyard.pipeline_run_id"]
+    assert summary.startswith(f"# Pipeline finished: e2e-fraud (run {run_id}), v1 promoted")
+    assert "**Decision:** v1 promoted: first model" in summary
+    assert "| deploy | skipped: deploy is off |" in summary
+    assert f"roc_auc={tune['roc_auc']:.3f}" in summary
+    assert first.step("summary").metrics["state"] == "SUCCEEDED"
     table = format_summary(first)
     assert "champion` -> v1" in table and "overhead" in table
+    assert "registered model: models:/e2e-fraud/1" in table
+    assert "deploy           -       -  skipped: its condition was false" in table
 
     # The end of `make run`: the champion served by a real predictor, a v2 request answered.
     answer = serve_sample(first.run_dir, "e2e-fraud")
@@ -65,11 +75,20 @@ def test_fraud_pipeline_registers_a_champion_then_gates_a_challenger(pipeline_fi
     finally:
         detector.stop()
 
-    # Same data, same seed: the challenger cannot beat the champion by the margin.
-    second = run_local(pipeline_file, {**FAST, "model_name": "e2e-fraud"})
+    # Same data, same seed: the challenger cannot beat the champion by the margin. With
+    # deploy on, the outer condition holds and the gate's `promoted` output keeps deploy from
+    # running (had it run, it would have failed the run: there is no cluster here).
+    second = run_local(pipeline_file, {**FAST, "model_name": "e2e-fraud", "deploy": True})
     register = second.step("register").metrics
     assert register["version"] == "2" and register["promoted"] is False
     assert str(champion("e2e-fraud").version) == "1"
+    assert second.skipped == ["deploy"] and not (second.run_dir / "deploy-op").exists()
+    assert second.model_uri == "models:/e2e-fraud/2"
+    summary = second.summary_markdown.read_text()
+    assert "v2 not promoted" in summary.splitlines()[0]
+    assert "**Decision:** v2 kept as challenger (the gate refused):" in summary
+    assert "| deploy | skipped: the gate kept the champion |" in summary
+    assert "`champion` → v1" in summary
     assert "schema stored with the champion model (v1)" in (
         second.run_dir / "validate-op" / "report").read_text()
 
@@ -153,6 +172,10 @@ def test_bad_data_stops_at_validate_and_registers_nothing(pipeline_file, tmp_pat
     assert failed.value.step == "validate"
     assert "label has at least two classes" in failed.value.report.read_text()
     assert not (failed.value.run_dir / "train-op").exists()
+    # the exit task ran all the same and wrote the failed run's summary
+    summary = failed.value.summary.read_text()
+    assert summary.startswith("# Pipeline failed: e2e-bad") and "nothing registered" in summary
+    assert "| deploy | not reached |" in summary
     configure(settings_for("e2e-bad"))
     assert not MlflowClient().search_registered_models("name = 'e2e-bad'")
 

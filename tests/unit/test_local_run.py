@@ -9,6 +9,7 @@ from shipyard.local_run import (
     coerce_arguments,
     failed_step,
     format_summary,
+    pipeline_steps,
     read_steps,
 )
 
@@ -65,3 +66,35 @@ def test_coerce_arguments_uses_the_declared_types(tmp_path):
         coerce_arguments(pipeline, {"colour": "red"})
     with pytest.raises(ConfigError, match="'rows' takes a Integer"):
         coerce_arguments(pipeline, {"rows": "many"})
+
+
+def test_skipped_steps_in_pipeline_order_and_the_registered_model_from_register(tmp_path):
+    for name, metadata, params in (
+            ("register", {"version": "3", "promoted": False, "champion_version": "2"},
+             {"model_uri": "models:/fraud/3", "promoted": False}),
+            ("summary", {"state": "SUCCEEDED", "outcome": "models:/fraud/3 not promoted",
+                         "decision": "v3 kept as challenger"}, {})):
+        (tmp_path / f"{name}-op").mkdir()
+        (tmp_path / f"{name}-op" / "executor_output.json").write_text(json.dumps(
+            {"parameterValues": params,
+             "artifacts": {"a": {"artifacts": [{"name": "a", "metadata": metadata}]}}}))
+    (tmp_path / "summary-op" / "summary").write_text("# Pipeline finished\n")
+    summary = RunSummary(tmp_path, 5.0, read_steps(tmp_path), {}, skipped=["deploy"])
+    assert summary.model_uri == "models:/fraud/3"
+    assert summary.summary_markdown == tmp_path / "summary-op" / "summary"
+    assert summary.step("summary").metrics == {"state": "SUCCEEDED",
+                                               "outcome": "models:/fraud/3 not promoted"}
+    table = format_summary(summary).splitlines()
+    names = [line.split()[0] for line in table[2:5]]
+    assert names == ["register", "deploy", "summary"]
+    assert "skipped: its condition was false" in table[3]
+    assert "registered model: models:/fraud/3" in table
+    assert f"run summary (Markdown): {tmp_path / 'summary-op' / 'summary'}" in table
+
+
+def test_pipeline_steps_reach_into_conditions_and_the_exit_handler(tmp_path):
+    from training_pipeline import compile_pipeline
+
+    pipeline = components.load_component_from_file(str(compile_pipeline(tmp_path / "p.yaml")))
+    assert sorted(pipeline_steps(pipeline.pipeline_spec)) == [
+        "deploy", "ingest", "register", "summary", "train", "tune", "validate"]

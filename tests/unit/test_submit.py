@@ -124,7 +124,9 @@ def test_submit_creates_experiment_run_and_schedule_and_waits(kfp_api, pipeline_
     assert run["experiment_id"] == "exp-1" and run["display_name"] == "fraud-1"
     assert run["runtime_config"]["parameters"] == {"rows": 5000, "model_name": "fraud"}
     spec, platform = spec_documents(run)
-    assert set(spec["root"]["dag"]["tasks"]) >= {"train-op", "deploy-op"}
+    assert set(spec["root"]["dag"]["tasks"]) == {"exit-handler-1", "summary-op"}
+    guarded = spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]
+    assert {"train-op", "register-op"} <= set(guarded)
     assert "platforms" in platform  # the S3 Secret wiring travels with the run
     schedule = api.recurring["rec-1"]
     assert schedule["trigger"]["cron_schedule"]["cron"] == "0 0 3 * * *"

@@ -44,6 +44,31 @@ def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
                                                                      settings)), name, settings)
 
 
+def pipeline_rollout(model_uri: str, canary_steps: str = "10,50,100",
+                     bake_seconds: float = 300.0, service_name: str = "fraud",
+                     namespace: str = "shipyard", deployment_mode: str = "Serverless",
+                     prometheus_url: str = "", model_format: str = "shipyard",
+                     api=None) -> RolloutReport:
+    """The deploy step: roll the register step's ``model_uri`` (``models:/name/N``) out on the
+    cluster with the pipeline's text parameters."""
+    from shipyard.settings import settings_for
+
+    ref = ModelRef.parse(model_uri)
+    if ref.version is None:
+        raise ConfigError(f"the deploy step rolls out a registered version, not the alias "
+                          f"in {ref.uri}", hint="pass models:/name/N (the register step's "
+                                                "model_uri)")
+    try:
+        steps = tuple(int(s) for s in canary_steps.split(","))
+    except ValueError:
+        raise ConfigError(f"canary steps {canary_steps!r} are not comma-separated "
+                          "percents") from None
+    options = ServiceOptions(service_name, namespace, deployment_mode,
+                             model_format=model_format)
+    return cluster_rollout(ref.version, RolloutPlan(steps, bake_seconds), options,
+                           prometheus_url, settings_for(ref.name), api=api)
+
+
 def announced(report: RolloutReport, name: str, settings: Settings) -> RolloutReport:
     """Tell people the outcome (promoted, rolled back …) with the gates' report."""
     from shipyard.notify import notify
