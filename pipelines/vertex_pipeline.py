@@ -1,6 +1,9 @@
 """The Vertex AI variant: the same ingest → validate → train → tune → register steps, with
-training and tuning as Vertex custom jobs, then the registered winner uploaded to Vertex's
-Model Registry and deployed to an endpoint with a traffic split (Vertex's canary).
+training and tuning as Vertex custom jobs, then — under the same conditions as the Kubeflow
+pipeline, ``deploy`` and the register step's ``promoted`` output — the registered winner
+uploaded to Vertex's Model Registry and deployed to an endpoint with a traffic split (Vertex's
+canary). The same exit handler runs the summary step however the run ends, and caching is on
+only for train and tune.
 
 Needs the ``vertex`` extra (google-cloud-pipeline-components). Compiles offline:
 
@@ -28,6 +31,7 @@ from kfp import compiler, dsl
 
 from ingest_op import ingest_op
 from register_op import register_op
+from summary_op import summary_op
 from traffic_split_op import traffic_split_op
 from train_op import train_op
 from tune_op import tune_op
@@ -43,6 +47,51 @@ train_job = create_custom_training_job_from_component(
     train_op, display_name="shipyard-train", machine_type="n1-standard-4", env=JOB_ENV)
 tune_job = create_custom_training_job_from_component(
     tune_op, display_name="shipyard-tune", machine_type="n1-standard-8", env=JOB_ENV)
+
+
+def _with_job_env(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """The steps that run as plain tasks reach the same tracking server as the jobs."""
+    for variable in JOB_ENV:
+        task.set_env_variable(variable["name"], variable["value"])
+    return task
+
+
+def _deploy_to_vertex(register, project, location, model_name, predictor_image, endpoint,
+                      stable_deployed_model_id, canary_percent, serving_machine_type
+                      ) -> list[dsl.PipelineTask]:
+    """Upload the registered version as a Vertex model and deploy it: to a new endpoint, or
+    as a canary onto ``endpoint``. Returns the tasks that change things on GCP."""
+    # The predictor loads the registered version itself (checksum-verified), so the
+    # Vertex model is the serving container plus the version to serve.
+    container = dsl.importer(
+        artifact_uri=register.outputs["model_uri"], artifact_class=UnmanagedContainerModel,
+        metadata={"containerSpec": {
+            "imageUri": predictor_image,
+            "args": ["--model_name", "fraud", "--model_source", register.outputs["model_uri"]],
+            "env": JOB_ENV,
+            "ports": [{"containerPort": 8080}],
+            "predictRoute": "/v2/models/fraud/infer",
+            "healthRoute": "/v2/models/fraud/ready"}})
+    upload = ModelUploadOp(project=project, location=location, display_name=model_name,
+                           unmanaged_container_model=container.output)
+    split = traffic_split_op(stable_deployed_model_id=stable_deployed_model_id,
+                             canary_percent=canary_percent)
+    with dsl.If(endpoint == "", name="new-endpoint"):
+        created = EndpointCreateOp(project=project, location=location, display_name=model_name)
+        first = ModelDeployOp(model=upload.outputs["model"], endpoint=created.outputs["endpoint"],
+                              traffic_split=split.output,
+                              dedicated_resources_machine_type=serving_machine_type,
+                              dedicated_resources_min_replica_count=1,
+                              dedicated_resources_max_replica_count=2)
+    with dsl.Else(name="canary"):
+        existing = dsl.importer(artifact_uri=endpoint, artifact_class=VertexEndpoint,
+                                metadata={"resourceName": endpoint})
+        canary = ModelDeployOp(model=upload.outputs["model"], endpoint=existing.output,
+                               traffic_split=split.output,
+                               dedicated_resources_machine_type=serving_machine_type,
+                               dedicated_resources_min_replica_count=1,
+                               dedicated_resources_max_replica_count=2)
+    return [upload, created, first, canary]
 
 
 @dsl.pipeline(name="shipyard-vertex-training",
@@ -69,8 +118,10 @@ def vertex_training_pipeline(
     stable_deployed_model_id: str = "",
     canary_percent: int = 10,
     serving_machine_type: str = "n1-standard-2",
-) -> str:
-    """Returns the registered model URI.
+    deploy: bool = True,
+):
+    """The register step's `model_uri` output names the registered version; the summary
+    step's Markdown tells how the run ended.
 
     Args:
         project: GCP project of the custom jobs, model and endpoint.
@@ -101,64 +152,46 @@ def vertex_training_pipeline(
             100 - canary_percent of the traffic.
         canary_percent: Share of the endpoint's traffic for the new model.
         serving_machine_type: Machine type of the deployed model's replicas.
+        deploy: Upload and deploy a winner to the endpoint; off, the register step moves
+            `champion` itself.
     """
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
-    ingest = ingest_op(source=source, target=target, rows=rows, seed=seed)
-    validate = validate_op(train_data=ingest.outputs["train_data"],
-                           test_data=ingest.outputs["test_data"], target=target,
-                           model_name=model_name, task=task, positive_class=positive_class,
-                           ignore_columns=ignore_columns)
-    train = train_job(project=project, location=location,
-                      train_data=ingest.outputs["train_data"],
-                      test_data=ingest.outputs["test_data"], schema=validate.outputs["schema"],
-                      seed=seed, pipeline_run_id=run_id)
-    tune = tune_job(project=project, location=location,
-                    train_data=ingest.outputs["train_data"],
-                    test_data=ingest.outputs["test_data"], schema=validate.outputs["schema"],
-                    baseline=train.outputs["model"], model_types=model_types,
-                    n_candidates=n_candidates, seed=seed, pipeline_run_id=run_id,
-                    metric=tune_metric)
-    register = register_op(model=tune.outputs["model"], train_data=ingest.outputs["train_data"],
-                           test_data=ingest.outputs["test_data"], floors=floors,
-                           margin=margin, model_name=model_name,
-                           pipeline_run_id=run_id, deploy=True)
-    with dsl.If(register.outputs["promoted"] == True, name="promoted"):  # noqa: E712
-        # The predictor loads the registered version itself (checksum-verified), so the
-        # Vertex model is the serving container plus the version to serve.
-        container = dsl.importer(
-            artifact_uri=register.outputs["model_uri"], artifact_class=UnmanagedContainerModel,
-            metadata={"containerSpec": {
-                "imageUri": predictor_image,
-                "args": ["--model_name", "fraud", "--model_source",
-                         register.outputs["model_uri"]],
-                "env": JOB_ENV,
-                "ports": [{"containerPort": 8080}],
-                "predictRoute": "/v2/models/fraud/infer",
-                "healthRoute": "/v2/models/fraud/ready"}})
-        upload = ModelUploadOp(project=project, location=location, display_name=model_name,
-                               unmanaged_container_model=container.output)
-        split = traffic_split_op(stable_deployed_model_id=stable_deployed_model_id,
-                                 canary_percent=canary_percent)
-        with dsl.If(endpoint == "", name="new-endpoint"):
-            created = EndpointCreateOp(project=project, location=location,
-                                       display_name=model_name)
-            ModelDeployOp(model=upload.outputs["model"], endpoint=created.outputs["endpoint"],
-                          traffic_split=split.output,
-                          dedicated_resources_machine_type=serving_machine_type,
-                          dedicated_resources_min_replica_count=1,
-                          dedicated_resources_max_replica_count=2)
-        with dsl.Else(name="canary"):
-            existing = dsl.importer(artifact_uri=endpoint, artifact_class=VertexEndpoint,
-                                    metadata={"resourceName": endpoint})
-            ModelDeployOp(model=upload.outputs["model"], endpoint=existing.output,
-                          traffic_split=split.output,
-                          dedicated_resources_machine_type=serving_machine_type,
-                          dedicated_resources_min_replica_count=1,
-                          dedicated_resources_max_replica_count=2)
+    summary = summary_op(pipeline_run_id=run_id, model_name=model_name, deploy=deploy)
+    with dsl.ExitHandler(summary, name="training"):
+        ingest = ingest_op(source=source, target=target, rows=rows, seed=seed)
+        validate = validate_op(train_data=ingest.outputs["train_data"],
+                               test_data=ingest.outputs["test_data"], target=target,
+                               model_name=model_name, task=task,
+                               positive_class=positive_class, ignore_columns=ignore_columns)
+        train = train_job(project=project, location=location,
+                          train_data=ingest.outputs["train_data"],
+                          test_data=ingest.outputs["test_data"],
+                          schema=validate.outputs["schema"], seed=seed, pipeline_run_id=run_id)
+        tune = tune_job(project=project, location=location,
+                        train_data=ingest.outputs["train_data"],
+                        test_data=ingest.outputs["test_data"], schema=validate.outputs["schema"],
+                        baseline=train.outputs["model"], model_types=model_types,
+                        n_candidates=n_candidates, seed=seed, pipeline_run_id=run_id,
+                        metric=tune_metric)
+        register = register_op(model=tune.outputs["model"],
+                               train_data=ingest.outputs["train_data"],
+                               test_data=ingest.outputs["test_data"], floors=floors,
+                               margin=margin, model_name=model_name,
+                               pipeline_run_id=run_id, deploy=deploy)
+        with dsl.If(deploy == True, name="deploy-requested"):  # noqa: E712
+            with dsl.If(register.outputs["promoted"] == True, name="gate-passed"):  # noqa: E712
+                deployed = _deploy_to_vertex(register, project, location, model_name,
+                                             predictor_image, endpoint,
+                                             stable_deployed_model_id, canary_percent,
+                                             serving_machine_type)
     for task, name in ((ingest, "ingest"), (validate, "validate"), (train, "train"),
-                       (tune, "tune"), (register, "register")):
+                       (tune, "tune"), (register, "register"), (summary, "summary")):
         task.set_display_name(name)
-    return register.outputs["model_uri"]
+        task.set_caching_options(name in ("train", "tune"))
+    for task in (ingest, validate, register, summary):
+        _with_job_env(task)
+    for task in deployed:  # uploads, endpoints and deployments act on GCP: never cached
+        task.set_caching_options(False)
 
 
 def compile_pipeline(output: str | Path = DEFAULT_OUTPUT) -> Path:

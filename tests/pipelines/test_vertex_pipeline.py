@@ -1,5 +1,7 @@
 """The Vertex AI variant compiles offline and passes the same strict spec check as the
-Kubeflow pipeline; its canary is Vertex's own traffic split."""
+Kubeflow pipeline, with the same control flow (deploy under `deploy` and register's
+`promoted`, every step inside an exit handler with the summary task); its canary is Vertex's
+own traffic split."""
 
 import pytest
 import yaml
@@ -25,9 +27,14 @@ def executor_of(docs, component):
     return spec["deploymentSpec"]["executors"][label]
 
 
+def guarded(docs):
+    return docs[0]["components"]["comp-exit-handler-1"]["dag"]["tasks"]
+
+
 def test_strict_parse_and_the_vertex_steps(compiled):
     spec = check_pipeline_strictly(compiled)
-    tasks = spec.root.dag.tasks
+    assert set(spec.root.dag.tasks) == {"exit-handler-1", "summary-op"}
+    tasks = guarded(compiled)
     assert {"ingest-op", "validate-op", "train-op", "tune-op", "register-op"} <= set(tasks)
     images = {e["container"]["image"] for e in compiled[0]["deploymentSpec"]["executors"].values()
               if "container" in e}
@@ -47,15 +54,37 @@ def test_train_and_tune_run_as_vertex_custom_jobs(compiled):
         assert "SHIPYARD_MLFLOW_TRACKING_URI" in env
 
 
+def test_same_control_flow_summary_and_caching_as_the_kubeflow_pipeline(compiled):
+    spec = compiled[0]
+    summary = spec["root"]["dag"]["tasks"]["summary-op"]
+    assert summary["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+    assert summary["inputs"]["parameters"]["status"] == {
+        "taskFinalStatus": {"producerTask": "exit-handler-1"}}
+    tasks = guarded(compiled)
+    cached = {name for name, task in tasks.items()
+              if task.get("cachingOptions", {}).get("enableCache")}
+    assert cached == {"train-op", "tune-op"}
+    # the plain tasks reach the tracking server the custom jobs use
+    for component in ("comp-register-op", "comp-validate-op", "comp-summary-op"):
+        env = {e["name"] for e in executor_of(compiled, component)["container"].get("env", [])}
+        assert "SHIPYARD_MLFLOW_TRACKING_URI" in env, component
+
+
 def test_upload_endpoint_and_deploy_with_a_traffic_split(compiled):
     spec = compiled[0]
     components = spec["components"]
-    # Nothing is deployed unless the register step's gate passed.
-    promoted = spec["root"]["dag"]["tasks"]["condition-1"]
-    assert "register-op-promoted" in promoted["triggerPolicy"]["condition"]
+    # Nothing is deployed unless deploy is on and the register step's gate passed.
+    requested = next(t for t in guarded(compiled).values()
+                     if "condition" in t.get("triggerPolicy", {}))
+    assert requested["triggerPolicy"]["condition"] == \
+        "inputs.parameter_values['pipelinechannel--deploy'] == true"
+    [promoted] = components[requested["componentRef"]["name"]]["dag"]["tasks"].values()
+    assert promoted["triggerPolicy"]["condition"] == \
+        "inputs.parameter_values['pipelinechannel--register-op-promoted'] == true"
     inner = components[promoted["componentRef"]["name"]]["dag"]["tasks"]
     assert {"model-upload", "traffic-split-op", "importer"} <= set(inner)
-    branches = components[inner["condition-branches-2"]["componentRef"]["name"]]["dag"]["tasks"]
+    assert not inner["model-upload"].get("cachingOptions", {}).get("enableCache")
+    branches = components[inner["condition-branches-4"]["componentRef"]["name"]]["dag"]["tasks"]
     conditions = [task["triggerPolicy"]["condition"] for task in branches.values()]
     assert any("endpoint'] == ''" in c for c in conditions)  # a new endpoint, all traffic
     assert any(c.startswith("!(") for c in conditions)  # else: a canary on the existing one
@@ -66,6 +95,7 @@ def test_upload_endpoint_and_deploy_with_a_traffic_split(compiled):
     for deploy in deploys:
         split = deploy["inputs"]["parameters"]["traffic_split"]
         assert split == {"componentInputParameter": "pipelinechannel--traffic-split-op-Output"}
+        assert not deploy.get("cachingOptions", {}).get("enableCache")
     assert any("endpoint-create" in c.get("dag", {}).get("tasks", {})
                for c in components.values())
 
