@@ -11,7 +11,7 @@ PIPELINE := build/training_pipeline.yaml
 BATCH_PIPELINE := build/batch_scoring_pipeline.yaml
 ARGS ?=
 
-.PHONY: install install-vertex tools run compile compile-vertex test test-fast bench bench-pipeline bench-serving bench-drift lint clean
+.PHONY: install install-vertex tools run demo-loop compile compile-vertex test test-fast bench bench-pipeline bench-serving bench-drift lint clean
 
 # Bytecode is compiled once here: where PYTHONDONTWRITEBYTECODE is set, every kfp.local task
 # would otherwise recompile MLflow, sklearn, ... from source (measured: +10 s per task).
@@ -40,6 +40,9 @@ tools:  ## install the monitoring binaries the tests start (as root, from Debian
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	      prometheus prometheus-alertmanager >/dev/null; } || \
 	  echo "note: install prometheus and prometheus-alertmanager for the monitoring tests"
+
+demo-loop: compile tools  ## the closed loop on this machine: alerts retrain, a local canary promotes
+	$(WITH_VENV) $(BIN)/shipyard demo-loop --pipeline-file $(PIPELINE) $(ARGS)
 
 test: install-vertex tools  ## the whole test suite (with the Vertex variant's extra)
 	$(WITH_VENV) $(BIN)/python -m pytest

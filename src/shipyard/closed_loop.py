@@ -166,7 +166,7 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
                                     logger_url=f"{detector.base_url}/v1/models/"
                                                f"{DETECTOR_NAME}:predict")
         children.append(predictor)
-        trigger = _start_trigger(options.pipeline_file, folder)
+        trigger = start_trigger(options.pipeline_file, folder)
         children.append(trigger)
         alertmanager = start_alertmanager(alertmanager_config(
             {"shipyard-trigger": f"{trigger.base_url}/alertmanager",
@@ -236,7 +236,7 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
                 os.environ[key] = value
 
 
-def _start_trigger(pipeline_file: Path, folder: Path):
+def start_trigger(pipeline_file: Path, folder: Path):
     """``shipyard trigger serve`` as its own process, as on a cluster."""
     import subprocess
 
