@@ -57,3 +57,18 @@ def test_the_gate_decision_is_announced(receiver, trained, small_data):
     text = received[-1]["payload"]["text"]
     assert text.startswith(f"*Registration: notify-gate v{decision.version} PROMOTED")
     assert "roc_auc" in text
+
+
+def test_a_rolled_back_canary_is_announced_and_still_fails_the_caller(receiver):
+    from shipyard.errors import RolloutFailed
+    from shipyard.rollout.run import announced
+
+    url, received = receiver
+
+    def rollout():
+        raise RolloutFailed("rollout of version 3 (stable: 2): rolled back — error rate 0.4")
+
+    with pytest.raises(RolloutFailed):
+        announced(rollout, "fraud", "3", Settings(notify_webhook_url=url))
+    text = received[-1]["payload"]["text"]
+    assert text.startswith("*Rollout: fraud v3 rolled back*") and "error rate 0.4" in text
