@@ -78,18 +78,28 @@ def client(settings: Settings | None = None):
 
 
 def check_endpoint(settings: Settings | None = None) -> None:
-    """Ask the endpoint one bounded question (an unsigned ``GET /``, no redirects) and raise
-    :class:`ServiceUnavailable` unless it answers like S3 — XML, or the ``x-amz-*`` headers
-    every S3 implementation sends, whatever the status (an S3 server refuses anonymous
-    listing with an XML error). A web server's page, silence or a closed port fail, naming
-    the endpoint."""
+    """Ask the endpoint one bounded, signed question (ListBuckets) and raise
+    :class:`ServiceUnavailable` unless it answers like S3 with credentials it accepts. An
+    S3 answer refusing the listing itself (``AccessDenied``: credentials without that right)
+    is fine here; a web server's page, silence, a closed port, or refused credentials are
+    not, and are named."""
+    from xml.etree.ElementTree import ParseError
+
+    from minio.error import S3Error
+
     settings = settings or get_settings()
-    url = endpoint_url(settings) + "/"
-    with translated(url, settings):
-        response = http_client(settings).request("GET", url, redirect=False,
-                                                 preload_content=True)
-    if not looks_like_s3(response.status, response.headers):
-        raise not_s3(settings, response.status, response.headers.get("content-type"))
+    with translated(endpoint_url(settings), settings):
+        try:
+            client(settings).list_buckets()
+        except ParseError:  # a 200 that is not XML: look once more, to say what it was
+            page = http_client(settings).request("GET", endpoint_url(settings) + "/",
+                                                 redirect=False)
+            raise not_s3(settings, page.status, page.headers.get("content-type")) from None
+        except S3Error as exc:
+            answered = exc.response is not None and looks_like_s3(exc.response.status,
+                                                                  exc.response.headers)
+            if exc.code != "AccessDenied" or not answered:
+                raise
 
 
 def looks_like_s3(status: int, headers) -> bool:
@@ -165,8 +175,8 @@ class translated:  # noqa: N801 (a context manager used like a function)
             raise not_s3(self.settings, status, kind) from exc
         if isinstance(exc, ParseError):  # a 200 whose body is not XML
             raise ServiceUnavailable(
-                f"S3 endpoint {self.endpoint} answered {self.uri} with something that is not "
-                f"S3's XML ({exc})", hint=_ENDPOINT_HINT) from exc
+                f"S3 endpoint {_endpoint(self.settings)} answered like a web server, not S3 "
+                "(HTTP 200, a body that is not XML)", hint=_ENDPOINT_HINT) from exc
         if isinstance(exc, ServerError):  # 5xx after the retries
             raise ServiceUnavailable(f"S3 endpoint {self.endpoint} failed: {exc}",
                                      hint="is the S3 server healthy?") from exc
