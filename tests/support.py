@@ -278,40 +278,18 @@ def run_prometheus(targets: dict[str, tuple[str, str]], folder):
     cluster); yields its URL once every target has been scraped, and stops it by PID."""
     import shutil
 
-    import yaml
+    from shipyard.local_monitoring import start_prometheus
 
     if not shutil.which("prometheus"):
         import pytest
 
         pytest.skip("prometheus is not installed (apt-get install prometheus)")
-    jobs = [{"job_name": job, "scrape_interval": "1s",
-             "static_configs": [{"targets": [url.removeprefix("http://")],
-                                 "labels": {"model_version": version}}]}
-            for job, (url, version) in targets.items()]
-    (folder / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": jobs}))
-    port = free_port()
-    with open(folder / "prometheus.log", "w") as log:
-        process = subprocess.Popen(
-            ["prometheus", f"--config.file={folder / 'prometheus.yml'}",
-             f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.path={folder / 'data'}"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    server = start_prometheus({job: (url, {"model_version": version})
+                               for job, (url, version) in targets.items()}, folder)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # ready once every target was scraped
-            try:
-                with urllib.request.urlopen(f"{url}/api/v1/targets", timeout=2) as response:
-                    active = json.loads(response.read())["data"]["activeTargets"]
-                if active and all(t["health"] == "up" for t in active):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise TimeoutError(f"Prometheus did not scrape every target; log: {folder}")
-        yield url
+        yield server.url
     finally:
-        stop(process)
+        server.stop()
 
 
 REQUEST = "org.kubeflow.serving.inference.request"

@@ -439,7 +439,43 @@ def build_parser() -> argparse.ArgumentParser:
     trigger.add_argument("--port", type=int, default=8090)
     trigger.add_argument("--pipeline-file", type=Path, default=DEFAULT_PIPELINE_FILE)
     trigger.set_defaults(func=cmd_trigger)
+
+    loop = sub.add_parser(
+        "demo-loop", help="the closed loop on this machine: drift and decay alerts retrain, "
+                          "the gate and a local canary decide, people are told",
+        description="Serves the champion with its drift sidecar, runs Prometheus and "
+                    "Alertmanager (Debian's) with the manifests' rules and routes and "
+                    "`shipyard trigger`, sends reference then shifted, labelled traffic, and "
+                    "prints what happened when until the champion moves. Trains a champion "
+                    "first if there is none.")
+    loop.add_argument("--pipeline-file", type=Path, default=DEFAULT_PIPELINE_FILE)
+    loop.add_argument("--hold", default="10s", help="the alert rules' `for` here")
+    loop.add_argument("--timeout", type=float, default=1200.0)
+    loop.set_defaults(func=cmd_demo_loop)
     return parser
+
+
+def cmd_demo_loop(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from shipyard.closed_loop import LoopOptions, run_loop
+    from shipyard.local_run import run_local
+    from shipyard.registry import champion_version
+    from shipyard.settings import get_settings
+    from shipyard.tracking import configure
+
+    settings = get_settings()
+    configure(settings)
+    if champion_version(MlflowClient(), settings.model_name) is None:
+        print(f"{settings.model_name} has no champion yet: training one first")
+        run_local(args.pipeline_file, {})
+    folder = settings.home / "demo-loop"
+    report = run_loop(LoopOptions(args.pipeline_file, folder, hold=args.hold,
+                                  timeout=args.timeout, echo=True), settings)
+    print()
+    print(report.table())
+    print(f"\nlogs of every part: {folder}")
+    return 0 if report.new_champion else 1
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
