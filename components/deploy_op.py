@@ -21,7 +21,9 @@ def deploy_op(version: str, promoted: bool, report: Output[Markdown], deploy: bo
         from shipyard.rollout.inference_service import ServiceOptions
         from shipyard.rollout.run import cluster_rollout
         from shipyard.settings import settings_for
+        from shipyard.step_errors import record_failures
 
+        record_failures()  # a failed rollout is one line for the caller, with its exit code
         plan = RolloutPlan(tuple(int(s) for s in canary_steps.split(",")), bake_seconds)
         options = ServiceOptions(service_name, namespace, deployment_mode,
                                  model_format=model_format)

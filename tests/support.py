@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -19,7 +20,7 @@ from shipyard.processes import free_port, stop_process_group
 
 PROJECT = Path(__file__).resolve().parents[1]
 __all__ = ["PROJECT", "Load", "call", "cloudevent", "free_port", "latest", "messy_table", "post",
-           "run_prometheus", "stop", "wait_for_port"]
+           "run_prometheus", "silent_endpoint", "stop", "wait_for_port", "web_server"]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -37,6 +38,37 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -
 def stop(process: subprocess.Popen) -> None:
     """Stop a server started with start_new_session=True: its whole process group, by PID."""
     stop_process_group(process, timeout=15)
+
+
+@contextlib.contextmanager
+def silent_endpoint():
+    """``host:port`` of a server that accepts connections and never answers: a listening
+    socket nobody reads (the kernel completes the handshakes)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+@contextlib.contextmanager
+def web_server(folder: Path):
+    """``host:port`` of a plain web server (``python -m http.server``) serving ``folder``,
+    stopped by PID."""
+    import sys
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                                "127.0.0.1", "--directory", str(folder)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        wait_for_port(port, process)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop(process)
 
 
 CRD_FILE = PROJECT.parent / "shared" / "crds" / "serving.kserve.io_inferenceservices.yaml"

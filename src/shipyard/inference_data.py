@@ -116,8 +116,10 @@ def _files(base: str, since: datetime, settings: Settings | None):
 
         bucket, prefix = storage.parse_s3_uri(base)
         tmp = Path(tempfile.mkdtemp(prefix="shipyard-log-"))
-        for item in storage.client(settings).list_objects(bucket, prefix=prefix, recursive=True):
-            name = item.object_name
+        with storage.translated(base, settings):  # one line naming the endpoint, bounded
+            names = [item.object_name for item in storage.client(settings).list_objects(
+                bucket, prefix=prefix, recursive=True)]
+        for name in names:
             if name.endswith(".parquet") and recent(name):
                 yield storage.download(f"s3://{bucket}/{name}", tmp / name.replace("/", "_"),
                                        settings)
