@@ -11,7 +11,7 @@ PIPELINE := build/training_pipeline.yaml
 BATCH_PIPELINE := build/batch_scoring_pipeline.yaml
 ARGS ?=
 
-.PHONY: install install-vertex run compile compile-vertex test test-fast bench bench-pipeline bench-serving bench-drift lint clean
+.PHONY: install install-vertex tools run demo-loop compile compile-vertex test test-fast bench bench-pipeline bench-serving bench-drift lint clean
 
 # Bytecode is compiled once here: where PYTHONDONTWRITEBYTECODE is set, every kfp.local task
 # would otherwise recompile MLflow, sklearn, ... from source (measured: +10 s per task).
@@ -32,7 +32,19 @@ compile-vertex: install-vertex  ## the Vertex AI variant's IR YAML (aiplatform.P
 run: compile  ## the main job: the full pipeline on kfp.local, ending with a summary
 	$(WITH_VENV) $(BIN)/shipyard run --pipeline-file $(PIPELINE) $(ARGS)
 
-test: install-vertex  ## the whole test suite (with the Vertex variant's extra)
+# Prometheus, promtool, Alertmanager and amtool (Debian) for the alerting, rollout-gate and
+# closed-loop tests; those tests skip, saying so, where the tools cannot be installed.
+tools:  ## install the monitoring binaries the tests start (as root, from Debian)
+	@command -v prometheus >/dev/null && command -v amtool >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      prometheus prometheus-alertmanager >/dev/null; } || \
+	  echo "note: install prometheus and prometheus-alertmanager for the monitoring tests"
+
+demo-loop: compile tools  ## the closed loop on this machine: alerts retrain, a local canary promotes
+	$(WITH_VENV) $(BIN)/shipyard demo-loop --pipeline-file $(PIPELINE) $(ARGS)
+
+test: install-vertex tools  ## the whole test suite (with the Vertex variant's extra)
 	$(WITH_VENV) $(BIN)/python -m pytest
 
 test-fast: install  ## unit tests only

@@ -11,13 +11,17 @@ def deploy_op(model_uri: str, report: Output[Markdown], service_name: str = "fra
               namespace: str = "shipyard", deployment_mode: str = "Serverless",
               prometheus_url: str = "", canary_steps: str = "10,50,100",
               bake_seconds: float = 300.0, model_format: str = "shipyard") -> str:
-    """Canary steps gated on Prometheus for the registered version `model_uri`
+    """Canary steps gated on measured health for the registered version `model_uri`
     (models:/name/N); `champion` moves at 100 %, a failed gate rolls back (and fails the run).
     The pipeline runs this step only under `deploy` and the register step's gate."""
-    from shipyard.rollout.run import pipeline_rollout
+    from shipyard.rollout.controller import RolloutPlan
+    from shipyard.rollout.run import rollout_step
+    from shipyard.step_errors import record_failures
 
-    outcome = pipeline_rollout(model_uri, canary_steps, bake_seconds, service_name, namespace,
-                               deployment_mode, prometheus_url, model_format).summary()
+    record_failures()  # a failed rollout is one line for the caller, with its exit code
+    plan = RolloutPlan(tuple(int(s) for s in canary_steps.split(",")), bake_seconds)
+    outcome = rollout_step(model_uri, plan, deployment_mode, service_name, namespace,
+                           model_format, prometheus_url).summary()
     with open(report.path, "w") as handle:
         handle.write(f"# Deploy\n\n{outcome}\n")
     return outcome

@@ -130,7 +130,8 @@ def training_pipeline(
         service_name: InferenceService name.
         namespace: Namespace of the InferenceService.
         deployment_mode: KServe mode, Serverless (canaryTrafficPercent) or RawDeployment
-            (spec.canary).
+            (spec.canary); Local: local predictors behind the local router (kfp.local, the
+            closed-loop demo).
         prometheus_url: Prometheus that the canary gates query.
         canary_steps: Comma-separated canary traffic percents, ending at 100.
         bake_seconds: Baking period per canary step.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import re
@@ -19,7 +20,7 @@ from shipyard.processes import free_port, stop_process_group
 
 PROJECT = Path(__file__).resolve().parents[1]
 __all__ = ["PROJECT", "Load", "call", "cloudevent", "free_port", "latest", "messy_table", "post",
-           "run_prometheus", "stop", "wait_for_port"]
+           "run_prometheus", "silent_endpoint", "stop", "wait_for_port", "web_server"]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -37,6 +38,37 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -
 def stop(process: subprocess.Popen) -> None:
     """Stop a server started with start_new_session=True: its whole process group, by PID."""
     stop_process_group(process, timeout=15)
+
+
+@contextlib.contextmanager
+def silent_endpoint():
+    """``host:port`` of a server that accepts connections and never answers: a listening
+    socket nobody reads (the kernel completes the handshakes)."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    try:
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        sock.close()
+
+
+@contextlib.contextmanager
+def web_server(folder: Path):
+    """``host:port`` of a plain web server (``python -m http.server``) serving ``folder``,
+    stopped by PID."""
+    import sys
+
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
+                                "127.0.0.1", "--directory", str(folder)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)
+    try:
+        wait_for_port(port, process)
+        yield f"127.0.0.1:{port}"
+    finally:
+        stop(process)
 
 
 CRD_FILE = PROJECT.parent / "shared" / "crds" / "serving.kserve.io_inferenceservices.yaml"
@@ -246,40 +278,18 @@ def run_prometheus(targets: dict[str, tuple[str, str]], folder):
     cluster); yields its URL once every target has been scraped, and stops it by PID."""
     import shutil
 
-    import yaml
+    from shipyard.local_monitoring import start_prometheus
 
     if not shutil.which("prometheus"):
         import pytest
 
         pytest.skip("prometheus is not installed (apt-get install prometheus)")
-    jobs = [{"job_name": job, "scrape_interval": "1s",
-             "static_configs": [{"targets": [url.removeprefix("http://")],
-                                 "labels": {"model_version": version}}]}
-            for job, (url, version) in targets.items()]
-    (folder / "prometheus.yml").write_text(yaml.safe_dump({"scrape_configs": jobs}))
-    port = free_port()
-    with open(folder / "prometheus.log", "w") as log:
-        process = subprocess.Popen(
-            ["prometheus", f"--config.file={folder / 'prometheus.yml'}",
-             f"--web.listen-address=127.0.0.1:{port}", f"--storage.tsdb.path={folder / 'data'}"],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    server = start_prometheus({job: (url, {"model_version": version})
+                               for job, (url, version) in targets.items()}, folder)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # ready once every target was scraped
-            try:
-                with urllib.request.urlopen(f"{url}/api/v1/targets", timeout=2) as response:
-                    active = json.loads(response.read())["data"]["activeTargets"]
-                if active and all(t["health"] == "up" for t in active):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        else:
-            raise TimeoutError(f"Prometheus did not scrape every target; log: {folder}")
-        yield url
+        yield server.url
     finally:
-        stop(process)
+        server.stop()
 
 
 REQUEST = "org.kubeflow.serving.inference.request"

@@ -192,14 +192,17 @@ def _resolve(model_ref: str, settings: Settings):
 
 def preflight(source: str, model_ref: str, destination: str = "", id_column: str = "",
               settings: Settings | None = None) -> str:
-    """What can be checked before a pipeline starts, each failing with one line: the model
-    exists (and is fetched into the cache the score step reads), the destination can be
-    written, and a local table reads and holds the model's features. Returns the version."""
+    """What can be checked before a pipeline starts, each failing with one line: MLflow and
+    S3 answer (``shipyard.preflight``), the model exists (and is fetched into the cache the
+    score step reads), the destination can be written, and a local table reads and holds the
+    model's features. Returns the version."""
     from shipyard.data.sources import table_columns, table_format, uri_scheme
+    from shipyard.preflight import check_services
 
     settings = settings or get_settings()
     if destination:
         uri_scheme(destination), table_format(destination)
+    check_services(settings, reads=[source], writes=[destination])
     served = _resolve(model_ref, settings)
     columns = table_columns(source)
     if columns is not None:

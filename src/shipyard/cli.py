@@ -1,7 +1,8 @@
 """The ``shipyard`` command line.
 
 Exit codes scripts can rely on: 0 success, 1 a step or check failed (e.g. validation),
-2 bad usage or configuration, 3 a service (MLflow, S3) is unreachable.
+2 bad usage or configuration, 3 a service (MLflow, S3) is unreachable; each error class
+carries its code (``shipyard.errors``, the one mapping), and every fault ends in one line.
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shipyard.errors import ConfigError, ServiceUnavailable, ShipyardError
+from shipyard.errors import (
+    ConfigError,
+    ServiceUnavailable,
+    ShipyardError,
+    exit_code,
+    one_line,
+)
 
 if TYPE_CHECKING:
-    from shipyard.serving.local import LocalPredictor
+    from shipyard.serving.supervisor import Supervisor
     from shipyard.settings import Settings
 
 DEFAULT_PIPELINE_FILE = Path("build/training_pipeline.yaml")
@@ -61,10 +68,19 @@ def _pipeline_arguments(args: argparse.Namespace):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from shipyard.local_run import format_summary, run_local
+    from shipyard.local_run import PipelineFailed, format_summary, run_local
+    from shipyard.preflight import check_services
+    from shipyard.submit import pipeline_reads
 
     pipeline, arguments = _pipeline_arguments(args)
-    summary = run_local(args.pipeline_file, arguments)
+    # MLflow and S3 before anything starts: one line and exit 3, not a step's traceback
+    check_services(reads=pipeline_reads(arguments))
+    try:
+        summary = run_local(args.pipeline_file, arguments)
+    except PipelineFailed as exc:  # the exit task still summed the run up
+        if exc.summary:
+            print(f"\nrun summary (Markdown): {exc.summary}", flush=True)
+        raise
     print()
     print(format_summary(summary))
     if not args.no_serve:
@@ -194,17 +210,20 @@ def cmd_serve(args: argparse.Namespace) -> int:
                             "drift": args.drift_port if args.with_drift else None})
     detector, logger_url = None, None
     if args.with_drift:
-        from shipyard.serving.local import start_detector
+        from shipyard.serving.supervisor import supervise_detector
 
-        detector = start_detector(args.drift_source or source, "drift",
-                                  settings.home / "drift.log", args.host, args.drift_port)
-        logger_url = f"{detector.base_url}/v1/models/drift:predict"
-        print(f"drift detector on {detector.base_url} (latest: {detector.base_url}"
-              f"/v1/drift/drift, metrics: /metrics); the predictor forwards every request")
+        detector = supervise_detector(args.drift_source or source, settings.home / "drift.log",
+                                      args.host, args.drift_port)
+        base = detector.child.base_url
+        logger_url = f"{base}/v1/models/drift:predict"
+        print(f"drift detector (pid {detector.child.process.pid}) on {base} (latest: {base}"
+              f"/v1/drift/drift, metrics: /metrics); the predictor forwards every request; "
+              f"restarted if it exits, at most {detector.max_restarts} times in "
+              f"{detector.window_seconds:g} s", flush=True)
     if args.canary_source:
         return _serve_canary(args, source, settings, logger_url, detector)
     print(f"serving {source} as '{args.name}' on http://{args.host}:{args.http_port} "
-          f"(gRPC {args.grpc_port}); Ctrl-C stops")
+          f"(gRPC {args.grpc_port}); Ctrl-C stops", flush=True)
     try:
         serve_predictor(source, args.name, args.host, args.http_port, args.grpc_port,
                         logger_url=logger_url)
@@ -215,7 +234,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve_canary(args: argparse.Namespace, source: str, settings: Settings,
-                  logger_url: str | None, detector: LocalPredictor | None) -> int:
+                  logger_url: str | None, detector: Supervisor | None) -> int:
     """Stable and canary predictors behind the local router on --http-port, until Ctrl-C."""
     import time
 
@@ -425,7 +444,43 @@ def build_parser() -> argparse.ArgumentParser:
     trigger.add_argument("--port", type=int, default=8090)
     trigger.add_argument("--pipeline-file", type=Path, default=DEFAULT_PIPELINE_FILE)
     trigger.set_defaults(func=cmd_trigger)
+
+    loop = sub.add_parser(
+        "demo-loop", help="the closed loop on this machine: drift and decay alerts retrain, "
+                          "the gate and a local canary decide, people are told",
+        description="Serves the champion with its drift sidecar, runs Prometheus and "
+                    "Alertmanager (Debian's) with the manifests' rules and routes and "
+                    "`shipyard trigger`, sends reference then shifted, labelled traffic, and "
+                    "prints what happened when until the champion moves. Trains a champion "
+                    "first if there is none.")
+    loop.add_argument("--pipeline-file", type=Path, default=DEFAULT_PIPELINE_FILE)
+    loop.add_argument("--hold", default="10s", help="the alert rules' `for` here")
+    loop.add_argument("--timeout", type=float, default=1200.0)
+    loop.set_defaults(func=cmd_demo_loop)
     return parser
+
+
+def cmd_demo_loop(args: argparse.Namespace) -> int:
+    from mlflow import MlflowClient
+
+    from shipyard.closed_loop import LoopOptions, run_loop
+    from shipyard.local_run import run_local
+    from shipyard.registry import champion_version
+    from shipyard.settings import get_settings
+    from shipyard.tracking import configure
+
+    settings = get_settings()
+    configure(settings)
+    if champion_version(MlflowClient(), settings.model_name) is None:
+        print(f"{settings.model_name} has no champion yet: training one first")
+        run_local(args.pipeline_file, {})
+    folder = settings.home / "demo-loop"
+    report = run_loop(LoopOptions(args.pipeline_file, folder, hold=args.hold,
+                                  timeout=args.timeout, echo=True), settings)
+    print()
+    print(report.table())
+    print(f"\nlogs of every part: {folder}")
+    return 0 if report.new_champion else 1
 
 
 def cmd_trigger(args: argparse.Namespace) -> int:
@@ -465,21 +520,14 @@ def _pipeline_options(parser: argparse.ArgumentParser) -> None:
                         help="pipeline parameter, e.g. --set rows=50000 (repeatable)")
 
 
-def _exit_code(exc: ShipyardError) -> int:
-    if isinstance(exc, ConfigError):
-        return 2
-    if isinstance(exc, ServiceUnavailable):
-        return 3
-    return 1
-
-
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
     except ShipyardError as exc:
-        print(f"shipyard: error: {exc}", file=sys.stderr)
-        return _exit_code(exc)
+        sys.stdout.flush()  # the one line comes after whatever the command printed
+        print(f"shipyard: error: {one_line(exc)}", file=sys.stderr, flush=True)
+        return exit_code(exc)
 
 
 if __name__ == "__main__":

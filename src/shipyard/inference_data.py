@@ -3,7 +3,8 @@
 
 A source ``inference-log:<folder or s3://bucket/prefix>?model=NAME&hours=168`` reads the log's
 Parquet files of every version of ``NAME`` written in the last ``hours``, joins them with the
-labels by (request id, row), and leaves out (and counts) rows that have no label yet.
+labels by (request id, row), and leaves out (and counts) rows that have no label yet. When a
+row was served becomes the pipeline's time column.
 """
 
 from __future__ import annotations
@@ -56,8 +57,11 @@ def is_log_source(source: str) -> bool:
     return source.startswith(SCHEME)
 
 
-def read_logged(source: str, target: str, settings: Settings | None = None) -> LoggedData:
-    """The labelled production rows of ``source``'s model in its time window."""
+def read_logged(source: str, target: str, settings: Settings | None = None,
+                time_column: str = "") -> LoggedData:
+    """The labelled production rows of ``source``'s model in its time window; with
+    ``time_column``, when each row was served becomes that column (the time a split by time
+    orders on, and the column a schema with a timestamp expects)."""
     spec = LogSource.parse(source)
     since = datetime.now(UTC) - timedelta(hours=spec.hours)
     rows = _read_parts(spec, "", since, settings)
@@ -71,6 +75,8 @@ def read_logged(source: str, target: str, settings: Settings | None = None) -> L
                               hint="post ground truth to the sidecar's /v1/labels/<name>")
     labels = labels.drop_duplicates([ID, ROW], keep="last")[[ID, ROW, "label"]]
     joined = rows.merge(labels, on=[ID, ROW], how="inner")
+    if time_column and time_column not in joined.columns:
+        joined = joined.rename(columns={TIME: time_column})
     frame = joined.drop(columns=[ID, ROW, TIME, PREDICTION, "version"], errors="ignore")
     frame = frame.rename(columns={"label": target})
     frame[target] = _typed(frame[target])
@@ -110,8 +116,10 @@ def _files(base: str, since: datetime, settings: Settings | None):
 
         bucket, prefix = storage.parse_s3_uri(base)
         tmp = Path(tempfile.mkdtemp(prefix="shipyard-log-"))
-        for item in storage.client(settings).list_objects(bucket, prefix=prefix, recursive=True):
-            name = item.object_name
+        with storage.translated(base, settings):  # one line naming the endpoint, bounded
+            names = [item.object_name for item in storage.client(settings).list_objects(
+                bucket, prefix=prefix, recursive=True)]
+        for name in names:
             if name.endswith(".parquet") and recent(name):
                 yield storage.download(f"s3://{bucket}/{name}", tmp / name.replace("/", "_"),
                                        settings)

@@ -46,7 +46,7 @@ def load_source(source: str = "", rows: int = 20_000, seed: int = 42, shift: flo
     if not source:
         return generate_transactions(rows=rows, seed=seed, shift=shift)
     if is_log_source(source):
-        logged = read_logged(source, target, settings)
+        logged = read_logged(source, target, settings, time_column)
         print(f"inference log: {logged.logged_rows} rows logged, "
               f"{logged.unlabelled_rows} left out without a label, "
               f"{len(logged.frame)} labelled rows to train on")

@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
+import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +25,7 @@ from typing import Any
 from shipyard.errors import ConfigError, ShipyardError
 from shipyard.run_summary import format_value
 from shipyard.settings import Settings, get_settings
+from shipyard.step_errors import StepFailure
 
 STEP_ORDER = ("ingest", "validate", "train", "tune", "register", "deploy", "score", "summary")
 SUMMARY_MARKDOWN = Path("summary-op") / "summary"  # the exit task's Markdown, in the run
@@ -33,18 +37,26 @@ _KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "min_skew_p_v
 
 
 class PipelineFailed(ShipyardError):
-    """A step failed; ``step`` names it and ``report`` points at its report, if it wrote one;
-    ``summary`` at the exit task's Markdown summary of the failed run, if there is one."""
+    """A step failed; ``step`` names it, ``log`` and ``report`` point at its log and report
+    (None where there is none), ``summary`` at the exit task's Markdown summary of the failed
+    run (None if the pipeline has no exit task; ``shipyard run`` prints it before the error).
+    The message is the step's error as one line and the exit code is that error's
+    (``shipyard.step_errors``; 1 if the step left no record)."""
 
     status = 422
 
     def __init__(self, step: str, run_dir: Path | None, report: Path | None,
-                 summary: Path | None = None) -> None:
-        self.step, self.run_dir, self.report, self.summary = step, run_dir, report, summary
-        hint = f"its report: {report}" if report else "its error is printed above"
-        if summary:
-            hint += f"; the run's summary: {summary}"
-        super().__init__(f"the pipeline stopped at step '{step}'; nothing after it ran", hint=hint)
+                 log: Path | None = None, failure: StepFailure | None = None,
+                 last_line: str = "", summary: Path | None = None) -> None:
+        self.step, self.run_dir, self.report, self.log = step, run_dir, report, log
+        self.failure, self.summary = failure, summary
+        self.exit_code = failure.exit_code if failure else 1
+        said = failure.message if failure else (last_line or "see its log")
+        where = [f"its log: {log}" if log else "its log is printed above"]
+        if report:
+            where.append(f"its report: {report}")
+        super().__init__(f"step '{step}' failed: {said}; nothing after it ran",
+                         hint="; ".join(where))
 
 
 @dataclass
@@ -144,17 +156,17 @@ def run_local(pipeline_file: str | Path, arguments: dict[str, Any] | None = None
     pipeline = components.load_component_from_file(str(pipeline_file))
     before = set(root.iterdir()) if root.exists() else set()
     start = time.perf_counter()
-    try:
-        task = pipeline(**(arguments or {}))
-    except RuntimeError as exc:
-        step = failed_step(str(exc))
-        run_dir = _newest(root, before)
-        report = run_dir / f"{step}-op" / "report" if run_dir else None
-        summary = run_dir / SUMMARY_MARKDOWN if run_dir else None
-        raise PipelineFailed(step, run_dir, report if report and report.is_file() else None,
-                             summary if summary and summary.is_file() else None) from exc
+    with StepLogs(Path(tempfile.mkdtemp(prefix="shipyard-logs-"))) as logs:
+        try:
+            task = pipeline(**(arguments or {}))
+        except RuntimeError as exc:
+            step = failed_step(str(exc))
+            run_dir = _newest(root, before)
+            logs.move_into(run_dir)
+            raise step_failed(step, run_dir) from exc
     wall = time.perf_counter() - start
     run_dir = _newest(root, before)
+    logs.move_into(run_dir)
     outputs = dict(task.outputs) if hasattr(task, "outputs") else {"Output": task.output}
     steps = read_steps(run_dir)
     ran = {s.name for s in steps}
@@ -178,6 +190,87 @@ def pipeline_steps(spec) -> list[str]:
 
     walk(spec.root.dag)
     return names
+
+
+def step_failed(step: str, run_dir: Path | None) -> PipelineFailed:
+    """The error for a failed step: what its process recorded (else its log's last line),
+    its log and its report."""
+    task_dir = run_dir / f"{step}-op" if run_dir else None
+    failure = StepFailure.read(task_dir) if task_dir else None
+    log = task_dir / LOG_FILE if task_dir and (task_dir / LOG_FILE).is_file() else None
+    report = task_dir / "report" if task_dir and (task_dir / "report").is_file() else None
+    last = ""
+    if log and not failure:
+        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()
+                 if line.strip() and not _KFP_LINE.search(line)]
+        last = lines[-1] if lines else ""
+    summary = run_dir / SUMMARY_MARKDOWN if run_dir else None
+    return PipelineFailed(step, run_dir, report, log, failure, last,
+                          summary if summary and summary.is_file() else None)
+
+
+LOG_FILE = "log.txt"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_KFP_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d+ - \w+ - |^-{20,}$")  # kfp.local's own lines
+_TASK_START = re.compile(r"Executing task '([\w-]+)'")
+
+
+class StepLogs:
+    """While a pipeline runs on kfp.local, copy what it prints (each task's streamed log,
+    which kfp.local only prints) into one file per task, ``<task>/log.txt`` in the run's
+    folder once it is known; the terminal still gets everything."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._out = None
+        self._file = None
+        self._pending = ""
+
+    def __enter__(self) -> StepLogs:
+        self._out = sys.stdout
+        sys.stdout = self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        sys.stdout = self._out
+        if self._pending:
+            self._write_line(self._pending)
+            self._pending = ""
+        if self._file:
+            self._file.close()
+            self._file = None
+
+    def write(self, text: str) -> int:
+        self._out.write(text)
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        for line in lines:
+            self._write_line(line + "\n")
+        return len(text)
+
+    def _write_line(self, line: str) -> None:
+        plain = _ANSI.sub("", line)
+        started = _TASK_START.search(plain)
+        if started:
+            if self._file:
+                self._file.close()
+            self._file = open(self.folder / f"{started.group(1)}.log", "a")  # noqa: SIM115
+        if self._file:
+            self._file.write(plain)
+            self._file.flush()
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def __getattr__(self, name):  # isatty, fileno, encoding, …: the terminal's
+        return getattr(self._out, name)
+
+    def move_into(self, run_dir: Path | None) -> None:
+        """Each task's log into ``run_dir/<task>/log.txt``; the scratch folder goes."""
+        for log in self.folder.glob("*.log"):
+            if run_dir is not None and (run_dir / log.stem).is_dir():
+                shutil.move(str(log), run_dir / log.stem / LOG_FILE)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def failed_step(message: str) -> str:

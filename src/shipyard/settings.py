@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     s3_secret_key: SecretStr | None = None
     s3_secure: bool = Field(False, description="Use TLS to reach the S3 endpoint.")
     s3_region: str | None = None
+    s3_connect_timeout_seconds: float = Field(
+        5.0, gt=0, description="Seconds to wait for the S3 endpoint to accept a connection.")
+    s3_read_timeout_seconds: float = Field(
+        10.0, gt=0, description="Seconds to wait for the S3 endpoint to answer (each read): "
+                                "an endpoint that accepts and stays silent fails after this.")
+    s3_retries: int = Field(
+        1, ge=0, description="Retries of a failed or unanswered S3 request (the minio "
+                             "client's default is 5 with 5-minute timeouts, boto3's 4).")
 
     role: Literal["stable", "canary"] = Field(
         "stable", description="stable or canary: labels the predictor's metrics.")

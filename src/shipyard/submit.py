@@ -65,6 +65,11 @@ def kfp_client(host: str, namespace: str | None = None, token: str | None = None
                           credentials=credentials)
 
 
+def pipeline_reads(arguments: dict[str, Any]) -> list[str]:
+    """What a training run reads that may live elsewhere: its source and declared schema."""
+    return [str(arguments.get(name) or "") for name in ("source", "schema_uri")]
+
+
 def submit(pipeline_file: str | Path, arguments: dict[str, Any] | None = None, *,
            host: str | None = None, namespace: str | None = None, token: str | None = None,
            experiment: str = "shipyard", run_name: str | None = None,
@@ -82,6 +87,9 @@ def submit(pipeline_file: str | Path, arguments: dict[str, Any] | None = None, *
         if schedule:
             raise ConfigError("a recurring run needs a Kubeflow Pipelines endpoint",
                               hint=f"set {ENDPOINT_ENV} or pass --host")
+        from shipyard.preflight import check_services
+
+        check_services(reads=pipeline_reads(arguments or {}))
         summary = run_local(pipeline_file, arguments)
         return Submission("kfp.local", state="SUCCEEDED", local=summary,
                           notes=[f"no {ENDPOINT_ENV} set: ran on the local runner instead"])

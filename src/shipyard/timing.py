@@ -32,10 +32,14 @@ class StepTimer:
 def timed():
     """Measure the block's wall time and the process age at its end.
 
-    In a KFP task process it also arranges :func:`skip_teardown_after_success`.
+    In a KFP task process it also arranges :func:`skip_teardown_after_success`, and has the
+    error that may end the step recorded for the caller (``shipyard.step_errors``).
     """
     if in_kfp_task():
+        from shipyard.step_errors import record_failures
+
         atexit.register(skip_teardown_after_success)  # before the step's imports: runs last
+        record_failures()
     timer = StepTimer()
     start = time.perf_counter()
     try:

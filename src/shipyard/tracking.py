@@ -31,17 +31,51 @@ def mlflow_environment(settings: Settings) -> dict[str, str]:
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """For an http(s) tracking URI, fail fast with a clear error if the server is down."""
+    """For an http(s) tracking URI, fail fast with a clear error if the server is down,
+    silent for ``timeout`` seconds, or not an MLflow server (no ``/health``)."""
     if not uri.startswith(("http://", "https://")):
         return
+    what = "start it, or unset SHIPYARD_MLFLOW_TRACKING_URI to use the local SQLite store"
     try:
         with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
-            if response.status != 200:
-                raise ServiceUnavailable(f"MLflow at {uri} answered {response.status} on /health")
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
     except (urllib.error.URLError, OSError) as exc:
-        raise ServiceUnavailable(f"cannot reach the MLflow tracking server at {uri}: {exc}",
-                                 hint="start it, or unset SHIPYARD_MLFLOW_TRACKING_URI to use "
-                                      "the local SQLite store") from exc
+        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+        if isinstance(reason, TimeoutError):
+            reason = f"no answer within {timeout:g} s"
+        elif isinstance(reason, OSError) and reason.strerror:
+            reason = reason.strerror.lower()
+        raise ServiceUnavailable(f"cannot reach the MLflow tracking server at {uri}: {reason}",
+                                 hint=what) from exc
+    if status != 200:
+        raise ServiceUnavailable(f"{uri} answered HTTP {status} on /health: not a healthy "
+                                 "MLflow tracking server",
+                                 hint="check SHIPYARD_MLFLOW_TRACKING_URI (scheme, host, port)")
+
+
+def s3_artifacts(settings: Settings) -> bool:
+    """True when this process's MLflow client talks to S3 itself (boto3): an s3:// artifact
+    location, or ``MLFLOW_S3_ENDPOINT_URL`` set. Through a tracking server's proxied
+    ``mlflow-artifacts:/`` store, the server does."""
+    return (settings.artifact_location or "").startswith("s3://") or \
+        bool(os.environ.get("MLFLOW_S3_ENDPOINT_URL"))
+
+
+def bound_boto3(settings: Settings) -> None:
+    """MLflow builds its S3 clients from boto3's default session (``S3ArtifactRepository``):
+    give every client of that session Shipyard's S3 bounds — connect and read timeouts and
+    ``s3_retries`` retries (boto3's own: 60 s timeouts, 4 retries with backoff)."""
+    import boto3
+    from botocore.config import Config
+
+    if boto3.DEFAULT_SESSION is None:
+        boto3.setup_default_session()
+    boto3.DEFAULT_SESSION._session.set_default_client_config(Config(
+        connect_timeout=settings.s3_connect_timeout_seconds,
+        read_timeout=settings.s3_read_timeout_seconds,
+        retries={"total_max_attempts": settings.s3_retries + 1, "mode": "standard"}))
 
 
 def configure(settings: Settings | None = None) -> str:
@@ -55,6 +89,8 @@ def configure(settings: Settings | None = None) -> str:
     if uri.startswith("sqlite:///"):
         Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     check_reachable(uri)
+    if s3_artifacts(settings):
+        bound_boto3(settings)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     experiment = mlflow.get_experiment_by_name(settings.experiment)

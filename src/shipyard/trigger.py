@@ -176,6 +176,11 @@ def pipeline_runner(pipeline_file: str, settings: Settings) -> Runner:
         arguments.update(settings.trigger_arguments)
         submission = submit(pipeline_file, arguments, wait=True,
                             run_name=f"retrain-{model}-{int(time.time())}")
-        return f"run finished: {submission}"
+        outcome = f"run finished: {submission.summary()}"
+        steps = {step.name: step for step in submission.local.steps} if submission.local \
+            else {}
+        if "register" in steps:  # what the gate decided, where the run's record has it
+            outcome += f"; {steps['register'].metadata.get('reason', '')}"
+        return outcome
 
     return run

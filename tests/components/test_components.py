@@ -66,7 +66,7 @@ def test_deploy_takes_the_register_steps_model_uri_and_no_gate_flags():
 
 
 @pytest.mark.parametrize("model_uri, message", [
-    ("models:/fraud@champion", "registered version, not the alias"),
+    ("models:/fraud@champion", "names no version"),
     ("fraud/3", "not a registered model reference"),
 ])
 def test_deploy_refuses_anything_but_a_registered_version(model_uri, message, tmp_path):

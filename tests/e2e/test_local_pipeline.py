@@ -100,6 +100,18 @@ def test_fraud_pipeline_registers_a_champion_then_gates_a_challenger(pipeline_fi
     assert report.outcome == "promoted" and [s.percent for s in report.steps] == [50, 100]
     assert str(champion("e2e-fraud").version) == "2"
 
+    # Both conditions true (margin 0: an equal challenger passes): the deploy task runs on
+    # kfp.local with deployment_mode=Local and its canary moves `champion` at 100 %.
+    third = run_local(pipeline_file, {**FAST, "model_name": "e2e-fraud", "margin": 0.0,
+                                      "deploy": True, "deployment_mode": "Local",
+                                      "canary_steps": "50,100", "bake_seconds": 3.0})
+    assert third.step("register").metrics["promoted"] is True and third.skipped == []
+    assert third.step("deploy").metrics["outcome"].startswith(
+        "rollout of version 3 (stable: 2): promoted")
+    assert str(champion("e2e-fraud").version) == "3"
+    summary = third.summary_markdown.read_text()
+    assert "deploy rolled out (`champion` moved to v3)" in summary
+
 
 def sklearn_table(name: str, tmp_path) -> tuple[pd.DataFrame, Path]:
     """One of scikit-learn's bundled tables as a CSV, with the user's own label values."""

@@ -15,6 +15,7 @@ from shipyard.data.sources import read_table, write_table
 from shipyard.data.synthetic import generate_transactions
 from shipyard.errors import ServiceUnavailable
 from shipyard.local_run import PipelineFailed, run_local
+from shipyard.preflight import check_services
 from shipyard.settings import Settings, get_settings
 from shipyard.storage import client
 from support import free_port, stop, wait_for_port
@@ -119,6 +120,9 @@ def test_refused_s3_credentials_stop_the_pipeline_at_ingest_saying_so(pipeline_f
                             s3_secret_key="wrong", s3_region="us-east-1")
         with pytest.raises(ServiceUnavailable, match="refused the credentials"):
             read_table(DATA, settings)
+        # `shipyard run` says so before any step starts
+        with pytest.raises(ServiceUnavailable, match="refused the credentials"):
+            check_services(settings, reads=[DATA])
         monkeypatch.setenv("SHIPYARD_S3_ENDPOINT", f"127.0.0.1:{port}")
         monkeypatch.setenv("SHIPYARD_S3_ACCESS_KEY", "nobody")
         monkeypatch.setenv("SHIPYARD_S3_SECRET_KEY", "wrong")

@@ -13,7 +13,7 @@ from shipyard.schema import infer_schema
 from shipyard.serving.local import start_detector
 from shipyard.serving.v2_inputs import request_body
 from shipyard.task import with_task
-from support import cloudevent, messy_table
+from support import cloudevent, messy_table, post
 
 RESPONSE = "org.kubeflow.serving.inference.response"
 
@@ -71,10 +71,26 @@ def test_events_become_logged_rows_and_labels_become_live_metrics(sidecar):
         urllib.request.urlopen(bad, timeout=10)
     assert error.value.code == 400
 
+    # A local batched event: the predictor's forwarder names each request and its rows.
+    batched = request_body(sidecar["frame"].iloc[4:7], sidecar["schema"], "req-a")
+    batched["parameters"] = {"shipyard_requests": json.dumps([["req-a", 1], ["req-b", 2]])}
+    assert cloudevent(base, batched, event_id="req-a", model="churn-drift")[0] == 200
+    answer = {"id": "req-a", "model_name": "churn", "parameters": batched["parameters"],
+              "outputs": [{"name": "predict", "datatype": "BYTES", "shape": [3],
+                           "data": ["no", "yes", "no"]}]}
+    assert cloudevent(base, answer, RESPONSE, event_id="req-a", model="churn-drift")[0] == 200
+    status, joined = post(f"{base}/v1/labels/churn-drift",
+                          {"labels": [{"id": "req-b", "row": 1, "label": "no"}]})
+    assert (status, joined["joined"], joined["unknown_id"]) == (200, 1, 0)
+
     sidecar["server"].stop()  # SIGTERM: the buffered rows are written
-    [written] = list((sidecar["log_dir"] / "model=churn" / "version=7").rglob("*.parquet"))
-    logged = pd.read_parquet(written)
-    assert list(logged["request_id"]) == ["req-42"] * 4
-    assert list(logged["prediction"]) == ["yes", "no", "yes", "no"]
-    [kept] = list((sidecar["log_dir"] / "labels" / "model=churn").rglob("*.parquet"))
-    assert len(pd.read_parquet(kept)) == 5  # every label is kept, joined or not
+    written = sorted((sidecar["log_dir"] / "model=churn" / "version=7").rglob("*.parquet"))
+    logged = pd.concat([pd.read_parquet(p) for p in written]).sort_values(
+        ["request_id", "row"], key=lambda c: c.map({"req-42": 0, "req-a": 1, "req-b": 2})
+        if c.name == "request_id" else c)
+    assert list(logged["request_id"]) == ["req-42"] * 4 + ["req-a", "req-b", "req-b"]
+    assert list(logged["row"]) == [0, 1, 2, 3, 0, 0, 1]
+    assert list(logged["prediction"]) == ["yes", "no", "yes", "no", "no", "yes", "no"]
+    kept = pd.concat(pd.read_parquet(p) for p in
+                     (sidecar["log_dir"] / "labels" / "model=churn").rglob("*.parquet"))
+    assert len(kept) == 6  # every label is kept, joined or not

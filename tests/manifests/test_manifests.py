@@ -212,3 +212,30 @@ def test_alertmanager_sends_the_retraining_alerts_to_the_trigger():
     assert {a for a in alerts if re.fullmatch(pattern, a)} == RETRAIN_ALERTS
     hook = next(r for r in config["spec"]["receivers"] if r["name"] == "shipyard-trigger")
     assert hook["webhookConfigs"][0]["url"].endswith(":8090/alertmanager")
+
+
+def test_alertmanager_routes_each_alert_to_its_receivers(tmp_path):
+    """Alertmanager's own router (amtool) on the AlertmanagerConfig as local mode converts
+    it: retraining alerts reach the trigger and chat, every other Shipyard alert chat only."""
+    import shutil
+    import subprocess
+
+    from shipyard.local_monitoring import alert_rules, alertmanager_config
+    from shipyard.trigger import RETRAIN_ALERTS
+
+    if not shutil.which("amtool"):
+        pytest.skip("amtool is not installed (apt-get install prometheus-alertmanager)")
+    config = alertmanager_config({"shipyard-trigger": "http://127.0.0.1:1/alertmanager",
+                                  "shipyard-chat": "http://127.0.0.1:2/chat"}, "token")
+    (tmp_path / "am.yml").write_text(yaml.safe_dump(config))
+    subprocess.run(["amtool", "check-config", str(tmp_path / "am.yml")], check=True,
+                   capture_output=True)
+    alerts = {r["alert"] for g in alert_rules()["groups"] for r in g["rules"]}
+    for alert in sorted(alerts) + ["SomeoneElsesAlert"]:
+        routed = subprocess.run(["amtool", "config", "routes", "test",
+                                 f"--config.file={tmp_path / 'am.yml'}", f"alertname={alert}"],
+                                check=True, capture_output=True, text=True).stdout
+        routed = routed.strip().split(",")
+        expected = ({"shipyard-trigger", "shipyard-chat"} if alert in RETRAIN_ALERTS
+                    else {"shipyard-chat"} if alert.startswith("Shipyard") else {"unrouted"})
+        assert set(routed) == expected, alert

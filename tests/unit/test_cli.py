@@ -48,12 +48,12 @@ def test_unreachable_mlflow_is_exit_code_3(monkeypatch, capsys):
     monkeypatch.setenv("SHIPYARD_MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")
     get_settings.cache_clear()
     try:
-        from shipyard.cli import _exit_code
+        from shipyard.errors import exit_code
         from shipyard.tracking import configure
 
         with pytest.raises(Exception) as raised:
             configure()
-        assert _exit_code(raised.value) == 3
+        assert exit_code(raised.value) == 3
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()

@@ -31,7 +31,8 @@ def test_logged_rows_with_labels_become_a_training_split(tmp_path, capsys):
     assert result.train_rows + result.test_rows == 250  # 50 unlabelled rows left out
     assert "300 rows logged, 50 left out without a label" in capsys.readouterr().out
     train = pd.read_parquet(tmp_path / "train.parquet")
-    assert set(train.columns) == set(frame.columns)
+    assert set(train.columns) == set(frame.columns) | {"timestamp"}  # when it was served
+    assert pd.api.types.is_datetime64_any_dtype(train["timestamp"])
     assert set(train["label"]) == {"yes", "no"}
 
 

@@ -98,3 +98,43 @@ def test_pipeline_steps_reach_into_conditions_and_the_exit_handler(tmp_path):
     pipeline = components.load_component_from_file(str(compile_pipeline(tmp_path / "p.yaml")))
     assert sorted(pipeline_steps(pipeline.pipeline_spec)) == [
         "deploy", "ingest", "register", "summary", "train", "tune", "validate"]
+
+
+def test_step_logs_split_what_kfp_local_prints_by_task(tmp_path, capsys):
+    import sys
+
+    from shipyard.local_run import LOG_FILE, StepLogs, step_failed
+
+    run_dir = tmp_path / "run"
+    for task in ("ingest-op", "validate-op"):
+        (run_dir / task).mkdir(parents=True)
+    with StepLogs(tmp_path / "scratch") as logs:
+        (tmp_path / "scratch").mkdir()
+        print("12:00:00.000 - INFO - Executing task \x1b[96m'ingest-op'\x1b[0m")
+        print("    read 100 rows")
+        sys.stdout.write("12:00:01.000 - INFO - Executing task 'validate-op'\n    checking")
+        print("\n    Traceback (most recent call last):\n    ValueError: bad column")
+        print("12:00:02.000 - ERROR - Task 'validate-op' finished with status FAILURE")
+    logs.move_into(run_dir)
+    assert "read 100 rows" in capsys.readouterr().out  # the terminal still gets everything
+    ingest = (run_dir / "ingest-op" / LOG_FILE).read_text()
+    assert "\x1b" not in ingest and "read 100 rows" in ingest and "checking" not in ingest
+    assert "ValueError: bad column" in (run_dir / "validate-op" / LOG_FILE).read_text()
+    assert not (tmp_path / "scratch").exists()
+
+    failed = step_failed("validate", run_dir)  # no record: the log's last line of its own
+    assert failed.exit_code == 1 and failed.log == run_dir / "validate-op" / LOG_FILE
+    assert "step 'validate' failed: ValueError: bad column" in str(failed)
+
+
+def test_a_failed_step_points_at_the_runs_summary(tmp_path):
+    from shipyard.local_run import step_failed
+
+    run_dir = tmp_path / "run"
+    (run_dir / "validate-op").mkdir(parents=True)
+    assert step_failed("validate", run_dir).summary is None  # no exit task in this pipeline
+    (run_dir / "summary-op").mkdir()
+    (run_dir / "summary-op" / "summary").write_text("# Pipeline failed: fraud\n")
+    failed = step_failed("validate", run_dir)
+    assert failed.summary == run_dir / "summary-op" / "summary"
+    assert "summary" not in str(failed)  # the one line stays the step's error and its log

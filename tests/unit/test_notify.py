@@ -1,11 +1,8 @@
 """The notifier against a real HTTP receiver on 127.0.0.1, and with its channels down."""
 
-import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
 import pytest
 
+from shipyard.closed_loop import Inbox
 from shipyard.notify import NOTIFICATIONS, Notifier
 from shipyard.settings import Settings
 from support import free_port
@@ -14,22 +11,9 @@ from support import free_port
 @pytest.fixture
 def receiver():
     """An incoming-webhook endpoint that records what it is posted."""
-    received = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's name)
-            length = int(self.headers["Content-Length"])
-            received.append((self.headers["Content-Type"], json.loads(self.rfile.read(length))))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/abc", received
-    server.shutdown()
+    inbox = Inbox()
+    yield f"{inbox.url}/hooks/abc", inbox.messages
+    inbox.stop()
 
 
 def count(channel, event, outcome) -> float:
@@ -42,7 +26,7 @@ def test_webhook_gets_a_slack_shaped_message(receiver):
     outcomes = Notifier(Settings(notify_webhook_url=url)).send(
         "gate", "fraud v3 promoted", "roc_auc 0.95 beats the champion's 0.94")
     assert outcomes == {"webhook": "sent"}
-    content_type, body = received[0]
+    content_type, body = received[0]["headers"]["content-type"], received[0]["payload"]
     assert content_type == "application/json"
     assert body == {"text": "*fraud v3 promoted*\nroc_auc 0.95 beats the champion's 0.94"}
     assert count("webhook", "gate", "sent") == before + 1
@@ -70,6 +54,21 @@ def test_the_gate_decision_is_announced(receiver, trained, small_data):
     settings = Settings(model_name="notify-gate", notify_webhook_url=url)
     decision = register(trained.model_uri, trained.bundle_dir, small_data["test"],
                         settings=settings)
-    text = received[-1][1]["text"]
+    text = received[-1]["payload"]["text"]
     assert text.startswith(f"*Registration: notify-gate v{decision.version} PROMOTED")
     assert "roc_auc" in text
+
+
+def test_a_rolled_back_canary_is_announced_and_still_fails_the_caller(receiver):
+    from shipyard.errors import RolloutFailed
+    from shipyard.rollout.run import announced
+
+    url, received = receiver
+
+    def rollout():
+        raise RolloutFailed("rollout of version 3 (stable: 2): rolled back — error rate 0.4")
+
+    with pytest.raises(RolloutFailed):
+        announced(rollout, "fraud", "3", Settings(notify_webhook_url=url))
+    text = received[-1]["payload"]["text"]
+    assert text.startswith("*Rollout: fraud v3 rolled back*") and "error rate 0.4" in text

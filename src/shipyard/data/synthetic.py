@@ -90,3 +90,18 @@ def _intercept_for_rate(logit: np.ndarray, rate: float) -> float:
         else:
             hi = mid
     return (lo + hi) / 2
+
+
+def new_fraud_pattern(frame: pd.DataFrame, seed: int = 0, positive_rate: float = 0.1
+                      ) -> pd.Series:
+    """Labels for ``frame`` from a fraud pattern the default data does not have (new accounts
+    making many transactions at night): the concept drift behind the closed-loop demo, where
+    a champion's live accuracy decays until a model trained on production labels wins."""
+    rng = np.random.default_rng(seed)
+    night = ((frame["hour"] < 6) | (frame["hour"] >= 23)).to_numpy(float)
+    logit = (3.0 * (frame["account_age_days"].to_numpy() < 300)
+             + 0.6 * np.minimum(frame["txn_count_24h"].to_numpy(), 8) + 1.5 * night
+             + rng.normal(0, 0.5, len(frame)))
+    intercept = _intercept_for_rate(logit, positive_rate)
+    labels = rng.random(len(frame)) < 1 / (1 + np.exp(-(logit + intercept)))
+    return pd.Series(labels.astype("int64"), index=frame.index, name=TARGET)

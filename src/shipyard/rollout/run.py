@@ -4,11 +4,15 @@ MLflow alias ``champion`` moves to the version; on a failed gate it stays where 
 
 from __future__ import annotations
 
-from shipyard.errors import ConfigError, ServiceUnavailable
+from collections.abc import Callable
+
+from shipyard.errors import ConfigError, RolloutFailed, ServiceUnavailable
 from shipyard.model_ref import ModelRef
 from shipyard.rollout.controller import RolloutPlan, RolloutReport, run_rollout
 from shipyard.rollout.inference_service import ModelVersion, ServiceOptions
 from shipyard.settings import Settings, get_settings
+
+LOCAL = "Local"  # deployment_mode: no cluster, local predictors behind the local router
 
 
 def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
@@ -39,43 +43,44 @@ def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
                              reason="the API server accepted the first step's object")
     metrics = MLSERVER_METRICS if options.model_format == "sklearn" else SHIPYARD_METRICS
     health = PrometheusHealth(prometheus_url, options.name, metrics=metrics)
-    return announced(run_rollout(version, traffic, health, plan,
-                                 on_promoted=lambda v: move_champion(ModelRef.of(name, v),
-                                                                     settings)), name, settings)
+    return announced(lambda: run_rollout(version, traffic, health, plan,
+                                         on_promoted=lambda v: move_champion(
+                                             ModelRef.of(name, v), settings)),
+                     name, version, settings)
 
 
-def pipeline_rollout(model_uri: str, canary_steps: str = "10,50,100",
-                     bake_seconds: float = 300.0, service_name: str = "fraud",
-                     namespace: str = "shipyard", deployment_mode: str = "Serverless",
-                     prometheus_url: str = "", model_format: str = "shipyard",
-                     api=None) -> RolloutReport:
-    """The deploy step: roll the register step's ``model_uri`` (``models:/name/N``) out on the
-    cluster with the pipeline's text parameters."""
-    from shipyard.settings import settings_for
-
-    ref = ModelRef.parse(model_uri)
-    if ref.version is None:
-        raise ConfigError(f"the deploy step rolls out a registered version, not the alias "
-                          f"in {ref.uri}", hint="pass models:/name/N (the register step's "
-                                                "model_uri)")
-    try:
-        steps = tuple(int(s) for s in canary_steps.split(","))
-    except ValueError:
-        raise ConfigError(f"canary steps {canary_steps!r} are not comma-separated "
-                          "percents") from None
-    options = ServiceOptions(service_name, namespace, deployment_mode,
-                             model_format=model_format)
-    return cluster_rollout(ref.version, RolloutPlan(steps, bake_seconds), options,
-                           prometheus_url, settings_for(ref.name), api=api)
-
-
-def announced(report: RolloutReport, name: str, settings: Settings) -> RolloutReport:
-    """Tell people the outcome (promoted, rolled back …) with the gates' report."""
+def announced(rollout: Callable[[], RolloutReport], name: str, version: str,
+              settings: Settings) -> RolloutReport:
+    """Run ``rollout`` and tell people the outcome (promoted, first deploy, rolled back)
+    with the gates' report; a rollback still fails the caller after it is told."""
     from shipyard.notify import notify
 
+    try:
+        report = rollout()
+    except RolloutFailed as exc:
+        notify("rollout", f"Rollout: {name} v{version} rolled back", exc.message, settings)
+        raise
     notify("rollout", f"Rollout: {name} v{report.version} {report.outcome}", report.summary(),
            settings)
     return report
+
+
+def rollout_step(model_uri: str, plan: RolloutPlan, deployment_mode: str, service_name: str,
+                 namespace: str, model_format: str, prometheus_url: str,
+                 settings: Settings | None = None) -> RolloutReport:
+    """The deploy step: roll the register step's ``model_uri`` out on the cluster (KServe,
+    ``Serverless`` or ``RawDeployment``), or with ``Local`` as local predictors behind the
+    local router (kfp.local, the closed-loop demo) — the same controller and gates."""
+    ref = ModelRef.parse(model_uri)
+    if ref.version is None:
+        raise ConfigError(f"{model_uri} names no version", hint="deploy takes register's "
+                                                                 "model_uri output")
+    settings = (settings or get_settings()).model_copy(update={"model_name": ref.name})
+    if deployment_mode == LOCAL:
+        return local_rollout(ref.version, plan, settings, demo_traffic=True)
+    options = ServiceOptions(service_name, namespace, deployment_mode,
+                             model_format=model_format)
+    return cluster_rollout(ref.version, plan, options, prometheus_url, settings)
 
 
 def export_for_stock_runtime(ref: ModelRef, storage_uri: str, served_name: str,
@@ -124,8 +129,7 @@ def local_rollout(version: str, plan: RolloutPlan, settings: Settings | None = N
     through the router meanwhile (otherwise send your own to the printed URL)."""
     import threading
 
-    from shipyard.data.synthetic import generate_transactions
-    from shipyard.registry import champion_schema, champion_version, move_champion
+    from shipyard.registry import champion_version, load_registered, move_champion
     from shipyard.rollout.health import ScrapedHealth
     from shipyard.rollout.local_router import LocalTraffic, start_router
     from shipyard.serving.local import start_predictor, v2_request
@@ -156,9 +160,13 @@ def local_rollout(version: str, plan: RolloutPlan, settings: Settings | None = N
         servers["router"] = router
         print(f"router on {router.base_url} (v2: {router.base_url}/v2/models/fraud/infer); "
               f"stable v{stable}, canary v{version}")
-        if demo_traffic:
-            schema, _ = champion_schema(settings)
-            body = v2_request(generate_transactions(1, seed=5), schema)
+        if demo_traffic:  # a holdout row the canary stored at training: any dataset
+            canary = load_registered(ModelRef.of(name, version), settings)
+            probes = canary.probes()
+            if probes is None:
+                raise ConfigError(f"{name} v{version} stored no probe rows to send",
+                                  hint="send your own requests (demo_traffic off)")
+            body = v2_request(probes[0].head(1), canary.schema)
             from shipyard.serving.local import LocalPredictor
 
             client = LocalPredictor(router.process, router.base_url, "fraud", router.log)
@@ -167,10 +175,10 @@ def local_rollout(version: str, plan: RolloutPlan, settings: Settings | None = N
                                {v: s.base_url for v, s in servers.items() if v != "router"})
         health = ScrapedHealth("fraud", {v: (servers[v].base_url, None)
                                          for v in (stable, version)})
-        return announced(run_rollout(version, traffic, health, plan,
-                                     on_promoted=lambda v: move_champion(ModelRef.of(name, v),
-                                                                         settings)),
-                         name, settings)
+        return announced(lambda: run_rollout(version, traffic, health, plan,
+                                             on_promoted=lambda v: move_champion(
+                                                 ModelRef.of(name, v), settings)),
+                         name, version, settings)
     finally:
         stop.set()
         for server in servers.values():

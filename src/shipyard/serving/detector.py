@@ -27,6 +27,8 @@ from shipyard.settings import Settings, get_settings
 
 REQUEST_EVENT = "org.kubeflow.serving.inference.request"
 RESPONSE_EVENT = "org.kubeflow.serving.inference.response"
+# A local event carrying several requests names them: JSON [[request id, rows], ...].
+BATCH_PARAMETER = "shipyard_requests"
 EVENTS = Counter("shipyard_drift_events", "Events received by the drift detector",
                  ("type", "outcome"))
 
@@ -107,7 +109,9 @@ class DriftDetectorModel(Model):
         frame = to_frame(request, self.monitor.detector.schema)
         self.monitor.add(frame)
         if self.log is not None:
-            self.log.add_request(event_id or request.id or "", frame)
+            for request_id, start, stop in requests_in(request.parameters, len(frame),
+                                                       event_id or request.id or ""):
+                self.log.add_request(request_id, frame.iloc[start:stop])
         return len(frame)
 
     def keep_labels(self, items: list[dict]) -> None:
@@ -138,9 +142,12 @@ class DriftDetectorModel(Model):
             flat = shaped["data"]
             if k > 0 and len(flat) == k * len(values):
                 proba = [flat[i * k:(i + 1) * k] for i in range(len(values))]
-        self.live.add_predictions(request_id, values, proba)
-        if self.log is not None:
-            self.log.add_response(request_id, values)
+        for part_id, start, stop in requests_in(payload.get("parameters"), len(values),
+                                                request_id):
+            self.live.add_predictions(part_id, values[start:stop],
+                                      proba[start:stop] if proba is not None else None)
+            if self.log is not None:
+                self.log.add_response(part_id, values[start:stop])
 
     def _parse(self, payload) -> InferRequest:
         if not isinstance(payload, dict):
@@ -153,3 +160,24 @@ class DriftDetectorModel(Model):
             raise InvalidInput(f"the event's data is not a v2 inference request: {where}: "
                                f"{first.get('msg')}") from None
         return InferRequest.from_inference_request(parsed, self.name)
+
+
+def requests_in(parameters, rows: int, event_id: str) -> list[tuple[str, int, int]]:
+    """(request id, first row, end row) of each request an event carries: the
+    ``shipyard_requests`` parameter of a local batched event, else the event's own id for all
+    of its rows. A parameter that does not add up to ``rows`` is ignored, never trusted."""
+    raw = (parameters or {}).get(BATCH_PARAMETER) if isinstance(parameters, dict) else None
+    if isinstance(raw, str):
+        import json
+
+        try:
+            parts = [(str(i), int(n)) for i, n in json.loads(raw)]
+        except (ValueError, TypeError):
+            parts = []
+        if parts and all(n > 0 for _, n in parts) and sum(n for _, n in parts) == rows:
+            bounds, start = [], 0
+            for request_id, n in parts:
+                bounds.append((request_id, start, start + n))
+                start += n
+            return bounds
+    return [(event_id, 0, rows)]

@@ -8,7 +8,8 @@ only reads requests, so ``request`` is what ``shipyard serve`` uses.
 
 The request path only appends to a bounded deque — no lock, no wake-up of another thread —
 and returns; a background thread wakes every ``linger`` seconds, takes everything waiting, and
-posts it as one event per kind. When the detector is slow or down, events are dropped and
+posts it as one event per kind, naming each request's id and row count in the
+``shipyard_requests`` parameter. When the detector is slow or down, events are dropped and
 counted, and predictions never wait. Waking the sender per request, and two posts per
 prediction, cost the predictor most of its tail latency on 2 cores (GIL hand-offs).
 """
@@ -27,7 +28,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from prometheus_client import Counter
 
-from shipyard.serving.detector import REQUEST_EVENT, RESPONSE_EVENT
+from shipyard.serving.detector import BATCH_PARAMETER, REQUEST_EVENT, RESPONSE_EVENT
 
 logger = logging.getLogger(__name__)
 FORWARDED = Counter("shipyard_predictor_events_forwarded", "Inference events posted to the "
@@ -92,19 +93,25 @@ class EventForwarder:
 
     def _send(self, batch: list) -> None:
         request_id, datatypes = batch[0][0], batch[0][2]
+        # Which rows belong to which request, so the sidecar logs (and later joins labels
+        # with) each request under its own id; absent for a single request, as from KServe.
+        parameters = {} if len(batch) == 1 else {BATCH_PARAMETER: json.dumps(
+            [[item[0], len(next(iter(item[1].values())))] for item in batch])}
         if self.mode in ("all", "request"):
             columns = {n: np.concatenate([item[1][n] for item in batch]) for n in batch[0][1]}
             rows = len(next(iter(columns.values())))
             self._post(REQUEST_EVENT, request_id, {"id": request_id, "inputs": [
                 {"name": n, "shape": [rows], "datatype": datatypes[n], "data": _json_ready(v)}
-                for n, v in columns.items()]})
+                for n, v in columns.items()], **({"parameters": parameters} if parameters
+                                                  else {})})
         if self.mode in ("all", "response"):
             outputs = {n: (t, np.concatenate([item[3][n][1] for item in batch]))
                        for n, (t, _) in batch[0][3].items()}
             self._post(RESPONSE_EVENT, request_id, {
                 "id": request_id, "model_name": self.model_name, "outputs": [
                     {"name": n, "shape": list(v.shape), "datatype": t, "data": v.ravel().tolist()}
-                    for n, (t, v) in outputs.items()]})
+                    for n, (t, v) in outputs.items()],
+                **({"parameters": parameters} if parameters else {})})
 
     def _post(self, kind: str, request_id: str, body: dict) -> None:
         host, port, path = self._address

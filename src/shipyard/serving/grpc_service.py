@@ -11,17 +11,9 @@ from __future__ import annotations
 
 from concurrent import futures
 
-from grpc import StatusCode, aio
+from grpc import aio
 from grpc_interceptor.exceptions import GrpcException, Unauthenticated, Unimplemented
-from kserve.errors import (
-    InferenceError,
-    InvalidInput,
-    ModelNotFound,
-    ModelNotReady,
-    ServerNotLive,
-    ServerNotReady,
-    UnsupportedProtocol,
-)
+from kserve.errors import InferenceError, ModelNotReady
 from kserve.logging import logger
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
@@ -32,22 +24,16 @@ from kserve.utils.utils import to_headers
 from pydantic import SecretStr
 
 from shipyard.serving.decoding import bounded_message
+from shipyard.serving.faults import CLIENT_FAULTS, GRPC_CODES
 from shipyard.serving.repository import DENIED_MESSAGE, DISABLED_MESSAGE, Verdict, authorize
-
-CLIENT_FAULTS = ((InvalidInput, StatusCode.INVALID_ARGUMENT),
-                 (UnsupportedProtocol, StatusCode.INVALID_ARGUMENT),
-                 (ModelNotFound, StatusCode.NOT_FOUND),
-                 (ModelNotReady, StatusCode.UNAVAILABLE),
-                 (ServerNotReady, StatusCode.UNAVAILABLE),
-                 (ServerNotLive, StatusCode.UNAVAILABLE),
-                 (NotImplementedError, StatusCode.UNIMPLEMENTED))
 
 
 class OneLineErrors(ExceptionToStatusInterceptor):
     """Client faults: one log line and a bounded status message; anything else as kserve."""
 
     async def handle_exception(self, ex, request_or_iterator, context, method_name):
-        for cls, code in CLIENT_FAULTS:
+        for cls, status in CLIENT_FAULTS:
+            code = GRPC_CODES[status]
             if isinstance(ex, cls) and not isinstance(ex, InferenceError):
                 message = bounded_message(getattr(ex, "reason", None) or str(ex)
                                           or type(ex).__name__)

@@ -58,14 +58,15 @@ def start_predictor(source: str, model_name: str, log: Path, host: str = "127.0.
 def start_detector(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
                    http_port: int | None = None, timeout: float = 120.0,
                    window_size: int = 500, entrypoint: Path | None = None,
-                   nice: int = 10) -> LocalPredictor:
+                   nice: int = 10, append_log: bool = False) -> LocalPredictor:
     """Start the drift detector (``python -m shipyard.serving.run_detector``, or the image's
     ``entrypoint`` script) and wait until ready. It runs ``nice``: on one machine the
-    predictor's requests come before scoring windows."""
+    predictor's requests come before scoring windows. ``append_log`` keeps what a previous
+    run wrote to ``log`` (a restart after a crash)."""
     return _start(_entry(entrypoint, "shipyard.serving.run_detector"), "drift detector",
                   model_name, log, host, http_port, None, timeout,
                   ["--detector_source", source, "--window_size", str(window_size),
-                   "--nice", str(nice)])
+                   "--nice", str(nice)], append_log)
 
 
 def _entry(script: Path | None, module: str) -> list[str]:
@@ -74,10 +75,10 @@ def _entry(script: Path | None, module: str) -> list[str]:
 
 def _start(entry: list[str], what: str, model_name: str, log: Path, host: str,
            http_port: int | None, grpc_port: int | None, timeout: float,
-           extra: list[str]) -> LocalPredictor:
+           extra: list[str], append_log: bool = False) -> LocalPredictor:
     http_port, grpc_port = http_port or free_port(host), grpc_port or free_port(host)
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as handle:
+    with open(log, "a" if append_log else "w") as handle:
         process = subprocess.Popen(
             [sys.executable, *entry, "--model_name", model_name, "--host", host,
              "--http_port", str(http_port), "--grpc_port", str(grpc_port), *extra],

@@ -17,14 +17,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from kserve.errors import (
-    InvalidInput,
-    ModelNotFound,
-    ModelNotReady,
-    ServerNotLive,
-    ServerNotReady,
-    UnsupportedProtocol,
-)
+from kserve.errors import InvalidInput
 from kserve.logging import logger
 from kserve.protocol.rest.server import RESTServer
 from pydantic import SecretStr
@@ -32,6 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipyard.serving import metrics
 from shipyard.serving.decoding import bounded, bounded_message, describe_errors
+from shipyard.serving.faults import CLIENT_FAULTS
 from shipyard.serving.repository import DENIED_MESSAGE, DISABLED_MESSAGE, Verdict, authorize
 
 Scope, Receive, Send = dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]
@@ -208,8 +202,6 @@ class HardenedRESTServer(RESTServer):
         super()._add_exception_handlers(app)
         app.add_exception_handler(RequestValidationError, validation_error)
         app.add_exception_handler(StarletteHTTPException, http_error)
-        for cls, status in ((InvalidInput, 400), (ModelNotFound, 404),
-                            (NotImplementedError, 501), (UnsupportedProtocol, 501),
-                            (ModelNotReady, 503), (ServerNotReady, 503), (ServerNotLive, 503)):
+        for cls, status in CLIENT_FAULTS:
             app.add_exception_handler(cls, client_error(status))
         app.add_exception_handler(Exception, internal_error)

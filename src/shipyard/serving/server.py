@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
 
 from kserve import ModelServer
-from shipyard.errors import ServiceUnavailable, ShipyardError
+from shipyard.errors import ShipyardError, exit_code, one_line
 from shipyard.processes import check_ports
 from shipyard.serving.dataplane import HardenedDataPlane
 from shipyard.serving.decoding import bounded
@@ -180,16 +180,16 @@ def main(argv: list[str] | None = None) -> None:
 
 
 class one_line_errors:  # noqa: N801 (a context manager used like a function)
-    """Entrypoints end a ``ShipyardError`` with one line on stderr and the CLI's exit code
-    (3 for a busy port or an unreachable service, 1 otherwise)."""
+    """Entrypoints end a ``ShipyardError`` with one line on stderr and its documented exit
+    code (``shipyard.errors``: 3 for a busy port or an unreachable service)."""
 
     def __enter__(self) -> None:
         return None
 
     def __exit__(self, kind, exc, tb) -> bool:
         if isinstance(exc, ShipyardError):
-            print(f"shipyard: error: {exc}", file=sys.stderr)
-            sys.exit(3 if isinstance(exc, ServiceUnavailable) else 1)
+            print(f"shipyard: error: {one_line(exc)}", file=sys.stderr, flush=True)
+            sys.exit(exit_code(exc))
         return False
 
 

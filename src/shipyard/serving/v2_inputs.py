@@ -80,25 +80,41 @@ def _column(infer_input) -> np.ndarray:
 def _check_json_values(infer_input) -> None:
     """JSON data must fit its datatype: whole numbers within an integer type's range, numbers
     for floats, true/false for BOOL, strings (or null) for BYTES — numpy would otherwise wrap
-    INT8 300 to 44 or turn an object into text."""
+    INT8 300 to 44 or turn an object into text. The common case is decided from the set of
+    value types and the extremes (C loops); only a request that fails is walked value by
+    value, to name the first value that does not fit."""
     data = infer_input.data
     if not isinstance(data, list):
         return  # binary data: its bytes are the values, already of the datatype
     name, datatype = infer_input.name, infer_input.datatype
-    for value in _flat(data):
-        if datatype == "BYTES":
-            ok = value is None or isinstance(value, str | bytes)
-        elif datatype == "BOOL":
-            ok = isinstance(value, bool)
-        elif datatype in INTEGER_DATATYPES:
-            info = INTEGER_DATATYPES[datatype]
-            ok = isinstance(value, int) and not isinstance(value, bool) and \
-                info.min <= value <= info.max
-        else:
-            ok = value is None or (isinstance(value, int | float) and not isinstance(value, bool))
-        if not ok:
-            raise InvalidInput(f"input '{_short(name)}': value {_short(repr(value))} does not fit "
-                               f"datatype {datatype}")
+    values = data
+    types = set(map(type, values))
+    if list in types:
+        values = list(_flat(data))
+        types = set(map(type, values))
+    info = INTEGER_DATATYPES.get(datatype)
+    if types <= _JSON_TYPES.get(datatype, {int} if info else _NUMBERS) and (
+            info is None or not values or info.min <= min(values) and max(values) <= info.max):
+        return
+    bad = next(value for value in values if not _fits(value, datatype))
+    raise InvalidInput(f"input '{_short(name)}': value {_short(repr(bad))} does not fit "
+                       f"datatype {datatype}")
+
+
+_NUMBERS = {int, float, type(None)}
+_JSON_TYPES = {"BYTES": {str, bytes, type(None)}, "BOOL": {bool}}
+
+
+def _fits(value, datatype: str) -> bool:
+    if datatype == "BYTES":
+        return value is None or isinstance(value, str | bytes)
+    if datatype == "BOOL":
+        return isinstance(value, bool)
+    if datatype in INTEGER_DATATYPES:
+        info = INTEGER_DATATYPES[datatype]
+        return isinstance(value, int) and not isinstance(value, bool) and \
+            info.min <= value <= info.max
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
 def _flat(data: list):

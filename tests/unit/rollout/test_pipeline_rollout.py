@@ -1,15 +1,17 @@
-"""The deploy step's entry: the register step's model URI and the pipeline's text parameters
-become a rollout of that version, for that model; anything else is refused before a cluster
-is asked."""
+"""The deploy step's entry (``rollout_step``): the register step's model URI becomes a
+rollout of that version, for that model — on the cluster, or with ``Local`` behind the local
+router; anything but a registered version is refused before anything is asked."""
 
 import pytest
 
 from shipyard.errors import ConfigError
 from shipyard.rollout import run
-from shipyard.rollout.controller import RolloutReport
+from shipyard.rollout.controller import RolloutPlan, RolloutReport
+
+PLAN = RolloutPlan((20, 100), 60.0)
 
 
-def test_the_version_and_model_of_the_uri_are_rolled_out(monkeypatch):
+def test_the_version_and_model_of_the_uri_are_rolled_out_on_the_cluster(monkeypatch):
     calls = []
 
     def fake_cluster_rollout(version, plan, options, prometheus_url, settings, api=None):
@@ -17,23 +19,36 @@ def test_the_version_and_model_of_the_uri_are_rolled_out(monkeypatch):
         return RolloutReport(version, "2", "promoted")
 
     monkeypatch.setattr(run, "cluster_rollout", fake_cluster_rollout)
-    report = run.pipeline_rollout("models:/credit/7", "20,100", 60.0, "credit", "ml",
-                                  "RawDeployment", "http://prom:9090", "sklearn")
+    monkeypatch.setattr(run, "local_rollout", lambda *a, **k: pytest.fail("went local"))
+    report = run.rollout_step("models:/credit/7", PLAN, "RawDeployment", "credit", "ml",
+                              "sklearn", "http://prom:9090")
     assert report.outcome == "promoted"
     [(version, plan, options, prometheus, model)] = calls
-    assert (version, model, prometheus) == ("7", "credit", "http://prom:9090")
-    assert plan.steps == (20, 100) and plan.bake_seconds == 60.0
+    assert (version, plan, prometheus, model) == ("7", PLAN, "http://prom:9090", "credit")
     assert (options.name, options.namespace, options.mode, options.model_format) == (
         "credit", "ml", "RawDeployment", "sklearn")
 
 
-@pytest.mark.parametrize("uri, steps, message", [
-    ("models:/credit@champion", "10,100", "registered version, not the alias"),
-    ("credit", "10,100", "not a registered model reference"),
-    ("models:/credit/7", "10,half,100", "not comma-separated percents"),
-    ("models:/credit/7", "50,10", "must be increasing"),
-])
-def test_refused_before_a_cluster_is_asked(monkeypatch, uri, steps, message):
+def test_local_mode_rolls_out_behind_the_local_router(monkeypatch):
+    calls = []
+
+    def fake_local_rollout(version, plan, settings, demo_traffic=False, **kwargs):
+        calls.append((version, plan, settings.model_name, demo_traffic))
+        return RolloutReport(version, "1", "promoted")
+
+    monkeypatch.setattr(run, "local_rollout", fake_local_rollout)
     monkeypatch.setattr(run, "cluster_rollout", lambda *a, **k: pytest.fail("asked a cluster"))
+    run.rollout_step("models:/credit/7", PLAN, run.LOCAL, "credit", "ml", "shipyard", "")
+    assert calls == [("7", PLAN, "credit", True)]
+
+
+@pytest.mark.parametrize("uri, message", [
+    ("models:/credit@champion", "names no version"),
+    ("models:/credit", "names no version"),
+    ("credit/7", "not a registered model reference"),
+])
+def test_refused_before_anything_is_asked(monkeypatch, uri, message):
+    monkeypatch.setattr(run, "cluster_rollout", lambda *a, **k: pytest.fail("asked a cluster"))
+    monkeypatch.setattr(run, "local_rollout", lambda *a, **k: pytest.fail("went local"))
     with pytest.raises(ConfigError, match=message):
-        run.pipeline_rollout(uri, steps)
+        run.rollout_step(uri, PLAN, "Serverless", "credit", "ml", "shipyard", "")

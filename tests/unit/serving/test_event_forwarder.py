@@ -1,37 +1,23 @@
 """The forwarder against a real HTTP server on 127.0.0.1 standing in for the detector."""
 
 import json
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
-from shipyard.serving.detector import REQUEST_EVENT, RESPONSE_EVENT
+from shipyard.closed_loop import Inbox
+from shipyard.serving.detector import REQUEST_EVENT, RESPONSE_EVENT, requests_in
 from shipyard.serving.event_forwarder import EventForwarder
 
 
 @pytest.fixture
 def sink():
-    received: list[tuple[dict, dict]] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802 (http.server's name)
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            received.append((dict(self.headers), body))
-            self.send_response(200)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}/v1/models/drift:predict", received
-    server.shutdown()
+    """A real HTTP server standing in for the detector, recording (headers, body)."""
+    inbox = Inbox()
+    yield f"{inbox.url}/v1/models/drift:predict", inbox.received
+    inbox.stop()
 
 
 def submit(forwarder: EventForwarder, i: int) -> None:
@@ -61,6 +47,34 @@ def test_mode_all_also_sends_the_response(sink):
     forwarder.close()
     assert [h["ce-type"] for h, _ in received] == [REQUEST_EVENT, RESPONSE_EVENT]
     assert received[1][1]["outputs"][0]["data"] == [0, 1]
+
+
+def test_a_batched_event_names_each_request_and_its_rows(sink):
+    """The sidecar splits it back into requests (the inference log and label joins are by
+    request id); a single request carries no parameter, as KServe's agent sends it."""
+    url, received = sink
+    forwarder = EventForwarder(url, "fraud", mode="all", linger_seconds=0.3)
+    for i in range(3):
+        submit(forwarder, i)
+    forwarder.close()
+    request, response = received[0][1], received[1][1]
+    parts = [["r0", 2], ["r1", 2], ["r2", 2]]
+    assert json.loads(request["parameters"]["shipyard_requests"]) == parts
+    assert json.loads(response["parameters"]["shipyard_requests"]) == parts
+    assert requests_in(request["parameters"], 6, "r0") == [("r0", 0, 2), ("r1", 2, 4),
+                                                            ("r2", 4, 6)]
+    received.clear()
+    single = EventForwarder(url, "fraud", mode="request")
+    submit(single, 9)
+    single.close()
+    assert "parameters" not in received[0][1]
+
+
+@pytest.mark.parametrize("parameters", [None, {}, {"shipyard_requests": "[[\"a\", 5]]"},
+                                        {"shipyard_requests": "not json"},
+                                        {"shipyard_requests": "[[\"a\", 0], [\"b\", 6]]"}])
+def test_a_batch_parameter_that_does_not_add_up_is_not_trusted(parameters):
+    assert requests_in(parameters, 6, "event") == [("event", 0, 6)]
 
 
 def test_a_full_queue_drops_and_counts(sink):

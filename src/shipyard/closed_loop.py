@@ -1,0 +1,328 @@
+"""The closed loop on one machine (``make demo-loop``): the champion serves with its drift
+sidecar writing the inference log, Prometheus evaluates the manifests' alert rules on their
+metrics, Alertmanager routes the alerts (``AlertmanagerConfig``) to ``shipyard trigger`` and
+to chat, the trigger retrains on the logged, labelled production rows, the gate judges the
+new version, the local canary rollout promotes it, and every decision is announced.
+
+Every part is the real program as a local process on 127.0.0.1, stopped by PID; only the
+rules' ``for`` durations are shortened (``hold``) so that the story takes minutes. Traffic:
+reference rows, then shifted rows whose labels follow a new fraud pattern
+(``new_fraud_pattern``), so both drift and decay are real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sys
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from shipyard.errors import ConfigError
+from shipyard.settings import Settings, get_settings
+
+DETECTOR_NAME = "drift"
+
+
+class Inbox:
+    """An HTTP receiver on 127.0.0.1 keeping every JSON body posted to it (with its path and
+    lower-cased headers): the chat channel of the demo (Slack-shaped notifications from
+    Shipyard and from Alertmanager), and the incoming-webhook endpoint tests post to."""
+
+    def __init__(self, echo: bool = False) -> None:
+        self.messages: list[dict[str, Any]] = []
+        self.received: list[tuple[dict[str, str], Any]] = []  # (headers, payload), in order
+        self.started = time.monotonic()
+        inbox = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    payload = json.loads(body or b"{}")
+                except ValueError:
+                    payload = {"raw": body[:500].decode(errors="replace")}
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                inbox.messages.append({"path": self.path, "payload": payload,
+                                       "headers": headers,
+                                       "at": time.monotonic() - inbox.started})
+                inbox.received.append((headers, payload))
+                if echo:
+                    print(f"  [{self.path.strip('/')}] {inbox.text(payload)}", flush=True)
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @staticmethod
+    def text(payload: dict) -> str:
+        """The first line of a Slack-shaped message (Shipyard's or Alertmanager's)."""
+        if payload.get("attachments"):
+            first = payload["attachments"][0]
+            return str(first.get("title") or first.get("text") or "").splitlines()[0][:160]
+        return str(payload.get("text") or "").splitlines()[0][:160] if payload.get("text") \
+            else json.dumps(payload)[:160]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class LoopOptions:
+    pipeline_file: Path
+    folder: Path
+    log_root: str = ""  # inference log: a folder or s3://bucket/prefix (default: in folder)
+    hold: str = "10s"  # the alert rules' `for` here (10–15 min on a cluster)
+    reference_rows: int = 600
+    shifted_rows: int = 3000
+    batch_rows: int = 50
+    timeout: float = 1200.0
+    pipeline_arguments: dict[str, Any] = field(default_factory=lambda: {
+        "model_types": "xgboost", "n_candidates": 2, "cv_folds": 2, "deploy": True,
+        "deployment_mode": "Local", "canary_steps": "50,100", "bake_seconds": 5.0})
+    echo: bool = False
+
+
+@dataclass
+class LoopReport:
+    old_champion: str
+    new_champion: str | None
+    timeline: list[tuple[float, str]]  # (seconds after the first shifted request, event)
+    decisions: list[dict]
+    outcomes: dict[str, str]
+    messages: list[dict]
+    alerts: set[str]
+
+    def seconds_to(self, event: str) -> float | None:
+        return next((t for t, e in self.timeline if e.startswith(event)), None)
+
+    def table(self) -> str:
+        lines = ["| after the first shifted request | what happened |", "|---:|---|"]
+        lines += [f"| {t:7.1f} s | {e} |" for t, e in self.timeline]
+        return "\n".join(lines)
+
+
+def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopReport:
+    """Start every part, send the traffic, wait until the champion alias moves (or
+    ``timeout``), stop every part, and report what happened when."""
+    from mlflow import MlflowClient
+
+    from shipyard.local_monitoring import (
+        alert_rules,
+        alertmanager_config,
+        start_alertmanager,
+        start_prometheus,
+    )
+    from shipyard.model_ref import ModelRef
+    from shipyard.registry import champion_version
+    from shipyard.serving.local import start_detector, start_predictor
+    from shipyard.tracking import configure
+
+    settings = settings or get_settings()
+    name = settings.model_name
+    configure(settings)
+    old = champion_version(MlflowClient(), name)
+    if old is None:
+        raise ConfigError(f"{name} has no champion to watch", hint="run `make run` first")
+    folder = options.folder
+    folder.mkdir(parents=True, exist_ok=True)
+    log_root = options.log_root or str(folder / "inference-log")
+    token = secrets.token_urlsafe(24)
+    inbox = Inbox(echo=options.echo)
+    children: list = []
+    env = {"SHIPYARD_MODEL_NAME": name, "SHIPYARD_MODEL_VERSION": old,
+           "SHIPYARD_INFERENCE_LOG_URI": log_root,
+           "SHIPYARD_INFERENCE_LOG_MAX_AGE_SECONDS": "2", "SHIPYARD_LOGGER_MODE": "all",
+           "SHIPYARD_NOTIFY_WEBHOOK_URL": f"{inbox.url}/shipyard",
+           "SHIPYARD_TRIGGER_TOKEN": token,
+           "SHIPYARD_TRIGGER_SOURCE": f"inference-log:{log_root}?model={{model}}&hours=24",
+           "SHIPYARD_TRIGGER_ARGUMENTS": json.dumps(options.pipeline_arguments),
+           "SHIPYARD_TRIGGER_COOLDOWN_SECONDS": "3600",
+           # kfp.local starts each task with the first python3 on PATH: this environment's
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)  # the child processes read their settings from the environment
+    timeline: list[tuple[float, str]] = []
+    try:
+        ref = ModelRef.of(name, old)
+        detector = start_detector(ref.uri, DETECTOR_NAME, folder / "detector.log",
+                                  window_size=200, nice=0)
+        children.append(detector)
+        predictor = start_predictor(ref.uri, "fraud", folder / "predictor.log",
+                                    model_version=old,
+                                    logger_url=f"{detector.base_url}/v1/models/"
+                                               f"{DETECTOR_NAME}:predict")
+        children.append(predictor)
+        trigger = start_trigger(options.pipeline_file, folder)
+        children.append(trigger)
+        alertmanager = start_alertmanager(alertmanager_config(
+            {"shipyard-trigger": f"{trigger.base_url}/alertmanager",
+             "shipyard-chat": f"{inbox.url}/alertmanager"}, token, group_wait="1s"),
+            folder / "alertmanager")
+        children.append(alertmanager)
+        labels = {"model_version": old}
+        prometheus = start_prometheus({"predictor": (predictor.base_url, labels),
+                                       "drift": (detector.base_url, labels)},
+                                      folder / "prometheus", alert_rules(options.hold),
+                                      alertmanager.url)
+        children.append(prometheus)
+        if options.echo:
+            print(f"predictor {predictor.base_url}, detector {detector.base_url}, trigger "
+                  f"{trigger.base_url}, Prometheus {prometheus.url}, Alertmanager "
+                  f"{alertmanager.url}; chat messages follow", flush=True)
+        traffic = _Traffic(predictor.base_url, detector.base_url, options)
+        traffic.reference()
+        start = traffic.shifted()
+
+        def note(event: str) -> None:
+            timeline.append((time.monotonic() - start, event))
+            if options.echo:
+                print(f"{timeline[-1][0]:7.1f} s  {event}", flush=True)
+
+        note(f"{options.shifted_rows} shifted rows sent, labels posted; champion v{old}")
+        seen_alerts: set[str] = set()
+        seen_decisions = 0
+        new = None
+        deadline = time.monotonic() + options.timeout
+        while time.monotonic() < deadline:
+            traffic.trickle()  # production keeps flowing
+            from shipyard.local_monitoring import firing
+
+            for alert in firing(prometheus.url):
+                alert_name = alert["labels"]["alertname"]
+                if alert_name not in seen_alerts:
+                    seen_alerts.add(alert_name)
+                    note(f"Prometheus fires {alert_name}")
+            decisions = _get(f"{trigger.base_url}/decisions")
+            for decision in decisions["decisions"][seen_decisions:]:
+                note(f"trigger: {decision['decision']} ({decision['source']}: "
+                     f"{decision['reason'][:80]})")
+            seen_decisions = len(decisions["decisions"])
+            current = champion_version(MlflowClient(), name)
+            if current != old:
+                new = current
+                note(f"champion moved to v{new}")
+                break
+            if name in decisions["outcomes"]:
+                note(f"retraining ended without a new champion: "
+                     f"{decisions['outcomes'][name][:200]}")
+                break
+            time.sleep(1.0)
+        time.sleep(3.0)  # the rollout's and the run's last notifications
+        decisions = _get(f"{trigger.base_url}/decisions")
+        return LoopReport(old, new, timeline, decisions["decisions"], decisions["outcomes"],
+                          list(inbox.messages), seen_alerts)
+    finally:
+        for child in reversed(children):
+            child.stop()
+        inbox.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def start_trigger(pipeline_file: Path, folder: Path):
+    """``shipyard trigger serve`` as its own process, as on a cluster."""
+    import subprocess
+
+    from shipyard.processes import free_port, wait_for_http
+    from shipyard.serving.local import LocalPredictor
+
+    port = free_port()
+    log = folder / "trigger.log"
+    with open(log, "w") as handle:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "from shipyard.cli import main; main()", "trigger", "serve",
+             "--host", "127.0.0.1", "--port", str(port), "--pipeline-file", str(pipeline_file)],
+            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+    server = LocalPredictor(process, f"http://127.0.0.1:{port}", "trigger", log)
+    try:
+        if not wait_for_http(f"{server.base_url}/healthz", 60, process):
+            raise TimeoutError
+    except (TimeoutError, ChildProcessError):
+        server.stop()
+        raise ConfigError("shipyard trigger did not start", hint=f"see {log}") from None
+    return server
+
+
+def _get(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+class _Traffic:
+    """Clients of the predictor, and the people who learn the right answers a moment later
+    and post them to the sidecar's labels endpoint by request id."""
+
+    def __init__(self, predictor: str, detector: str, options: LoopOptions) -> None:
+        from shipyard.registry import champion_schema
+
+        self.predictor, self.detector, self.options = predictor, detector, options
+        self.schema, _ = champion_schema()
+        self.sent = 0
+        self._pending: list[tuple[str, list]] = []
+
+    def _send(self, frame, labels=None) -> None:
+        from shipyard.serving.local import v2_request
+
+        request_id = f"loop-{self.sent}"
+        self.sent += 1
+        _post(f"{self.predictor}/v2/models/fraud/infer", v2_request(frame, self.schema,
+                                                                   request_id))
+        if labels is not None:
+            self._pending.append((request_id, labels))
+
+    def reference(self) -> None:
+        from shipyard.data.synthetic import TARGET, generate_transactions
+
+        frame = generate_transactions(self.options.reference_rows, seed=101)
+        for start in range(0, len(frame), self.options.batch_rows):
+            self._send(frame.iloc[start:start + self.options.batch_rows].drop(columns=TARGET))
+
+    def shifted(self) -> float:
+        """Send the shifted rows; post their labels once the sidecar has the predictions.
+        Returns when the first shifted request went out."""
+        from shipyard.data.synthetic import TARGET, generate_transactions, new_fraud_pattern
+
+        frame = generate_transactions(self.options.shifted_rows, seed=202, shift=0.7)
+        frame[TARGET] = new_fraud_pattern(frame, seed=202)
+        started = time.monotonic()
+        for start in range(0, len(frame), self.options.batch_rows):
+            part = frame.iloc[start:start + self.options.batch_rows]
+            self._send(part.drop(columns=TARGET), part[TARGET].tolist())
+        time.sleep(2.0)  # the forwarder posts the responses to the sidecar asynchronously
+        items = [{"id": rid, "row": i, "label": int(v)}
+                 for rid, values in self._pending for i, v in enumerate(values)]
+        _post(f"{self.detector}/v1/labels/{DETECTOR_NAME}", {"labels": items})
+        self._frame, self._next = frame, 0
+        return started
+
+    def trickle(self) -> None:
+        """One more shifted request: production keeps flowing while the loop runs."""
+        from shipyard.data.synthetic import TARGET
+
+        part = self._frame.iloc[self._next:self._next + self.options.batch_rows]
+        self._next = (self._next + self.options.batch_rows) % len(self._frame)
+        self._send(part.drop(columns=TARGET))
