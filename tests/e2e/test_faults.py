@@ -90,6 +90,9 @@ def test_a_failing_step_ends_in_one_line_naming_it(pipeline_file, tmp_path):
     assert last.split(" failed: ")[1].split("; nothing")[0] in log.read_text()
     # the step's own log (streamed above) says it in one line, not a traceback
     assert "shipyard: error: target column 'label' is missing" in out
+    # the exit task summed the failed run up all the same, and the command says where
+    summary = Path(out.split("run summary (Markdown): ", 1)[1].split()[0])
+    assert summary.read_text().startswith("# Pipeline failed: shipyard-fraud")
 
 
 def test_a_step_that_loses_mlflow_exits_with_the_service_code(pipeline_file, tmp_path,
