@@ -38,7 +38,7 @@ from tune_op import tune_op
 from validate_op import validate_op
 
 DEFAULT_OUTPUT = Path("build/vertex_pipeline.yaml")
-PREDICTOR_IMAGE = "shipyard-predictor:0.1.0"
+PREDICTOR_IMAGE = "shipyard:0.1.0"
 # Settings the Vertex jobs get as environment (no Kubernetes Secrets there): point them at
 # the tracking server; credentials come from the job's service account or Secret Manager.
 JOB_ENV = [{"name": "SHIPYARD_MLFLOW_TRACKING_URI", "value": "http://mlflow.shipyard:5000"}]
@@ -67,6 +67,7 @@ def _deploy_to_vertex(register, project, location, model_name, predictor_image, 
         artifact_uri=register.outputs["model_uri"], artifact_class=UnmanagedContainerModel,
         metadata={"containerSpec": {
             "imageUri": predictor_image,
+            "command": ["shipyard-predictor"],
             "args": ["--model_name", "fraud", "--model_source", register.outputs["model_uri"]],
             "env": JOB_ENV,
             "ports": [{"containerPort": 8080}],

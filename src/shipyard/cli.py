@@ -8,7 +8,6 @@ carries its code (``shipyard.errors``, the one mapping), and every fault ends in
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +19,7 @@ from shipyard.errors import (
     exit_code,
     one_line,
 )
+from shipyard.pipeline_files import compile_pipeline
 
 if TYPE_CHECKING:
     from shipyard.serving.supervisor import Supervisor
@@ -30,22 +30,9 @@ PIPELINES = {"training": ("training_pipeline", DEFAULT_PIPELINE_FILE),
              "batch": ("batch_scoring_pipeline", Path("build/batch_scoring_pipeline.yaml"))}
 
 
-def _load_pipeline_module(project: Path, module: str = "training_pipeline"):
-    """Import ``pipelines/<module>.py`` from a checkout (source roots, not packages)."""
-    for folder in ("components", "pipelines"):
-        path = str((project / folder).resolve())
-        if path not in sys.path:
-            sys.path.insert(0, path)
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        raise ConfigError(f"cannot import the pipeline from {project}/pipelines: {exc}",
-                          hint="run from the project checkout or pass --project") from exc
-
-
 def cmd_compile(args: argparse.Namespace) -> int:
     module, default = PIPELINES[args.pipeline]
-    print(_load_pipeline_module(args.project, module).compile_pipeline(args.output or default))
+    print(compile_pipeline(args.project, module, args.output or default))
     return 0
 
 
@@ -56,7 +43,7 @@ def _pipeline_arguments(args: argparse.Namespace):
     from shipyard.local_run import coerce_arguments
 
     if args.compile or not args.pipeline_file.is_file():
-        _load_pipeline_module(args.project).compile_pipeline(args.pipeline_file)
+        compile_pipeline(args.project, PIPELINES["training"][0], args.pipeline_file)
     raw = {}
     for item in args.set or []:
         key, sep, value = item.partition("=")
@@ -96,8 +83,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     from shipyard.local_run import format_summary
 
     if args.compile or not args.pipeline_file.is_file():
-        _load_pipeline_module(args.project, PIPELINES["batch"][0]).compile_pipeline(
-            args.pipeline_file)
+        compile_pipeline(args.project, PIPELINES["batch"][0], args.pipeline_file)
     summary, line = run_batch_pipeline(args.pipeline_file, args.source, args.model or "",
                                        args.alias or "champion", args.version or "",
                                        args.destination or "", args.id_column or "")

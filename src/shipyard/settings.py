@@ -130,7 +130,7 @@ class Settings(BaseSettings):
     notify_timeout_seconds: float = Field(5.0, gt=0, description="Per-notification timeout: "
                                           "a notifier that hangs never holds up a decision.")
     git_commit: str | None = Field(None, description="Commit of the code, tagged on models.")
-    image: str = Field("shipyard-python:0.1.0",
+    image: str = Field("shipyard:0.1.0",
                        description="Project image the KFP components run in (compile time).")
 
     @field_validator("home")

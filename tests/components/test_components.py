@@ -43,7 +43,7 @@ def test_component_contract(name):
 def test_components_are_source_roots_not_packages():
     assert not (COMPONENTS_DIR / "__init__.py").exists()
     assert sorted(p.stem for p in COMPONENTS_DIR.glob("*_op.py")) == sorted(OPS)
-    assert (COMPONENTS_DIR / "Dockerfile").is_file()
+    assert (COMPONENTS_DIR.parent / "Dockerfile").is_file()  # the one project image
 
 
 def test_ingest_runs_alone_on_kfp_local(local_runner):

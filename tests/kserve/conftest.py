@@ -13,16 +13,15 @@ from shipyard.drift import DriftDetector
 from shipyard.rollout.local_router import start_router
 from shipyard.schema import Schema, infer_schema
 from shipyard.serving.local import start_detector, start_predictor, v2_request
-from support import PROJECT, free_port, run_prometheus
+from support import free_port, run_prometheus
 
 
 @pytest.fixture(scope="session")
 def predictor_server(trained, shipyard_home):
-    """The image's entrypoint script, as a canary, on free 127.0.0.1 ports."""
+    """`shipyard-predictor` (the image's entrypoint), as a canary, on free 127.0.0.1 ports."""
     grpc_port = free_port()
     server = start_predictor(str(trained.bundle_dir), "fraud", shipyard_home / "predictor.log",
-                             grpc_port=grpc_port, role="canary",
-                             entrypoint=PROJECT / "kserve" / "predictor_server.py")
+                             grpc_port=grpc_port, role="canary")
     yield {"base": server.base_url, "grpc": f"127.0.0.1:{grpc_port}", "process": server.process}
     server.stop()
 
@@ -32,8 +31,7 @@ def drift_server(tmp_path_factory, shipyard_home):
     reference = generate_transactions(5000, seed=1)
     schema = infer_schema(reference, "is_fraud")
     folder = DriftDetector.fit(reference, schema).save(tmp_path_factory.mktemp("det") / "d")
-    server = start_detector(str(folder), "drift", shipyard_home / "drift.log", window_size=400,
-                            entrypoint=PROJECT / "kserve" / "drift_server.py")
+    server = start_detector(str(folder), "drift", shipyard_home / "drift.log", window_size=400)
     yield {"base": server.base_url, "schema": schema}
     server.stop()
 

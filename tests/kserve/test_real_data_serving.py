@@ -15,7 +15,7 @@ from shipyard.parity import probe_rows
 from shipyard.schema import infer_schema
 from shipyard.serving.local import start_predictor
 from shipyard.task import encode_labels, with_task
-from support import PROJECT, messy_table
+from support import messy_table
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,7 @@ def multiclass_server(tmp_path_factory, shipyard_home):
     folder = tmp_path_factory.mktemp("multiclass") / "bundle"
     save_bundle(pipeline, folder, schema, "xgboost", "xgboost", None,
                 probes=probe_rows(schema, canonical_frame(test, schema)))
-    server = start_predictor(str(folder), "levels", shipyard_home / "levels.log",
-                             entrypoint=PROJECT / "kserve" / "predictor_server.py")
+    server = start_predictor(str(folder), "levels", shipyard_home / "levels.log")
     yield {"base": server.base_url, "model": load_bundle(folder), "test": test, "server": server}
     server.stop()
 

@@ -239,3 +239,24 @@ def test_alertmanager_routes_each_alert_to_its_receivers(tmp_path):
         expected = ({"shipyard-trigger", "shipyard-chat"} if alert in RETRAIN_ALERTS
                     else {"shipyard-chat"} if alert.startswith("Shipyard") else {"unrouted"})
         assert set(routed) == expected, alert
+
+
+def test_every_server_command_is_a_console_script_of_the_package(rendered):
+    """The ServingRuntime, the InferenceService's sidecar and the trigger run the project
+    image's console scripts; a renamed script would leave a pod crash-looping."""
+    import tomllib
+
+    scripts = set(tomllib.loads((PROJECT / "pyproject.toml").read_text())["project"]["scripts"])
+    commands = set()
+    for docs in rendered.values():
+        for doc in docs:
+            spec = doc.get("spec", {})
+            containers = (spec.get("containers", []) + spec.get("predictor", {}).get(
+                "containers", []) + spec.get("template", {}).get("spec", {}).get(
+                "containers", []))
+            commands |= {c["command"][0] for c in containers
+                         if c.get("command") and c["image"].split(":")[0].endswith("shipyard")}
+    assert commands == {"shipyard-predictor", "shipyard-drift", "shipyard"}
+    assert commands <= scripts
+    detector = ServiceOptions()
+    assert detector.detector_image.split(":")[0] == "shipyard"

@@ -55,7 +55,7 @@ class ServiceOptions:
     # "sklearn": KServe picks its stock runtime (MLServer) for the format instead
     model_format: ModelFormat = "shipyard"
     service_account: str = "shipyard-models"  # carries the S3 credentials for storageUri
-    detector_image: str = "shipyard-drift:0.1.0"
+    detector_image: str = "shipyard:0.1.0"
     detector_port: int | None = None  # 8082; 8083 beside MLServer, whose metrics use 8082
     config_map: str = "shipyard-config"  # MLflow tracking URI, S3 endpoint (no secrets)
     secrets: tuple[str, ...] = ("shipyard-s3", "shipyard-mlflow")
@@ -120,6 +120,7 @@ def predictor_spec(version: ModelVersion, options: ServiceOptions) -> dict:
         "containers": [{
             "name": "drift-detector",
             "image": options.detector_image,
+            "command": ["shipyard-drift"],
             "args": [f"--model_name={options.name}-drift", "--host=0.0.0.0",
                      f"--http_port={options.detector_port}",
                      f"--detector_source={version.ref.uri}"],

@@ -20,6 +20,9 @@ from shipyard.errors import ServiceUnavailable
 from shipyard.processes import free_port, stop_process_group, wait_for_http
 from shipyard.schema import Schema
 
+# The servers' console scripts ([project.scripts]): one entrypoint each, here and in the image.
+PREDICTOR, DRIFT = "shipyard-predictor", "shipyard-drift"
+
 
 @dataclass
 class LocalPredictor:
@@ -43,11 +46,11 @@ class LocalPredictor:
 def start_predictor(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
                     http_port: int | None = None, grpc_port: int | None = None,
                     timeout: float = 120.0, logger_url: str | None = None,
-                    role: str | None = None, entrypoint: Path | None = None,
+                    role: str | None = None,
                     model_version: str | None = None) -> LocalPredictor:
-    """Start the predictor (``python -m shipyard.serving.server``, or the image's
-    ``entrypoint`` script) and wait until ready."""
-    return _start(_entry(entrypoint, "shipyard.serving.server"), "predictor", model_name, log,
+    """Start the predictor (``shipyard-predictor``, the image's entrypoint too) and wait
+    until ready."""
+    return _start(PREDICTOR, "predictor", model_name, log,
                   host, http_port, grpc_port, timeout,
                   ["--model_source", source,
                    *(["--logger_url", logger_url] if logger_url else []),
@@ -57,30 +60,35 @@ def start_predictor(source: str, model_name: str, log: Path, host: str = "127.0.
 
 def start_detector(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
                    http_port: int | None = None, timeout: float = 120.0,
-                   window_size: int = 500, entrypoint: Path | None = None,
+                   window_size: int = 500,
                    nice: int = 10, append_log: bool = False) -> LocalPredictor:
-    """Start the drift detector (``python -m shipyard.serving.run_detector``, or the image's
-    ``entrypoint`` script) and wait until ready. It runs ``nice``: on one machine the
+    """Start the drift detector (``shipyard-drift``, the image's entrypoint too) and wait
+    until ready. It runs ``nice``: on one machine the
     predictor's requests come before scoring windows. ``append_log`` keeps what a previous
     run wrote to ``log`` (a restart after a crash)."""
-    return _start(_entry(entrypoint, "shipyard.serving.run_detector"), "drift detector",
+    return _start(DRIFT, "drift detector",
                   model_name, log, host, http_port, None, timeout,
                   ["--detector_source", source, "--window_size", str(window_size),
                    "--nice", str(nice)], append_log)
 
 
-def _entry(script: Path | None, module: str) -> list[str]:
-    return [str(script)] if script else ["-m", module]
+def _script(name: str) -> str:
+    """The console script installed beside this interpreter (the same environment)."""
+    script = Path(sys.executable).parent / name
+    if not script.is_file():
+        raise ServiceUnavailable(f"{name} is not installed beside {sys.executable}",
+                                 hint="install the project (make install)")
+    return str(script)
 
 
-def _start(entry: list[str], what: str, model_name: str, log: Path, host: str,
+def _start(entry: str, what: str, model_name: str, log: Path, host: str,
            http_port: int | None, grpc_port: int | None, timeout: float,
            extra: list[str], append_log: bool = False) -> LocalPredictor:
     http_port, grpc_port = http_port or free_port(host), grpc_port or free_port(host)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a" if append_log else "w") as handle:
         process = subprocess.Popen(
-            [sys.executable, *entry, "--model_name", model_name, "--host", host,
+            [_script(entry), "--model_name", model_name, "--host", host,
              "--http_port", str(http_port), "--grpc_port", str(grpc_port), *extra],
             stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
     server = LocalPredictor(process, f"http://{host}:{http_port}", model_name, log)

@@ -263,7 +263,3 @@ def drift_main(argv: list[str] | None = None) -> None:
                        args.grpc_port, MonitorSettings(args.window_size, args.max_age_seconds,
                                                        args.max_buffered_rows),
                        enable_grpc=False, workers=1)
-
-
-if __name__ == "__main__":
-    main()

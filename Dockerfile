@@ -1,7 +1,9 @@
-# The project image every KFP component runs in (base_image of each *_op.py).
-# Build from the repository root:
-#   docker build -f components/Dockerfile -t shipyard-python:0.1.0 .
-# then compile with SHIPYARD_IMAGE=<registry>/shipyard-python:0.1.0 make compile.
+# The project image, one for everything: every KFP component runs in it (base_image of each
+# *_op.py), the InferenceService's predictor (`shipyard-predictor`, the ServingRuntime's
+# command) and drift sidecar (`shipyard-drift`), and `shipyard trigger`. Runtime dependencies
+# only (`--no-dev`: no test or lint tools, no Vertex extra). Build from the repository root:
+#   docker build -t <registry>/shipyard:0.1.0 .
+# then compile with SHIPYARD_IMAGE=<registry>/shipyard:0.1.0 make compile.
 FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -29,3 +31,5 @@ ARG GIT_COMMIT=unknown
 ENV SHIPYARD_GIT_COMMIT=$GIT_COMMIT
 USER 1000:1000
 WORKDIR /home/shipyard
+# predictor HTTP + gRPC, drift sidecar, trigger
+EXPOSE 8080 8081 8082 8090
