@@ -437,8 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serves the champion with its drift sidecar, runs Prometheus and "
                     "Alertmanager (Debian's) with the manifests' rules and routes and "
                     "`shipyard trigger`, sends reference then shifted, labelled traffic, and "
-                    "prints what happened when until the champion moves. Trains a champion "
-                    "first if there is none.")
+                    "prints what happened when until the retraining run ends. Starts from a "
+                    "fresh champion in a home of its own (.shipyard/demo-loop).")
     loop.add_argument("--pipeline-file", type=Path, default=DEFAULT_PIPELINE_FILE)
     loop.add_argument("--hold", default="10s", help="the alert rules' `for` here")
     loop.add_argument("--timeout", type=float, default=1200.0)
@@ -447,20 +447,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_demo_loop(args: argparse.Namespace) -> int:
-    from mlflow import MlflowClient
+    import shutil
+    import signal
 
     from shipyard.closed_loop import LoopOptions, run_loop
-    from shipyard.local_run import run_local
-    from shipyard.registry import champion_version
+    from shipyard.local_run import format_summary, run_local
     from shipyard.settings import get_settings
-    from shipyard.tracking import configure
 
-    settings = get_settings()
-    configure(settings)
-    if champion_version(MlflowClient(), settings.model_name) is None:
-        print(f"{settings.model_name} has no champion yet: training one first")
-        run_local(args.pipeline_file, {})
-    folder = settings.home / "demo-loop"
+    # SIGTERM as Ctrl-C: the demo's servers are stopped by PID on the way out either way.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    # A home of its own, fresh each time: the story starts from a champion that has never
+    # seen the shifted data, whatever ran before.
+    folder = get_settings().home / "demo-loop"
+    shutil.rmtree(folder, ignore_errors=True)
+    settings = get_settings().model_copy(update={"home": folder / "home"})
+    print(f"training a champion on reference data first (home: {settings.home})")
+    first = run_local(args.pipeline_file, {"rows": 8000, "model_types": "xgboost",
+                                           "n_candidates": 2, "cv_folds": 2}, settings)
+    print(format_summary(first))
     report = run_loop(LoopOptions(args.pipeline_file, folder, hold=args.hold,
                                   timeout=args.timeout, echo=True), settings)
     print()

@@ -70,10 +70,11 @@ class Inbox:
     def text(payload: dict) -> str:
         """The first line of a Slack-shaped message (Shipyard's or Alertmanager's)."""
         if payload.get("attachments"):
-            first = payload["attachments"][0]
-            return str(first.get("title") or first.get("text") or "").splitlines()[0][:160]
-        return str(payload.get("text") or "").splitlines()[0][:160] if payload.get("text") \
-            else json.dumps(payload)[:160]
+            first = payload["attachments"][0] or {}
+            line = first.get("title") or first.get("text") or ""
+        else:
+            line = payload.get("text") or json.dumps(payload)
+        return (str(line).strip().splitlines() or [""])[0][:160]
 
     def stop(self) -> None:
         self.server.shutdown()

@@ -36,5 +36,6 @@ def test_the_trigger_receiver_carries_the_token_and_chat_the_slack_texts():
     hook = receivers["shipyard-trigger"]["webhook_configs"][0]
     assert hook["http_config"]["authorization"]["credentials"] == "s3cret"
     assert hook["send_resolved"] is False
-    assert "CommonAnnotations.summary" in receivers["shipyard-chat"]["slack_configs"][0]["title"]
+    slack = receivers["shipyard-chat"]["slack_configs"][0]
+    assert "GroupLabels.alertname" in slack["title"] and ".Annotations.summary" in slack["text"]
     assert config["route"]["routes"][0]["group_wait"] == "2s"
