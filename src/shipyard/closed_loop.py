@@ -218,7 +218,7 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
                 note(f"champion moved to v{new} (the canary reached 100 %)")
             if name in decisions["outcomes"]:  # the run ended: its summary step is done too
                 outcome = decisions["outcomes"][name]
-                note(f"retraining run ended: {outcome.rsplit('; ', 1)[-1][:110]}")
+                note(f"retraining run ended: {outcome[:110]}")
                 break
             time.sleep(1.0)
         time.sleep(2.0)  # the trigger's last notification

@@ -93,7 +93,7 @@ class Trigger:
             outcome = f"failed: {str(exc)[:500]}"
             logger.warning("retraining %s failed: %s", model, exc)
         self.outcomes[model] = outcome
-        notify("retrain", f"Retraining {model}: {outcome.splitlines()[0][:120]}", outcome,
+        notify("retrain", f"Retraining {model}: {outcome.split(':')[0][:60]}", outcome,
                self.settings)
 
     def _record(self, decision: Decision) -> None:
