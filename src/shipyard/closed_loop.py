@@ -280,7 +280,11 @@ class _Traffic:
         from shipyard.registry import champion_schema
 
         self.predictor, self.detector, self.options = predictor, detector, options
-        self.schema, _ = champion_schema()
+        champion = champion_schema()
+        if champion is None:
+            raise ConfigError(f"{get_settings().model_name} has no champion to serve",
+                              hint="run `make run` first")
+        self.schema, _ = champion
         self.sent = 0
         self._pending: list[tuple[str, list]] = []
 

@@ -20,7 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from shipyard.errors import ConfigError, ShipyardError
 from shipyard.run_summary import format_value
@@ -167,6 +167,8 @@ def run_local(pipeline_file: str | Path, arguments: dict[str, Any] | None = None
     wall = time.perf_counter() - start
     run_dir = _newest(root, before)
     logs.move_into(run_dir)
+    if run_dir is None:
+        raise ShipyardError(f"the pipeline finished but left no run folder in {root}")
     outputs = dict(task.outputs) if hasattr(task, "outputs") else {"Output": task.output}
     steps = read_steps(run_dir)
     ran = {s.name for s in steps}
@@ -222,8 +224,8 @@ class StepLogs:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._out = None
-        self._file = None
+        self._out: TextIO = sys.stdout  # the terminal's, again when entered
+        self._file: TextIO | None = None
         self._pending = ""
 
     def __enter__(self) -> StepLogs:

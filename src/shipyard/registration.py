@@ -255,6 +255,7 @@ def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
     if promoted and not move_champion:
         reason += "; champion moves when the canary rollout reaches 100 %"
     previous = evaluation.previous
+    assert ref.version is not None, "publish refers to the version by number"
     decision = Decision(name, ref.version, ref.uri, promoted, reason,
                         ref.version if promoted and move_champion else previous, previous,
                         evaluation.challenger_metrics, evaluation.champion_metrics, lineage)

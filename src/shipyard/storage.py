@@ -11,6 +11,8 @@ server rather than S3; a missing object becomes :class:`DataSourceError` naming 
 from __future__ import annotations
 
 from pathlib import Path
+from types import TracebackType
+from typing import Literal
 from urllib.parse import urlparse
 
 from shipyard.errors import ConfigError, DataSourceError, ServiceUnavailable
@@ -149,7 +151,8 @@ class translated:  # noqa: N801 (a context manager used like a function)
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if exc is None:
             return False
         from xml.etree.ElementTree import ParseError

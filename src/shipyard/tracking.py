@@ -101,7 +101,10 @@ def configure(settings: Settings | None = None) -> str:
         experiment_id = mlflow.create_experiment(settings.experiment,
                                                  artifact_location=settings.artifact_location)
     except mlflow.exceptions.MlflowException:  # created meanwhile by another process
-        experiment_id = mlflow.get_experiment_by_name(settings.experiment).experiment_id
+        created = mlflow.get_experiment_by_name(settings.experiment)
+        if created is None:  # it was not: MLflow's own error says why
+            raise
+        experiment_id = created.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 

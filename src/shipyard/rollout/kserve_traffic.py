@@ -86,6 +86,10 @@ class KServeTraffic:
 
     def promote(self, canary: str) -> None:
         body = self.current()
+        if body is None:
+            raise ServiceUnavailable(f"InferenceService {self.options.namespace}/"
+                                     f"{self.options.name} is gone: cannot promote version "
+                                     f"{canary}")
         wanted = inference_service(self._version(canary), self.options)
         self._replace(body, wanted)
         self._previous_predictor = None
@@ -101,7 +105,9 @@ class KServeTraffic:
             if self._previous_predictor is not None:
                 restored = copy.deepcopy(rolled)
                 restored["spec"]["predictor"] = copy.deepcopy(self._previous_predictor)
-                self._replace(self.current(), restored)
+                latest = self.current()
+                if latest is not None:  # deleted meanwhile: nothing left to restore
+                    self._replace(latest, restored)
         else:
             rolled = copy.deepcopy(body)
             rolled["spec"].pop("canary", None)
@@ -113,7 +119,7 @@ class KServeTraffic:
         Serverless mode the latest created revision also the latest ready one — traffic
         steps wait for it (KServe sent 503s to not-ready canaries, kserve#5983)."""
         deadline = time.monotonic() + timeout
-        reason = "no status yet"
+        reason: str | None = "no status yet"
         while time.monotonic() < deadline:
             body = self.current() or {}
             reason = self._not_ready(body)

@@ -66,7 +66,7 @@ class WeightedPicker:
             total = sum(self._weights.values())
             for name, weight in self._weights.items():
                 self._current[name] += weight
-            chosen = max(self._current, key=self._current.get)
+            chosen = max(self._current, key=self._current.__getitem__)
             self._current[chosen] -= total
             return chosen
 
@@ -96,7 +96,7 @@ def create_app(split: Split):
     async def proxy(request: Request) -> Response:
         current = state["split"]
         role = picker.pick() if current.canary else "stable"
-        upstream = current.canary if role == "canary" else current.stable
+        upstream = current.canary if role == "canary" and current.canary else current.stable
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         try:
             answer = await client.request(request.method, upstream.url + request.url.path,

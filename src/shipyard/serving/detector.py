@@ -10,7 +10,7 @@ predictor (which never waits for it anyway) is not slowed. Anything else is a 40
 
 from __future__ import annotations
 
-from kserve.errors import InvalidInput
+from kserve.errors import InvalidInput, ModelNotReady
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from kserve.protocol.rest.v2_datamodels import InferenceRequest
 from prometheus_client import Counter
@@ -72,6 +72,13 @@ class DriftDetectorModel(Model):
         self.ready = True
         return True
 
+    def loaded(self) -> tuple[DriftMonitor, LivePerformance]:
+        """The monitor and live performance that :meth:`load` made (``ModelNotReady``, a 503,
+        before it)."""
+        if self.monitor is None or self.live is None:
+            raise ModelNotReady(self.name)
+        return self.monitor, self.live
+
     def _model_version(self) -> tuple[str, str]:
         if ModelRef.is_ref(self.source):
             ref = ModelRef.parse(self.source)
@@ -105,9 +112,10 @@ class DriftDetectorModel(Model):
         if kind not in (REQUEST_EVENT, "v2"):
             raise InvalidInput(f"unsupported event type '{kind}'; expected {REQUEST_EVENT} "
                                f"or {RESPONSE_EVENT}")
+        monitor, _ = self.loaded()
         request = payload if isinstance(payload, InferRequest) else self._parse(payload)
-        frame = to_frame(request, self.monitor.detector.schema)
-        self.monitor.add(frame)
+        frame = to_frame(request, monitor.detector.schema)
+        monitor.add(frame)
         if self.log is not None:
             for request_id, start, stop in requests_in(request.parameters, len(frame),
                                                        event_id or request.id or ""):
@@ -142,9 +150,10 @@ class DriftDetectorModel(Model):
             flat = shaped["data"]
             if k > 0 and len(flat) == k * len(values):
                 proba = [flat[i * k:(i + 1) * k] for i in range(len(values))]
+        _, live = self.loaded()
         for part_id, start, stop in requests_in(payload.get("parameters"), len(values),
                                                 request_id):
-            self.live.add_predictions(part_id, values[start:stop],
+            live.add_predictions(part_id, values[start:stop],
                                       proba[start:stop] if proba is not None else None)
             if self.log is not None:
                 self.log.add_response(part_id, values[start:stop])

@@ -92,20 +92,22 @@ class GRPCServer:
                  max_receive: int, token: SecretStr | None) -> None:
         self.address = f"{host}:{port}"
         self.data_plane, self.repository, self.token = data_plane, repository, token
-        self.grace, self._server = grace, None
+        self.grace = grace
+        self._server: aio.Server | None = None
         self.options = [("grpc.max_send_message_length", 64 << 20),
                         ("grpc.max_receive_message_length", max_receive),
                         ("grpc.so_reuseport", 0)]  # a busy port is an error, not shared
 
     async def start(self, max_workers: int) -> None:
-        self._server = aio.server(futures.ThreadPoolExecutor(max_workers=max_workers),
-                                  interceptors=(LoggingInterceptor(), OneLineErrors()),
-                                  options=self.options)
+        server = aio.server(futures.ThreadPoolExecutor(max_workers=max_workers),
+                            interceptors=(LoggingInterceptor(), OneLineErrors()),
+                            options=self.options)
+        self._server = server
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-            HardenedServicer(self.data_plane, self.repository, self.token), self._server)
-        self._server.add_insecure_port(self.address)
-        await self._server.start()
-        await self._server.wait_for_termination()
+            HardenedServicer(self.data_plane, self.repository, self.token), server)
+        server.add_insecure_port(self.address)
+        await server.start()
+        await server.wait_for_termination()
 
     async def stop(self, sig: int | None = None) -> None:
         if self._server:

@@ -14,10 +14,13 @@ import asyncio
 import json
 import re
 import sys
+from types import TracebackType
+from typing import Literal
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kserve import ModelServer
 from shipyard.errors import ShipyardError, exit_code, one_line
@@ -39,10 +42,10 @@ class VersionedPaths:
 
     _PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)(?P<rest>/.*)?$")
 
-    def __init__(self, app, versions: dict[str, str]) -> None:
+    def __init__(self, app: ASGIApp, versions: dict[str, str]) -> None:
         self.app, self.versions = app, versions
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = self._PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
         if match:
             name, version = match["name"], match["version"]
@@ -186,7 +189,8 @@ class one_line_errors:  # noqa: N801 (a context manager used like a function)
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, exc, tb) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if isinstance(exc, ShipyardError):
             print(f"shipyard: error: {one_line(exc)}", file=sys.stderr, flush=True)
             sys.exit(exit_code(exc))
@@ -199,7 +203,7 @@ def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port:
     from shipyard.serving.detector import DriftDetectorModel
 
     async def latest() -> JSONResponse:
-        monitor = model.monitor
+        monitor, _ = model.loaded()
         return JSONResponse({
             "model": name, "windows_scored": monitor.scored,
             "drift_windows": monitor.drift_windows, "detector_errors": monitor.errors,
@@ -222,9 +226,10 @@ def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port:
         except (ValueError, KeyError, TypeError) as exc:
             return JSONResponse({"error": f"invalid labels: {bounded(str(exc))}"},
                                 status_code=400)
-        counts = model.live.add_labels(items)
+        _, live = model.loaded()
+        counts = live.add_labels(items)
         model.keep_labels(items)
-        return JSONResponse({**counts, "metrics": model.live.metrics()})
+        return JSONResponse({**counts, "metrics": live.metrics()})
 
     server = ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
                                  routes=[(f"/v1/drift/{name}", latest, ["GET"]),

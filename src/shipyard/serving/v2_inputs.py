@@ -101,8 +101,8 @@ def _check_json_values(infer_input) -> None:
                        f"datatype {datatype}")
 
 
-_NUMBERS = {int, float, type(None)}
-_JSON_TYPES = {"BYTES": {str, bytes, type(None)}, "BOOL": {bool}}
+_NUMBERS: set[type] = {int, float, type(None)}
+_JSON_TYPES: dict[str, set[type]] = {"BYTES": {str, bytes, type(None)}, "BOOL": {bool}}
 
 
 def _fits(value, datatype: str) -> bool:
@@ -229,6 +229,7 @@ def request_body(frame: pd.DataFrame, schema: Schema, request_id: str = "sample"
         values = canonical_values(frame[spec.name], column)
         missing = [is_missing(v) for v in values]
         datatype = spec.datatype
+        data: list[str | None] | list[bool] | list[float | None]
         if datatype == "BOOL" and (bools_as == "BYTES" or any(missing)):
             datatype = "BYTES"
             data = [None if m else str(v).lower() for v, m in zip(values, missing, strict=True)]
