@@ -115,7 +115,7 @@ def prepare_environment(settings: Settings | None = None) -> Settings:
     return settings
 
 
-def coerce_arguments(pipeline, raw: dict[str, str]) -> dict[str, Any]:
+def coerce_arguments(pipeline: Any, raw: dict[str, str]) -> dict[str, Any]:
     """Turn ``key=value`` strings into the pipeline's declared parameter types."""
     inputs = pipeline.component_spec.inputs or {}
     arguments: dict[str, Any] = {}
@@ -176,13 +176,13 @@ def run_local(pipeline_file: str | Path, arguments: dict[str, Any] | None = None
     return RunSummary(run_dir, wall, steps, outputs, skipped)
 
 
-def pipeline_steps(spec) -> list[str]:
+def pipeline_steps(spec: Any) -> list[str]:
     """Every container step of a compiled pipeline (through conditions, loops and exit
     handlers), by the name its task folder carries, without ``-op``."""
     components = spec.components
     names: list[str] = []
 
-    def walk(dag) -> None:
+    def walk(dag: Any) -> None:
         for task_name, task in dag.tasks.items():
             component = components[task.component_ref.name]
             if component.WhichOneof("implementation") == "dag":
@@ -233,7 +233,7 @@ class StepLogs:
         sys.stdout = self
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         sys.stdout = self._out
         if self._pending:
             self._write_line(self._pending)
@@ -264,7 +264,7 @@ class StepLogs:
     def flush(self) -> None:
         self._out.flush()
 
-    def __getattr__(self, name):  # isatty, fileno, encoding, …: the terminal's
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, …: the terminal's
         return getattr(self._out, name)
 
     def move_into(self, run_dir: Path | None) -> None:

@@ -10,12 +10,16 @@ import os
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ServiceUnavailable
 from shipyard.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mlflow import ActiveRun
 
 PIPELINE_RUN_TAG = "shipyard.pipeline_run_id"
 STEP_TAG = "shipyard.step"
@@ -126,7 +130,7 @@ def pipeline_parent_run(pipeline_run_id: str, experiment_id: str) -> str:
 
 @contextmanager
 def step_run(step: str, pipeline_run_id: str, settings: Settings | None = None,
-             tags: dict[str, str] | None = None):
+             tags: dict[str, str] | None = None) -> Iterator[ActiveRun]:
     """An MLflow run for one step, nested under the pipeline run's parent run."""
     import mlflow
 

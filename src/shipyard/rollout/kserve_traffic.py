@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
+from typing import Any
 
 from shipyard.errors import ConfigError, RolloutFailed, ServiceUnavailable
 from shipyard.rollout.inference_service import (
@@ -29,7 +31,7 @@ STABLE_ANNOTATION = "shipyard.io/stable-version"  # Serverless: the version the 
 
 
 class KServeTraffic:
-    def __init__(self, api, options: ServiceOptions, versions: dict[str, ModelVersion],
+    def __init__(self, api: Any, options: ServiceOptions, versions: dict[str, ModelVersion],
                  dry_run: bool = False, poll_seconds: float = 5.0) -> None:
         """``api``: a ``kubernetes.client.CustomObjectsApi``; ``versions``: the model versions
         this rollout may route to, by version number."""
@@ -166,7 +168,7 @@ class KServeTraffic:
         self._call(self.api.replace_namespaced_custom_object, GROUP, VERSION,
                    self.options.namespace, PLURAL, self.options.name, body, **self._kwargs())
 
-    def _call(self, method, *args, **kwargs) -> None:
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         from kubernetes.client.exceptions import ApiException
 
         try:

@@ -91,7 +91,8 @@ class DriftDetectorModel(Model):
         if self.log:
             self.log.close()
 
-    def predict(self, payload, headers: dict[str, str] | None = None):
+    def predict(self, payload: InferRequest | dict, headers: dict[str, str] | None = None
+                ) -> InferResponse | dict[str, int]:
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         kind = headers.get("ce-type", "v2")
         try:
@@ -105,7 +106,7 @@ class DriftDetectorModel(Model):
             return InferResponse(payload.id or "", self.name, [output])
         return {"accepted_rows": rows}
 
-    def _accept(self, payload, kind: str, event_id: str) -> int:
+    def _accept(self, payload: InferRequest | dict, kind: str, event_id: str) -> int:
         if kind == RESPONSE_EVENT:
             self._predictions(payload, event_id)
             return 0  # predictions are not features; the request event carries the rows
@@ -133,7 +134,7 @@ class DriftDetectorModel(Model):
             "row": [int(i.get("row", 0) or 0) for i in items],
             "label": [i.get("label") for i in items]}))
 
-    def _predictions(self, payload, event_id: str) -> None:
+    def _predictions(self, payload: InferRequest | dict, event_id: str) -> None:
         """A response event's ``predict`` (and ``predict_proba``): for the inference log and
         for joining ground truth later. Anything unexpected is ignored, not an error."""
         if not isinstance(payload, dict) or not isinstance(payload.get("outputs"), list):
@@ -158,7 +159,7 @@ class DriftDetectorModel(Model):
             if self.log is not None:
                 self.log.add_response(part_id, values[start:stop])
 
-    def _parse(self, payload) -> InferRequest:
+    def _parse(self, payload: object) -> InferRequest:
         if not isinstance(payload, dict):
             raise InvalidInput("the event's data is not a v2 inference request (JSON object)")
         try:
@@ -171,7 +172,7 @@ class DriftDetectorModel(Model):
         return InferRequest.from_inference_request(parsed, self.name)
 
 
-def requests_in(parameters, rows: int, event_id: str) -> list[tuple[str, int, int]]:
+def requests_in(parameters: object, rows: int, event_id: str) -> list[tuple[str, int, int]]:
     """(request id, first row, end row) of each request an event carries: the
     ``shipyard_requests`` parameter of a local batched event, else the event's own id for all
     of its rows. A parameter that does not add up to ``rows`` is ignored, never trusted."""

@@ -174,7 +174,7 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
 class HardenedRESTServer(RESTServer):
     """``RESTServer`` with Shipyard's middleware and handlers installed on kserve's app."""
 
-    def __init__(self, *args, max_request_bytes: int, repository_token: SecretStr | None,
+    def __init__(self, *args: Any, max_request_bytes: int, repository_token: SecretStr | None,
                  middleware: Sequence[tuple[Callable[..., ASGIApp], dict[str, Any]]] = (),
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

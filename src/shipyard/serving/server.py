@@ -14,8 +14,9 @@ import asyncio
 import json
 import re
 import sys
+from collections.abc import Callable
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
@@ -31,6 +32,11 @@ from shipyard.serving.grpc_service import GRPCServer
 from shipyard.serving.repository import ServedModelsRepository
 from shipyard.serving.rest import HardenedRESTServer
 from shipyard.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import argparse
+
+    from shipyard.serving.drift_window import MonitorSettings
 
 
 class VersionedPaths:
@@ -68,8 +74,8 @@ class ShipyardModelServer(ModelServer):
     model-repository extension behind ``settings.model_repository_token``."""
 
     def __init__(self, host: str = "127.0.0.1",
-                 routes: list[tuple[str, object, list[str]]] | None = None,
-                 settings: Settings | None = None, **kwargs) -> None:
+                 routes: list[tuple[str, Callable[..., Any], list[str]]] | None = None,
+                 settings: Settings | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.host = host
         self.routes = routes or []  # extra endpoints: (path, handler, methods)
@@ -82,7 +88,7 @@ class ShipyardModelServer(ModelServer):
         check_ports(self.host, {"HTTP": self.http_port,
                                 "gRPC": self.grpc_port if self.enable_grpc else None})
 
-    def start(self, models) -> None:
+    def start(self, models: list[Any]) -> None:
         from kserve.model_server import app
 
         self.check_ports()
@@ -116,7 +122,7 @@ class ShipyardModelServer(ModelServer):
 
 def serve_predictor(source: str, name: str, host: str, http_port: int, grpc_port: int,
                     enable_grpc: bool = True, logger_url: str | None = None,
-                    settings: Settings | None = None, **server_kwargs) -> None:
+                    settings: Settings | None = None, **server_kwargs: Any) -> None:
     """Load the model (verified) and serve it until SIGTERM/SIGINT; with ``logger_url``,
     forward each request/response to it as KServe's logger would (the drift detector)."""
     from shipyard.serving.predictor import ShipyardPredictor
@@ -132,7 +138,7 @@ def serve_predictor(source: str, name: str, host: str, http_port: int, grpc_port
     server.start([model])
 
 
-def _parser(description: str):
+def _parser(description: str) -> argparse.ArgumentParser:
     """kserve's own argument parser as a parent, plus the listen host."""
     import argparse
 
@@ -146,7 +152,7 @@ def _parser(description: str):
     return parser
 
 
-def _settings_from(args, names: tuple[str, ...]) -> Settings:
+def _settings_from(args: argparse.Namespace, names: tuple[str, ...]) -> Settings:
     """The process settings with the command line's values for ``names`` on top."""
     return get_settings().model_copy(update={n: getattr(args, n) for n in names
                                              if getattr(args, n) is not None})
@@ -198,7 +204,7 @@ class one_line_errors:  # noqa: N801 (a context manager used like a function)
 
 
 def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port: int,
-                   monitor_settings=None, **server_kwargs) -> None:
+                   monitor_settings: MonitorSettings | None = None, **server_kwargs: Any) -> None:
     """Load the drift detector (verified) and serve it until SIGTERM/SIGINT."""
     from shipyard.serving.detector import DriftDetectorModel
 
