@@ -15,11 +15,12 @@ def score_op(source: str, predictions: Output[Dataset], report: Output[Markdown]
     from shipyard.timing import timed
 
     with timed() as timer:
-        from shipyard.batch import model_reference, score_table
+        from shipyard.batch import score_table
+        from shipyard.model_ref import ModelRef
         from shipyard.settings import settings_for
 
         settings = settings_for(model_name)
-        result = score_table(source, model_reference(settings.model_name, alias, version),
+        result = score_table(source, ModelRef.pick(settings.model_name, alias, version).uri,
                              predictions.path, destination, id_column, settings, report.path)
     for name, value in result.metrics().items():
         metrics.log_metric(name, value)

@@ -10,9 +10,10 @@ with the model version's training data through the drift detector stored with it
 import sys
 from pathlib import Path
 
-from kfp import compiler, dsl
+from kfp import dsl
 
 from score_op import score_op
+from shipyard.pipeline_files import write_ir
 from training_pipeline import _wire_credentials
 
 DEFAULT_OUTPUT = Path("build/batch_scoring_pipeline.yaml")
@@ -51,10 +52,7 @@ def batch_scoring_pipeline(
 
 def compile_pipeline(output: str | Path = DEFAULT_OUTPUT) -> Path:
     """Write the IR YAML that the KFP UI accepts."""
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(batch_scoring_pipeline, str(output))
-    return output
+    return write_ir(batch_scoring_pipeline, output)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,12 @@ summary act on the registry, the cluster and people, so they never are.
 import sys
 from pathlib import Path
 
-from kfp import compiler, dsl, kubernetes
+from kfp import dsl, kubernetes
 
 from deploy_op import deploy_op
 from ingest_op import ingest_op
 from register_op import register_op
+from shipyard.pipeline_files import write_ir
 from summary_op import summary_op
 from train_op import train_op
 from tune_op import tune_op
@@ -187,10 +188,7 @@ def training_pipeline(
 
 def compile_pipeline(output: str | Path = DEFAULT_OUTPUT) -> Path:
     """Write the IR YAML that the KFP UI accepts."""
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(training_pipeline, str(output))
-    return output
+    return write_ir(training_pipeline, output)
 
 
 if __name__ == "__main__":

@@ -27,10 +27,11 @@ from google_cloud_pipeline_components.v1.custom_job import (
 )
 from google_cloud_pipeline_components.v1.endpoint import EndpointCreateOp, ModelDeployOp
 from google_cloud_pipeline_components.v1.model import ModelUploadOp
-from kfp import compiler, dsl
+from kfp import dsl
 
 from ingest_op import ingest_op
 from register_op import register_op
+from shipyard.pipeline_files import write_ir
 from summary_op import summary_op
 from traffic_split_op import traffic_split_op
 from train_op import train_op
@@ -197,10 +198,7 @@ def vertex_training_pipeline(
 
 def compile_pipeline(output: str | Path = DEFAULT_OUTPUT) -> Path:
     """Write the IR YAML that Vertex AI Pipelines (``aiplatform.PipelineJob``) accepts."""
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    compiler.Compiler().compile(vertex_training_pipeline, str(output))
-    return output
+    return write_ir(vertex_training_pipeline, output)
 
 
 if __name__ == "__main__":

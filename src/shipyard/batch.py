@@ -39,22 +39,6 @@ MAX_DRIFT_ROWS = 100_000
 DEFAULT_BATCH_PIPELINE_FILE = Path("build/batch_scoring_pipeline.yaml")
 
 
-def model_reference(model_name: str, alias: str = "champion", version: str | int = "") -> str:
-    """The reference's URI: the version when one is given, else the alias."""
-    from shipyard.model_ref import ModelRef
-
-    if not model_name:
-        raise ConfigError("no model name given", hint="pass --model NAME")
-    version = str(version).strip()
-    if version:
-        if not version.isdigit():
-            raise ConfigError(f"model version {version!r} is not a number")
-        return ModelRef.of(model_name, version).uri
-    if not alias:
-        raise ConfigError("give an alias (e.g. champion) or a version of the model")
-    return ModelRef(model_name, alias=alias).uri
-
-
 @dataclass
 class BatchResult:
     """What a batch produced: where the predictions are, and how the batch compares with the
@@ -305,13 +289,14 @@ def run_batch_pipeline(pipeline_file: str | Path, source: str, model_name: str =
     summary and one line about the batch (`shipyard score`)."""
     from shipyard.data.sources import uri_scheme
     from shipyard.local_run import run_local
+    from shipyard.model_ref import ModelRef
 
     settings = settings or get_settings()
     model_name = model_name or settings.model_name
     # every task is its own process: local paths are made absolute, as the summary shows them
     source, destination = (str(Path(uri).resolve()) if uri and not uri_scheme(uri) else uri
                            for uri in (source, destination))
-    preflight(source, model_reference(model_name, alias, version), destination, id_column,
+    preflight(source, ModelRef.pick(model_name, alias, version).uri, destination, id_column,
               settings)
     summary = run_local(pipeline_file, {"source": source, "model_name": model_name,
                                         "alias": alias, "version": str(version or ""),

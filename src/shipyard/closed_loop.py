@@ -121,7 +121,7 @@ class LoopReport:
 
 
 def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopReport:
-    """Start every part, send the traffic, wait until the champion alias moves (or
+    """Start every part, send the traffic, wait until the retraining run has ended (or
     ``timeout``), stop every part, and report what happened when."""
     from mlflow import MlflowClient
 
@@ -217,16 +217,15 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
                      f"{decision['reason'][:80]})")
             seen_decisions = len(decisions["decisions"])
             current = champion_version(MlflowClient(), name)
-            if current != old:
+            if current != old and new is None:
                 new = current
-                note(f"champion moved to v{new}")
-                break
-            if name in decisions["outcomes"]:
-                note(f"retraining ended without a new champion: "
-                     f"{decisions['outcomes'][name][:200]}")
+                note(f"champion moved to v{new} (the canary reached 100 %)")
+            if name in decisions["outcomes"]:  # the run ended: its summary step is done too
+                outcome = decisions["outcomes"][name]
+                note(f"retraining run ended: {outcome.rsplit('; ', 1)[-1][:110]}")
                 break
             time.sleep(1.0)
-        time.sleep(3.0)  # the rollout's and the run's last notifications
+        time.sleep(2.0)  # the trigger's last notification
         decisions = _get(f"{trigger.base_url}/decisions")
         return LoopReport(old, new, timeline, decisions["decisions"], decisions["outcomes"],
                           list(inbox.messages), seen_alerts)

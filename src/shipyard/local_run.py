@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -156,7 +157,12 @@ def run_local(pipeline_file: str | Path, arguments: dict[str, Any] | None = None
     pipeline = components.load_component_from_file(str(pipeline_file))
     before = set(root.iterdir()) if root.exists() else set()
     start = time.perf_counter()
-    with StepLogs(Path(tempfile.mkdtemp(prefix="shipyard-logs-"))) as logs:
+    with StepLogs(Path(tempfile.mkdtemp(prefix="shipyard-logs-"))) as logs, \
+            warnings.catch_warnings():
+        # Expected here, said once in the README: the tasks run in this environment rather
+        # than the project image, and UI names and resource limits are for Kubeflow.
+        for message in (".*non-Python base image", ".*have no effect in the current local"):
+            warnings.filterwarnings("ignore", message=message)
         try:
             task = pipeline(**(arguments or {}))
         except RuntimeError as exc:

@@ -58,6 +58,21 @@ class ModelRef:
     def of(cls, name: str, version: str | int) -> ModelRef:
         return cls(name, version=str(version))
 
+    @classmethod
+    def pick(cls, name: str, alias: str = CHAMPION, version: str | int = "") -> ModelRef:
+        """The version when one is given, else the alias: what ``--version``/``--alias``
+        (or a pipeline's ``version``/``alias`` parameters) choose."""
+        if not name:
+            raise ConfigError("no model name given", hint="pass --model NAME")
+        version = str(version).strip()
+        if version:
+            if not version.isdigit():
+                raise ConfigError(f"model version {version!r} is not a number")
+            return cls.of(name, version)
+        if not alias:
+            raise ConfigError("give an alias (e.g. champion) or a version of the model")
+        return cls(name, alias=alias)
+
     @property
     def number(self) -> str:
         """The version number of a reference by number (a ConfigError for one by alias)."""

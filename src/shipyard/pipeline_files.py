@@ -26,3 +26,14 @@ def compile_pipeline(project: Path, module: str, output: Path) -> Path:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise ConfigError(f"compiling {script.name} failed: {last[:300]}")
     return Path(output)
+
+
+def write_ir(pipeline, output: str | Path) -> Path:
+    """Compile ``pipeline`` (a ``@dsl.pipeline`` function) to the IR YAML at ``output``: what
+    each ``pipelines/*_pipeline.py`` does when run, and what the KFP UI (or Vertex) accepts."""
+    from kfp import compiler
+
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    compiler.Compiler().compile(pipeline, str(output))
+    return output

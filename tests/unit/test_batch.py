@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shipyard.batch import BatchResult, model_reference, preflight, score_table
+from shipyard.batch import BatchResult, preflight, score_table
 from shipyard.data.sources import write_table
 from shipyard.errors import ConfigError, DataSourceError, ModelNotFound, SchemaError
 from shipyard.model_ref import ModelRef
@@ -58,7 +58,7 @@ def test_a_shifted_batch_is_reported_as_drift_and_rows_number_by_default(registe
 
     source = tmp_path / "shifted.parquet"
     generate_transactions(600, seed=5, shift=1.0).to_parquet(source)
-    result = score_table(str(source), model_reference(NAME, version="1"),
+    result = score_table(str(source), ModelRef.pick(NAME, version="1").uri,
                          tmp_path / "p.parquet", settings=registered)
     assert result.drift.is_drift and "amount" in result.drift.drifted
     assert result.verdict.startswith("DRIFT in") and result.metadata()["drift"] == 1.0
@@ -149,11 +149,11 @@ def test_other_tasks_from_a_bundle_folder(task, tmp_path):
 
 
 def test_model_reference_and_unknown_write_scheme(tmp_path):
-    assert model_reference("m") == "models:/m@champion"
-    assert model_reference("m", "challenger", "") == "models:/m@challenger"
-    assert model_reference("m", "champion", "3") == "models:/m/3"
+    assert ModelRef.pick("m").uri == "models:/m@champion"
+    assert ModelRef.pick("m", "challenger", "").uri == "models:/m@challenger"
+    assert ModelRef.pick("m", "champion", "3").uri == "models:/m/3"
     with pytest.raises(ConfigError, match="not a number"):
-        model_reference("m", version="v3")
+        ModelRef.pick("m", version="v3")
     with pytest.raises(DataSourceError, match="unknown URI scheme 'gs'"):
         write_table(pd.DataFrame({"a": [1]}), "gs://bucket/p.parquet")
     result = BatchResult("t.csv", "m", "2", "models:/m/2", "binary", 10, "row", "p.parquet",
