@@ -11,7 +11,7 @@ PIPELINE := build/training_pipeline.yaml
 BATCH_PIPELINE := build/batch_scoring_pipeline.yaml
 ARGS ?=
 
-.PHONY: install install-vertex tools run demo-loop compile compile-vertex test test-fast bench bench-pipeline bench-serving bench-drift lint clean
+.PHONY: install install-vertex tools run demo-loop compile compile-vertex test test-fast bench bench-pipeline bench-serving bench-drift lint typecheck clean
 
 # Bytecode is compiled once here: where PYTHONDONTWRITEBYTECODE is set, every kfp.local task
 # would otherwise recompile MLflow, sklearn, ... from source (measured: +10 s per task).
@@ -63,8 +63,11 @@ bench-drift: install  ## detector throughput; predictor p99 with the detector at
 	@command -v wrk >/dev/null && command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk hey)
 	$(WITH_VENV) $(BIN)/python benchmarks/drift_overhead.py
 
-lint: install
-	$(BIN)/ruff check src components pipelines tests benchmarks
+lint: install  ## ruff on every Python folder
+	$(BIN)/ruff check src components pipelines kserve tests benchmarks
+
+typecheck: install  ## mypy on src/shipyard (settings in pyproject.toml [tool.mypy])
+	$(BIN)/mypy
 
 clean:
-	rm -rf build .shipyard local_outputs .pytest_cache
+	rm -rf build .shipyard local_outputs .pytest_cache .mypy_cache

@@ -29,6 +29,9 @@ from shipyard.settings import Settings, get_settings
 if TYPE_CHECKING:
     from shipyard.drift import DriftResult
     from shipyard.local_run import RunSummary
+    from shipyard.model_bundle import LoadedModel
+    from shipyard.schema import Column, Schema
+    from shipyard.serving.model_source import ServedModel
 
 ROW_COLUMN = "row"
 RESERVED = ("model_name", "model_version", "predict")
@@ -161,7 +164,7 @@ def score_table(source: str, model_ref: str = "models:/shipyard-fraud@champion",
     return result
 
 
-def _resolve(model_ref: str, settings: Settings):
+def _resolve(model_ref: str, settings: Settings) -> ServedModel:
     """The predictor's loader; a model, version or alias that does not exist says what to do."""
     from shipyard.serving.model_source import resolve
 
@@ -194,7 +197,7 @@ def preflight(source: str, model_ref: str, destination: str = "", id_column: str
     return served.version
 
 
-def _check_features(columns: list[str], model, source: str, version: str,
+def _check_features(columns: list[str], model: LoadedModel, source: str, version: str,
                     id_column: str) -> None:
     missing = [f for f in model.features if f not in columns]
     if missing:
@@ -206,7 +209,7 @@ def _check_features(columns: list[str], model, source: str, version: str,
         raise SchemaError(f"{source} has no id column {id_column!r}", hint=f"columns: {shown}")
 
 
-def _bad_bool(values: pd.Series, column) -> bool:
+def _bad_bool(values: pd.Series, column: Column) -> bool:
     from shipyard.features import canonical_values
 
     try:
@@ -216,7 +219,7 @@ def _bad_bool(values: pd.Series, column) -> bool:
     return False
 
 
-def _check_values(columns: dict[str, np.ndarray], schema, source: str) -> None:
+def _check_values(columns: dict[str, np.ndarray], schema: Schema, source: str) -> None:
     """The endpoint's rules (a 400 there): no null in a feature that had none in training, no
     infinite number anywhere."""
     for name, values in columns.items():
@@ -235,8 +238,8 @@ def _check_values(columns: dict[str, np.ndarray], schema, source: str) -> None:
                               hint="fill or drop those rows; the endpoint refuses them too")
 
 
-def _predictions(frame: pd.DataFrame, results: dict, classes, served, id_column: str
-                 ) -> pd.DataFrame:
+def _predictions(frame: pd.DataFrame, results: dict, classes: list[Any] | None,
+                 served: ServedModel, id_column: str) -> pd.DataFrame:
     ids = frame[id_column].to_numpy() if id_column else np.arange(len(frame))
     out = pd.DataFrame({id_column or ROW_COLUMN: ids})
     out["model_name"] = served.name
@@ -249,7 +252,7 @@ def _predictions(frame: pd.DataFrame, results: dict, classes, served, id_column:
     return out
 
 
-def _predicted_summary(labels: np.ndarray, classes) -> dict[str, Any]:
+def _predicted_summary(labels: np.ndarray, classes: list[Any] | None) -> dict[str, Any]:
     if classes is None:
         values = np.asarray(labels, dtype=np.float64)
         return {"mean": float(values.mean()), "min": float(values.min()),
@@ -258,8 +261,8 @@ def _predicted_summary(labels: np.ndarray, classes) -> dict[str, Any]:
     return {str(label): int(counts.get(label, 0)) for label in classes}
 
 
-def _score_drift(result: BatchResult, canonical: pd.DataFrame, model_ref: str, served,
-                 settings: Settings, max_rows: int) -> None:
+def _score_drift(result: BatchResult, canonical: pd.DataFrame, model_ref: str,
+                 served: ServedModel, settings: Settings, max_rows: int) -> None:
     """The batch against the version's stored detector, as the drift sidecar scores windows."""
     from shipyard.model_ref import ModelRef
 

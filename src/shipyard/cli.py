@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import (
     ConfigError,
@@ -36,7 +36,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pipeline_arguments(args: argparse.Namespace):
+def _pipeline_arguments(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """Compile if asked (or missing), then the pipeline and its typed --set arguments."""
     from kfp import components
 

@@ -22,10 +22,15 @@ import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ConfigError
 from shipyard.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from shipyard.serving.local import LocalPredictor
 
 DETECTOR_NAME = "drift"
 
@@ -42,7 +47,7 @@ class Inbox:
         inbox = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 try:
                     payload = json.loads(body or b"{}")
@@ -59,7 +64,7 @@ class Inbox:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-            def log_message(self, *args):
+            def log_message(self, *args: Any) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -236,7 +241,7 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
                 os.environ[key] = value
 
 
-def start_trigger(pipeline_file: Path, folder: Path):
+def start_trigger(pipeline_file: Path, folder: Path) -> LocalPredictor:
     """``shipyard trigger serve`` as its own process, as on a cluster."""
     import subprocess
 
@@ -280,11 +285,15 @@ class _Traffic:
         from shipyard.registry import champion_schema
 
         self.predictor, self.detector, self.options = predictor, detector, options
-        self.schema, _ = champion_schema()
+        champion = champion_schema()
+        if champion is None:
+            raise ConfigError(f"{get_settings().model_name} has no champion to serve",
+                              hint="run `make run` first")
+        self.schema, _ = champion
         self.sent = 0
         self._pending: list[tuple[str, list]] = []
 
-    def _send(self, frame, labels=None) -> None:
+    def _send(self, frame: pd.DataFrame, labels: list | None = None) -> None:
         from shipyard.serving.local import v2_request
 
         request_id = f"loop-{self.sent}"

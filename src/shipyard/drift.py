@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -74,7 +75,7 @@ class Encoding:
 class DriftDetector:
     """Fit on reference rows, score windows; ``p_val`` is the batch-level significance."""
 
-    def __init__(self, backend, encoding: Encoding, p_val: float, schema: Schema,
+    def __init__(self, backend: Any, encoding: Encoding, p_val: float, schema: Schema,
                  model_info: dict | None = None) -> None:
         self.backend, self.encoding, self.p_val = backend, encoding, p_val
         self.schema = schema  # the model's: how live payloads are decoded into rows

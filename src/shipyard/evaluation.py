@@ -76,11 +76,13 @@ def evaluate(y_true: np.ndarray, scores: np.ndarray, threshold: float | None,
 
     y = encode_labels(pd.Series(np.asarray(y_true, dtype=object), name="label"), classes or [])
     if task == BINARY:
-        return _binary(y, scores, float(threshold if threshold is not None else 0.5), classes)
+        return _binary(y, scores, float(threshold if threshold is not None else 0.5),
+                       classes or [])
     return _multiclass(y, scores, classes or [])
 
 
-def _binary(y: np.ndarray, proba: np.ndarray, threshold: float, classes) -> Evaluation:
+def _binary(y: np.ndarray, proba: np.ndarray, threshold: float, classes: list[Any]
+            ) -> Evaluation:
     from sklearn.metrics import (
         accuracy_score,
         average_precision_score,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def check_exportable(model: LoadedModel) -> None:
                           hint="serve it with Shipyard's predictor (model_format=shipyard)")
 
 
-def thresholded(model: LoadedModel):
+def thresholded(model: LoadedModel) -> Any:
     """The pipeline as one estimator whose ``predict`` applies the bundle's threshold."""
     from sklearn.frozen import FrozenEstimator
     from sklearn.model_selection import FixedThresholdClassifier

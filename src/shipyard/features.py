@@ -13,6 +13,7 @@ so a row means the same thing wherever it comes from (a Parquet file, a CSV, a v
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -23,7 +24,7 @@ _TRUE = frozenset({"true", "1", "t", "yes"})
 _FALSE = frozenset({"false", "0", "f", "no"})
 
 
-def is_missing(value) -> bool:
+def is_missing(value: Any) -> bool:
     """None, NaN or pandas' NA: what every source uses for a null."""
     return value is None or value is pd.NA or (isinstance(value, float) and value != value)
 
@@ -48,7 +49,7 @@ def canonical_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
     return pd.DataFrame(canonical_columns(frame, schema), index=frame.index)
 
 
-def _numeric(values) -> np.ndarray:
+def _numeric(values: Iterable) -> np.ndarray:
     if isinstance(values, pd.Series):
         return values.to_numpy(dtype=np.float64, na_value=np.nan)
     array = np.asarray(values)
@@ -57,7 +58,7 @@ def _numeric(values) -> np.ndarray:
     return array.astype(np.float64)
 
 
-def _bool_text(value) -> str:
+def _bool_text(value: Any) -> str:
     if isinstance(value, bool | np.bool_):
         return "True" if value else "False"
     text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)

@@ -10,6 +10,7 @@ row was served becomes the pipeline's time column.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -101,7 +102,7 @@ def _read_parts(spec: LogSource, prefix: str, since: datetime,
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-def _files(base: str, since: datetime, settings: Settings | None):
+def _files(base: str, since: datetime, settings: Settings | None) -> Iterator[Path]:
     """Parquet files under ``base`` whose date/hour partition is within the window."""
     def recent(key: str) -> bool:
         parts = dict(p.split("=", 1) for p in key.split("/") if "=" in p)

@@ -21,7 +21,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from shipyard.errors import ConfigError, ShipyardError
 from shipyard.run_summary import format_value
@@ -116,7 +116,7 @@ def prepare_environment(settings: Settings | None = None) -> Settings:
     return settings
 
 
-def coerce_arguments(pipeline, raw: dict[str, str]) -> dict[str, Any]:
+def coerce_arguments(pipeline: Any, raw: dict[str, str]) -> dict[str, Any]:
     """Turn ``key=value`` strings into the pipeline's declared parameter types."""
     inputs = pipeline.component_spec.inputs or {}
     arguments: dict[str, Any] = {}
@@ -173,6 +173,8 @@ def run_local(pipeline_file: str | Path, arguments: dict[str, Any] | None = None
     wall = time.perf_counter() - start
     run_dir = _newest(root, before)
     logs.move_into(run_dir)
+    if run_dir is None:
+        raise ShipyardError(f"the pipeline finished but left no run folder in {root}")
     outputs = dict(task.outputs) if hasattr(task, "outputs") else {"Output": task.output}
     steps = read_steps(run_dir)
     ran = {s.name for s in steps}
@@ -180,13 +182,13 @@ def run_local(pipeline_file: str | Path, arguments: dict[str, Any] | None = None
     return RunSummary(run_dir, wall, steps, outputs, skipped)
 
 
-def pipeline_steps(spec) -> list[str]:
+def pipeline_steps(spec: Any) -> list[str]:
     """Every container step of a compiled pipeline (through conditions, loops and exit
     handlers), by the name its task folder carries, without ``-op``."""
     components = spec.components
     names: list[str] = []
 
-    def walk(dag) -> None:
+    def walk(dag: Any) -> None:
         for task_name, task in dag.tasks.items():
             component = components[task.component_ref.name]
             if component.WhichOneof("implementation") == "dag":
@@ -228,8 +230,8 @@ class StepLogs:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self._out = None
-        self._file = None
+        self._out: TextIO = sys.stdout  # the terminal's, again when entered
+        self._file: TextIO | None = None
         self._pending = ""
 
     def __enter__(self) -> StepLogs:
@@ -237,7 +239,7 @@ class StepLogs:
         sys.stdout = self
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         sys.stdout = self._out
         if self._pending:
             self._write_line(self._pending)
@@ -268,7 +270,7 @@ class StepLogs:
     def flush(self) -> None:
         self._out.flush()
 
-    def __getattr__(self, name):  # isatty, fileno, encoding, …: the terminal's
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, …: the terminal's
         return getattr(self._out, name)
 
     def move_into(self, run_dir: Path | None) -> None:

@@ -7,7 +7,7 @@ MLflow stores this file's source, not a pickled object, so loading the registere
 from __future__ import annotations
 
 import mlflow
-from mlflow.pyfunc import PythonModel
+from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 
 class ShipyardPyfunc(PythonModel):
@@ -15,12 +15,13 @@ class ShipyardPyfunc(PythonModel):
     of the last class (binary: the positive one) — from the same bundle code the predictor
     loads, features in the same canonical encoding."""
 
-    def load_context(self, context) -> None:
+    def load_context(self, context: PythonModelContext) -> None:
         from shipyard.model_bundle import load_bundle
 
         self.model = load_bundle(context.artifacts["bundle"])
 
-    def predict(self, context, model_input, params=None):  # noqa: D102 (mlflow API)
+    # No annotations: MLflow reads predict's type hints (signature inference, input checks).
+    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]  # noqa: D102
         import pandas as pd
 
         scores = self.model.scores(model_input)

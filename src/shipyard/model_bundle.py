@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,8 +51,8 @@ def directory_sha256(directory: Path) -> str:
     return digest.hexdigest()
 
 
-def save_bundle(pipeline, directory: str | Path, schema: Schema, model_type: str, flavor: str,
-                threshold: float | None, extra: dict[str, Any] | None = None,
+def save_bundle(pipeline: Any, directory: str | Path, schema: Schema, model_type: str,
+                flavor: str, threshold: float | None, extra: dict[str, Any] | None = None,
                 probes: pd.DataFrame | None = None) -> Path:
     """Write ``pipeline`` (preprocess + model steps), its manifest and, given ``probes``
     (rows of features), those rows with the pipeline's answers into ``directory``."""
@@ -81,7 +82,7 @@ def save_bundle(pipeline, directory: str | Path, schema: Schema, model_type: str
     return directory
 
 
-def _task_and_classes(pipeline, schema: Schema) -> tuple[str, list[Any] | None]:
+def _task_and_classes(pipeline: Any, schema: Schema) -> tuple[str, list[Any] | None]:
     """The schema's task and classes; for a schema without them (declared by hand, or from
     before tasks), what the fitted estimator says."""
     if schema.task is not None:
@@ -93,14 +94,14 @@ def _task_and_classes(pipeline, schema: Schema) -> tuple[str, list[Any] | None]:
     return (BINARY if len(classes) == 2 else MULTICLASS), classes
 
 
-def raw_scores(pipeline, frame: pd.DataFrame, task: str) -> np.ndarray:
+def raw_scores(pipeline: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
     """Probabilities ``[n, k]`` for a classifier, predictions ``[n]`` for a regressor."""
     if task == REGRESSION:
         return np.asarray(pipeline.predict(frame), dtype=np.float64)
     return np.asarray(pipeline.predict_proba(frame), dtype=np.float64)
 
 
-def json_rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def json_rows(frame: pd.DataFrame) -> list[dict[Hashable, Any]]:
     """Rows as JSON-able dicts (nulls as None), the form a v2 client sends them in."""
     return [{k: (None if _null(v) else v.item() if isinstance(v, np.generic) else v)
              for k, v in row.items()} for row in frame.to_dict(orient="records")]
@@ -218,7 +219,7 @@ def load_bundle(root: str | Path) -> LoadedModel:
     return LoadedModel(pipeline, schema, manifest, directory)
 
 
-def _load_skops(path: Path):
+def _load_skops(path: Path) -> Any:
     import skops.io as sio
 
     untrusted = sio.get_untrusted_types(file=path)

@@ -74,6 +74,13 @@ class ModelRef:
         return cls(name, alias=alias)
 
     @property
+    def number(self) -> str:
+        """The version number of a reference by number (a ConfigError for one by alias)."""
+        if self.version is None:
+            raise ConfigError(f"{self} names an alias, not a version number")
+        return self.version
+
+    @property
     def uri(self) -> str:
         return f"{SCHEME}{self.name}@{self.alias}" if self.alias else \
             f"{SCHEME}{self.name}/{self.version}"

@@ -80,7 +80,8 @@ def parse_model_types(value: str) -> list[str]:
     return list(dict.fromkeys(family(name).name for name in names))
 
 
-def make_estimator(name: str, task: str, params: dict[str, Any] | None = None, seed: int = 42):
+def make_estimator(name: str, task: str, params: dict[str, Any] | None = None,
+                   seed: int = 42) -> Any:
     """A fresh estimator of the family for ``task``, defaults overridden by ``params``."""
     fam = family(name)
     merged = {**fam.defaults_for(task), **(params or {})}
@@ -101,7 +102,7 @@ def make_estimator(name: str, task: str, params: dict[str, Any] | None = None, s
     return LogisticRegression(**merged) if classify else Ridge(**merged)
 
 
-def make_preprocessor(schema: Schema):
+def make_preprocessor(schema: Schema) -> Any:
     """Impute and scale numerics, impute and one-hot categoricals (unknowns ignored).
 
     It sees features in canonical form only (``shipyard.features``)."""
@@ -125,7 +126,7 @@ def make_preprocessor(schema: Schema):
 
 
 def make_pipeline(schema: Schema, name: str, params: dict[str, Any] | None = None,
-                  seed: int = 42, task: str | None = None):
+                  seed: int = 42, task: str | None = None) -> Any:
     """The full scikit-learn Pipeline: ``preprocess`` then ``model``, for the schema's task."""
     from sklearn.pipeline import Pipeline
 

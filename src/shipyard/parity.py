@@ -42,9 +42,9 @@ def probe_rows(schema: Schema, sample: pd.DataFrame, max_sample: int = MAX_SAMPL
         else:
             values += [(f"= {b:g}", b) for b in (column.min, column.max) if b is not None]
         for label, value in values:
-            row = base.iloc[len(names) % len(base)].to_dict()
-            row[name] = value
-            rows.append(row)
+            probe = base.iloc[len(names) % len(base)].to_dict()
+            probe[name] = value
+            rows.append(probe)
             names.append(f"{name} {label}")
     return pd.DataFrame(rows, index=names, columns=schema.features)
 

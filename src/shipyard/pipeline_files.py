@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from shipyard.errors import ConfigError
 
@@ -28,7 +29,7 @@ def compile_pipeline(project: Path, module: str, output: Path) -> Path:
     return Path(output)
 
 
-def write_ir(pipeline, output: str | Path) -> Path:
+def write_ir(pipeline: Any, output: str | Path) -> Path:
     """Compile ``pipeline`` (a ``@dsl.pipeline`` function) to the IR YAML at ``output``: what
     each ``pipelines/*_pipeline.py`` does when run, and what the KFP UI (or Vertex) accepts."""
     from kfp import compiler

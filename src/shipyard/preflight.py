@@ -40,10 +40,10 @@ def check_services(settings: Settings | None = None, *, reads: Iterable[str | No
 
     settings = settings or get_settings()
     check_reachable(settings.tracking_uri)
-    reads = [uri for uri in reads if uri]
-    objects = [uri for uri in s3_locations(r for r in reads if not r.startswith(LOG_SOURCE))
+    given = [uri for uri in reads if uri]
+    objects = [uri for uri in s3_locations(r for r in given if not r.startswith(LOG_SOURCE))
                if not uri.endswith("/")]
-    used = s3_locations([*reads, *writes])
+    used = s3_locations([*given, *writes])
     artifacts = s3_locations([settings.mlflow_artifacts_destination,
                               settings.artifact_location])
     if not used and not (artifacts and settings.s3_endpoint):

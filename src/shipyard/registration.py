@@ -205,11 +205,11 @@ def publish(model_uri: str, name: str, lineage: dict[str, str], promoted: bool,
     try:
         if detector_dir is not None:
             lineage.update(store_detector(mlflow_client, ref, detector_dir))
-        mlflow_client.set_registered_model_alias(name, CHALLENGER, ref.version)
+        mlflow_client.set_registered_model_alias(name, CHALLENGER, ref.number)
         if promoted and move_champion:
-            mlflow_client.set_registered_model_alias(name, CHAMPION, ref.version)
+            mlflow_client.set_registered_model_alias(name, CHAMPION, ref.number)
     except Exception:
-        mlflow_client.delete_model_version(name, ref.version)  # nothing half-way
+        mlflow_client.delete_model_version(name, ref.number)  # nothing half-way
         raise
     return ref
 
@@ -255,8 +255,8 @@ def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
     if promoted and not move_champion:
         reason += "; champion moves when the canary rollout reaches 100 %"
     previous = evaluation.previous
-    decision = Decision(name, ref.version, ref.uri, promoted, reason,
-                        ref.version if promoted and move_champion else previous, previous,
+    decision = Decision(name, ref.number, ref.uri, promoted, reason,
+                        ref.number if promoted and move_champion else previous, previous,
                         evaluation.challenger_metrics, evaluation.champion_metrics, lineage)
     from shipyard.notify import notify
 

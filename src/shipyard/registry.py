@@ -11,13 +11,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ConfigError, IntegrityError, ModelNotFound
 from shipyard.model_bundle import MANIFEST, LoadedModel, find_bundle, load_bundle, sha256_file
 from shipyard.model_ref import CHALLENGER, CHAMPION, ModelRef
 from shipyard.schema import Schema
 from shipyard.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 __all__ = ["CHALLENGER", "CHAMPION", "FetchedVersion", "ModelRef", "champion_schema",
            "champion_version", "client", "fetch", "load_registered", "move_champion",
@@ -27,7 +31,7 @@ DETECTOR_URI_TAG, DETECTOR_SHA_TAG = "shipyard.drift_detector_uri", "shipyard.dr
 MODEL, DETECTOR = "model", "drift_detector"
 
 
-def client(settings: Settings | None = None):
+def client(settings: Settings | None = None) -> MlflowClient:
     """An ``MlflowClient`` on the configured tracking and registry store."""
     from mlflow import MlflowClient
 
@@ -37,7 +41,8 @@ def client(settings: Settings | None = None):
     return MlflowClient()
 
 
-def version_of(ref: ModelRef, settings: Settings | None = None, mlflow_client=None):
+def version_of(ref: ModelRef, settings: Settings | None = None,
+               mlflow_client: MlflowClient | None = None) -> ModelVersion:
     """The registry's ``ModelVersion`` that ``ref`` names; ModelNotFound if there is none."""
     from mlflow.exceptions import MlflowException
 
@@ -45,7 +50,7 @@ def version_of(ref: ModelRef, settings: Settings | None = None, mlflow_client=No
     try:
         if ref.alias:
             return mlflow_client.get_model_version_by_alias(ref.name, ref.alias)
-        return mlflow_client.get_model_version(ref.name, ref.version)
+        return mlflow_client.get_model_version(ref.name, ref.number)
     except MlflowException as exc:
         raise ModelNotFound(f"{ref} is not in the registry: {exc.message}") from exc
 
@@ -69,6 +74,7 @@ def fetch(ref: ModelRef, kind: str = MODEL, settings: Settings | None = None) ->
     settings = settings or get_settings()
     version = version_of(ref, settings)
     pinned = ModelRef.of(ref.name, version.version)
+    source: str | None
     if kind == MODEL:
         source, recorded = pinned.uri, version.tags.get(MANIFEST_SHA_TAG)
     else:
@@ -139,7 +145,7 @@ def move_champion(ref: ModelRef, settings: Settings | None = None) -> None:
     client(settings).set_registered_model_alias(ref.name, CHAMPION, version.version)
 
 
-def champion_version(mlflow_client, name: str) -> str | None:
+def champion_version(mlflow_client: MlflowClient, name: str) -> str | None:
     from mlflow.exceptions import MlflowException
 
     try:

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
 
 STEPS = ("ingest", "validate", "train", "tune", "register", "deploy")
 SUCCEEDED = "SUCCEEDED"
@@ -126,7 +129,7 @@ def format_value(value: Any) -> str:
     return str(value)
 
 
-def _step_metrics(run) -> dict[str, Any]:
+def _step_metrics(run: Run) -> dict[str, Any]:
     metrics: dict[str, Any] = {}
     if "shipyard.model_type" in run.data.tags:
         metrics["model_type"] = run.data.tags["shipyard.model_type"]

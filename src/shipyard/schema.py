@@ -206,5 +206,5 @@ def _refuse_dates(name: str, series: pd.Series) -> None:
                  "pass it as the time_column to split by time, or list it in ignore_columns")
 
 
-def _float(value) -> float | None:
+def _float(value: Any) -> float | None:
     return None if pd.isna(value) else float(value)

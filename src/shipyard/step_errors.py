@@ -17,6 +17,7 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 
 from shipyard.errors import ShipyardError, exit_code, one_line
 
@@ -73,7 +74,7 @@ def record_failures() -> None:
     _installed = True
     previous = sys.excepthook
 
-    def hook(kind, exc, tb):
+    def hook(kind: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
         write_failure(exc, folder)
         if isinstance(exc, ShipyardError):
             print(f"shipyard: error: {one_line(exc)}", file=sys.stderr, flush=True)

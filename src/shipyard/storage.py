@@ -10,11 +10,19 @@ server rather than S3; a missing object becomes :class:`DataSourceError` naming 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlparse
 
 from shipyard.errors import ConfigError, DataSourceError, ServiceUnavailable
 from shipyard.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import urllib3
+    from minio import Minio
+    from minio.datatypes import Object
 
 _CREDENTIAL_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
                      "InvalidToken", "ExpiredToken"}
@@ -31,7 +39,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def http_client(settings: Settings | None = None):
+def http_client(settings: Settings | None = None) -> urllib3.PoolManager:
     """The bounded connection pool every S3 request goes through: connect and read timeouts,
     ``s3_retries`` retries (also on 500/502/503/504, without honouring a Retry-After that
     could sleep for hours), TLS verified against ``SSL_CERT_FILE`` or certifi's bundle."""
@@ -65,7 +73,7 @@ def _endpoint(settings: Settings) -> str:
     return settings.s3_endpoint.removeprefix("http://").removeprefix("https://").rstrip("/")
 
 
-def client(settings: Settings | None = None):
+def client(settings: Settings | None = None) -> Minio:
     """A ``minio.Minio`` client for the configured endpoint, on :func:`http_client`."""
     from minio import Minio
 
@@ -102,7 +110,7 @@ def check_endpoint(settings: Settings | None = None) -> None:
                 raise
 
 
-def looks_like_s3(status: int, headers) -> bool:
+def looks_like_s3(status: int, headers: Mapping[str, str]) -> bool:
     """True for an answer an S3 implementation gives (AWS, MinIO, moto, Ceph, GCS's XML API):
     an XML body or an ``x-amz-*`` header."""
     kind = (headers.get("content-type") or "").lower()
@@ -131,7 +139,7 @@ def upload(path: Path, uri: str, settings: Settings | None = None) -> str:
     return uri
 
 
-def stat(uri: str, settings: Settings | None = None):
+def stat(uri: str, settings: Settings | None = None) -> Object:
     """The object's metadata (size, etag); :class:`DataSourceError` if it does not exist."""
     bucket, key = parse_s3_uri(uri)
     with translated(uri, settings):
@@ -149,7 +157,8 @@ class translated:  # noqa: N801 (a context manager used like a function)
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type, exc, tb) -> bool:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if exc is None:
             return False
         from xml.etree.ElementTree import ParseError
@@ -188,7 +197,7 @@ class translated:  # noqa: N801 (a context manager used like a function)
         return False
 
 
-def _invalid_response(exc) -> tuple[int, str | None]:
+def _invalid_response(exc: BaseException) -> tuple[int, str | None]:
     return getattr(exc, "_code", 0), getattr(exc, "_content_type", None)
 
 

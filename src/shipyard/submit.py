@@ -48,7 +48,7 @@ class Submission:
         return "; ".join(lines + self.notes)
 
 
-def kfp_client(host: str, namespace: str | None = None, token: str | None = None):
+def kfp_client(host: str, namespace: str | None = None, token: str | None = None) -> Any:
     """A ``kfp.Client`` for ``host``; passing ``namespace`` skips the constructor's health
     probe, so the first real call reports an unreachable endpoint with our error."""
     import kfp

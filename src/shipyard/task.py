@@ -8,12 +8,15 @@ are stored with the model in the user's own type, so ``predict`` answers ``"yes"
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from shipyard.errors import SchemaError
+
+if TYPE_CHECKING:
+    from shipyard.schema import Schema
 
 BINARY, MULTICLASS, REGRESSION = "binary", "multiclass", "regression"
 TASKS = (BINARY, MULTICLASS, REGRESSION)
@@ -127,7 +130,8 @@ def _order(value: Any) -> tuple[int, Any]:
     return (0, value) if isinstance(value, int | float) else (1, str(value))
 
 
-def with_task(schema, labels: pd.Series, requested: str = AUTO, positive_class: str = ""):
+def with_task(schema: Schema, labels: pd.Series, requested: str = AUTO,
+              positive_class: str = "") -> tuple[Schema, str]:
     """``schema`` with its task and classes decided from ``labels`` where it has none yet (a
     schema stored with a champion keeps the champion's), and the reason for the report."""
     import dataclasses

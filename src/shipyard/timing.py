@@ -10,6 +10,7 @@ import atexit
 import os
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -29,7 +30,7 @@ class StepTimer:
 
 
 @contextmanager
-def timed():
+def timed() -> Iterator[StepTimer]:
     """Measure the block's wall time and the process age at its end.
 
     In a KFP task process it also arranges :func:`skip_teardown_after_success`, and has the

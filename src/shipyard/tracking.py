@@ -10,12 +10,16 @@ import os
 import urllib.error
 import urllib.request
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ServiceUnavailable
 from shipyard.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from mlflow import ActiveRun
 
 PIPELINE_RUN_TAG = "shipyard.pipeline_run_id"
 STEP_TAG = "shipyard.step"
@@ -101,7 +105,10 @@ def configure(settings: Settings | None = None) -> str:
         experiment_id = mlflow.create_experiment(settings.experiment,
                                                  artifact_location=settings.artifact_location)
     except mlflow.exceptions.MlflowException:  # created meanwhile by another process
-        experiment_id = mlflow.get_experiment_by_name(settings.experiment).experiment_id
+        created = mlflow.get_experiment_by_name(settings.experiment)
+        if created is None:  # it was not: MLflow's own error says why
+            raise
+        experiment_id = created.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 
@@ -123,7 +130,7 @@ def pipeline_parent_run(pipeline_run_id: str, experiment_id: str) -> str:
 
 @contextmanager
 def step_run(step: str, pipeline_run_id: str, settings: Settings | None = None,
-             tags: dict[str, str] | None = None):
+             tags: dict[str, str] | None = None) -> Iterator[ActiveRun]:
     """An MLflow run for one step, nested under the pipeline run's parent run."""
     import mlflow
 

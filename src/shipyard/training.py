@@ -77,8 +77,8 @@ def _targets(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
     return encode_labels(frame[schema.target], schema.classes or [])
 
 
-def fit(pipeline, x_train: pd.DataFrame, y_train: np.ndarray, threshold: float | None,
-        seed: int = 42, task: str = BINARY):
+def fit(pipeline: Any, x_train: pd.DataFrame, y_train: np.ndarray, threshold: float | None,
+        seed: int = 42, task: str = BINARY) -> tuple[Any, float | None]:
     """Fit ``pipeline``; a binary classifier with no ``threshold`` gets the F1-optimal one by
     cross-validation (scikit-learn's ``TunedThresholdClassifierCV``), since 0.5 is wrong for
     rare positives. Other tasks have no threshold (None)."""
@@ -93,7 +93,7 @@ def fit(pipeline, x_train: pd.DataFrame, y_train: np.ndarray, threshold: float |
     return tuned.estimator_, float(tuned.best_threshold_)
 
 
-def finalize(pipeline, split: Split, model_type: str, params: dict[str, Any],
+def finalize(pipeline: Any, split: Split, model_type: str, params: dict[str, Any],
              threshold: float | None, model_dir: str | Path, step: str,
              pipeline_run_id: str, settings: Settings | None = None, seed: int = 42,
              cv_score: float | None = None, tags: dict[str, str] | None = None,

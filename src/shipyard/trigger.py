@@ -170,7 +170,7 @@ def pipeline_runner(pipeline_file: str, settings: Settings) -> Runner:
     from shipyard.submit import submit
 
     def run(model: str, why: str) -> str:
-        arguments = {"model_name": model}
+        arguments: dict[str, str | int | float | bool] = {"model_name": model}
         if settings.trigger_source:
             arguments["source"] = settings.trigger_source.format(model=model)
         arguments.update(settings.trigger_arguments)

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hmac
 import json
 import threading
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -25,7 +27,7 @@ def make_server(trigger: Trigger, host: str, port: int) -> ThreadingHTTPServer:
     settings = trigger.settings
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
             if self.path == "/healthz":
                 return self._send(200, {"ok": True})
             if self.path == "/decisions":
@@ -37,10 +39,11 @@ def make_server(trigger: Trigger, host: str, port: int) -> ThreadingHTTPServer:
                 self.send_header("Content-Type", CONTENT_TYPE_LATEST)
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                return self.wfile.write(body)
+                self.wfile.write(body)
+                return
             return self._send(404, {"error": f"no route {self.path[:100]}"})
 
-        def do_POST(self):  # noqa: N802
+        def do_POST(self) -> None:  # noqa: N802
             length = int(self.headers.get("Content-Length") or 0)
             if length > MAX_BODY:
                 return self._send(413, {"error": "body too large"})
@@ -68,7 +71,7 @@ def make_server(trigger: Trigger, host: str, port: int) -> ThreadingHTTPServer:
             return token is not None and hmac.compare_digest(
                 sent, f"Bearer {token.get_secret_value()}")
 
-        def _decided(self, act, body: bytes):
+        def _decided(self, act: Callable[[dict], list[Decision]], body: bytes) -> None:
             try:
                 payload = json.loads(body or b"{}")
                 if not isinstance(payload, dict):
@@ -78,7 +81,7 @@ def make_server(trigger: Trigger, host: str, port: int) -> ThreadingHTTPServer:
             decisions: list[Decision] = act(payload)
             return self._send(200, {"decisions": [d.__dict__ for d in decisions]})
 
-        def _send(self, status: int, payload: dict):
+        def _send(self, status: int, payload: dict) -> None:
             body = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -86,7 +89,7 @@ def make_server(trigger: Trigger, host: str, port: int) -> ThreadingHTTPServer:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, fmt, *args):  # one line per request, through logging
+        def log_message(self, fmt: str, *args: Any) -> None:  # one line per request, logged
             import logging
 
             logging.getLogger("shipyard.trigger").info("%s %s", self.address_string(),

@@ -14,7 +14,7 @@ import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,10 @@ from shipyard.settings import Settings
 from shipyard.task import REGRESSION
 from shipyard.training import ModelResult, Split, finalize, load_split
 
+if TYPE_CHECKING:
+    from shipyard.evaluation import Evaluation
+    from shipyard.model_bundle import LoadedModel
+
 
 @dataclass
 class Candidate:
@@ -34,8 +38,8 @@ class Candidate:
     cv_score: float
 
 
-def search_family(name: str, split: Split, metric: str, n_candidates: int, folds, seed: int,
-                  parent_step_run_id: str | None = None) -> Candidate:
+def search_family(name: str, split: Split, metric: str, n_candidates: int, folds: Any,
+                  seed: int, parent_step_run_id: str | None = None) -> Candidate:
     """Successive halving over one family's space; log each evaluation as a child run."""
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
     from sklearn.model_selection import HalvingRandomSearchCV
@@ -132,7 +136,7 @@ def tune(train_path: str | Path, test_path: str | Path, schema_path: str | Path,
     return result
 
 
-def _stored_evaluation(model, split: Split):
+def _stored_evaluation(model: LoadedModel, split: Split) -> Evaluation:
     from shipyard.evaluation import evaluate
 
     return evaluate(split.y_test_labels.to_numpy(), model.scores(split.x_test), model.threshold,

@@ -182,7 +182,7 @@ def _check_labels(name: str, labels: pd.Series, schema: Schema, report: Validati
          f">= {report.min_class_rows} per class (cross-validation folds)")
 
 
-def _check_numeric(name: str, column, series: pd.Series, report: ValidationReport,
+def _check_numeric(name: str, column: Column, series: pd.Series, report: ValidationReport,
                    inferred: bool) -> None:
     is_numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
     _add(report, is_numeric, name, column.name, "dtype", str(series.dtype), "numeric")
@@ -203,7 +203,7 @@ def _check_numeric(name: str, column, series: pd.Series, report: ValidationRepor
              f"{observed_max:g}", f"<= {high:g}")
 
 
-def _bounds(column, inferred: bool) -> tuple[float | None, float | None]:
+def _bounds(column: Column, inferred: bool) -> tuple[float | None, float | None]:
     """Declared bounds as they are. Inferred ones are loose, to catch unit or sign errors
     rather than heavy tails: [0, 10 x max] where all training values were >= 0, otherwise
     the observed range widened by ten spans each side."""

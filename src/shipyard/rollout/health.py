@@ -13,10 +13,12 @@ import json
 import math
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from shipyard.errors import ServiceUnavailable
 from shipyard.rollout.gates import Health
@@ -116,7 +118,7 @@ class ScrapedHealth:
         return {"requests": requests, "buckets": buckets, "drift": drift}
 
 
-def _samples(base_url: str):
+def _samples(base_url: str) -> Iterator[Sample]:
     try:
         with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
             text = response.read().decode()
@@ -131,7 +133,8 @@ class PrometheusHealth:
     detector's ``shipyard_drift_is_drift`` by the ``model_version`` label its scrape config
     (or PodMonitor relabeling) attaches."""
 
-    def __init__(self, url: str, model: str, window: str = "5m", clock=None,
+    def __init__(self, url: str, model: str, window: str = "5m",
+                 clock: Callable[[], float] | None = None,
                  metrics: ServingMetrics = SHIPYARD_METRICS) -> None:
         import time
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
+from typing import Any
 
 from shipyard.errors import ConfigError, RolloutFailed, ServiceUnavailable
 from shipyard.rollout.inference_service import (
@@ -29,7 +31,7 @@ STABLE_ANNOTATION = "shipyard.io/stable-version"  # Serverless: the version the 
 
 
 class KServeTraffic:
-    def __init__(self, api, options: ServiceOptions, versions: dict[str, ModelVersion],
+    def __init__(self, api: Any, options: ServiceOptions, versions: dict[str, ModelVersion],
                  dry_run: bool = False, poll_seconds: float = 5.0) -> None:
         """``api``: a ``kubernetes.client.CustomObjectsApi``; ``versions``: the model versions
         this rollout may route to, by version number."""
@@ -86,6 +88,10 @@ class KServeTraffic:
 
     def promote(self, canary: str) -> None:
         body = self.current()
+        if body is None:
+            raise ServiceUnavailable(f"InferenceService {self.options.namespace}/"
+                                     f"{self.options.name} is gone: cannot promote version "
+                                     f"{canary}")
         wanted = inference_service(self._version(canary), self.options)
         self._replace(body, wanted)
         self._previous_predictor = None
@@ -101,7 +107,9 @@ class KServeTraffic:
             if self._previous_predictor is not None:
                 restored = copy.deepcopy(rolled)
                 restored["spec"]["predictor"] = copy.deepcopy(self._previous_predictor)
-                self._replace(self.current(), restored)
+                latest = self.current()
+                if latest is not None:  # deleted meanwhile: nothing left to restore
+                    self._replace(latest, restored)
         else:
             rolled = copy.deepcopy(body)
             rolled["spec"].pop("canary", None)
@@ -113,7 +121,7 @@ class KServeTraffic:
         Serverless mode the latest created revision also the latest ready one — traffic
         steps wait for it (KServe sent 503s to not-ready canaries, kserve#5983)."""
         deadline = time.monotonic() + timeout
-        reason = "no status yet"
+        reason: str | None = "no status yet"
         while time.monotonic() < deadline:
             body = self.current() or {}
             reason = self._not_ready(body)
@@ -160,7 +168,7 @@ class KServeTraffic:
         self._call(self.api.replace_namespaced_custom_object, GROUP, VERSION,
                    self.options.namespace, PLURAL, self.options.name, body, **self._kwargs())
 
-    def _call(self, method, *args, **kwargs) -> None:
+    def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         from kubernetes.client.exceptions import ApiException
 
         try:

@@ -14,11 +14,19 @@ import contextlib
 import json
 import threading
 import urllib.request
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shipyard.errors import ConfigError, RolloutFailed, ServiceUnavailable
 from shipyard.processes import free_port, wait_for_http
 from shipyard.rollout.inference_service import check_percent
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+
+    from shipyard.serving.local import LocalPredictor
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host",
               "upgrade", "proxy-connection", "te", "trailer"}
@@ -66,12 +74,12 @@ class WeightedPicker:
             total = sum(self._weights.values())
             for name, weight in self._weights.items():
                 self._current[name] += weight
-            chosen = max(self._current, key=self._current.get)
+            chosen = max(self._current, key=self._current.__getitem__)
             self._current[chosen] -= total
             return chosen
 
 
-def create_app(split: Split):
+def create_app(split: Split) -> Starlette:
     import httpx
     from starlette.applications import Starlette
     from starlette.requests import Request
@@ -96,7 +104,7 @@ def create_app(split: Split):
     async def proxy(request: Request) -> Response:
         current = state["split"]
         role = picker.pick() if current.canary else "stable"
-        upstream = current.canary if role == "canary" else current.stable
+        upstream = current.canary if role == "canary" and current.canary else current.stable
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         try:
             answer = await client.request(request.method, upstream.url + request.url.path,
@@ -110,7 +118,7 @@ def create_app(split: Split):
         return Response(answer.content, status_code=answer.status_code, headers=out)
 
     @contextlib.asynccontextmanager
-    async def lifespan(_app):
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         yield
         await client.aclose()
 
@@ -140,9 +148,9 @@ def main(argv: list[str] | None = None) -> None:
     uvicorn.run(create_app(split), host=args.host, port=args.port, log_level="warning")
 
 
-def start_router(stable_version: str, stable_url: str, log, host: str = "127.0.0.1",
+def start_router(stable_version: str, stable_url: str, log: Path, host: str = "127.0.0.1",
                  port: int | None = None, timeout: float = 30.0,
-                 canary: Upstream | None = None, canary_percent: int = 0):
+                 canary: Upstream | None = None, canary_percent: int = 0) -> LocalPredictor:
     """Start the router as a local process (stopped by PID), all traffic on stable unless a
     canary and its percent are given: the split holds from the first request on."""
     import subprocess

@@ -5,19 +5,25 @@ MLflow alias ``champion`` moves to the version; on a failed gate it stays where 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, cast
 
 from shipyard.errors import ConfigError, RolloutFailed, ServiceUnavailable
 from shipyard.model_ref import ModelRef
 from shipyard.rollout.controller import RolloutPlan, RolloutReport, run_rollout
-from shipyard.rollout.inference_service import ModelVersion, ServiceOptions
+from shipyard.rollout.inference_service import Mode, ModelFormat, ModelVersion, ServiceOptions
 from shipyard.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import threading
+
+    from shipyard.serving.local import LocalPredictor
 
 LOCAL = "Local"  # deployment_mode: no cluster, local predictors behind the local router
 
 
 def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
                     prometheus_url: str, settings: Settings | None = None,
-                    dry_run: bool = False, api=None) -> RolloutReport:
+                    dry_run: bool = False, api: Any = None) -> RolloutReport:
     """Roll ``version`` of the configured model out on the cluster (in-cluster credentials,
     else the kubeconfig); gates read Prometheus at ``prometheus_url``."""
     from shipyard.registry import MANIFEST_SHA_TAG, move_champion, version_of, version_storage_uri
@@ -29,7 +35,7 @@ def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
     api = api or _custom_objects_api()
     traffic = KServeTraffic(api, options, {}, dry_run=dry_run)
     stable = traffic.stable_version()
-    for v in {version, stable} - {None}:
+    for v in {x for x in (version, stable) if x is not None}:
         ref = ModelRef.of(name, v)
         uri = version_storage_uri(ref, settings)
         if options.model_format == "sklearn":
@@ -78,8 +84,9 @@ def rollout_step(model_uri: str, plan: RolloutPlan, deployment_mode: str, servic
     settings = (settings or get_settings()).model_copy(update={"model_name": ref.name})
     if deployment_mode == LOCAL:
         return local_rollout(ref.version, plan, settings, demo_traffic=True)
-    options = ServiceOptions(service_name, namespace, deployment_mode,
-                             model_format=model_format)
+    # ServiceOptions refuses any other mode or format (ConfigError)
+    options = ServiceOptions(service_name, namespace, cast(Mode, deployment_mode),
+                             model_format=cast(ModelFormat, model_format))
     return cluster_rollout(ref.version, plan, options, prometheus_url, settings)
 
 
@@ -107,7 +114,7 @@ def export_for_stock_runtime(ref: ModelRef, storage_uri: str, served_name: str,
     return target
 
 
-def _custom_objects_api():
+def _custom_objects_api() -> Any:
     from kubernetes import client, config
 
     try:
@@ -185,7 +192,7 @@ def local_rollout(version: str, plan: RolloutPlan, settings: Settings | None = N
             server.stop()
 
 
-def _demo_load(client, body: dict, stop) -> None:
+def _demo_load(client: LocalPredictor, body: dict, stop: threading.Event) -> None:
     while not stop.is_set():
         try:
             client.infer(body)

@@ -8,6 +8,8 @@ is registered and ready, so an unloaded model shows on ``/v2/health/ready`` as w
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from kserve.constants.constants import INFERENCE_CONTENT_LENGTH_HEADER
 from kserve.errors import InvalidInput
 from kserve.model_repository import ModelRepository
@@ -25,6 +27,9 @@ from shipyard.serving.decoding import (
     parse_json_request,
 )
 
+if TYPE_CHECKING:
+    from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
+
 
 class HardenedDataPlane(DataPlane):
     """``DataPlane`` whose decode raises only ``InvalidInput`` and whose readiness is real."""
@@ -33,7 +38,9 @@ class HardenedDataPlane(DataPlane):
         super().__init__(model_registry)
         self.served: set[str] = set()  # names the server was started with
 
-    def decode(self, body, headers, protocol_version: str = "v1", model_name: str | None = None):
+    def decode(self, body: bytes | dict, headers: dict[str, str] | None,
+               protocol_version: str = "v1", model_name: str | None = None
+               ) -> tuple[dict | InferRequest, dict[str, Any]]:
         try:
             request, attributes = super().decode(body, headers, protocol_version, model_name)
             if isinstance(request, InferRequest):
@@ -43,7 +50,8 @@ class HardenedDataPlane(DataPlane):
             raise InvalidInput(describe_decode_error(exc)) from None
         return request, attributes
 
-    def decode_inference_request(self, body, headers, model_name: str) -> InferRequest:
+    def decode_inference_request(self, body: bytes | dict, headers: dict[str, str] | None,
+                                 model_name: str) -> InferRequest:
         if not isinstance(body, bytes):
             return super().decode_inference_request(body, headers, model_name)
         value = (headers or {}).get(INFERENCE_CONTENT_LENGTH_HEADER)
@@ -53,14 +61,14 @@ class HardenedDataPlane(DataPlane):
         check_binary_body(body, json_length)
         return InferRequest.from_bytes(body, json_length, model_name)
 
-    def decode_grpc(self, request) -> InferRequest:
+    def decode_grpc(self, request: pb.ModelInferRequest) -> InferRequest:
         try:
             return self._decode_grpc(request)
         except InvalidInput:
             metrics.count_rejected("grpc:ModelInfer")
             raise
 
-    def _decode_grpc(self, request) -> InferRequest:
+    def _decode_grpc(self, request: pb.ModelInferRequest) -> InferRequest:
         """``InferRequest.from_grpc`` with the raw tensors checked first (kserve decodes them
         later, in the model, where a bad BYTES length prefix is a ``struct.error``)."""
         raw = request.raw_input_contents

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import struct
 from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -21,6 +22,9 @@ from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferRequest
 from kserve.utils.numpy_codec import to_np_dtype
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+if TYPE_CHECKING:
+    from kserve.protocol.rest.v2_datamodels import InferenceRequest
 
 MAX_QUOTED = 200  # characters of anything the client sent that a message may quote
 INT_MIN, UINT_MAX = -(1 << 63), (1 << 64) - 1  # what JSON encoders (orjson) and tensors hold
@@ -202,7 +206,7 @@ def _check_value(where: str, value: object, depth: int) -> None:
             _check_value(where, item, depth + 1)
 
 
-def parse_json_request(body: bytes):
+def parse_json_request(body: bytes) -> InferenceRequest:
     """A body without the binary header is JSON, as Triton treats it (tritonclient sends no
     Content-Type in JSON mode)."""
     from kserve.protocol.rest.v2_datamodels import InferenceRequest

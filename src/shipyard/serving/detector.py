@@ -10,7 +10,7 @@ predictor (which never waits for it anyway) is not slowed. Anything else is a 40
 
 from __future__ import annotations
 
-from kserve.errors import InvalidInput
+from kserve.errors import InvalidInput, ModelNotReady
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from kserve.protocol.rest.v2_datamodels import InferenceRequest
 from prometheus_client import Counter
@@ -72,6 +72,13 @@ class DriftDetectorModel(Model):
         self.ready = True
         return True
 
+    def loaded(self) -> tuple[DriftMonitor, LivePerformance]:
+        """The monitor and live performance that :meth:`load` made (``ModelNotReady``, a 503,
+        before it)."""
+        if self.monitor is None or self.live is None:
+            raise ModelNotReady(self.name)
+        return self.monitor, self.live
+
     def _model_version(self) -> tuple[str, str]:
         if ModelRef.is_ref(self.source):
             ref = ModelRef.parse(self.source)
@@ -84,7 +91,8 @@ class DriftDetectorModel(Model):
         if self.log:
             self.log.close()
 
-    def predict(self, payload, headers: dict[str, str] | None = None):
+    def predict(self, payload: InferRequest | dict, headers: dict[str, str] | None = None
+                ) -> InferResponse | dict[str, int]:
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         kind = headers.get("ce-type", "v2")
         try:
@@ -98,16 +106,17 @@ class DriftDetectorModel(Model):
             return InferResponse(payload.id or "", self.name, [output])
         return {"accepted_rows": rows}
 
-    def _accept(self, payload, kind: str, event_id: str) -> int:
+    def _accept(self, payload: InferRequest | dict, kind: str, event_id: str) -> int:
         if kind == RESPONSE_EVENT:
             self._predictions(payload, event_id)
             return 0  # predictions are not features; the request event carries the rows
         if kind not in (REQUEST_EVENT, "v2"):
             raise InvalidInput(f"unsupported event type '{kind}'; expected {REQUEST_EVENT} "
                                f"or {RESPONSE_EVENT}")
+        monitor, _ = self.loaded()
         request = payload if isinstance(payload, InferRequest) else self._parse(payload)
-        frame = to_frame(request, self.monitor.detector.schema)
-        self.monitor.add(frame)
+        frame = to_frame(request, monitor.detector.schema)
+        monitor.add(frame)
         if self.log is not None:
             for request_id, start, stop in requests_in(request.parameters, len(frame),
                                                        event_id or request.id or ""):
@@ -125,7 +134,7 @@ class DriftDetectorModel(Model):
             "row": [int(i.get("row", 0) or 0) for i in items],
             "label": [i.get("label") for i in items]}))
 
-    def _predictions(self, payload, event_id: str) -> None:
+    def _predictions(self, payload: InferRequest | dict, event_id: str) -> None:
         """A response event's ``predict`` (and ``predict_proba``): for the inference log and
         for joining ground truth later. Anything unexpected is ignored, not an error."""
         if not isinstance(payload, dict) or not isinstance(payload.get("outputs"), list):
@@ -142,14 +151,15 @@ class DriftDetectorModel(Model):
             flat = shaped["data"]
             if k > 0 and len(flat) == k * len(values):
                 proba = [flat[i * k:(i + 1) * k] for i in range(len(values))]
+        _, live = self.loaded()
         for part_id, start, stop in requests_in(payload.get("parameters"), len(values),
                                                 request_id):
-            self.live.add_predictions(part_id, values[start:stop],
+            live.add_predictions(part_id, values[start:stop],
                                       proba[start:stop] if proba is not None else None)
             if self.log is not None:
                 self.log.add_response(part_id, values[start:stop])
 
-    def _parse(self, payload) -> InferRequest:
+    def _parse(self, payload: object) -> InferRequest:
         if not isinstance(payload, dict):
             raise InvalidInput("the event's data is not a v2 inference request (JSON object)")
         try:
@@ -162,7 +172,7 @@ class DriftDetectorModel(Model):
         return InferRequest.from_inference_request(parsed, self.name)
 
 
-def requests_in(parameters, rows: int, event_id: str) -> list[tuple[str, int, int]]:
+def requests_in(parameters: object, rows: int, event_id: str) -> list[tuple[str, int, int]]:
     """(request id, first row, end row) of each request an event carries: the
     ``shipyard_requests`` parameter of a local batched event, else the event's own id for all
     of its rows. A parameter that does not add up to ``rows`` is ignored, never trusted."""

@@ -14,8 +14,9 @@ registered always loads.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,9 @@ import pandas as pd
 from shipyard.features import canonical_columns
 from shipyard.parity import largest_difference
 from shipyard.schema import BOOL_DTYPE, Schema
+
+if TYPE_CHECKING:
+    from shipyard.model_bundle import LoadedModel
 
 logger = logging.getLogger(__name__)
 TOLERANCE = 1e-6  # the parity contract: served probabilities within this of the registered
@@ -64,7 +68,7 @@ class CompiledModel:
         return np.asarray(self.score(self.transform(columns, rows)), dtype=np.float64)
 
 
-def compile_model(pipeline, schema: Schema) -> CompiledModel | None:
+def compile_model(pipeline: Any, schema: Schema) -> CompiledModel | None:
     """The compiled fast path for ``pipeline``, or None if its structure is not recognised."""
     try:
         return _compile(pipeline, schema)
@@ -73,7 +77,7 @@ def compile_model(pipeline, schema: Schema) -> CompiledModel | None:
         return None
 
 
-def checked_fast_path(model) -> tuple[CompiledModel | None, str]:
+def checked_fast_path(model: LoadedModel) -> tuple[CompiledModel | None, str]:
     """The fast path for a loaded bundle if it answers the stored probe rows as the pipeline
     did at training (within ``TOLERANCE``), else None; and why, for the log."""
     stored = model.probes()
@@ -99,12 +103,12 @@ def checked_fast_path(model) -> tuple[CompiledModel | None, str]:
     return compiled, f"fast path proven on {len(rows)} probe rows (max diff {diff:.1e})"
 
 
-def _missing(value) -> bool:
+def _missing(value: Any) -> bool:
     """A missing categorical: NaN, as the canonical encoding has it."""
     return value is None or (isinstance(value, float) and value != value)
 
 
-def _compile(pipeline, schema: Schema) -> CompiledModel | None:
+def _compile(pipeline: Any, schema: Schema) -> CompiledModel | None:
     from sklearn.compose import ColumnTransformer
     from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression, Ridge
@@ -155,7 +159,8 @@ def _compile(pipeline, schema: Schema) -> CompiledModel | None:
                          width, _scorer(estimator, LogisticRegression, Ridge))
 
 
-def _scorer(estimator, logistic_type, ridge_type):
+def _scorer(estimator: Any, logistic_type: type[Any], ridge_type: type[Any]
+            ) -> Callable[[np.ndarray], np.ndarray]:
     name = type(estimator).__name__
     if name in ("XGBClassifier", "XGBRegressor"):
         # One thread: for request-sized inputs OpenMP's fork/spin costs more than it saves,

@@ -10,6 +10,7 @@ token, one bounded log line per client fault, and ``grpc.so_reuseport`` off.
 from __future__ import annotations
 
 from concurrent import futures
+from typing import Any
 
 from grpc import aio
 from grpc_interceptor.exceptions import GrpcException, Unauthenticated, Unimplemented
@@ -23,15 +24,23 @@ from kserve.protocol.infer_type import InferResponse
 from kserve.utils.utils import to_headers
 from pydantic import SecretStr
 
+from shipyard.serving.dataplane import HardenedDataPlane
 from shipyard.serving.decoding import bounded_message
 from shipyard.serving.faults import CLIENT_FAULTS, GRPC_CODES
-from shipyard.serving.repository import DENIED_MESSAGE, DISABLED_MESSAGE, Verdict, authorize
+from shipyard.serving.repository import (
+    DENIED_MESSAGE,
+    DISABLED_MESSAGE,
+    ServedModelsRepository,
+    Verdict,
+    authorize,
+)
 
 
 class OneLineErrors(ExceptionToStatusInterceptor):
     """Client faults: one log line and a bounded status message; anything else as kserve."""
 
-    async def handle_exception(self, ex, request_or_iterator, context, method_name):
+    async def handle_exception(self, ex: Exception, request_or_iterator: Any,
+                               context: aio.ServicerContext, method_name: str) -> Any:
         for cls, status in CLIENT_FAULTS:
             code = GRPC_CODES[status]
             if isinstance(ex, cls) and not isinstance(ex, InferenceError):
@@ -48,29 +57,37 @@ class HardenedServicer(InferenceServicer):
     """kserve's servicer with decoding checked, readiness honoured and the repository calls
     guarded by the token (metadata ``authorization: Bearer …``)."""
 
-    def __init__(self, data_plane, repository, token: SecretStr | None) -> None:
+    def __init__(self, data_plane: HardenedDataPlane, repository: ServedModelsRepository,
+                 token: SecretStr | None) -> None:
         super().__init__(data_plane, repository)
         self.token = token
 
-    def _authorize(self, context) -> None:
+    def _authorize(self, context: aio.ServicerContext) -> None:
         metadata = {key.lower(): value for key, value in context.invocation_metadata() or ()}
-        verdict = authorize(self.token, metadata.get("authorization"))
+        header = metadata.get("authorization")  # bytes only for "-bin" keys
+        verdict = authorize(self.token, header if isinstance(header, str) else None)
         if verdict is Verdict.DISABLED:
             raise Unimplemented(DISABLED_MESSAGE)
         if verdict is Verdict.DENIED:
             raise Unauthenticated(DENIED_MESSAGE)
 
-    async def RepositoryModelLoad(self, request, context):  # noqa: N802 (gRPC's name)
+    async def RepositoryModelLoad(  # noqa: N802 (gRPC's name)
+            self, request: pb.RepositoryModelLoadRequest, context: aio.ServicerContext
+    ) -> pb.RepositoryModelLoadResponse:
         self._authorize(context)  # kserve's own answers INTERNAL: its extension returns None
         await self._mode_repository_extension.load(request.model_name)
         return pb.RepositoryModelLoadResponse(model_name=request.model_name, isLoaded=True)
 
-    async def RepositoryModelUnload(self, request, context):  # noqa: N802
+    async def RepositoryModelUnload(  # noqa: N802
+            self, request: pb.RepositoryModelUnloadRequest, context: aio.ServicerContext
+    ) -> pb.RepositoryModelUnloadResponse:
         self._authorize(context)
         await self._mode_repository_extension.unload(request.model_name)
         return pb.RepositoryModelUnloadResponse(model_name=request.model_name, isUnloaded=True)
 
-    async def ModelInfer(self, request, context):  # noqa: N802
+    async def ModelInfer(  # noqa: N802
+            self, request: pb.ModelInferRequest, context: aio.ServicerContext
+    ) -> pb.ModelInferResponse:
         if not await self._data_plane.model_ready(request.model_name, True):
             raise ModelNotReady(request.model_name)
         infer_request = self._data_plane.decode_grpc(request)
@@ -88,24 +105,27 @@ class HardenedServicer(InferenceServicer):
 class GRPCServer:
     """The v2 gRPC service on ``host:port``; ``max_receive`` bounds a request's size."""
 
-    def __init__(self, host: str, port: int, data_plane, repository, grace: int,
+    def __init__(self, host: str, port: int, data_plane: HardenedDataPlane,
+                 repository: ServedModelsRepository, grace: int,
                  max_receive: int, token: SecretStr | None) -> None:
         self.address = f"{host}:{port}"
         self.data_plane, self.repository, self.token = data_plane, repository, token
-        self.grace, self._server = grace, None
+        self.grace = grace
+        self._server: aio.Server | None = None
         self.options = [("grpc.max_send_message_length", 64 << 20),
                         ("grpc.max_receive_message_length", max_receive),
                         ("grpc.so_reuseport", 0)]  # a busy port is an error, not shared
 
     async def start(self, max_workers: int) -> None:
-        self._server = aio.server(futures.ThreadPoolExecutor(max_workers=max_workers),
-                                  interceptors=(LoggingInterceptor(), OneLineErrors()),
-                                  options=self.options)
+        server = aio.server(futures.ThreadPoolExecutor(max_workers=max_workers),
+                            interceptors=(LoggingInterceptor(), OneLineErrors()),
+                            options=self.options)
+        self._server = server
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-            HardenedServicer(self.data_plane, self.repository, self.token), self._server)
-        self._server.add_insecure_port(self.address)
-        await self._server.start()
-        await self._server.wait_for_termination()
+            HardenedServicer(self.data_plane, self.repository, self.token), server)
+        server.add_insecure_port(self.address)
+        await server.start()
+        await server.wait_for_termination()
 
     async def stop(self, sig: int | None = None) -> None:
         if self._server:

@@ -13,10 +13,11 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from kserve.errors import InvalidInput
+from kserve.errors import InvalidInput, ModelNotReady
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from kserve import Model
@@ -27,6 +28,9 @@ from shipyard.serving.model_source import ServedModel, resolve
 from shipyard.serving.v2_inputs import input_specs, to_columns
 from shipyard.settings import Settings, get_settings
 from shipyard.task import label_datatype
+
+if TYPE_CHECKING:
+    from shipyard.serving.event_forwarder import EventForwarder
 
 OUTPUTS = ("predict", "predict_proba")
 logger = logging.getLogger(__name__)
@@ -55,9 +59,10 @@ class Scorer:
             results["predict_proba"] = ("FP64", scores)
         return results
 
-    def output_types(self) -> list[dict]:
+    def output_types(self) -> list[dict[str, Any]]:
         classes = self.model.classes
-        types = [{"name": "predict", "datatype": label_datatype(classes), "shape": [-1]}]
+        types: list[dict[str, Any]] = [{"name": "predict", "datatype": label_datatype(classes),
+                                        "shape": [-1]}]
         if classes is not None:
             types.append({"name": "predict_proba", "datatype": "FP64",
                           "shape": [-1, len(classes)],
@@ -74,7 +79,7 @@ class ShipyardPredictor(Model):
         self.settings = settings or get_settings()  # role, logger, model version: from here
         self.served: ServedModel | None = None
         self.scorer: Scorer | None = None
-        self.forwarder = None
+        self.forwarder: EventForwarder | None = None
 
     def load(self) -> bool:
         self.served = resolve(self.source, self.settings)
@@ -89,19 +94,28 @@ class ShipyardPredictor(Model):
         self.ready = True
         return self.ready
 
+    def loaded(self) -> tuple[ServedModel, Scorer]:
+        """The model and its scorer that :meth:`load` made (``ModelNotReady``, a 503, before
+        it)."""
+        if self.served is None or self.scorer is None:
+            raise ModelNotReady(self.name)
+        return self.served, self.scorer
+
     @property
     def version(self) -> str | None:
         return self.served.version if self.served else None
 
     def get_input_types(self) -> list[dict]:
-        return [spec.as_metadata() for spec in input_specs(self.served.model.schema)]
+        served, _ = self.loaded()
+        return [spec.as_metadata() for spec in input_specs(served.model.schema)]
 
     @property
     def fast(self) -> CompiledModel | None:
         return self.scorer.fast if self.scorer else None
 
     def get_output_types(self) -> list[dict]:
-        return self.scorer.output_types()
+        _, scorer = self.loaded()
+        return scorer.output_types()
 
     def predict(self, payload: InferRequest, headers: dict[str, str] | None = None
                 ) -> InferResponse:
@@ -118,7 +132,8 @@ class ShipyardPredictor(Model):
         metrics.LATENCY.labels(**labels).observe(time.perf_counter() - start)
         metrics.REQUESTS.labels(**labels, status="200").inc()
         metrics.ROWS.labels(**labels).observe(len(predicted))
-        if self.served.model.classes is not None:
+        served, _ = self.loaded()
+        if served.model.classes is not None:
             values, counts = np.unique(predicted, return_counts=True)
             for value, count in zip(values.tolist(), counts.tolist(), strict=True):
                 metrics.PREDICTED.labels(**labels, **{"class": str(value)}).inc(count)
@@ -128,8 +143,9 @@ class ShipyardPredictor(Model):
         if not isinstance(payload, InferRequest):
             raise InvalidInput("expected an Open Inference Protocol (v2) request")
         wanted = self._requested(payload)
-        columns = to_columns(payload, self.served.model.schema)
-        results = self.scorer.outputs(columns)
+        served, scorer = self.loaded()
+        columns = to_columns(payload, served.model.schema)
+        results = scorer.outputs(columns)
         predicted = results["predict"][1]
         if self.forwarder is not None:  # like KServe's logger: after answering, never waiting
             self.forwarder.submit(payload.id or "", columns, self._datatypes, results)
@@ -137,7 +153,7 @@ class ShipyardPredictor(Model):
         for name in wanted or list(results):
             if name not in results:
                 raise InvalidInput(f"output '{name}' does not exist for a "
-                                   f"{self.served.model.task} model")
+                                   f"{served.model.task} model")
             datatype, values = results[name]
             output = InferOutput(name=name, shape=list(values.shape), datatype=datatype)
             output.set_data_from_numpy(values, binary_data=False)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import hmac
+from typing import Any
 
 from kserve.errors import ModelNotFound, ModelNotReady
 from kserve.model import BaseKServeModel
@@ -46,7 +47,7 @@ def authorize(token: SecretStr | None, authorization: str | None) -> Verdict:
 class ServedModelsRepository(ModelRepositoryExtension):
     """Load and unload only the models this server was started with."""
 
-    def __init__(self, model_registry) -> None:
+    def __init__(self, model_registry: Any) -> None:
         super().__init__(model_registry)
         self.served: dict[str, BaseKServeModel] = {}
 

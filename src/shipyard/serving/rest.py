@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -22,13 +23,12 @@ from kserve.logging import logger
 from kserve.protocol.rest.server import RESTServer
 from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shipyard.serving import metrics
 from shipyard.serving.decoding import bounded, bounded_message, describe_errors
 from shipyard.serving.faults import CLIENT_FAULTS
 from shipyard.serving.repository import DENIED_MESSAGE, DISABLED_MESSAGE, Verdict, authorize
-
-Scope, Receive, Send = dict, Callable[[], Awaitable[dict]], Callable[[dict], Awaitable[None]]
 
 
 async def send_json(send: Send, status: int, message: str,
@@ -52,7 +52,7 @@ class BodyLimit:
     """ASGI middleware: a request body larger than ``max_bytes`` is a 413, decided from
     ``Content-Length`` before reading and by counting chunked bodies while reading."""
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -62,11 +62,12 @@ class BodyLimit:
         if declared is not None and declared.strip().isdigit() \
                 and int(declared) > self.max_bytes:
             return await self._refuse(scope, receive, send, more=True)
-        chunks, size = [], 0
+        chunks: list[bytes] = []
+        size, disconnected = 0, False
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                chunks = None  # the client went away: let the app see it as it is
+                disconnected = True  # the client went away: let the app see it as it is
                 break
             size += len(message.get("body", b""))
             if size > self.max_bytes:
@@ -75,11 +76,11 @@ class BodyLimit:
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
-        if chunks is None:
+        if disconnected:
             return await self.app(scope, receive, send)
         replayed = False
 
-        async def replay() -> dict:
+        async def replay() -> Message:
             nonlocal replayed
             if replayed:
                 return await receive()
@@ -96,11 +97,11 @@ class BodyLimit:
             message = await receive()
             discarded += len(message.get("body", b""))
             more = message["type"] == "http.request" and message.get("more_body", False)
-        message = (f"request body larger than {self.max_bytes} bytes "
-                   "(SHIPYARD_MAX_REQUEST_BYTES)")
+        reason = (f"request body larger than {self.max_bytes} bytes "
+                  "(SHIPYARD_MAX_REQUEST_BYTES)")
         logger.warning("413 %s %s: %s", scope.get("method"), bounded(scope.get("path"), 120),
-                       message)
-        await send_json(send, 413, message, ((b"connection", b"close"),))
+                       reason)
+        await send_json(send, 413, reason, ((b"connection", b"close"),))
 
 
 class RepositoryGuard:
@@ -109,7 +110,7 @@ class RepositoryGuard:
 
     PATH = re.compile(r"^/+v2/+repository(/|$)")
 
-    def __init__(self, app, token: SecretStr | None) -> None:
+    def __init__(self, app: ASGIApp, token: SecretStr | None) -> None:
         self.app, self.token = app, token
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -173,8 +174,9 @@ async def internal_error(request: Request, exc: Exception) -> JSONResponse:
 class HardenedRESTServer(RESTServer):
     """``RESTServer`` with Shipyard's middleware and handlers installed on kserve's app."""
 
-    def __init__(self, *args, max_request_bytes: int, repository_token: SecretStr | None,
-                 middleware: list[tuple[type, dict]] = (), **kwargs) -> None:
+    def __init__(self, *args: Any, max_request_bytes: int, repository_token: SecretStr | None,
+                 middleware: Sequence[tuple[Callable[..., ASGIApp], dict[str, Any]]] = (),
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.max_request_bytes, self.repository_token = max_request_bytes, repository_token
         self.extra_middleware = list(middleware)
@@ -200,8 +202,9 @@ class HardenedRESTServer(RESTServer):
 
     def _add_exception_handlers(self, app: FastAPI) -> None:
         super()._add_exception_handlers(app)
-        app.add_exception_handler(RequestValidationError, validation_error)
-        app.add_exception_handler(StarletteHTTPException, http_error)
+        # starlette types every handler as taking Exception, not the class it is registered for
+        app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
+        app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
         for cls, status in CLIENT_FAULTS:
             app.add_exception_handler(cls, client_error(status))
         app.add_exception_handler(Exception, internal_error)

@@ -14,10 +14,14 @@ import asyncio
 import json
 import re
 import sys
+from collections.abc import Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kserve import ModelServer
 from shipyard.errors import ShipyardError, exit_code, one_line
@@ -29,6 +33,11 @@ from shipyard.serving.repository import ServedModelsRepository
 from shipyard.serving.rest import HardenedRESTServer
 from shipyard.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    import argparse
+
+    from shipyard.serving.drift_window import MonitorSettings
+
 
 class VersionedPaths:
     """ASGI middleware for the v2 versioned paths, which kserve 0.20 answers with 501.
@@ -39,10 +48,10 @@ class VersionedPaths:
 
     _PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)(?P<rest>/.*)?$")
 
-    def __init__(self, app, versions: dict[str, str]) -> None:
+    def __init__(self, app: ASGIApp, versions: dict[str, str]) -> None:
         self.app, self.versions = app, versions
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = self._PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
         if match:
             name, version = match["name"], match["version"]
@@ -65,8 +74,8 @@ class ShipyardModelServer(ModelServer):
     model-repository extension behind ``settings.model_repository_token``."""
 
     def __init__(self, host: str = "127.0.0.1",
-                 routes: list[tuple[str, object, list[str]]] | None = None,
-                 settings: Settings | None = None, **kwargs) -> None:
+                 routes: list[tuple[str, Callable[..., Any], list[str]]] | None = None,
+                 settings: Settings | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.host = host
         self.routes = routes or []  # extra endpoints: (path, handler, methods)
@@ -79,7 +88,7 @@ class ShipyardModelServer(ModelServer):
         check_ports(self.host, {"HTTP": self.http_port,
                                 "gRPC": self.grpc_port if self.enable_grpc else None})
 
-    def start(self, models) -> None:
+    def start(self, models: list[Any]) -> None:
         from kserve.model_server import app
 
         self.check_ports()
@@ -113,7 +122,7 @@ class ShipyardModelServer(ModelServer):
 
 def serve_predictor(source: str, name: str, host: str, http_port: int, grpc_port: int,
                     enable_grpc: bool = True, logger_url: str | None = None,
-                    settings: Settings | None = None, **server_kwargs) -> None:
+                    settings: Settings | None = None, **server_kwargs: Any) -> None:
     """Load the model (verified) and serve it until SIGTERM/SIGINT; with ``logger_url``,
     forward each request/response to it as KServe's logger would (the drift detector)."""
     from shipyard.serving.predictor import ShipyardPredictor
@@ -129,7 +138,7 @@ def serve_predictor(source: str, name: str, host: str, http_port: int, grpc_port
     server.start([model])
 
 
-def _parser(description: str):
+def _parser(description: str) -> argparse.ArgumentParser:
     """kserve's own argument parser as a parent, plus the listen host."""
     import argparse
 
@@ -143,7 +152,7 @@ def _parser(description: str):
     return parser
 
 
-def _settings_from(args, names: tuple[str, ...]) -> Settings:
+def _settings_from(args: argparse.Namespace, names: tuple[str, ...]) -> Settings:
     """The process settings with the command line's values for ``names`` on top."""
     return get_settings().model_copy(update={n: getattr(args, n) for n in names
                                              if getattr(args, n) is not None})
@@ -186,7 +195,8 @@ class one_line_errors:  # noqa: N801 (a context manager used like a function)
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, exc, tb) -> bool:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> Literal[False]:
         if isinstance(exc, ShipyardError):
             print(f"shipyard: error: {one_line(exc)}", file=sys.stderr, flush=True)
             sys.exit(exit_code(exc))
@@ -194,12 +204,12 @@ class one_line_errors:  # noqa: N801 (a context manager used like a function)
 
 
 def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port: int,
-                   monitor_settings=None, **server_kwargs) -> None:
+                   monitor_settings: MonitorSettings | None = None, **server_kwargs: Any) -> None:
     """Load the drift detector (verified) and serve it until SIGTERM/SIGINT."""
     from shipyard.serving.detector import DriftDetectorModel
 
     async def latest() -> JSONResponse:
-        monitor = model.monitor
+        monitor, _ = model.loaded()
         return JSONResponse({
             "model": name, "windows_scored": monitor.scored,
             "drift_windows": monitor.drift_windows, "detector_errors": monitor.errors,
@@ -222,9 +232,10 @@ def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port:
         except (ValueError, KeyError, TypeError) as exc:
             return JSONResponse({"error": f"invalid labels: {bounded(str(exc))}"},
                                 status_code=400)
-        counts = model.live.add_labels(items)
+        _, live = model.loaded()
+        counts = live.add_labels(items)
         model.keep_labels(items)
-        return JSONResponse({**counts, "metrics": model.live.metrics()})
+        return JSONResponse({**counts, "metrics": live.metrics()})
 
     server = ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
                                  routes=[(f"/v1/drift/{name}", latest, ["GET"]),

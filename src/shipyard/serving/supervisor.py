@@ -20,11 +20,15 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from prometheus_client import Counter, Gauge
 
 from shipyard.errors import ShipyardError, one_line
+
+if TYPE_CHECKING:
+    from shipyard.serving.local import LocalPredictor
 
 
 def _say(line: str) -> None:
@@ -43,19 +47,34 @@ STOPPED = Gauge("shipyard_drift_detector_supervision_stopped",
                 ("detector",))
 
 
+class Process(Protocol):
+    """A child's process: ``subprocess.Popen``."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def poll(self) -> int | None: ...
+
+
 class Child(Protocol):
     """A started server: ``LocalPredictor`` (its ``process`` and ``stop``)."""
 
-    process: object
-    log: object
+    @property
+    def process(self) -> Process: ...
+
+    @property
+    def log(self) -> object: ...
 
     def stop(self) -> None: ...
 
 
-class Supervisor:
+ChildT = TypeVar("ChildT", bound=Child)
+
+
+class Supervisor(Generic[ChildT]):
     """Watch ``child``; on exit start it again with ``start`` within the bound."""
 
-    def __init__(self, what: str, child: Child, start: Callable[[], Child], *,
+    def __init__(self, what: str, child: ChildT, start: Callable[[], ChildT], *,
                  label: str = "drift", max_restarts: int = 3, window_seconds: float = 60.0,
                  poll_seconds: float = 0.5, say: Callable[[str], None] | None = None) -> None:
         self.what, self.name, self.child, self.start = what, label, child, start
@@ -73,7 +92,7 @@ class Supervisor:
         EXITS.labels(label)
         RESTARTS.labels(label)
 
-    def begin(self) -> Supervisor:
+    def begin(self) -> Supervisor[ChildT]:
         self._thread.start()
         return self
 
@@ -135,8 +154,8 @@ class Supervisor:
         return False
 
 
-def supervise_detector(source: str, log, host: str, port: int, name: str = "drift",
-                       **limits) -> Supervisor:
+def supervise_detector(source: str, log: Path, host: str, port: int, name: str = "drift",
+                       **limits: Any) -> Supervisor[LocalPredictor]:
     """Start the drift detector on ``host:port`` and supervise it (restarts on the same port,
     where the predictor forwards; its log appended to)."""
     from shipyard.processes import free_port

@@ -10,7 +10,9 @@ the same one training used, so a row means the same thing here as in the registe
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +20,9 @@ from kserve.errors import InvalidInput
 
 from shipyard.features import canonical_values
 from shipyard.schema import BOOL_DTYPE, CATEGORICAL, Schema
+
+if TYPE_CHECKING:
+    from kserve.protocol.infer_type import InferInput, InferRequest
 
 NUMERIC_DATATYPES = frozenset({"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16",
                                "INT32", "INT64", "FP16", "FP32", "FP64"})
@@ -59,7 +64,7 @@ def input_specs(schema: Schema) -> list[InputSpec]:
     return specs
 
 
-def _column(infer_input) -> np.ndarray:
+def _column(infer_input: InferInput) -> np.ndarray:
     """The input's values as a flat array, checking the shape against the data."""
     name, shape = infer_input.name, list(infer_input.shape or [])
     if not shape or any((not isinstance(d, int | np.integer)) or d < 0 for d in shape):
@@ -77,7 +82,7 @@ def _column(infer_input) -> np.ndarray:
     return values
 
 
-def _check_json_values(infer_input) -> None:
+def _check_json_values(infer_input: InferInput) -> None:
     """JSON data must fit its datatype: whole numbers within an integer type's range, numbers
     for floats, true/false for BOOL, strings (or null) for BYTES — numpy would otherwise wrap
     INT8 300 to 44 or turn an object into text. The common case is decided from the set of
@@ -101,11 +106,11 @@ def _check_json_values(infer_input) -> None:
                        f"datatype {datatype}")
 
 
-_NUMBERS = {int, float, type(None)}
-_JSON_TYPES = {"BYTES": {str, bytes, type(None)}, "BOOL": {bool}}
+_NUMBERS: set[type] = {int, float, type(None)}
+_JSON_TYPES: dict[str, set[type]] = {"BYTES": {str, bytes, type(None)}, "BOOL": {bool}}
 
 
-def _fits(value, datatype: str) -> bool:
+def _fits(value: Any, datatype: str) -> bool:
     if datatype == "BYTES":
         return value is None or isinstance(value, str | bytes)
     if datatype == "BOOL":
@@ -117,7 +122,7 @@ def _fits(value, datatype: str) -> bool:
     return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
-def _flat(data: list):
+def _flat(data: list) -> Iterator[Any]:
     for item in data:
         if isinstance(item, list):
             yield from _flat(item)
@@ -129,12 +134,12 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def to_frame(request, schema: Schema) -> pd.DataFrame:
+def to_frame(request: InferRequest, schema: Schema) -> pd.DataFrame:
     """The request's rows as a DataFrame with the schema's feature columns, validated."""
     return pd.DataFrame(to_columns(request, schema), columns=schema.features)
 
 
-def to_columns(request, schema: Schema) -> dict[str, np.ndarray]:
+def to_columns(request: InferRequest, schema: Schema) -> dict[str, np.ndarray]:
     """The request's feature columns (float64, or object for categoricals), validated."""
     inputs = list(request.inputs or [])
     if not inputs:
@@ -164,7 +169,7 @@ def to_columns(request, schema: Schema) -> dict[str, np.ndarray]:
     return columns
 
 
-def _feature_column(infer_input, schema: Schema) -> np.ndarray:
+def _feature_column(infer_input: InferInput, schema: Schema) -> np.ndarray:
     name, datatype = infer_input.name, infer_input.datatype
     column = schema.column(name)
     shape = list(infer_input.shape or [])
@@ -190,7 +195,7 @@ def _feature_column(infer_input, schema: Schema) -> np.ndarray:
     return values
 
 
-def _from_tensor(infer_input, schema: Schema) -> dict[str, np.ndarray]:
+def _from_tensor(infer_input: InferInput, schema: Schema) -> dict[str, np.ndarray]:
     name, datatype, features = infer_input.name, infer_input.datatype, schema.features
     if schema.categorical:
         raise InvalidInput(f"input '{name}' is not a feature of this model; a single tensor is "
@@ -229,6 +234,7 @@ def request_body(frame: pd.DataFrame, schema: Schema, request_id: str = "sample"
         values = canonical_values(frame[spec.name], column)
         missing = [is_missing(v) for v in values]
         datatype = spec.datatype
+        data: list[str | None] | list[bool] | list[float | None]
         if datatype == "BOOL" and (bools_as == "BYTES" or any(missing)):
             datatype = "BYTES"
             data = [None if m else str(v).lower() for v, m in zip(values, missing, strict=True)]
