@@ -149,7 +149,9 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
     token = secrets.token_urlsafe(24)
     inbox = Inbox(echo=options.echo)
     children: list = []
-    env = {"SHIPYARD_MODEL_NAME": name, "SHIPYARD_MODEL_VERSION": old,
+    # The children's settings, given to them alone (this process's environment is untouched).
+    env = {"SHIPYARD_HOME": str(settings.home), "SHIPYARD_MODEL_NAME": name,
+           "SHIPYARD_MODEL_VERSION": old,
            "SHIPYARD_INFERENCE_LOG_URI": log_root,
            "SHIPYARD_INFERENCE_LOG_MAX_AGE_SECONDS": "2", "SHIPYARD_LOGGER_MODE": "all",
            "SHIPYARD_NOTIFY_WEBHOOK_URL": f"{inbox.url}/shipyard",
@@ -159,20 +161,20 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
            "SHIPYARD_TRIGGER_COOLDOWN_SECONDS": "3600",
            # kfp.local starts each task with the first python3 on PATH: this environment's
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)  # the child processes read their settings from the environment
+    if settings.mlflow_tracking_uri:
+        env["SHIPYARD_MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
     timeline: list[tuple[float, str]] = []
     try:
         ref = ModelRef.of(name, old)
         detector = start_detector(ref.uri, DETECTOR_NAME, folder / "detector.log",
-                                  window_size=200, nice=0)
+                                  window_size=200, nice=0, env=env)
         children.append(detector)
         predictor = start_predictor(ref.uri, "fraud", folder / "predictor.log",
                                     model_version=old,
                                     logger_url=f"{detector.base_url}/v1/models/"
-                                               f"{DETECTOR_NAME}:predict")
+                                               f"{DETECTOR_NAME}:predict", env=env)
         children.append(predictor)
-        trigger = start_trigger(options.pipeline_file, folder)
+        trigger = start_trigger(options.pipeline_file, folder, env)
         children.append(trigger)
         alertmanager = start_alertmanager(alertmanager_config(
             {"shipyard-trigger": f"{trigger.base_url}/alertmanager",
@@ -189,7 +191,7 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
             print(f"predictor {predictor.base_url}, detector {detector.base_url}, trigger "
                   f"{trigger.base_url}, Prometheus {prometheus.url}, Alertmanager "
                   f"{alertmanager.url}; chat messages follow", flush=True)
-        traffic = _Traffic(predictor.base_url, detector.base_url, options)
+        traffic = _Traffic(predictor.base_url, detector.base_url, options, settings)
         traffic.reference()
         start = traffic.shifted()
 
@@ -234,15 +236,12 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
         for child in reversed(children):
             child.stop()
         inbox.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
-def start_trigger(pipeline_file: Path, folder: Path) -> LocalPredictor:
-    """``shipyard trigger serve`` as its own process, as on a cluster."""
+def start_trigger(pipeline_file: Path, folder: Path,
+                  env: dict[str, str] | None = None) -> LocalPredictor:
+    """``shipyard trigger serve`` as its own process, as on a cluster, with ``env`` added to
+    its settings (``SHIPYARD_*``)."""
     import subprocess
 
     from shipyard.processes import free_port, wait_for_http
@@ -254,7 +253,8 @@ def start_trigger(pipeline_file: Path, folder: Path) -> LocalPredictor:
         process = subprocess.Popen(
             [sys.executable, "-c", "from shipyard.cli import main; main()", "trigger", "serve",
              "--host", "127.0.0.1", "--port", str(port), "--pipeline-file", str(pipeline_file)],
-            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **env} if env else None)
     server = LocalPredictor(process, f"http://127.0.0.1:{port}", "trigger", log)
     try:
         if not wait_for_http(f"{server.base_url}/healthz", 60, process):
@@ -281,13 +281,14 @@ class _Traffic:
     """Clients of the predictor, and the people who learn the right answers a moment later
     and post them to the sidecar's labels endpoint by request id."""
 
-    def __init__(self, predictor: str, detector: str, options: LoopOptions) -> None:
+    def __init__(self, predictor: str, detector: str, options: LoopOptions,
+                 settings: Settings) -> None:
         from shipyard.registry import champion_schema
 
         self.predictor, self.detector, self.options = predictor, detector, options
-        champion = champion_schema()
+        champion = champion_schema(settings)
         if champion is None:
-            raise ConfigError(f"{get_settings().model_name} has no champion to serve",
+            raise ConfigError(f"{settings.model_name} has no champion to serve",
                               hint="run `make run` first")
         self.schema, _ = champion
         self.sent = 0

@@ -7,6 +7,7 @@ request), ``shipyard serve --with-drift`` (predictor + drift detector) and the b
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import urllib.error
@@ -46,22 +47,23 @@ class LocalPredictor:
 def start_predictor(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
                     http_port: int | None = None, grpc_port: int | None = None,
                     timeout: float = 120.0, logger_url: str | None = None,
-                    role: str | None = None,
-                    model_version: str | None = None) -> LocalPredictor:
+                    role: str | None = None, model_version: str | None = None,
+                    env: dict[str, str] | None = None) -> LocalPredictor:
     """Start the predictor (``shipyard-predictor``, the image's entrypoint too) and wait
-    until ready."""
+    until ready; ``env`` adds settings (``SHIPYARD_*``) for that process only."""
     return _start(PREDICTOR, "predictor", model_name, log,
                   host, http_port, grpc_port, timeout,
                   ["--model_source", source,
                    *(["--logger_url", logger_url] if logger_url else []),
                    *(["--role", role] if role else []),
-                   *(["--model_version", model_version] if model_version else [])])
+                   *(["--model_version", model_version] if model_version else [])], env=env)
 
 
 def start_detector(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
                    http_port: int | None = None, timeout: float = 120.0,
                    window_size: int = 500,
-                   nice: int = 10, append_log: bool = False) -> LocalPredictor:
+                   nice: int = 10, append_log: bool = False,
+                   env: dict[str, str] | None = None) -> LocalPredictor:
     """Start the drift detector (``shipyard-drift``, the image's entrypoint too) and wait
     until ready. It runs ``nice``: on one machine the
     predictor's requests come before scoring windows. ``append_log`` keeps what a previous
@@ -69,7 +71,7 @@ def start_detector(source: str, model_name: str, log: Path, host: str = "127.0.0
     return _start(DRIFT, "drift detector",
                   model_name, log, host, http_port, None, timeout,
                   ["--detector_source", source, "--window_size", str(window_size),
-                   "--nice", str(nice)], append_log)
+                   "--nice", str(nice)], append_log, env)
 
 
 def _script(name: str) -> str:
@@ -83,14 +85,16 @@ def _script(name: str) -> str:
 
 def _start(entry: str, what: str, model_name: str, log: Path, host: str,
            http_port: int | None, grpc_port: int | None, timeout: float,
-           extra: list[str], append_log: bool = False) -> LocalPredictor:
+           extra: list[str], append_log: bool = False,
+           env: dict[str, str] | None = None) -> LocalPredictor:
     http_port, grpc_port = http_port or free_port(host), grpc_port or free_port(host)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a" if append_log else "w") as handle:
         process = subprocess.Popen(
             [_script(entry), "--model_name", model_name, "--host", host,
              "--http_port", str(http_port), "--grpc_port", str(grpc_port), *extra],
-            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
+            env={**os.environ, **env} if env else None)
     server = LocalPredictor(process, f"http://{host}:{http_port}", model_name, log)
     try:
         if wait_for_http(f"{server.base_url}/v2/models/{model_name}/ready", timeout, process):
