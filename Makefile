@@ -63,8 +63,9 @@ bench-drift: install  ## detector throughput; predictor p99 with the detector at
 	@command -v wrk >/dev/null && command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk hey)
 	$(WITH_VENV) $(BIN)/python benchmarks/drift_overhead.py
 
-lint: install  ## ruff on every Python folder
+lint: install  ## ruff lint and format check on every Python folder (`ruff format` fixes the latter)
 	$(BIN)/ruff check src components pipelines kserve tests benchmarks
+	$(BIN)/ruff format --check src components pipelines kserve tests benchmarks
 
 typecheck: install  ## mypy on src/shipyard (settings in pyproject.toml [tool.mypy])
 	$(BIN)/mypy

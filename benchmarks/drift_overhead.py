@@ -40,16 +40,35 @@ def with_extra_features(frame, seed: int):
 
 def run_hey(url: str, body: Path, clients: int, rate_per_client: int, seconds: int) -> dict:
     """Fixed-rate load: ``clients`` workers each sending ``rate_per_client`` requests/s."""
-    out = subprocess.run(["hey", "-z", f"{seconds}s", "-c", str(clients), "-q",
-                          str(rate_per_client), "-m", "POST", "-T", "application/json",
-                          "-D", str(body), url], capture_output=True, text=True,
-                         check=True).stdout
-    percentiles = {int(p): 1000 * float(v)
-                   for p, v in re.findall(r"(\d+)%+ in ([\d.]+) secs", out)}
+    out = subprocess.run(
+        [
+            "hey",
+            "-z",
+            f"{seconds}s",
+            "-c",
+            str(clients),
+            "-q",
+            str(rate_per_client),
+            "-m",
+            "POST",
+            "-T",
+            "application/json",
+            "-D",
+            str(body),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    percentiles = {int(p): 1000 * float(v) for p, v in re.findall(r"(\d+)%+ in ([\d.]+) secs", out)}
     codes = {int(c): int(n) for c, n in re.findall(r"\[(\d+)\]\s+(\d+) responses", out)}
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50": percentiles[50], "p99": percentiles[99],
-            "errors": sum(n for c, n in codes.items() if c != 200)}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": percentiles[50],
+        "p99": percentiles[99],
+        "errors": sum(n for c, n in codes.items() if c != 200),
+    }
 
 
 def cpu_seconds(pid: int) -> float:
@@ -67,8 +86,9 @@ def detector_throughput(reference_rows: int) -> float:
     schema = infer_schema(reference, "is_fraud")
     assert len(schema.features) == 20
     detector = DriftDetector.fit(reference, schema, max_rows=reference_rows)
-    windows = [with_extra_features(generate_transactions(500, seed=10 + i), 10 + i)
-               for i in range(20)]
+    windows = [
+        with_extra_features(generate_transactions(500, seed=10 + i), 10 + i) for i in range(20)
+    ]
     start = time.perf_counter()
     for window in windows:
         detector.score(window)
@@ -84,8 +104,10 @@ def main() -> None:
         if not shutil.which(tool):
             sys.exit(f"{tool} is not installed: apt-get install {tool}")
     for rows in (5000, 10_000):
-        print(f"detector throughput, 20 features, {rows}-row reference: "
-              f"{detector_throughput(rows):,.0f} rows/s")
+        print(
+            f"detector throughput, 20 features, {rows}-row reference: "
+            f"{detector_throughput(rows):,.0f} rows/s"
+        )
 
     import pandas as pd
 
@@ -101,23 +123,34 @@ def main() -> None:
     train_frame = pd.read_parquet(work / "train.parquet")
     schema = infer_schema(train_frame, "is_fraud")
     schema.save(work / "schema.json")
-    result = train(work / "train.parquet", work / "test.parquet", work / "schema.json",
-                   work / "bundle", "xgboost", threshold=0.5, pipeline_run_id="bench")
+    result = train(
+        work / "train.parquet",
+        work / "test.parquet",
+        work / "schema.json",
+        work / "bundle",
+        "xgboost",
+        threshold=0.5,
+        pipeline_run_id="bench",
+    )
     DriftDetector.fit(train_frame, schema).save(work / "detector")
     body = work / "body.json"
-    body.write_text(json.dumps(v2_request(pd.read_parquet(work / "test.parquet").head(1),
-                                          schema)))
+    body.write_text(json.dumps(v2_request(pd.read_parquet(work / "test.parquet").head(1), schema)))
     lua = work / "post.lua"
     lua.write_text(LUA)
 
     detector = start_detector(str(work / "detector"), "drift", work / "drift.log")
     predictors = {}
     try:
-        for label, logger_url in (("detached", None),
-                                  ("attached", f"{detector.base_url}/v1/models/drift:predict")):
-            predictors[label] = start_predictor(str(result.bundle_dir), "fraud",
-                                                work / f"predictor-{label}.log",
-                                                logger_url=logger_url)
+        for label, logger_url in (
+            ("detached", None),
+            ("attached", f"{detector.base_url}/v1/models/drift:predict"),
+        ):
+            predictors[label] = start_predictor(
+                str(result.bundle_dir),
+                "fraud",
+                work / f"predictor-{label}.log",
+                logger_url=logger_url,
+            )
         urls = {label: f"{p.base_url}/v2/models/fraud/infer" for label, p in predictors.items()}
         fixed: dict[str, list[dict]] = {"detached": [], "attached": []}
         for url in urls.values():
@@ -130,43 +163,56 @@ def main() -> None:
                 point = run_hey(urls[label], body, 4, 25, args.seconds)
                 point["cpu_ms"], point["detector_cpu_ms"] = (
                     1000 * (cpu_seconds(pid) - b) / (point["rps"] * args.seconds)
-                    for pid, b in zip(pids, before, strict=True))
+                    for pid, b in zip(pids, before, strict=True)
+                )
                 fixed[label].append(point)
-        saturated = {label: run_wrk(url, body, 8, args.seconds, lua)
-                     for label, url in urls.items()}
-        with urllib.request.urlopen(f"{detector.base_url}/v1/drift/drift",
-                                    timeout=10) as response:
+        saturated = {label: run_wrk(url, body, 8, args.seconds, lua) for label, url in urls.items()}
+        with urllib.request.urlopen(f"{detector.base_url}/v1/drift/drift", timeout=10) as response:
             state = json.loads(response.read())
     finally:
         for predictor in predictors.values():
             predictor.stop()
         detector.stop()
-    print(f"\n== predictor, drift detector detached vs attached: fixed rate 100 req/s of 1-row "
-          f"requests (hey, 4 x 25), {args.rounds} alternating rounds of {args.seconds} s ==")
+    print(
+        f"\n== predictor, drift detector detached vs attached: fixed rate 100 req/s of 1-row "
+        f"requests (hey, 4 x 25), {args.rounds} alternating rounds of {args.seconds} s =="
+    )
     medians = {}
     for label, runs in fixed.items():
-        medians[label] = {k: statistics.median(r[k] for r in runs)
-                          for k in ("p50", "p99", "cpu_ms", "detector_cpu_ms")}
+        medians[label] = {
+            k: statistics.median(r[k] for r in runs)
+            for k in ("p50", "p99", "cpu_ms", "detector_cpu_ms")
+        }
         each = ", ".join(f"{r['p99']:.1f}" for r in runs)
         m = medians[label]
-        print(f"{label:<9} median p50 {m['p50']:6.2f} ms  p99 {m['p99']:6.2f} ms  (p99 per "
-              f"round: {each})  predictor CPU {m['cpu_ms']:.2f} ms/request, detector "
-              f"{m['detector_cpu_ms']:.2f}  non-200 {sum(r['errors'] for r in runs)}")
+        print(
+            f"{label:<9} median p50 {m['p50']:6.2f} ms  p99 {m['p99']:6.2f} ms  (p99 per "
+            f"round: {each})  predictor CPU {m['cpu_ms']:.2f} ms/request, detector "
+            f"{m['detector_cpu_ms']:.2f}  non-200 {sum(r['errors'] for r in runs)}"
+        )
     off, on = medians["detached"], medians["attached"]
     spread = max(r["p99"] for r in fixed["detached"]) / min(r["p99"] for r in fixed["detached"])
-    print(f"p99 added by attaching: {100 * (on['p99'] / off['p99'] - 1):+.1f} %, p50 "
-          f"{100 * (on['p50'] / off['p50'] - 1):+.1f} % (goal: p99 <= +5 %); the detached "
-          f"predictor's own p99 varies {100 * (spread - 1):.0f} % between rounds here")
-    print(f"predictor CPU added per request by forwarding: "
-          f"{100 * (on['cpu_ms'] / off['cpu_ms'] - 1):+.1f} %")
+    print(
+        f"p99 added by attaching: {100 * (on['p99'] / off['p99'] - 1):+.1f} %, p50 "
+        f"{100 * (on['p50'] / off['p50'] - 1):+.1f} % (goal: p99 <= +5 %); the detached "
+        f"predictor's own p99 varies {100 * (spread - 1):.0f} % between rounds here"
+    )
+    print(
+        f"predictor CPU added per request by forwarding: "
+        f"{100 * (on['cpu_ms'] / off['cpu_ms'] - 1):+.1f} %"
+    )
     print(f"\n== at saturation (wrk, 8 connections, {args.seconds} s) ==")
     for label, p in saturated.items():
-        print(f"{label:<9} {p['rps']:8.1f} req/s  p50 {p['p50']:6.2f} ms  p99 {p['p99']:6.2f} ms"
-              f"  non-2xx {p['errors']}")
-    print(f"throughput lost by attaching: "
-          f"{100 * (1 - saturated['attached']['rps'] / saturated['detached']['rps']):.1f} %; "
-          f"windows the detector scored: {state['windows_scored']}, rows dropped: "
-          f"{state['rows_dropped']}")
+        print(
+            f"{label:<9} {p['rps']:8.1f} req/s  p50 {p['p50']:6.2f} ms  p99 {p['p99']:6.2f} ms"
+            f"  non-2xx {p['errors']}"
+        )
+    print(
+        f"throughput lost by attaching: "
+        f"{100 * (1 - saturated['attached']['rps'] / saturated['detached']['rps']):.1f} %; "
+        f"windows the detector scored: {state['windows_scored']}, rows dropped: "
+        f"{state['rows_dropped']}"
+    )
 
 
 if __name__ == "__main__":

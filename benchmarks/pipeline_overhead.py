@@ -31,18 +31,53 @@ def plain_run(rows: int, n_candidates: int, model_types: str, folder: Path) -> d
     from shipyard.settings import settings_for
 
     settings = settings_for("bench-plain")
-    paths = {k: str(folder / f"{k}") for k in ("train", "test", "schema", "report", "model",
-                                              "tuned")}
+    paths = {
+        k: str(folder / f"{k}") for k in ("train", "test", "schema", "report", "model", "tuned")
+    }
     data = step("ingest", ingest.ingest, paths["train"], paths["test"], rows=rows)
-    step("validate", validation.validate, paths["train"], paths["test"], "is_fraud",
-         paths["schema"], paths["report"], settings=settings)
-    base = step("train", training.train, paths["train"], paths["test"], paths["schema"],
-                paths["model"], pipeline_run_id="bench-plain")
-    best = step("tune", tuning.tune, paths["train"], paths["test"], paths["schema"],
-                base.bundle_dir, paths["tuned"], base.model_uri, base.run_id, model_types,
-                n_candidates, pipeline_run_id="bench-plain")
-    step("register", registry.register, best.model_uri, best.bundle_dir, paths["test"],
-         "bench-plain", data.content_hash, settings=settings)
+    step(
+        "validate",
+        validation.validate,
+        paths["train"],
+        paths["test"],
+        "is_fraud",
+        paths["schema"],
+        paths["report"],
+        settings=settings,
+    )
+    base = step(
+        "train",
+        training.train,
+        paths["train"],
+        paths["test"],
+        paths["schema"],
+        paths["model"],
+        pipeline_run_id="bench-plain",
+    )
+    best = step(
+        "tune",
+        tuning.tune,
+        paths["train"],
+        paths["test"],
+        paths["schema"],
+        base.bundle_dir,
+        paths["tuned"],
+        base.model_uri,
+        base.run_id,
+        model_types,
+        n_candidates,
+        pipeline_run_id="bench-plain",
+    )
+    step(
+        "register",
+        registry.register,
+        best.model_uri,
+        best.bundle_dir,
+        paths["test"],
+        "bench-plain",
+        data.content_hash,
+        settings=settings,
+    )
     return timings
 
 
@@ -61,8 +96,12 @@ def main() -> None:
     from training_pipeline import compile_pipeline
 
     pipeline_file = compile_pipeline(home / "training_pipeline.yaml")
-    params = {"rows": args.rows, "n_candidates": args.n_candidates,
-              "model_types": args.model_types, "model_name": "bench-pipeline"}
+    params = {
+        "rows": args.rows,
+        "n_candidates": args.n_candidates,
+        "model_types": args.model_types,
+        "model_name": "bench-pipeline",
+    }
     summary = run_local(pipeline_file, params)
 
     start = time.perf_counter()
@@ -71,12 +110,16 @@ def main() -> None:
     plain = plain_run(args.rows, args.n_candidates, args.model_types, folder)
     plain_wall = time.perf_counter() - start
 
-    print(f"\n== pipeline benchmark: {args.rows} rows, families {args.model_types}, "
-          f"{args.n_candidates} candidates each ==")
+    print(
+        f"\n== pipeline benchmark: {args.rows} rows, families {args.model_types}, "
+        f"{args.n_candidates} candidates each =="
+    )
     print(f"{'step':<10} {'pipeline task s':>16} {'its own work s':>15} {'plain process s':>16}")
     for step in summary.steps:
-        print(f"{step.name:<10} {step.process_seconds or 0:>16.2f} {step.work_seconds or 0:>15.2f} "
-              f"{plain.get(step.name, 0):>16.2f}")
+        print(
+            f"{step.name:<10} {step.process_seconds or 0:>16.2f} {step.work_seconds or 0:>15.2f} "
+            f"{plain.get(step.name, 0):>16.2f}"
+        )
     print(f"pipeline wall time (kfp.local)  : {summary.wall_seconds:8.2f} s")
     print(f"steps' own work (sum)           : {summary.work_seconds:8.2f} s")
     print(f"orchestration overhead per step : {summary.overhead_per_step:8.2f} s (goal <= 1.5)")

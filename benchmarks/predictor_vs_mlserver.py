@@ -49,17 +49,26 @@ def request_body(frame, schema) -> dict:
     inputs = []
     for name in schema.features:
         categorical = name in schema.categorical
-        inputs.append({"name": name, "shape": [len(frame)],
-                       "datatype": "BYTES" if categorical else "FP64",
-                       "data": frame[name].astype(str if categorical else float).tolist(),
-                       **({"parameters": {"content_type": "str"}} if categorical else {})})
-    return {"parameters": {"content_type": "pd"}, "inputs": inputs,
-            "outputs": [{"name": "predict_proba"}]}
+        inputs.append(
+            {
+                "name": name,
+                "shape": [len(frame)],
+                "datatype": "BYTES" if categorical else "FP64",
+                "data": frame[name].astype(str if categorical else float).tolist(),
+                **({"parameters": {"content_type": "str"}} if categorical else {}),
+            }
+        )
+    return {
+        "parameters": {"content_type": "pd"},
+        "inputs": inputs,
+        "outputs": [{"name": "predict_proba"}],
+    }
 
 
 def post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, json.dumps(body).encode(),
-                                     {"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, json.dumps(body).encode(), {"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -67,21 +76,37 @@ def post(url: str, body: dict) -> dict:
 def run_wrk(url: str, body_file: Path, connections: int, seconds: int, lua: Path) -> dict:
     threads = min(connections, 2)
     start = os.times()
-    out = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
-                          "--latency", "-s", str(lua), url], capture_output=True, text=True,
-                         env={**os.environ, "BODY_FILE": str(body_file)}, check=True).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(lua),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "BODY_FILE": str(body_file)},
+        check=True,
+    ).stdout
     end = os.times()
-    cpu = (end.children_user - start.children_user) + (end.children_system -
-                                                        start.children_system)
+    cpu = (end.children_user - start.children_user) + (end.children_system - start.children_system)
 
     def latency(p: str) -> float:
         value, unit = re.search(rf"\s{p}%\s+([\d.]+)(\w+)", out).groups()
         return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50": latency("50"), "p99": latency("99"),
-            "errors": int(errors.group(1)) if errors else 0, "wrk_cpu_pct": 100 * cpu / seconds}
+    return {
+        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "p50": latency("50"),
+        "p99": latency("99"),
+        "errors": int(errors.group(1)) if errors else 0,
+        "wrk_cpu_pct": 100 * cpu / seconds,
+    }
 
 
 def timed_ms(call, repeat: int = 200) -> float:
@@ -116,17 +141,32 @@ def main() -> None:
     ingest(work / "train.parquet", work / "test.parquet", rows=args.rows)
     schema = infer_schema(pd.read_parquet(work / "train.parquet"), "is_fraud")
     schema.save(work / "schema.json")
-    result = train(work / "train.parquet", work / "test.parquet", work / "schema.json",
-                   work / "bundle", "xgboost", threshold=0.5, pipeline_run_id="bench")
+    result = train(
+        work / "train.parquet",
+        work / "test.parquet",
+        work / "schema.json",
+        work / "bundle",
+        "xgboost",
+        threshold=0.5,
+        pipeline_run_id="bench",
+    )
     model = load_bundle(result.bundle_dir)
     test = pd.read_parquet(work / "test.parquet")
 
     mls_dir = work / "mlserver"
     write_mlserver_sklearn(model, mls_dir / "fraud", "fraud", "1")
     mls_port = free_port()
-    (mls_dir / "settings.json").write_text(json.dumps({
-        "host": "127.0.0.1", "http_port": mls_port, "grpc_port": free_port(),
-        "metrics_port": free_port(), "debug": False}))
+    (mls_dir / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "http_port": mls_port,
+                "grpc_port": free_port(),
+                "metrics_port": free_port(),
+                "debug": False,
+            }
+        )
+    )
 
     lua = work / "post.lua"
     lua.write_text(LUA)
@@ -137,21 +177,28 @@ def main() -> None:
         path = work / f"body-{rows}.json"
         path.write_text(json.dumps(request_body(frame, schema)))
         columns = canonical_columns(frame, schema)
-        floors = (timed_ms(lambda f=frame: model.predict_proba(f)),
-                  timed_ms(lambda c=columns: compiled.scores(c)))
+        floors = (
+            timed_ms(lambda f=frame: model.predict_proba(f)),
+            timed_ms(lambda c=columns: compiled.scores(c)),
+        )
         bodies[rows] = (path, frame, floors)
 
     python = mlserver_python(BENCH_DIR / "mlserver-venv")
     shipyard = start_predictor(str(result.bundle_dir), "fraud", work / "predictor.log")
-    mlserver = subprocess.Popen([str(python.parent / "mlserver"), "start", str(mls_dir)],
-                                stdout=open(work / "mlserver.log", "w"),
-                                stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "PATH": f"{python.parent}:{os.environ['PATH']}"})
+    mlserver = subprocess.Popen(
+        [str(python.parent / "mlserver"), "start", str(mls_dir)],
+        stdout=open(work / "mlserver.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "PATH": f"{python.parent}:{os.environ['PATH']}"},
+    )
     results = []
     try:
         wait_ready(f"http://127.0.0.1:{mls_port}/v2/models/fraud/ready", mlserver)
-        urls = {"shipyard": f"{shipyard.base_url}/v2/models/fraud/infer",
-                "mlserver": f"http://127.0.0.1:{mls_port}/v2/models/fraud/infer"}
+        urls = {
+            "shipyard": f"{shipyard.base_url}/v2/models/fraud/infer",
+            "mlserver": f"http://127.0.0.1:{mls_port}/v2/models/fraud/infer",
+        }
         for rows, (path, frame, _) in bodies.items():  # same answers before timing anything
             expected = model.predict_proba(frame)[:, 1]
             for name, url in urls.items():
@@ -169,21 +216,27 @@ def main() -> None:
         stop_process_group(mlserver)
 
     print(f"\n== predictor vs MLServer: same XGBoost pipeline, wrk {args.seconds}s per point ==")
-    print(f"{'rows':>4} {'conc':>4} {'floor ms':>13} | {'shipyard req/s':>14} {'p50':>7} "
-          f"{'p99':>7} | {'mlserver req/s':>14} {'p50':>7} {'p99':>7} | {'ratio':>5} "
-          f"{'wrk cpu%':>8}")
+    print(
+        f"{'rows':>4} {'conc':>4} {'floor ms':>13} | {'shipyard req/s':>14} {'p50':>7} "
+        f"{'p99':>7} | {'mlserver req/s':>14} {'p50':>7} {'p99':>7} | {'ratio':>5} "
+        f"{'wrk cpu%':>8}"
+    )
     for p in results:
         s, m = p["shipyard"], p["mlserver"]
         floor = f"{p['floors'][0]:.2f}/{p['floors'][1]:.2f}"
-        print(f"{p['rows']:>4} {p['c']:>4} {floor:>13} | {s['rps']:>14.1f} "
-              f"{s['p50']:>7.2f} {s['p99']:>7.2f} | {m['rps']:>14.1f} {m['p50']:>7.2f} "
-              f"{m['p99']:>7.2f} | {s['rps'] / m['rps']:>5.2f} "
-              f"{max(s['wrk_cpu_pct'], m['wrk_cpu_pct']):>8.1f}")
+        print(
+            f"{p['rows']:>4} {p['c']:>4} {floor:>13} | {s['rps']:>14.1f} "
+            f"{s['p50']:>7.2f} {s['p99']:>7.2f} | {m['rps']:>14.1f} {m['p50']:>7.2f} "
+            f"{m['p99']:>7.2f} | {s['rps'] / m['rps']:>5.2f} "
+            f"{max(s['wrk_cpu_pct'], m['wrk_cpu_pct']):>8.1f}"
+        )
         if s["errors"] or m["errors"]:
             print(f"     non-2xx: shipyard {s['errors']}, mlserver {m['errors']}")
-    print("latency in ms; floor = bare predict_proba of the sklearn pipeline (what MLServer "
-          "runs) / of Shipyard's compiled path, same rows; ratio = shipyard req/s / mlserver "
-          "req/s (goal >= 1.5, p99 no worse); wrk cpu% = the load generator's own CPU")
+    print(
+        "latency in ms; floor = bare predict_proba of the sklearn pipeline (what MLServer "
+        "runs) / of Shipyard's compiled path, same rows; ratio = shipyard req/s / mlserver "
+        "req/s (goal >= 1.5, p99 no worse); wrk cpu% = the load generator's own CPU"
+    )
 
 
 if __name__ == "__main__":

@@ -7,18 +7,35 @@ from shipyard.settings import component_image
 
 
 @dsl.component(base_image=component_image(), install_kfp_package=False)
-def ingest_op(train_data: Output[Dataset], test_data: Output[Dataset], source: str = "",
-              target: str = "is_fraud", rows: int = 20000, seed: int = 42, shift: float = 0.0,
-              split: str = "stratified", test_fraction: float = 0.2,
-              time_column: str = "timestamp"):
+def ingest_op(
+    train_data: Output[Dataset],
+    test_data: Output[Dataset],
+    source: str = "",
+    target: str = "is_fraud",
+    rows: int = 20000,
+    seed: int = 42,
+    shift: float = 0.0,
+    split: str = "stratified",
+    test_fraction: float = 0.2,
+    time_column: str = "timestamp",
+):
     """Ingest CSV/Parquet from a path or s3:// URI, or generate synthetic transactions."""
     from shipyard.timing import timed
 
     with timed() as timer:
         from shipyard.ingest import ingest
 
-        result = ingest(train_data.path, test_data.path, source=source, target=target,
-                        rows=rows, seed=seed, shift=shift, split=split,
-                        test_fraction=test_fraction, time_column=time_column)
+        result = ingest(
+            train_data.path,
+            test_data.path,
+            source=source,
+            target=target,
+            rows=rows,
+            seed=seed,
+            shift=shift,
+            split=split,
+            test_fraction=test_fraction,
+            time_column=time_column,
+        )
     train_data.metadata.update({**result.metadata("train"), **timer.as_metadata()})
     test_data.metadata.update(result.metadata("test"))

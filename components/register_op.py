@@ -9,12 +9,18 @@ from shipyard.settings import component_image
 
 
 @dsl.component(base_image=component_image(), install_kfp_package=False)
-def register_op(model: Input[Model], train_data: Input[Dataset], test_data: Input[Dataset],
-                decision: Output[Artifact], report: Output[Markdown],
-                floors: str = "", margin: float = 0.002,
-                model_name: str = "", pipeline_run_id: str = "local", deploy: bool = False
-                ) -> NamedTuple("Registration", model_uri=str, version=str, promoted=bool,
-                                reason=str):
+def register_op(
+    model: Input[Model],
+    train_data: Input[Dataset],
+    test_data: Input[Dataset],
+    decision: Output[Artifact],
+    report: Output[Markdown],
+    floors: str = "",
+    margin: float = 0.002,
+    model_name: str = "",
+    pipeline_run_id: str = "local",
+    deploy: bool = False,
+) -> NamedTuple("Registration", model_uri=str, version=str, promoted=bool, reason=str):
     """Register in MLflow; move `champion` only past the floors and the champion + margin
     (with `deploy`, the deploy step's rollout moves it at 100 % instead)."""
     from shipyard.timing import timed
@@ -23,16 +29,28 @@ def register_op(model: Input[Model], train_data: Input[Dataset], test_data: Inpu
         from shipyard.registration import register
         from shipyard.settings import settings_for
 
-        result = register(model.metadata["mlflow_model_uri"], model.path, test_data.path,
-                          pipeline_run_id, train_data.metadata.get("content_hash", ""),
-                          floors=floors, margin=margin,
-                          settings=settings_for(model_name), reference_path=train_data.path,
-                          move_champion=not deploy)
+        result = register(
+            model.metadata["mlflow_model_uri"],
+            model.path,
+            test_data.path,
+            pipeline_run_id,
+            train_data.metadata.get("content_hash", ""),
+            floors=floors,
+            margin=margin,
+            settings=settings_for(model_name),
+            reference_path=train_data.path,
+            move_champion=not deploy,
+        )
     with open(decision.path, "w") as handle:
         handle.write(result.to_json())
     with open(report.path, "w") as handle:
         handle.write(result.markdown())
-    decision.metadata.update({"version": result.version, "promoted": result.promoted,
-                              "champion_version": result.champion_version or "",
-                              **timer.as_metadata()})
+    decision.metadata.update(
+        {
+            "version": result.version,
+            "promoted": result.promoted,
+            "champion_version": result.champion_version or "",
+            **timer.as_metadata(),
+        }
+    )
     return (result.model_uri, result.version, result.promoted, result.reason)

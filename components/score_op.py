@@ -7,9 +7,17 @@ from shipyard.settings import component_image
 
 
 @dsl.component(base_image=component_image(), install_kfp_package=False)
-def score_op(source: str, predictions: Output[Dataset], report: Output[Markdown],
-             metrics: Output[Metrics], model_name: str = "", alias: str = "champion",
-             version: str = "", destination: str = "", id_column: str = ""):
+def score_op(
+    source: str,
+    predictions: Output[Dataset],
+    report: Output[Markdown],
+    metrics: Output[Metrics],
+    model_name: str = "",
+    alias: str = "champion",
+    version: str = "",
+    destination: str = "",
+    id_column: str = "",
+):
     """Score `source` as the endpoint would (same scorer); Parquet predictions, also written to
     `destination` if given; the batch's drift against the version's stored detector."""
     from shipyard.timing import timed
@@ -20,8 +28,15 @@ def score_op(source: str, predictions: Output[Dataset], report: Output[Markdown]
         from shipyard.settings import settings_for
 
         settings = settings_for(model_name)
-        result = score_table(source, ModelRef.pick(settings.model_name, alias, version).uri,
-                             predictions.path, destination, id_column, settings, report.path)
+        result = score_table(
+            source,
+            ModelRef.pick(settings.model_name, alias, version).uri,
+            predictions.path,
+            destination,
+            id_column,
+            settings,
+            report.path,
+        )
     for name, value in result.metrics().items():
         metrics.log_metric(name, value)
     predictions.metadata.update({**result.metadata(), **timer.as_metadata()})

@@ -7,8 +7,13 @@ from shipyard.settings import component_image
 
 
 @dsl.component(base_image=component_image(), install_kfp_package=False)
-def summary_op(status: dsl.PipelineTaskFinalStatus, summary: Output[Markdown],
-               pipeline_run_id: str = "local", model_name: str = "", deploy: bool = False):
+def summary_op(
+    status: dsl.PipelineTaskFinalStatus,
+    summary: Output[Markdown],
+    pipeline_run_id: str = "local",
+    model_name: str = "",
+    deploy: bool = False,
+):
     """Steps, metrics, decision and outcome of the run (from MLflow, by the pipeline run id)
     as Markdown; announces "pipeline finished/failed" (a notifier that is down never fails
     this task)."""
@@ -18,6 +23,12 @@ def summary_op(status: dsl.PipelineTaskFinalStatus, summary: Output[Markdown],
         from shipyard.run_summary import summarize
         from shipyard.settings import settings_for
 
-        result = summarize(pipeline_run_id, status.state, status.error_message or "", deploy,
-                           summary.path, settings_for(model_name))
+        result = summarize(
+            pipeline_run_id,
+            status.state,
+            status.error_message or "",
+            deploy,
+            summary.path,
+            settings_for(model_name),
+        )
     summary.metadata.update({**result.metadata(), **timer.as_metadata()})

@@ -7,11 +7,19 @@ from shipyard.settings import component_image
 
 
 @dsl.component(base_image=component_image(), install_kfp_package=False)
-def train_op(train_data: Input[Dataset], test_data: Input[Dataset], schema: Input[Artifact],
-             model: Output[Model], metrics: Output[Metrics],
-             classification: Output[ClassificationMetrics], model_type: str = "xgboost",
-             params_json: str = "{}", threshold: float = 0.0, seed: int = 42,
-             pipeline_run_id: str = "local"):
+def train_op(
+    train_data: Input[Dataset],
+    test_data: Input[Dataset],
+    schema: Input[Artifact],
+    model: Output[Model],
+    metrics: Output[Metrics],
+    classification: Output[ClassificationMetrics],
+    model_type: str = "xgboost",
+    params_json: str = "{}",
+    threshold: float = 0.0,
+    seed: int = 42,
+    pipeline_run_id: str = "local",
+):
     """Train the baseline model (threshold 0 = F1-optimal by cross-validation)."""
     from shipyard.timing import timed
 
@@ -21,6 +29,15 @@ def train_op(train_data: Input[Dataset], test_data: Input[Dataset], schema: Inpu
         from shipyard.kfp_outputs import threshold_param, write_model_result
         from shipyard.training import train
 
-        result = train(train_data.path, test_data.path, schema.path, model.path, model_type,
-                       json.loads(params_json), threshold_param(threshold), seed, pipeline_run_id)
+        result = train(
+            train_data.path,
+            test_data.path,
+            schema.path,
+            model.path,
+            model_type,
+            json.loads(params_json),
+            threshold_param(threshold),
+            seed,
+            pipeline_run_id,
+        )
     write_model_result(result, timer, model, metrics, classification)

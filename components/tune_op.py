@@ -7,12 +7,22 @@ from shipyard.settings import component_image
 
 
 @dsl.component(base_image=component_image(), install_kfp_package=False)
-def tune_op(train_data: Input[Dataset], test_data: Input[Dataset], schema: Input[Artifact],
-            baseline: Input[Model], model: Output[Model], metrics: Output[Metrics],
-            classification: Output[ClassificationMetrics],
-            model_types: str = "xgboost,random_forest,linear",
-            n_candidates: int = 8, cv_folds: int = 3, threshold: float = 0.0, seed: int = 42,
-            pipeline_run_id: str = "local", metric: str = "auto"):
+def tune_op(
+    train_data: Input[Dataset],
+    test_data: Input[Dataset],
+    schema: Input[Artifact],
+    baseline: Input[Model],
+    model: Output[Model],
+    metrics: Output[Metrics],
+    classification: Output[ClassificationMetrics],
+    model_types: str = "xgboost,random_forest,linear",
+    n_candidates: int = 8,
+    cv_folds: int = 3,
+    threshold: float = 0.0,
+    seed: int = 42,
+    pipeline_run_id: str = "local",
+    metric: str = "auto",
+):
     """Tune each family; the winner (or the baseline, if it scores best) is the candidate."""
     from shipyard.timing import timed
 
@@ -20,8 +30,20 @@ def tune_op(train_data: Input[Dataset], test_data: Input[Dataset], schema: Input
         from shipyard.kfp_outputs import threshold_param, write_model_result
         from shipyard.tuning import tune
 
-        result = tune(train_data.path, test_data.path, schema.path, baseline.path, model.path,
-                      baseline.metadata["mlflow_model_uri"], baseline.metadata["mlflow_run_id"],
-                      model_types, n_candidates, cv_folds, threshold_param(threshold), seed,
-                      pipeline_run_id, metric=metric)
+        result = tune(
+            train_data.path,
+            test_data.path,
+            schema.path,
+            baseline.path,
+            model.path,
+            baseline.metadata["mlflow_model_uri"],
+            baseline.metadata["mlflow_run_id"],
+            model_types,
+            n_candidates,
+            cv_folds,
+            threshold_param(threshold),
+            seed,
+            pipeline_run_id,
+            metric=metric,
+        )
     write_model_result(result, timer, model, metrics, classification)

@@ -7,10 +7,20 @@ from shipyard.settings import component_image
 
 
 @dsl.component(base_image=component_image(), install_kfp_package=False)
-def validate_op(train_data: Input[Dataset], test_data: Input[Dataset], schema: Output[Artifact],
-                report: Output[Markdown], metrics: Output[Metrics], target: str = "is_fraud",
-                schema_uri: str = "", model_name: str = "", task: str = "auto",
-                positive_class: str = "", ignore_columns: str = "", cv_folds: int = 3):
+def validate_op(
+    train_data: Input[Dataset],
+    test_data: Input[Dataset],
+    schema: Output[Artifact],
+    report: Output[Markdown],
+    metrics: Output[Metrics],
+    target: str = "is_fraud",
+    schema_uri: str = "",
+    model_name: str = "",
+    task: str = "auto",
+    positive_class: str = "",
+    ignore_columns: str = "",
+    cv_folds: int = 3,
+):
     """Decide the task; validate columns, dtypes, nulls, ranges, categories, labels and
     train/test skew."""
     from shipyard.timing import timed
@@ -19,11 +29,19 @@ def validate_op(train_data: Input[Dataset], test_data: Input[Dataset], schema: O
         from shipyard.settings import settings_for
         from shipyard.validation import validate
 
-        result = validate(train_data.path, test_data.path, target, schema.path, report.path,
-                          schema_uri=schema_uri, settings=settings_for(model_name), task=task,
-                          positive_class=positive_class, ignore_columns=ignore_columns,
-                          cv_folds=cv_folds)
+        result = validate(
+            train_data.path,
+            test_data.path,
+            target,
+            schema.path,
+            report.path,
+            schema_uri=schema_uri,
+            settings=settings_for(model_name),
+            task=task,
+            positive_class=positive_class,
+            ignore_columns=ignore_columns,
+            cv_folds=cv_folds,
+        )
     for name, value in result.metrics().items():
         metrics.log_metric(name, value)
-    schema.metadata.update({"origin": result.origin, "task": result.task,
-                            **timer.as_metadata()})
+    schema.metadata.update({"origin": result.origin, "task": result.task, **timer.as_metadata()})

@@ -19,9 +19,11 @@ from training_pipeline import _wire_credentials
 DEFAULT_OUTPUT = Path("build/batch_scoring_pipeline.yaml")
 
 
-@dsl.pipeline(name="shipyard-batch-scoring",
-              description="Score a table with a registered model (alias or version) exactly "
-                          "as the endpoint would; Parquet predictions and a drift report.")
+@dsl.pipeline(
+    name="shipyard-batch-scoring",
+    description="Score a table with a registered model (alias or version) exactly "
+    "as the endpoint would; Parquet predictions and a drift report.",
+)
 def batch_scoring_pipeline(
     source: str,
     model_name: str = "shipyard-fraud",
@@ -43,8 +45,14 @@ def batch_scoring_pipeline(
         id_column: Column of the table that identifies a row, copied to the predictions;
             empty: the row number (column `row`).
     """
-    score = score_op(source=source, model_name=model_name, alias=alias, version=version,
-                     destination=destination, id_column=id_column)
+    score = score_op(
+        source=source,
+        model_name=model_name,
+        alias=alias,
+        version=version,
+        destination=destination,
+        id_column=id_column,
+    )
     score.set_display_name("score")
     _wire_credentials(score)
     return score.outputs["predictions"]

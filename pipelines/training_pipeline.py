@@ -37,32 +37,45 @@ DEFAULT_OUTPUT = Path("build/training_pipeline.yaml")
 
 
 def _wire_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    kubernetes.use_secret_as_env(task, S3_SECRET, {"access-key": "SHIPYARD_S3_ACCESS_KEY",
-                                                   "secret-key": "SHIPYARD_S3_SECRET_KEY",
-                                                   "access-key-id": "AWS_ACCESS_KEY_ID",
-                                                   "secret-access-key": "AWS_SECRET_ACCESS_KEY"})
-    kubernetes.use_secret_as_env(task, MLFLOW_SECRET,
-                                 {"tracking-uri": "SHIPYARD_MLFLOW_TRACKING_URI"})
-    kubernetes.use_config_map_as_env(task, CONFIG_MAP,
-                                     {"s3-endpoint": "SHIPYARD_S3_ENDPOINT",
-                                      "s3-endpoint-url": "MLFLOW_S3_ENDPOINT_URL",
-                                      "git-commit": "SHIPYARD_GIT_COMMIT",
-                                      "mlflow-artifacts-destination":
-                                          "SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION"})
+    kubernetes.use_secret_as_env(
+        task,
+        S3_SECRET,
+        {
+            "access-key": "SHIPYARD_S3_ACCESS_KEY",
+            "secret-key": "SHIPYARD_S3_SECRET_KEY",
+            "access-key-id": "AWS_ACCESS_KEY_ID",
+            "secret-access-key": "AWS_SECRET_ACCESS_KEY",
+        },
+    )
+    kubernetes.use_secret_as_env(
+        task, MLFLOW_SECRET, {"tracking-uri": "SHIPYARD_MLFLOW_TRACKING_URI"}
+    )
+    kubernetes.use_config_map_as_env(
+        task,
+        CONFIG_MAP,
+        {
+            "s3-endpoint": "SHIPYARD_S3_ENDPOINT",
+            "s3-endpoint-url": "MLFLOW_S3_ENDPOINT_URL",
+            "git-commit": "SHIPYARD_GIT_COMMIT",
+            "mlflow-artifacts-destination": "SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION",
+        },
+    )
     return task
 
 
 def _wire_notifier(task: dsl.PipelineTask) -> dsl.PipelineTask:
     """Steps that announce decisions get the webhook URL, if the Secret exists."""
-    return kubernetes.use_secret_as_env(task, NOTIFY_SECRET,
-                                        {"webhook-url": "SHIPYARD_NOTIFY_WEBHOOK_URL"},
-                                        optional=True)
+    return kubernetes.use_secret_as_env(
+        task, NOTIFY_SECRET, {"webhook-url": "SHIPYARD_NOTIFY_WEBHOOK_URL"}, optional=True
+    )
 
 
-@dsl.pipeline(name="shipyard-training",
-              description="Ingest, validate, train, tune and register a tabular model (binary, "
-                          "multiclass or regression); "
-                          "promote it to the MLflow alias `champion` only if it wins.")
+@dsl.pipeline(
+    name="shipyard-training",
+    description="Ingest, validate, train, tune and register a tabular model (binary, "
+    "multiclass or regression); "
+    "promote it to the MLflow alias `champion` only if it wins.",
+)
 def training_pipeline(
     source: str = "",
     target: str = "is_fraud",
@@ -144,39 +157,79 @@ def training_pipeline(
     # it reads the rest from MLflow by the run id.
     summary = summary_op(pipeline_run_id=run_id, model_name=model_name, deploy=deploy)
     with dsl.ExitHandler(summary, name="training"):
-        ingest = ingest_op(source=source, target=target, rows=rows, seed=seed, shift=shift,
-                           split=split, test_fraction=test_fraction)
-        validate = validate_op(train_data=ingest.outputs["train_data"],
-                               test_data=ingest.outputs["test_data"], target=target,
-                               schema_uri=schema_uri, model_name=model_name, task=task,
-                               positive_class=positive_class, ignore_columns=ignore_columns,
-                               cv_folds=cv_folds)
-        train = train_op(train_data=ingest.outputs["train_data"],
-                         test_data=ingest.outputs["test_data"],
-                         schema=validate.outputs["schema"], model_type=model_type,
-                         threshold=threshold, seed=seed, pipeline_run_id=run_id)
-        tune = tune_op(train_data=ingest.outputs["train_data"],
-                       test_data=ingest.outputs["test_data"],
-                       schema=validate.outputs["schema"], baseline=train.outputs["model"],
-                       model_types=model_types, n_candidates=n_candidates, cv_folds=cv_folds,
-                       threshold=threshold, seed=seed, pipeline_run_id=run_id,
-                       metric=tune_metric)
-        register = register_op(model=tune.outputs["model"],
-                               train_data=ingest.outputs["train_data"],
-                               test_data=ingest.outputs["test_data"], floors=floors,
-                               margin=margin, model_name=model_name,
-                               pipeline_run_id=run_id, deploy=deploy)
+        ingest = ingest_op(
+            source=source,
+            target=target,
+            rows=rows,
+            seed=seed,
+            shift=shift,
+            split=split,
+            test_fraction=test_fraction,
+        )
+        validate = validate_op(
+            train_data=ingest.outputs["train_data"],
+            test_data=ingest.outputs["test_data"],
+            target=target,
+            schema_uri=schema_uri,
+            model_name=model_name,
+            task=task,
+            positive_class=positive_class,
+            ignore_columns=ignore_columns,
+            cv_folds=cv_folds,
+        )
+        train = train_op(
+            train_data=ingest.outputs["train_data"],
+            test_data=ingest.outputs["test_data"],
+            schema=validate.outputs["schema"],
+            model_type=model_type,
+            threshold=threshold,
+            seed=seed,
+            pipeline_run_id=run_id,
+        )
+        tune = tune_op(
+            train_data=ingest.outputs["train_data"],
+            test_data=ingest.outputs["test_data"],
+            schema=validate.outputs["schema"],
+            baseline=train.outputs["model"],
+            model_types=model_types,
+            n_candidates=n_candidates,
+            cv_folds=cv_folds,
+            threshold=threshold,
+            seed=seed,
+            pipeline_run_id=run_id,
+            metric=tune_metric,
+        )
+        register = register_op(
+            model=tune.outputs["model"],
+            train_data=ingest.outputs["train_data"],
+            test_data=ingest.outputs["test_data"],
+            floors=floors,
+            margin=margin,
+            model_name=model_name,
+            pipeline_run_id=run_id,
+            deploy=deploy,
+        )
         with dsl.If(deploy == True, name="deploy-requested"):  # noqa: E712
             with dsl.If(register.outputs["promoted"] == True, name="gate-passed"):  # noqa: E712
-                deploy_task = deploy_op(model_uri=register.outputs["model_uri"],
-                                        service_name=service_name, namespace=namespace,
-                                        deployment_mode=deployment_mode,
-                                        prometheus_url=prometheus_url,
-                                        canary_steps=canary_steps, bake_seconds=bake_seconds,
-                                        model_format=model_format)
-    for task, name in ((ingest, "ingest"), (validate, "validate"), (train, "train"),
-                       (tune, "tune"), (register, "register"), (deploy_task, "deploy"),
-                       (summary, "summary")):
+                deploy_task = deploy_op(
+                    model_uri=register.outputs["model_uri"],
+                    service_name=service_name,
+                    namespace=namespace,
+                    deployment_mode=deployment_mode,
+                    prometheus_url=prometheus_url,
+                    canary_steps=canary_steps,
+                    bake_seconds=bake_seconds,
+                    model_format=model_format,
+                )
+    for task, name in (
+        (ingest, "ingest"),
+        (validate, "validate"),
+        (train, "train"),
+        (tune, "tune"),
+        (register, "register"),
+        (deploy_task, "deploy"),
+        (summary, "summary"),
+    ):
         task.set_display_name(name)
         _wire_credentials(task)
         task.set_caching_options(name in ("train", "tune"))

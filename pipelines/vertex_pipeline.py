@@ -45,9 +45,11 @@ PREDICTOR_IMAGE = "shipyard:0.1.0"
 JOB_ENV = [{"name": "SHIPYARD_MLFLOW_TRACKING_URI", "value": "http://mlflow.shipyard:5000"}]
 
 train_job = create_custom_training_job_from_component(
-    train_op, display_name="shipyard-train", machine_type="n1-standard-4", env=JOB_ENV)
+    train_op, display_name="shipyard-train", machine_type="n1-standard-4", env=JOB_ENV
+)
 tune_job = create_custom_training_job_from_component(
-    tune_op, display_name="shipyard-tune", machine_type="n1-standard-8", env=JOB_ENV)
+    tune_op, display_name="shipyard-tune", machine_type="n1-standard-8", env=JOB_ENV
+)
 
 
 def _with_job_env(task: dsl.PipelineTask) -> dsl.PipelineTask:
@@ -57,48 +59,77 @@ def _with_job_env(task: dsl.PipelineTask) -> dsl.PipelineTask:
     return task
 
 
-def _deploy_to_vertex(register, project, location, model_name, predictor_image, endpoint,
-                      stable_deployed_model_id, canary_percent, serving_machine_type
-                      ) -> list[dsl.PipelineTask]:
+def _deploy_to_vertex(
+    register,
+    project,
+    location,
+    model_name,
+    predictor_image,
+    endpoint,
+    stable_deployed_model_id,
+    canary_percent,
+    serving_machine_type,
+) -> list[dsl.PipelineTask]:
     """Upload the registered version as a Vertex model and deploy it: to a new endpoint, or
     as a canary onto ``endpoint``. Returns the tasks that change things on GCP."""
     # The predictor loads the registered version itself (checksum-verified), so the
     # Vertex model is the serving container plus the version to serve.
     container = dsl.importer(
-        artifact_uri=register.outputs["model_uri"], artifact_class=UnmanagedContainerModel,
-        metadata={"containerSpec": {
-            "imageUri": predictor_image,
-            "command": ["shipyard-predictor"],
-            "args": ["--model_name", "fraud", "--model_source", register.outputs["model_uri"]],
-            "env": JOB_ENV,
-            "ports": [{"containerPort": 8080}],
-            "predictRoute": "/v2/models/fraud/infer",
-            "healthRoute": "/v2/models/fraud/ready"}})
-    upload = ModelUploadOp(project=project, location=location, display_name=model_name,
-                           unmanaged_container_model=container.output)
-    split = traffic_split_op(stable_deployed_model_id=stable_deployed_model_id,
-                             canary_percent=canary_percent)
+        artifact_uri=register.outputs["model_uri"],
+        artifact_class=UnmanagedContainerModel,
+        metadata={
+            "containerSpec": {
+                "imageUri": predictor_image,
+                "command": ["shipyard-predictor"],
+                "args": ["--model_name", "fraud", "--model_source", register.outputs["model_uri"]],
+                "env": JOB_ENV,
+                "ports": [{"containerPort": 8080}],
+                "predictRoute": "/v2/models/fraud/infer",
+                "healthRoute": "/v2/models/fraud/ready",
+            }
+        },
+    )
+    upload = ModelUploadOp(
+        project=project,
+        location=location,
+        display_name=model_name,
+        unmanaged_container_model=container.output,
+    )
+    split = traffic_split_op(
+        stable_deployed_model_id=stable_deployed_model_id, canary_percent=canary_percent
+    )
     with dsl.If(endpoint == "", name="new-endpoint"):
         created = EndpointCreateOp(project=project, location=location, display_name=model_name)
-        first = ModelDeployOp(model=upload.outputs["model"], endpoint=created.outputs["endpoint"],
-                              traffic_split=split.output,
-                              dedicated_resources_machine_type=serving_machine_type,
-                              dedicated_resources_min_replica_count=1,
-                              dedicated_resources_max_replica_count=2)
+        first = ModelDeployOp(
+            model=upload.outputs["model"],
+            endpoint=created.outputs["endpoint"],
+            traffic_split=split.output,
+            dedicated_resources_machine_type=serving_machine_type,
+            dedicated_resources_min_replica_count=1,
+            dedicated_resources_max_replica_count=2,
+        )
     with dsl.Else(name="canary"):
-        existing = dsl.importer(artifact_uri=endpoint, artifact_class=VertexEndpoint,
-                                metadata={"resourceName": endpoint})
-        canary = ModelDeployOp(model=upload.outputs["model"], endpoint=existing.output,
-                               traffic_split=split.output,
-                               dedicated_resources_machine_type=serving_machine_type,
-                               dedicated_resources_min_replica_count=1,
-                               dedicated_resources_max_replica_count=2)
+        existing = dsl.importer(
+            artifact_uri=endpoint,
+            artifact_class=VertexEndpoint,
+            metadata={"resourceName": endpoint},
+        )
+        canary = ModelDeployOp(
+            model=upload.outputs["model"],
+            endpoint=existing.output,
+            traffic_split=split.output,
+            dedicated_resources_machine_type=serving_machine_type,
+            dedicated_resources_min_replica_count=1,
+            dedicated_resources_max_replica_count=2,
+        )
     return [upload, created, first, canary]
 
 
-@dsl.pipeline(name="shipyard-vertex-training",
-              description="Train and register on Vertex AI custom jobs; deploy the winner to "
-                          "a Vertex endpoint with a canary traffic split.")
+@dsl.pipeline(
+    name="shipyard-vertex-training",
+    description="Train and register on Vertex AI custom jobs; deploy the winner to "
+    "a Vertex endpoint with a canary traffic split.",
+)
 def vertex_training_pipeline(
     project: str,
     location: str = "us-central1",
@@ -161,33 +192,68 @@ def vertex_training_pipeline(
     summary = summary_op(pipeline_run_id=run_id, model_name=model_name, deploy=deploy)
     with dsl.ExitHandler(summary, name="training"):
         ingest = ingest_op(source=source, target=target, rows=rows, seed=seed)
-        validate = validate_op(train_data=ingest.outputs["train_data"],
-                               test_data=ingest.outputs["test_data"], target=target,
-                               model_name=model_name, task=task,
-                               positive_class=positive_class, ignore_columns=ignore_columns)
-        train = train_job(project=project, location=location,
-                          train_data=ingest.outputs["train_data"],
-                          test_data=ingest.outputs["test_data"],
-                          schema=validate.outputs["schema"], seed=seed, pipeline_run_id=run_id)
-        tune = tune_job(project=project, location=location,
-                        train_data=ingest.outputs["train_data"],
-                        test_data=ingest.outputs["test_data"], schema=validate.outputs["schema"],
-                        baseline=train.outputs["model"], model_types=model_types,
-                        n_candidates=n_candidates, seed=seed, pipeline_run_id=run_id,
-                        metric=tune_metric)
-        register = register_op(model=tune.outputs["model"],
-                               train_data=ingest.outputs["train_data"],
-                               test_data=ingest.outputs["test_data"], floors=floors,
-                               margin=margin, model_name=model_name,
-                               pipeline_run_id=run_id, deploy=deploy)
+        validate = validate_op(
+            train_data=ingest.outputs["train_data"],
+            test_data=ingest.outputs["test_data"],
+            target=target,
+            model_name=model_name,
+            task=task,
+            positive_class=positive_class,
+            ignore_columns=ignore_columns,
+        )
+        train = train_job(
+            project=project,
+            location=location,
+            train_data=ingest.outputs["train_data"],
+            test_data=ingest.outputs["test_data"],
+            schema=validate.outputs["schema"],
+            seed=seed,
+            pipeline_run_id=run_id,
+        )
+        tune = tune_job(
+            project=project,
+            location=location,
+            train_data=ingest.outputs["train_data"],
+            test_data=ingest.outputs["test_data"],
+            schema=validate.outputs["schema"],
+            baseline=train.outputs["model"],
+            model_types=model_types,
+            n_candidates=n_candidates,
+            seed=seed,
+            pipeline_run_id=run_id,
+            metric=tune_metric,
+        )
+        register = register_op(
+            model=tune.outputs["model"],
+            train_data=ingest.outputs["train_data"],
+            test_data=ingest.outputs["test_data"],
+            floors=floors,
+            margin=margin,
+            model_name=model_name,
+            pipeline_run_id=run_id,
+            deploy=deploy,
+        )
         with dsl.If(deploy == True, name="deploy-requested"):  # noqa: E712
             with dsl.If(register.outputs["promoted"] == True, name="gate-passed"):  # noqa: E712
-                deployed = _deploy_to_vertex(register, project, location, model_name,
-                                             predictor_image, endpoint,
-                                             stable_deployed_model_id, canary_percent,
-                                             serving_machine_type)
-    for task, name in ((ingest, "ingest"), (validate, "validate"), (train, "train"),
-                       (tune, "tune"), (register, "register"), (summary, "summary")):
+                deployed = _deploy_to_vertex(
+                    register,
+                    project,
+                    location,
+                    model_name,
+                    predictor_image,
+                    endpoint,
+                    stable_deployed_model_id,
+                    canary_percent,
+                    serving_machine_type,
+                )
+    for task, name in (
+        (ingest, "ingest"),
+        (validate, "validate"),
+        (train, "train"),
+        (tune, "tune"),
+        (register, "register"),
+        (summary, "summary"),
+    ):
         task.set_display_name(name)
         task.set_caching_options(name in ("train", "tune"))
     for task in (ingest, validate, register, summary):

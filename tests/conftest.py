@@ -42,8 +42,13 @@ def small_data(tmp_path_factory):
     result = ingest(folder / "train.parquet", folder / "test.parquet", rows=3000, seed=7)
     schema = infer_schema(pd.read_parquet(folder / "train.parquet"), "is_fraud")
     schema.save(folder / "schema.json")
-    return {"train": folder / "train.parquet", "test": folder / "test.parquet",
-            "schema": folder / "schema.json", "ingest": result, "folder": folder}
+    return {
+        "train": folder / "train.parquet",
+        "test": folder / "test.parquet",
+        "schema": folder / "schema.json",
+        "ingest": result,
+        "folder": folder,
+    }
 
 
 @pytest.fixture(scope="session")
@@ -52,17 +57,28 @@ def trained(small_data, tmp_path_factory):
     from shipyard.training import train
 
     model_dir = tmp_path_factory.mktemp("model") / "bundle"
-    return train(small_data["train"], small_data["test"], small_data["schema"], model_dir,
-                 "xgboost", {"n_estimators": 60}, threshold=None, pipeline_run_id="test-session")
+    return train(
+        small_data["train"],
+        small_data["test"],
+        small_data["schema"],
+        model_dir,
+        "xgboost",
+        {"n_estimators": 60},
+        threshold=None,
+        pipeline_run_id="test-session",
+    )
 
 
 @pytest.fixture(scope="session")
 def s3_server():
     """moto's S3-compatible server on 127.0.0.1 (no MinIO server binary is installable here)."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                                str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_for_port(port, process)
         yield f"127.0.0.1:{port}"
@@ -74,5 +90,9 @@ def s3_server():
 def s3_settings(s3_server):
     from shipyard.settings import Settings
 
-    return Settings(s3_endpoint=s3_server, s3_access_key="testing", s3_secret_key="testing",
-                    s3_region="us-east-1")
+    return Settings(
+        s3_endpoint=s3_server,
+        s3_access_key="testing",
+        s3_secret_key="testing",
+        s3_region="us-east-1",
+    )

@@ -19,8 +19,21 @@ from pathlib import Path
 from shipyard.processes import free_port, stop_process_group
 
 PROJECT = Path(__file__).resolve().parents[1]
-__all__ = ["PROJECT", "Load", "call", "cloudevent", "free_port", "latest", "messy_table", "post",
-           "run_prometheus", "silent_endpoint", "stop", "wait_for_port", "web_server"]
+__all__ = [
+    "PROJECT",
+    "Load",
+    "call",
+    "cloudevent",
+    "free_port",
+    "latest",
+    "messy_table",
+    "post",
+    "run_prometheus",
+    "silent_endpoint",
+    "stop",
+    "wait_for_port",
+    "web_server",
+]
 
 
 def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 60.0) -> None:
@@ -60,10 +73,21 @@ def web_server(folder: Path):
     import sys
 
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind",
-                                "127.0.0.1", "--directory", str(folder)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--directory",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_for_port(port, process)
         yield f"127.0.0.1:{port}"
@@ -122,8 +146,14 @@ class SdkValidator:
                         if not QUANTITY.match(str(quantity)):
                             yield SdkError([*path, key], f"{quantity!r} is not a quantity")
                 return
-            builtin = {"str": str, "int": int, "bool": bool, "float": (int, float),
-                       "object": object, "datetime": str}.get(kind)
+            builtin = {
+                "str": str,
+                "int": int,
+                "bool": bool,
+                "float": (int, float),
+                "object": object,
+                "datetime": str,
+            }.get(kind)
             if builtin is not None:
                 if not isinstance(value, builtin) or (builtin is int and isinstance(value, bool)):
                     yield SdkError(path, f"{value!r} is not of type {kind}")
@@ -159,8 +189,11 @@ def _crd_validator():
 
     def strict(node):
         if isinstance(node, dict):
-            if ("properties" in node and not node.get("x-kubernetes-preserve-unknown-fields")
-                    and "additionalProperties" not in node):
+            if (
+                "properties" in node
+                and not node.get("x-kubernetes-preserve-unknown-fields")
+                and "additionalProperties" not in node
+            ):
                 node["additionalProperties"] = False
             for value in node.values():
                 strict(value)
@@ -187,13 +220,18 @@ def check_pipeline_strictly(docs: list[dict]):
     from google.protobuf import json_format
     from kfp.pipeline_spec import pipeline_spec_pb2
 
-    spec = json_format.ParseDict(docs[0], pipeline_spec_pb2.PipelineSpec(),
-                                 ignore_unknown_fields=False)
-    json_format.ParseDict(docs[0]["deploymentSpec"], pipeline_spec_pb2.PipelineDeploymentConfig(),
-                          ignore_unknown_fields=False)
+    spec = json_format.ParseDict(
+        docs[0], pipeline_spec_pb2.PipelineSpec(), ignore_unknown_fields=False
+    )
+    json_format.ParseDict(
+        docs[0]["deploymentSpec"],
+        pipeline_spec_pb2.PipelineDeploymentConfig(),
+        ignore_unknown_fields=False,
+    )
     for platform in docs[1:]:
-        json_format.ParseDict(platform, pipeline_spec_pb2.PlatformSpec(),
-                              ignore_unknown_fields=False)
+        json_format.ParseDict(
+            platform, pipeline_spec_pb2.PlatformSpec(), ignore_unknown_fields=False
+        )
     return spec
 
 
@@ -203,13 +241,15 @@ def messy_table(seed: int, task: str, rows: int = 300):
     import pandas as pd
 
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "ints": rng.integers(-5, 50, rows),  # an integer column, served as FP64
-        "floats": rng.normal(10, 3, rows).round(rng.integers(0, 4)),
-        "mixed": rng.choice([1, 2.5, 3, 4.25], rows).astype(object),
-        "flag": (rng.random(rows) < 0.4).astype(object),
-        "color": rng.choice(["red", "green", "blue", "Red ", "ünï"], rows).astype(object),
-    })
+    frame = pd.DataFrame(
+        {
+            "ints": rng.integers(-5, 50, rows),  # an integer column, served as FP64
+            "floats": rng.normal(10, 3, rows).round(rng.integers(0, 4)),
+            "mixed": rng.choice([1, 2.5, 3, 4.25], rows).astype(object),
+            "flag": (rng.random(rows) < 0.4).astype(object),
+            "color": rng.choice(["red", "green", "blue", "Red ", "ünï"], rows).astype(object),
+        }
+    )
     for name, share in (("floats", 0.1), ("flag", 0.1), ("color", 0.15)):
         frame.loc[rng.random(rows) < share, name] = None
     signal = frame["ints"] / 10 + frame["floats"].fillna(10) / 3 + (frame["flag"] == True)  # noqa: E712
@@ -238,8 +278,9 @@ def post(url: str, body: bytes | dict, content_type: str = "application/json"):
 
 def call(router: str, body: bytes) -> tuple[str, int]:
     """One request through the router: (where it was routed, HTTP status)."""
-    request = urllib.request.Request(f"{router}/v2/models/fraud/infer", data=body,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{router}/v2/models/fraud/infer", data=body, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.headers["x-shipyard-routed-to"], response.status
@@ -253,8 +294,9 @@ class Load:
     def __init__(self, router: str, body: bytes, clients: int = 3):
         self.answers: list[tuple[str, int]] = []
         self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(router, body))
-                         for _ in range(clients)]
+        self._threads = [
+            threading.Thread(target=self._run, args=(router, body)) for _ in range(clients)
+        ]
 
     def _run(self, router, body):
         while not self._stop.is_set():
@@ -284,8 +326,9 @@ def run_prometheus(targets: dict[str, tuple[str, str]], folder):
         import pytest
 
         pytest.skip("prometheus is not installed (apt-get install prometheus)")
-    server = start_prometheus({job: (url, {"model_version": version})
-                               for job, (url, version) in targets.items()}, folder)
+    server = start_prometheus(
+        {job: (url, {"model_version": version}) for job, (url, version) in targets.items()}, folder
+    )
     try:
         yield server.url
     finally:
@@ -295,16 +338,25 @@ def run_prometheus(targets: dict[str, tuple[str, str]], folder):
 REQUEST = "org.kubeflow.serving.inference.request"
 
 
-def cloudevent(base: str, body: dict, kind: str = REQUEST, event_id: str = "",
-               model: str = "drift"):
+def cloudevent(
+    base: str, body: dict, kind: str = REQUEST, event_id: str = "", model: str = "drift"
+):
     """POST as KServe's agent does: binary-mode CloudEvent headers, JSON data."""
     request = urllib.request.Request(
-        f"{base}/v1/models/{model}:predict", data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "ce-specversion": "1.0",
-                 "ce-id": event_id or str(uuid.uuid4()), "ce-source": "http://localhost:9081/",
-                 "ce-type": kind, "ce-inferenceservicename": "fraud",
-                 "ce-namespace": "default", "ce-component": "predictor",
-                 "ce-endpoint": "default"})
+        f"{base}/v1/models/{model}:predict",
+        data=json.dumps(body).encode(),
+        headers={
+            "Content-Type": "application/json",
+            "ce-specversion": "1.0",
+            "ce-id": event_id or str(uuid.uuid4()),
+            "ce-source": "http://localhost:9081/",
+            "ce-type": kind,
+            "ce-inferenceservicename": "fraud",
+            "ce-namespace": "default",
+            "ce-component": "predictor",
+            "ce-endpoint": "default",
+        },
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())

@@ -63,64 +63,104 @@ class BatchResult:
         if self.drift is None:
             return f"not checked: {self.drift_note}"
         if self.drift.is_drift:
-            return (f"DRIFT in {', '.join(self.drift.drifted)} "
-                    f"(p < {self.drift.threshold:.3g}, Bonferroni-corrected)")
-        return (f"no drift (min p-value {min(self.drift.p_values.values()):.3g}, "
-                f"threshold {self.drift.threshold:.3g})")
+            return (
+                f"DRIFT in {', '.join(self.drift.drifted)} "
+                f"(p < {self.drift.threshold:.3g}, Bonferroni-corrected)"
+            )
+        return (
+            f"no drift (min p-value {min(self.drift.p_values.values()):.3g}, "
+            f"threshold {self.drift.threshold:.3g})"
+        )
 
     def metrics(self) -> dict[str, float]:
         """For KFP's ``Metrics``: numbers only."""
         values: dict[str, float] = {"rows_scored": float(self.rows)}
         if self.drift is not None:
-            values.update(drift=float(self.drift.is_drift),
-                          drifted_features=float(len(self.drift.drifted)),
-                          min_p_value=float(min(self.drift.p_values.values())))
+            values.update(
+                drift=float(self.drift.is_drift),
+                drifted_features=float(len(self.drift.drifted)),
+                min_p_value=float(min(self.drift.p_values.values())),
+            )
         return values
 
     def metadata(self) -> dict[str, Any]:
         """For the predictions ``Dataset``: what the run summary shows."""
-        return {"model_name": self.model_name, "version": self.version,
-                "id_column": self.id_column, "destination": self.destination,
-                "drift_verdict": self.verdict, **self.metrics()}
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "id_column": self.id_column,
+            "destination": self.destination,
+            "drift_verdict": self.verdict,
+            **self.metrics(),
+        }
 
     def markdown(self) -> str:
-        lines = [f"# Batch scoring: {self.model_name} v{self.version}", "",
-                 f"- source: `{self.source}`", f"- model: `{self.model_uri}` ({self.task})",
-                 f"- rows scored: {self.rows} (row id: `{self.id_column}`)",
-                 f"- predictions: `{self.output}`"
-                 + (f" and `{self.destination}`" if self.destination else ""), "",
-                 "## Predictions", ""]
+        lines = [
+            f"# Batch scoring: {self.model_name} v{self.version}",
+            "",
+            f"- source: `{self.source}`",
+            f"- model: `{self.model_uri}` ({self.task})",
+            f"- rows scored: {self.rows} (row id: `{self.id_column}`)",
+            f"- predictions: `{self.output}`"
+            + (f" and `{self.destination}`" if self.destination else ""),
+            "",
+            "## Predictions",
+            "",
+        ]
         if self.task == "regression":
             lines.append(", ".join(f"{k} {v:.4g}" for k, v in self.predicted.items()))
         else:
             lines += ["| predict | rows | share |", "|---|---|---|"]
-            lines += [f"| {label} | {count} | {count / max(self.rows, 1):.1%} |"
-                      for label, count in self.predicted.items()]
-        lines += ["", f"## Drift against the training data of v{self.version}", "",
-                  f"**Verdict:** {self.verdict}", ""]
+            lines += [
+                f"| {label} | {count} | {count / max(self.rows, 1):.1%} |"
+                for label, count in self.predicted.items()
+            ]
+        lines += [
+            "",
+            f"## Drift against the training data of v{self.version}",
+            "",
+            f"**Verdict:** {self.verdict}",
+            "",
+        ]
         if self.drift is not None:
-            sampled = (f" (a random sample of {self.drift_rows} of the {self.rows} rows)"
-                       if self.drift_rows < self.rows else "")
-            lines += [f"Each feature tested on {self.drift_rows} rows{sampled}: "
-                      "Kolmogorov-Smirnov for numerics, Chi² for categoricals.", "",
-                      "| feature | p-value | statistic | drift |", "|---|---|---|---|"]
+            sampled = (
+                f" (a random sample of {self.drift_rows} of the {self.rows} rows)"
+                if self.drift_rows < self.rows
+                else ""
+            )
+            lines += [
+                f"Each feature tested on {self.drift_rows} rows{sampled}: "
+                "Kolmogorov-Smirnov for numerics, Chi² for categoricals.",
+                "",
+                "| feature | p-value | statistic | drift |",
+                "|---|---|---|---|",
+            ]
             for name, p_value in sorted(self.drift.p_values.items(), key=lambda kv: kv[1]):
-                lines.append(f"| {name} | {p_value:.4g} | {self.drift.statistics[name]:.4g} | "
-                             f"{'**yes**' if self.drift.feature_drift[name] else '-'} |")
+                lines.append(
+                    f"| {name} | {p_value:.4g} | {self.drift.statistics[name]:.4g} | "
+                    f"{'**yes**' if self.drift.feature_drift[name] else '-'} |"
+                )
         return "\n".join(lines) + "\n"
 
     def summary(self) -> str:
         where = self.output + (f" and {self.destination}" if self.destination else "")
-        return (f"scored {self.rows} rows of {self.source} with {self.model_uri} "
-                f"({self.model_name} v{self.version}); predictions: {where}; "
-                f"drift: {self.verdict}")
+        return (
+            f"scored {self.rows} rows of {self.source} with {self.model_uri} "
+            f"({self.model_name} v{self.version}); predictions: {where}; "
+            f"drift: {self.verdict}"
+        )
 
 
-def score_table(source: str, model_ref: str = "models:/shipyard-fraud@champion",
-                output: str | Path = "predictions.parquet", destination: str = "",
-                id_column: str = "", settings: Settings | None = None,
-                report_path: str | Path | None = None,
-                max_drift_rows: int = MAX_DRIFT_ROWS) -> BatchResult:
+def score_table(
+    source: str,
+    model_ref: str = "models:/shipyard-fraud@champion",
+    output: str | Path = "predictions.parquet",
+    destination: str = "",
+    id_column: str = "",
+    settings: Settings | None = None,
+    report_path: str | Path | None = None,
+    max_drift_rows: int = MAX_DRIFT_ROWS,
+) -> BatchResult:
     """Score ``source`` with ``model_ref``; write the predictions (Parquet) to ``output`` and,
     if given, ``destination`` (a path or ``s3://``; CSV or Parquet by extension)."""
     from shipyard.data.sources import read_table, table_format, uri_scheme
@@ -129,8 +169,10 @@ def score_table(source: str, model_ref: str = "models:/shipyard-fraud@champion",
 
     settings = settings or get_settings()
     if id_column in RESERVED or id_column.startswith("proba_"):
-        raise ConfigError(f"id column {id_column!r} would clash with an output column",
-                          hint=f"outputs are {', '.join(RESERVED)} and proba_<class>")
+        raise ConfigError(
+            f"id column {id_column!r} would clash with an output column",
+            hint=f"outputs are {', '.join(RESERVED)} and proba_<class>",
+        )
     if destination:
         uri_scheme(destination), table_format(destination)  # fail before any work
     served = _resolve(model_ref, settings)
@@ -154,11 +196,26 @@ def score_table(source: str, model_ref: str = "models:/shipyard-fraud@champion",
         from shipyard.data.sources import write_table
 
         written = write_table(predictions, destination, settings)
-    result = BatchResult(source, served.name, served.version, model_ref, model.task,
-                         len(frame), id_column or ROW_COLUMN, str(output), written,
-                         predicted=_predicted_summary(results["predict"][1], model.classes))
-    _score_drift(result, pd.DataFrame(columns, columns=model.features), model_ref, served,
-                 settings, max_drift_rows)
+    result = BatchResult(
+        source,
+        served.name,
+        served.version,
+        model_ref,
+        model.task,
+        len(frame),
+        id_column or ROW_COLUMN,
+        str(output),
+        written,
+        predicted=_predicted_summary(results["predict"][1], model.classes),
+    )
+    _score_drift(
+        result,
+        pd.DataFrame(columns, columns=model.features),
+        model_ref,
+        served,
+        settings,
+        max_drift_rows,
+    )
     if report_path is not None:
         Path(report_path).write_text(result.markdown())
     return result
@@ -173,12 +230,19 @@ def _resolve(model_ref: str, settings: Settings) -> ServedModel:
     except ModelNotFound as exc:
         if exc.hint:
             raise
-        raise ModelNotFound(exc.message, hint="register one with `shipyard run`, or name an "
-                                              "existing alias or version") from exc
+        raise ModelNotFound(
+            exc.message,
+            hint="register one with `shipyard run`, or name an existing alias or version",
+        ) from exc
 
 
-def preflight(source: str, model_ref: str, destination: str = "", id_column: str = "",
-              settings: Settings | None = None) -> str:
+def preflight(
+    source: str,
+    model_ref: str,
+    destination: str = "",
+    id_column: str = "",
+    settings: Settings | None = None,
+) -> str:
     """What can be checked before a pipeline starts, each failing with one line: MLflow and
     S3 answer (``shipyard.preflight``), the model exists (and is fetched into the cache the
     score step reads), the destination can be written, and a local table reads and holds the
@@ -197,13 +261,16 @@ def preflight(source: str, model_ref: str, destination: str = "", id_column: str
     return served.version
 
 
-def _check_features(columns: list[str], model: LoadedModel, source: str, version: str,
-                    id_column: str) -> None:
+def _check_features(
+    columns: list[str], model: LoadedModel, source: str, version: str, id_column: str
+) -> None:
     missing = [f for f in model.features if f not in columns]
     if missing:
-        raise SchemaError(f"{source} lacks {len(missing)} feature(s) the model (v{version}) "
-                          f"needs: {', '.join(missing)}",
-                          hint=f"the model's features: {', '.join(model.features)}")
+        raise SchemaError(
+            f"{source} lacks {len(missing)} feature(s) the model (v{version}) "
+            f"needs: {', '.join(missing)}",
+            hint=f"the model's features: {', '.join(model.features)}",
+        )
     if id_column and id_column not in columns:
         shown = ", ".join(map(str, columns[:12])) + (" …" if len(columns) > 12 else "")
         raise SchemaError(f"{source} has no id column {id_column!r}", hint=f"columns: {shown}")
@@ -229,17 +296,26 @@ def _check_values(columns: dict[str, np.ndarray], schema: Schema, source: str) -
             what = "nulls; this feature had none in training"
         else:
             bad = np.isinf(values) if nullable else ~np.isfinite(values)
-            what = ("infinite values" if nullable
-                    else "nulls or non-finite values; this feature takes finite numbers only")
+            what = (
+                "infinite values"
+                if nullable
+                else "nulls or non-finite values; this feature takes finite numbers only"
+            )
         if bad.any():
             rows = np.flatnonzero(bad)[:5].tolist()
-            raise SchemaError(f"{source}: feature {name!r} has {what} (rows {rows}, "
-                              f"{int(bad.sum())} in all)",
-                              hint="fill or drop those rows; the endpoint refuses them too")
+            raise SchemaError(
+                f"{source}: feature {name!r} has {what} (rows {rows}, {int(bad.sum())} in all)",
+                hint="fill or drop those rows; the endpoint refuses them too",
+            )
 
 
-def _predictions(frame: pd.DataFrame, results: dict, classes: list[Any] | None,
-                 served: ServedModel, id_column: str) -> pd.DataFrame:
+def _predictions(
+    frame: pd.DataFrame,
+    results: dict,
+    classes: list[Any] | None,
+    served: ServedModel,
+    id_column: str,
+) -> pd.DataFrame:
     ids = frame[id_column].to_numpy() if id_column else np.arange(len(frame))
     out = pd.DataFrame({id_column or ROW_COLUMN: ids})
     out["model_name"] = served.name
@@ -255,14 +331,23 @@ def _predictions(frame: pd.DataFrame, results: dict, classes: list[Any] | None,
 def _predicted_summary(labels: np.ndarray, classes: list[Any] | None) -> dict[str, Any]:
     if classes is None:
         values = np.asarray(labels, dtype=np.float64)
-        return {"mean": float(values.mean()), "min": float(values.min()),
-                "max": float(values.max())}
+        return {
+            "mean": float(values.mean()),
+            "min": float(values.min()),
+            "max": float(values.max()),
+        }
     counts = pd.Series(labels).value_counts()
     return {str(label): int(counts.get(label, 0)) for label in classes}
 
 
-def _score_drift(result: BatchResult, canonical: pd.DataFrame, model_ref: str,
-                 served: ServedModel, settings: Settings, max_rows: int) -> None:
+def _score_drift(
+    result: BatchResult,
+    canonical: pd.DataFrame,
+    model_ref: str,
+    served: ServedModel,
+    settings: Settings,
+    max_rows: int,
+) -> None:
     """The batch against the version's stored detector, as the drift sidecar scores windows."""
     from shipyard.model_ref import ModelRef
 
@@ -276,15 +361,20 @@ def _score_drift(result: BatchResult, canonical: pd.DataFrame, model_ref: str,
     except ModelNotFound as exc:
         result.drift_note = exc.message
         return
-    window = canonical.sample(max_rows, random_state=0) if len(canonical) > max_rows \
-        else canonical
+    window = canonical.sample(max_rows, random_state=0) if len(canonical) > max_rows else canonical
     result.drift, result.drift_rows = detector.score(window), len(window)
 
 
-def run_batch_pipeline(pipeline_file: str | Path, source: str, model_name: str = "",
-                       alias: str = "champion", version: str = "", destination: str = "",
-                       id_column: str = "", settings: Settings | None = None
-                       ) -> tuple[RunSummary, str]:
+def run_batch_pipeline(
+    pipeline_file: str | Path,
+    source: str,
+    model_name: str = "",
+    alias: str = "champion",
+    version: str = "",
+    destination: str = "",
+    id_column: str = "",
+    settings: Settings | None = None,
+) -> tuple[RunSummary, str]:
     """Check what can be checked, run the compiled batch pipeline on kfp.local; the run's
     summary and one line about the batch (`shipyard score`)."""
     from shipyard.data.sources import uri_scheme
@@ -294,14 +384,25 @@ def run_batch_pipeline(pipeline_file: str | Path, source: str, model_name: str =
     settings = settings or get_settings()
     model_name = model_name or settings.model_name
     # every task is its own process: local paths are made absolute, as the summary shows them
-    source, destination = (str(Path(uri).resolve()) if uri and not uri_scheme(uri) else uri
-                           for uri in (source, destination))
-    preflight(source, ModelRef.pick(model_name, alias, version).uri, destination, id_column,
-              settings)
-    summary = run_local(pipeline_file, {"source": source, "model_name": model_name,
-                                        "alias": alias, "version": str(version or ""),
-                                        "destination": destination, "id_column": id_column},
-                        settings)
+    source, destination = (
+        str(Path(uri).resolve()) if uri and not uri_scheme(uri) else uri
+        for uri in (source, destination)
+    )
+    preflight(
+        source, ModelRef.pick(model_name, alias, version).uri, destination, id_column, settings
+    )
+    summary = run_local(
+        pipeline_file,
+        {
+            "source": source,
+            "model_name": model_name,
+            "alias": alias,
+            "version": str(version or ""),
+            "destination": destination,
+            "id_column": id_column,
+        },
+        settings,
+    )
     return summary, batch_line(summary)
 
 
@@ -311,6 +412,8 @@ def batch_line(summary: RunSummary) -> str:
     local = summary.run_dir / "score-op" / "predictions"
     where = f"{local}" + (f" and {meta['destination']}" if meta.get("destination") else "")
     rows = meta.get("rows_scored")
-    return (f"scored {int(rows) if rows is not None else '?'} rows with {meta.get('model_name')} "
-            f"v{meta.get('version')}; predictions: {where}; "
-            f"drift: {meta.get('drift_verdict')}")
+    return (
+        f"scored {int(rows) if rows is not None else '?'} rows with {meta.get('model_name')} "
+        f"v{meta.get('version')}; predictions: {where}; "
+        f"drift: {meta.get('drift_verdict')}"
+    )

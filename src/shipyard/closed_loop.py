@@ -54,9 +54,14 @@ class Inbox:
                 except ValueError:
                     payload = {"raw": body[:500].decode(errors="replace")}
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                inbox.messages.append({"path": self.path, "payload": payload,
-                                       "headers": headers,
-                                       "at": time.monotonic() - inbox.started})
+                inbox.messages.append(
+                    {
+                        "path": self.path,
+                        "payload": payload,
+                        "headers": headers,
+                        "at": time.monotonic() - inbox.started,
+                    }
+                )
                 inbox.received.append((headers, payload))
                 if echo:
                     print(f"  [{self.path.strip('/')}] {inbox.text(payload)}", flush=True)
@@ -96,9 +101,17 @@ class LoopOptions:
     shifted_rows: int = 3000
     batch_rows: int = 50
     timeout: float = 1200.0
-    pipeline_arguments: dict[str, Any] = field(default_factory=lambda: {
-        "model_types": "xgboost", "n_candidates": 2, "cv_folds": 2, "deploy": True,
-        "deployment_mode": "Local", "canary_steps": "50,100", "bake_seconds": 5.0})
+    pipeline_arguments: dict[str, Any] = field(
+        default_factory=lambda: {
+            "model_types": "xgboost",
+            "n_candidates": 2,
+            "cv_folds": 2,
+            "deploy": True,
+            "deployment_mode": "Local",
+            "canary_steps": "50,100",
+            "bake_seconds": 5.0,
+        }
+    )
     echo: bool = False
 
 
@@ -150,47 +163,68 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
     inbox = Inbox(echo=options.echo)
     children: list = []
     # The children's settings, given to them alone (this process's environment is untouched).
-    env = {"SHIPYARD_HOME": str(settings.home), "SHIPYARD_MODEL_NAME": name,
-           "SHIPYARD_MODEL_VERSION": old,
-           "SHIPYARD_INFERENCE_LOG_URI": log_root,
-           "SHIPYARD_INFERENCE_LOG_MAX_AGE_SECONDS": "2", "SHIPYARD_LOGGER_MODE": "all",
-           "SHIPYARD_NOTIFY_WEBHOOK_URL": f"{inbox.url}/shipyard",
-           "SHIPYARD_TRIGGER_TOKEN": token,
-           "SHIPYARD_TRIGGER_SOURCE": f"inference-log:{log_root}?model={{model}}&hours=24",
-           "SHIPYARD_TRIGGER_ARGUMENTS": json.dumps(options.pipeline_arguments),
-           "SHIPYARD_TRIGGER_COOLDOWN_SECONDS": "3600",
-           # kfp.local starts each task with the first python3 on PATH: this environment's
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {
+        "SHIPYARD_HOME": str(settings.home),
+        "SHIPYARD_MODEL_NAME": name,
+        "SHIPYARD_MODEL_VERSION": old,
+        "SHIPYARD_INFERENCE_LOG_URI": log_root,
+        "SHIPYARD_INFERENCE_LOG_MAX_AGE_SECONDS": "2",
+        "SHIPYARD_LOGGER_MODE": "all",
+        "SHIPYARD_NOTIFY_WEBHOOK_URL": f"{inbox.url}/shipyard",
+        "SHIPYARD_TRIGGER_TOKEN": token,
+        "SHIPYARD_TRIGGER_SOURCE": f"inference-log:{log_root}?model={{model}}&hours=24",
+        "SHIPYARD_TRIGGER_ARGUMENTS": json.dumps(options.pipeline_arguments),
+        "SHIPYARD_TRIGGER_COOLDOWN_SECONDS": "3600",
+        # kfp.local starts each task with the first python3 on PATH: this environment's
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
     if settings.mlflow_tracking_uri:
         env["SHIPYARD_MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
     timeline: list[tuple[float, str]] = []
     try:
         ref = ModelRef.of(name, old)
-        detector = start_detector(ref.uri, DETECTOR_NAME, folder / "detector.log",
-                                  window_size=200, nice=0, env=env)
+        detector = start_detector(
+            ref.uri, DETECTOR_NAME, folder / "detector.log", window_size=200, nice=0, env=env
+        )
         children.append(detector)
-        predictor = start_predictor(ref.uri, "fraud", folder / "predictor.log",
-                                    model_version=old,
-                                    logger_url=f"{detector.base_url}/v1/models/"
-                                               f"{DETECTOR_NAME}:predict", env=env)
+        predictor = start_predictor(
+            ref.uri,
+            "fraud",
+            folder / "predictor.log",
+            model_version=old,
+            logger_url=f"{detector.base_url}/v1/models/{DETECTOR_NAME}:predict",
+            env=env,
+        )
         children.append(predictor)
         trigger = start_trigger(options.pipeline_file, folder, env)
         children.append(trigger)
-        alertmanager = start_alertmanager(alertmanager_config(
-            {"shipyard-trigger": f"{trigger.base_url}/alertmanager",
-             "shipyard-chat": f"{inbox.url}/alertmanager"}, token, group_wait="1s"),
-            folder / "alertmanager")
+        alertmanager = start_alertmanager(
+            alertmanager_config(
+                {
+                    "shipyard-trigger": f"{trigger.base_url}/alertmanager",
+                    "shipyard-chat": f"{inbox.url}/alertmanager",
+                },
+                token,
+                group_wait="1s",
+            ),
+            folder / "alertmanager",
+        )
         children.append(alertmanager)
         labels = {"model_version": old}
-        prometheus = start_prometheus({"predictor": (predictor.base_url, labels),
-                                       "drift": (detector.base_url, labels)},
-                                      folder / "prometheus", alert_rules(options.hold),
-                                      alertmanager.url)
+        prometheus = start_prometheus(
+            {"predictor": (predictor.base_url, labels), "drift": (detector.base_url, labels)},
+            folder / "prometheus",
+            alert_rules(options.hold),
+            alertmanager.url,
+        )
         children.append(prometheus)
         if options.echo:
-            print(f"predictor {predictor.base_url}, detector {detector.base_url}, trigger "
-                  f"{trigger.base_url}, Prometheus {prometheus.url}, Alertmanager "
-                  f"{alertmanager.url}; chat messages follow", flush=True)
+            print(
+                f"predictor {predictor.base_url}, detector {detector.base_url}, trigger "
+                f"{trigger.base_url}, Prometheus {prometheus.url}, Alertmanager "
+                f"{alertmanager.url}; chat messages follow",
+                flush=True,
+            )
         traffic = _Traffic(predictor.base_url, detector.base_url, options, settings)
         traffic.reference()
         start = traffic.shifted()
@@ -216,8 +250,10 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
                     note(f"Prometheus fires {alert_name}")
             decisions = _get(f"{trigger.base_url}/decisions")
             for decision in decisions["decisions"][seen_decisions:]:
-                note(f"trigger: {decision['decision']} ({decision['source']}: "
-                     f"{decision['reason'][:80]})")
+                note(
+                    f"trigger: {decision['decision']} ({decision['source']}: "
+                    f"{decision['reason'][:80]})"
+                )
             seen_decisions = len(decisions["decisions"])
             current = champion_version(MlflowClient(), name)
             if current != old and new is None:
@@ -230,16 +266,24 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
             time.sleep(1.0)
         time.sleep(2.0)  # the trigger's last notification
         decisions = _get(f"{trigger.base_url}/decisions")
-        return LoopReport(old, new, timeline, decisions["decisions"], decisions["outcomes"],
-                          list(inbox.messages), seen_alerts)
+        return LoopReport(
+            old,
+            new,
+            timeline,
+            decisions["decisions"],
+            decisions["outcomes"],
+            list(inbox.messages),
+            seen_alerts,
+        )
     finally:
         for child in reversed(children):
             child.stop()
         inbox.stop()
 
 
-def start_trigger(pipeline_file: Path, folder: Path,
-                  env: dict[str, str] | None = None) -> LocalPredictor:
+def start_trigger(
+    pipeline_file: Path, folder: Path, env: dict[str, str] | None = None
+) -> LocalPredictor:
     """``shipyard trigger serve`` as its own process, as on a cluster, with ``env`` added to
     its settings (``SHIPYARD_*``)."""
     import subprocess
@@ -251,10 +295,24 @@ def start_trigger(pipeline_file: Path, folder: Path,
     log = folder / "trigger.log"
     with open(log, "w") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-c", "from shipyard.cli import main; main()", "trigger", "serve",
-             "--host", "127.0.0.1", "--port", str(port), "--pipeline-file", str(pipeline_file)],
-            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, **env} if env else None)
+            [
+                sys.executable,
+                "-c",
+                "from shipyard.cli import main; main()",
+                "trigger",
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--pipeline-file",
+                str(pipeline_file),
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **env} if env else None,
+        )
     server = LocalPredictor(process, f"http://127.0.0.1:{port}", "trigger", log)
     try:
         if not wait_for_http(f"{server.base_url}/healthz", 60, process):
@@ -271,8 +329,9 @@ def _get(url: str) -> dict:
 
 
 def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -281,15 +340,17 @@ class _Traffic:
     """Clients of the predictor, and the people who learn the right answers a moment later
     and post them to the sidecar's labels endpoint by request id."""
 
-    def __init__(self, predictor: str, detector: str, options: LoopOptions,
-                 settings: Settings) -> None:
+    def __init__(
+        self, predictor: str, detector: str, options: LoopOptions, settings: Settings
+    ) -> None:
         from shipyard.registry import champion_schema
 
         self.predictor, self.detector, self.options = predictor, detector, options
         champion = champion_schema(settings)
         if champion is None:
-            raise ConfigError(f"{settings.model_name} has no champion to serve",
-                              hint="run `make run` first")
+            raise ConfigError(
+                f"{settings.model_name} has no champion to serve", hint="run `make run` first"
+            )
         self.schema, _ = champion
         self.sent = 0
         self._pending: list[tuple[str, list]] = []
@@ -299,8 +360,7 @@ class _Traffic:
 
         request_id = f"loop-{self.sent}"
         self.sent += 1
-        _post(f"{self.predictor}/v2/models/fraud/infer", v2_request(frame, self.schema,
-                                                                   request_id))
+        _post(f"{self.predictor}/v2/models/fraud/infer", v2_request(frame, self.schema, request_id))
         if labels is not None:
             self._pending.append((request_id, labels))
 
@@ -309,7 +369,7 @@ class _Traffic:
 
         frame = generate_transactions(self.options.reference_rows, seed=101)
         for start in range(0, len(frame), self.options.batch_rows):
-            self._send(frame.iloc[start:start + self.options.batch_rows].drop(columns=TARGET))
+            self._send(frame.iloc[start : start + self.options.batch_rows].drop(columns=TARGET))
 
     def shifted(self) -> float:
         """Send the shifted rows; post their labels once the sidecar has the predictions.
@@ -320,11 +380,14 @@ class _Traffic:
         frame[TARGET] = new_fraud_pattern(frame, seed=202)
         started = time.monotonic()
         for start in range(0, len(frame), self.options.batch_rows):
-            part = frame.iloc[start:start + self.options.batch_rows]
+            part = frame.iloc[start : start + self.options.batch_rows]
             self._send(part.drop(columns=TARGET), part[TARGET].tolist())
         time.sleep(2.0)  # the forwarder posts the responses to the sidecar asynchronously
-        items = [{"id": rid, "row": i, "label": int(v)}
-                 for rid, values in self._pending for i, v in enumerate(values)]
+        items = [
+            {"id": rid, "row": i, "label": int(v)}
+            for rid, values in self._pending
+            for i, v in enumerate(values)
+        ]
         _post(f"{self.detector}/v1/labels/{DETECTOR_NAME}", {"labels": items})
         self._frame, self._next = frame, 0
         return started
@@ -333,6 +396,6 @@ class _Traffic:
         """One more shifted request: production keeps flowing while the loop runs."""
         from shipyard.data.synthetic import TARGET
 
-        part = self._frame.iloc[self._next:self._next + self.options.batch_rows]
+        part = self._frame.iloc[self._next : self._next + self.options.batch_rows]
         self._next = (self._next + self.options.batch_rows) % len(self._frame)
         self._send(part.drop(columns=TARGET))

@@ -19,17 +19,20 @@ if TYPE_CHECKING:
     from shipyard.drift import DriftDetector
 
 
-def store_detector(mlflow_client: MlflowClient, ref: ModelRef, directory: Path
-                   ) -> dict[str, str]:
+def store_detector(mlflow_client: MlflowClient, ref: ModelRef, directory: Path) -> dict[str, str]:
     """Log the detector beside the version's model; tag the version; return the tags."""
     run_id = mlflow_client.get_model_version(ref.name, ref.number).run_id
     if run_id is None:
-        raise ConfigError(f"{ref} was not logged by a run: its drift detector has no run to go to",
-                          hint="register models logged by Shipyard's train or tune step")
+        raise ConfigError(
+            f"{ref} was not logged by a run: its drift detector has no run to go to",
+            hint="register models logged by Shipyard's train or tune step",
+        )
     path = f"drift_detector/v{ref.version}"
     mlflow_client.log_artifacts(run_id, str(directory), path)
-    tags = {DETECTOR_URI_TAG: f"runs:/{run_id}/{path}",
-            DETECTOR_SHA_TAG: directory_sha256(directory)}
+    tags = {
+        DETECTOR_URI_TAG: f"runs:/{run_id}/{path}",
+        DETECTOR_SHA_TAG: directory_sha256(directory),
+    }
     for key, value in tags.items():
         mlflow_client.set_model_version_tag(ref.name, ref.number, key, value)
     return tags

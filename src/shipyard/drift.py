@@ -59,8 +59,13 @@ class Encoding:
             if name in self.categories:
                 index = {c: i for i, c in enumerate(self.categories[name])}
                 unseen = len(index)
-                columns.append(np.fromiter((index.get(str(v), unseen) for v in frame[name]),
-                                           dtype=np.float64, count=len(frame)))
+                columns.append(
+                    np.fromiter(
+                        (index.get(str(v), unseen) for v in frame[name]),
+                        dtype=np.float64,
+                        count=len(frame),
+                    )
+                )
             else:
                 values = pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64)
                 columns.append(np.where(np.isnan(values), self.fill[name], values))
@@ -75,16 +80,28 @@ class Encoding:
 class DriftDetector:
     """Fit on reference rows, score windows; ``p_val`` is the batch-level significance."""
 
-    def __init__(self, backend: Any, encoding: Encoding, p_val: float, schema: Schema,
-                 model_info: dict | None = None) -> None:
+    def __init__(
+        self,
+        backend: Any,
+        encoding: Encoding,
+        p_val: float,
+        schema: Schema,
+        model_info: dict | None = None,
+    ) -> None:
         self.backend, self.encoding, self.p_val = backend, encoding, p_val
         self.schema = schema  # the model's: how live payloads are decoded into rows
         # the model's threshold and holdout metrics: what live performance is compared with
         self.model_info = model_info or {}
 
     @classmethod
-    def fit(cls, reference: pd.DataFrame, schema: Schema, p_val: float = 0.05,
-            max_rows: int = 5000, seed: int = 42) -> DriftDetector:
+    def fit(
+        cls,
+        reference: pd.DataFrame,
+        schema: Schema,
+        p_val: float = 0.05,
+        max_rows: int = 5000,
+        seed: int = 42,
+    ) -> DriftDetector:
         from alibi_detect.cd import TabularDrift
 
         if len(reference) > max_rows:
@@ -92,23 +109,39 @@ class DriftDetector:
         encoding = Encoding(
             schema.features,
             {n: list(schema.column(n).categories or []) for n in schema.categorical},
-            {n: float(pd.to_numeric(reference[n], errors="coerce").median())
-             for n in schema.numeric})
-        backend = TabularDrift(encoding.encode(reference), p_val=p_val,
-                               categories_per_feature=encoding.categories_per_feature(),
-                               correction="bonferroni")
+            {
+                n: float(pd.to_numeric(reference[n], errors="coerce").median())
+                for n in schema.numeric
+            },
+        )
+        backend = TabularDrift(
+            encoding.encode(reference),
+            p_val=p_val,
+            categories_per_feature=encoding.categories_per_feature(),
+            correction="bonferroni",
+        )
         return cls(backend, encoding, p_val, schema)
 
     def score(self, window: pd.DataFrame) -> DriftResult:
         """Batch verdict with Bonferroni correction; features flagged at the same threshold."""
-        prediction = self.backend.predict(self.encoding.encode(window), drift_type="batch",
-                                          return_p_val=True, return_distance=True)["data"]
+        prediction = self.backend.predict(
+            self.encoding.encode(window),
+            drift_type="batch",
+            return_p_val=True,
+            return_distance=True,
+        )["data"]
         threshold = float(prediction["threshold"])
         names = self.encoding.features
         p_values = {n: float(p) for n, p in zip(names, prediction["p_val"], strict=True)}
         stats = {n: float(d) for n, d in zip(names, prediction["distance"], strict=True)}
-        return DriftResult(len(window), bool(prediction["is_drift"]), threshold, p_values,
-                           stats, {n: p < threshold for n, p in p_values.items()})
+        return DriftResult(
+            len(window),
+            bool(prediction["is_drift"]),
+            threshold,
+            p_values,
+            stats,
+            {n: p < threshold for n, p in p_values.items()},
+        )
 
     def save(self, directory: str | Path) -> Path:
         from alibi_detect.saving import save_detector
@@ -116,8 +149,9 @@ class DriftDetector:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         save_detector(self.backend, directory / "alibi")
-        (directory / "encoding.json").write_text(json.dumps(
-            {**asdict(self.encoding), "p_val": self.p_val, "backend": BACKEND}, indent=2))
+        (directory / "encoding.json").write_text(
+            json.dumps({**asdict(self.encoding), "p_val": self.p_val, "backend": BACKEND}, indent=2)
+        )
         self.schema.save(directory / "schema.json")
         (directory / "model_info.json").write_text(json.dumps(self.model_info, indent=2))
         return directory
@@ -131,6 +165,10 @@ class DriftDetector:
         p_val = data.pop("p_val")
         data.pop("backend", None)
         info = directory / "model_info.json"
-        return cls(load_detector(directory / "alibi"), Encoding(**data), p_val,
-                   Schema.load(directory / "schema.json"),
-                   json.loads(info.read_text()) if info.is_file() else None)
+        return cls(
+            load_detector(directory / "alibi"),
+            Encoding(**data),
+            p_val,
+            Schema.load(directory / "schema.json"),
+            json.loads(info.read_text()) if info.is_file() else None,
+        )

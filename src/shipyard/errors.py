@@ -58,8 +58,9 @@ class ValidationFailed(ShipyardError):
         self.violations = violations
         lines = "\n".join(f"  - {v}" for v in violations)
         hint = f"see the report at {report_path}" if report_path else None
-        super().__init__(f"data validation failed with {len(violations)} violation(s):\n{lines}",
-                         hint=hint)
+        super().__init__(
+            f"data validation failed with {len(violations)} violation(s):\n{lines}", hint=hint
+        )
 
 
 class ServiceUnavailable(ShipyardError):
@@ -100,7 +101,8 @@ def one_line(exc: BaseException, limit: int = 600) -> str:
     for line in text.splitlines():
         part = line.strip().removeprefix("- ")
         if part:
-            folded = part if not folded else \
-                f"{folded}{' ' if folded.endswith(':') else '; '}{part}"
+            folded = (
+                part if not folded else f"{folded}{' ' if folded.endswith(':') else '; '}{part}"
+            )
     text = folded
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -37,8 +37,11 @@ METRICS: dict[str, Metric] = {
     "r2": Metric("r2", True, False, (REGRESSION,)),
 }
 PRIMARY = {BINARY: "roc_auc", MULTICLASS: "f1_macro", REGRESSION: "rmse"}
-DEFAULT_FLOORS = {BINARY: "roc_auc>=0.75,pr_auc>=0.05", MULTICLASS: "f1_macro>=0.5",
-                  REGRESSION: "r2>=0.0"}
+DEFAULT_FLOORS = {
+    BINARY: "roc_auc>=0.75,pr_auc>=0.05",
+    MULTICLASS: "f1_macro>=0.5",
+    REGRESSION: "r2>=0.0",
+}
 
 
 def metric_for(name: str, task: str) -> Metric:
@@ -46,8 +49,10 @@ def metric_for(name: str, task: str) -> Metric:
     metric = METRICS.get(name)
     if metric is None or task not in metric.tasks:
         usable = [n for n, m in METRICS.items() if task in m.tasks]
-        raise ConfigError(f"metric {name!r} does not apply to a {task} model",
-                          hint=f"use one of {', '.join(usable)}")
+        raise ConfigError(
+            f"metric {name!r} does not apply to a {task} model",
+            hint=f"use one of {', '.join(usable)}",
+        )
     return metric
 
 
@@ -66,8 +71,13 @@ class Evaluation:
     roc: tuple[list[float], list[float], list[float]] | None  # fpr, tpr, thresholds
 
 
-def evaluate(y_true: np.ndarray, scores: np.ndarray, threshold: float | None,
-             classes: list[Any] | None, task: str = BINARY) -> Evaluation:
+def evaluate(
+    y_true: np.ndarray,
+    scores: np.ndarray,
+    threshold: float | None,
+    classes: list[Any] | None,
+    task: str = BINARY,
+) -> Evaluation:
     """Holdout metrics of ``scores`` (probabilities ``[n, k]``, or values for regression)
     against the user's labels ``y_true``."""
     if task == REGRESSION:
@@ -76,13 +86,11 @@ def evaluate(y_true: np.ndarray, scores: np.ndarray, threshold: float | None,
 
     y = encode_labels(pd.Series(np.asarray(y_true, dtype=object), name="label"), classes or [])
     if task == BINARY:
-        return _binary(y, scores, float(threshold if threshold is not None else 0.5),
-                       classes or [])
+        return _binary(y, scores, float(threshold if threshold is not None else 0.5), classes or [])
     return _multiclass(y, scores, classes or [])
 
 
-def _binary(y: np.ndarray, proba: np.ndarray, threshold: float, classes: list[Any]
-            ) -> Evaluation:
+def _binary(y: np.ndarray, proba: np.ndarray, threshold: float, classes: list[Any]) -> Evaluation:
     from sklearn.metrics import (
         accuracy_score,
         average_precision_score,
@@ -114,7 +122,8 @@ def _binary(y: np.ndarray, proba: np.ndarray, threshold: float, classes: list[An
         metrics={k: round(float(v), 6) for k, v in metrics.items()},
         confusion=confusion_matrix(y, predicted, labels=[0, 1]).tolist(),
         labels=[str(c) for c in classes],
-        roc=(fpr[keep].tolist(), tpr[keep].tolist(), thresholds.tolist()))
+        roc=(fpr[keep].tolist(), tpr[keep].tolist(), thresholds.tolist()),
+    )
 
 
 def _multiclass(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> Evaluation:
@@ -123,20 +132,27 @@ def _multiclass(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> Evaluat
     k = len(classes)
     predicted = proba.argmax(axis=1)
     labels = list(range(k))
-    metrics = {"accuracy": accuracy_score(y, predicted),
-               "f1_macro": f1_score(y, predicted, average="macro", labels=labels,
-                                    zero_division=0),
-               "log_loss": log_loss(y, np.clip(proba, 1e-15, 1), labels=labels)}
+    metrics = {
+        "accuracy": accuracy_score(y, predicted),
+        "f1_macro": f1_score(y, predicted, average="macro", labels=labels, zero_division=0),
+        "log_loss": log_loss(y, np.clip(proba, 1e-15, 1), labels=labels),
+    }
     if len(np.unique(y)) == k:  # one-vs-rest AUC needs every class in the holdout
         metrics["roc_auc_ovr"] = roc_auc_score(y, proba, multi_class="ovr", labels=labels)
-    return Evaluation({n: round(float(v), 6) for n, v in metrics.items()},
-                      confusion_matrix(y, predicted, labels=labels).tolist(),
-                      [str(c) for c in classes], None)
+    return Evaluation(
+        {n: round(float(v), 6) for n, v in metrics.items()},
+        confusion_matrix(y, predicted, labels=labels).tolist(),
+        [str(c) for c in classes],
+        None,
+    )
 
 
 def _regression(y: np.ndarray, predicted: np.ndarray) -> Evaluation:
     from sklearn.metrics import mean_absolute_error, r2_score, root_mean_squared_error
 
-    metrics = {"rmse": root_mean_squared_error(y, predicted),
-               "mae": mean_absolute_error(y, predicted), "r2": r2_score(y, predicted)}
+    metrics = {
+        "rmse": root_mean_squared_error(y, predicted),
+        "mae": mean_absolute_error(y, predicted),
+        "r2": r2_score(y, predicted),
+    }
     return Evaluation({n: round(float(v), 6) for n, v in metrics.items()}, None, [], None)

@@ -31,15 +31,20 @@ def check_exportable(model: LoadedModel) -> None:
     it would answer differently from the registered model."""
     classes = model.classes
     if classes is not None and classes != list(range(len(classes))):
-        raise ConfigError(f"KServe's stock runtime would answer class indices, not this "
-                          f"model's labels ({', '.join(map(str, classes[:5]))})",
-                          hint="serve it with Shipyard's predictor (model_format=shipyard)")
-    bools = [c.name for c in model.schema.columns if c.dtype == BOOL_DTYPE and
-             c.name in model.features]
+        raise ConfigError(
+            f"KServe's stock runtime would answer class indices, not this "
+            f"model's labels ({', '.join(map(str, classes[:5]))})",
+            hint="serve it with Shipyard's predictor (model_format=shipyard)",
+        )
+    bools = [
+        c.name for c in model.schema.columns if c.dtype == BOOL_DTYPE and c.name in model.features
+    ]
     if bools:
-        raise ConfigError(f"KServe's stock runtime cannot take bool feature(s) "
-                          f"{', '.join(bools)} as the model was trained on them",
-                          hint="serve it with Shipyard's predictor (model_format=shipyard)")
+        raise ConfigError(
+            f"KServe's stock runtime cannot take bool feature(s) "
+            f"{', '.join(bools)} as the model was trained on them",
+            hint="serve it with Shipyard's predictor (model_format=shipyard)",
+        )
 
 
 def thresholded(model: LoadedModel) -> Any:
@@ -50,14 +55,13 @@ def thresholded(model: LoadedModel) -> Any:
     classes = np.array(model.classes or [])
     if len(classes) != 2 or model.threshold is None:
         return model.pipeline  # argmax, as the bundle predicts
-    wrapped = FixedThresholdClassifier(FrozenEstimator(model.pipeline),
-                                       threshold=model.threshold,
-                                       response_method="predict_proba")
+    wrapped = FixedThresholdClassifier(
+        FrozenEstimator(model.pipeline), threshold=model.threshold, response_method="predict_proba"
+    )
     return wrapped.fit(np.zeros((2, 1)), classes)  # frozen: fit only records the classes
 
 
-def write_mlserver_sklearn(model: LoadedModel, dest: str | Path, name: str,
-                           version: str) -> Path:
+def write_mlserver_sklearn(model: LoadedModel, dest: str | Path, name: str, version: str) -> Path:
     """Write ``model.joblib`` and ``model-settings.json`` into ``dest``; return it."""
     import joblib
 
@@ -71,16 +75,26 @@ def write_mlserver_sklearn(model: LoadedModel, dest: str | Path, name: str,
         if spec.datatype == "BYTES":
             entry["parameters"] = {"content_type": "str"}
         inputs.append(entry)
-    settings = {"name": name, "implementation": MLSERVER_SKLEARN, "inputs": inputs,
-                "parameters": {"uri": "./model.joblib", "version": str(version),
-                               "content_type": "pd"}}
+    settings = {
+        "name": name,
+        "implementation": MLSERVER_SKLEARN,
+        "inputs": inputs,
+        "parameters": {"uri": "./model.joblib", "version": str(version), "content_type": "pd"},
+    }
     (dest / "model-settings.json").write_text(json.dumps(settings, indent=2))
     return dest
 
 
 # KServe 0.20's kserve-mlserver runtime ships MLServer 1.7; uvloop<0.22: MLServer#2286.
-MLSERVER_PACKAGES = ("mlserver==1.7.1", "mlserver-sklearn==1.7.1", "uvloop<0.22",
-                     "xgboost==3.2.0", "scikit-learn==1.9.1", "pandas==2.3.3", "numpy==1.26.4")
+MLSERVER_PACKAGES = (
+    "mlserver==1.7.1",
+    "mlserver-sklearn==1.7.1",
+    "uvloop<0.22",
+    "xgboost==3.2.0",
+    "scikit-learn==1.9.1",
+    "pandas==2.3.3",
+    "numpy==1.26.4",
+)
 
 
 def mlserver_python(venv: str | Path) -> Path:
@@ -98,9 +112,13 @@ def mlserver_python(venv: str | Path) -> Path:
         uv = [sys.executable, "-m", "uv"]  # a dev dependency; else the uv on PATH
         if importlib.util.find_spec("uv") is None and shutil.which("uv"):
             uv = ["uv"]
-        subprocess.run([*uv, "venv", "--python", "3.11", str(venv)], check=True,
-                       capture_output=True)
-        subprocess.run([*uv, "pip", "install", "--python", str(python), *MLSERVER_PACKAGES],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [*uv, "venv", "--python", "3.11", str(venv)], check=True, capture_output=True
+        )
+        subprocess.run(
+            [*uv, "pip", "install", "--python", str(python), *MLSERVER_PACKAGES],
+            check=True,
+            capture_output=True,
+        )
         (venv / "ready").write_text("")
     return python

@@ -37,11 +37,16 @@ def canonical_values(values: Iterable, column: Column) -> np.ndarray:
     if column.kind != CATEGORICAL:
         return _numeric(values)
     if column.dtype == BOOL_DTYPE:
-        return np.array([np.nan if is_missing(v) else _bool_text(v) for v in values],
-                        dtype=object)
-    return np.array([np.nan if is_missing(v) else
-                     (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
-                     for v in values], dtype=object)
+        return np.array([np.nan if is_missing(v) else _bool_text(v) for v in values], dtype=object)
+    return np.array(
+        [
+            np.nan
+            if is_missing(v)
+            else (v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v))
+            for v in values
+        ],
+        dtype=object,
+    )
 
 
 def canonical_frame(frame: pd.DataFrame, schema: Schema) -> pd.DataFrame:
@@ -67,7 +72,6 @@ def _bool_text(value: Any) -> str:
     if text.strip().lower() in _FALSE:
         return "False"
     raise ValueError(f"{text[:40]!r} is not a bool (true/false)")
-
 
 
 def canonical_columns(frame: pd.DataFrame, schema: Schema) -> dict[str, np.ndarray]:

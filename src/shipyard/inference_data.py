@@ -37,9 +37,10 @@ class LogSource:
         root, _, query = body.partition("?")
         params = parse_qs(query)
         if not root or "model" not in params:
-            raise DataSourceError(f"not an inference-log source: {source!r}",
-                                  hint="use inference-log:<folder or s3://…>?model=NAME"
-                                       "&hours=168")
+            raise DataSourceError(
+                f"not an inference-log source: {source!r}",
+                hint="use inference-log:<folder or s3://…>?model=NAME&hours=168",
+            )
         try:
             hours = float(params.get("hours", ["168"])[0])
         except ValueError:
@@ -58,8 +59,9 @@ def is_log_source(source: str) -> bool:
     return source.startswith(SCHEME)
 
 
-def read_logged(source: str, target: str, settings: Settings | None = None,
-                time_column: str = "") -> LoggedData:
+def read_logged(
+    source: str, target: str, settings: Settings | None = None, time_column: str = ""
+) -> LoggedData:
     """The labelled production rows of ``source``'s model in its time window; with
     ``time_column``, when each row was served becomes that column (the time a split by time
     orders on, and the column a schema with a timestamp expects)."""
@@ -68,12 +70,16 @@ def read_logged(source: str, target: str, settings: Settings | None = None,
     rows = _read_parts(spec, "", since, settings)
     labels = _read_parts(spec, LABELS_PREFIX, since, settings)
     if rows.empty:
-        raise DataSourceError(f"no logged rows for model {spec.model!r} under {spec.root} in "
-                              f"the last {spec.hours:g} h",
-                              hint="is the detector sidecar's SHIPYARD_INFERENCE_LOG_URI set?")
+        raise DataSourceError(
+            f"no logged rows for model {spec.model!r} under {spec.root} in "
+            f"the last {spec.hours:g} h",
+            hint="is the detector sidecar's SHIPYARD_INFERENCE_LOG_URI set?",
+        )
     if labels.empty:
-        raise DataSourceError(f"{len(rows)} logged rows for {spec.model!r} but no labels yet",
-                              hint="post ground truth to the sidecar's /v1/labels/<name>")
+        raise DataSourceError(
+            f"{len(rows)} logged rows for {spec.model!r} but no labels yet",
+            hint="post ground truth to the sidecar's /v1/labels/<name>",
+        )
     labels = labels.drop_duplicates([ID, ROW], keep="last")[[ID, ROW, "label"]]
     joined = rows.merge(labels, on=[ID, ROW], how="inner")
     if time_column and time_column not in joined.columns:
@@ -95,8 +101,9 @@ def _typed(labels: pd.Series) -> pd.Series:
     return labels
 
 
-def _read_parts(spec: LogSource, prefix: str, since: datetime,
-                settings: Settings | None) -> pd.DataFrame:
+def _read_parts(
+    spec: LogSource, prefix: str, since: datetime, settings: Settings | None
+) -> pd.DataFrame:
     base = f"{spec.root.rstrip('/')}/{prefix}model={spec.model}/"
     frames = [pd.read_parquet(path) for path in _files(base, since, settings)]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -104,6 +111,7 @@ def _read_parts(spec: LogSource, prefix: str, since: datetime,
 
 def _files(base: str, since: datetime, settings: Settings | None) -> Iterator[Path]:
     """Parquet files under ``base`` whose date/hour partition is within the window."""
+
     def recent(key: str) -> bool:
         parts = dict(p.split("=", 1) for p in key.split("/") if "=" in p)
         try:
@@ -118,12 +126,17 @@ def _files(base: str, since: datetime, settings: Settings | None) -> Iterator[Pa
         bucket, prefix = storage.parse_s3_uri(base)
         tmp = Path(tempfile.mkdtemp(prefix="shipyard-log-"))
         with storage.translated(base, settings):  # one line naming the endpoint, bounded
-            names = [item.object_name for item in storage.client(settings).list_objects(
-                bucket, prefix=prefix, recursive=True)]
+            names = [
+                item.object_name
+                for item in storage.client(settings).list_objects(
+                    bucket, prefix=prefix, recursive=True
+                )
+            ]
         for name in names:
             if name.endswith(".parquet") and recent(name):
-                yield storage.download(f"s3://{bucket}/{name}", tmp / name.replace("/", "_"),
-                                       settings)
+                yield storage.download(
+                    f"s3://{bucket}/{name}", tmp / name.replace("/", "_"), settings
+                )
         return
     root = Path(base.removeprefix("file://"))
     for path in sorted(root.rglob("*.parquet")) if root.is_dir() else []:

@@ -13,12 +13,14 @@ from shipyard.timing import StepTimer
 from shipyard.training import ModelResult
 
 
-def write_model_result(result: ModelResult, timer: StepTimer, model: Any, metrics: Any,
-                       classification: Any) -> None:
+def write_model_result(
+    result: ModelResult, timer: StepTimer, model: Any, metrics: Any, classification: Any
+) -> None:
     """Metadata on the model artifact; scalar metrics; the ROC curve (binary) and the k×k
     confusion matrix (classifiers). A regressor's UI view is its metrics (rmse, mae, r2)."""
-    model.metadata.update({**result.metadata(), **timer.as_metadata(),
-                           "framework": family(result.model_type).flavor})
+    model.metadata.update(
+        {**result.metadata(), **timer.as_metadata(), "framework": family(result.model_type).flavor}
+    )
     for name, value in result.evaluation.metrics.items():
         metrics.log_metric(name, value)
     if result.cv_score is not None:
@@ -27,8 +29,7 @@ def write_model_result(result: ModelResult, timer: StepTimer, model: Any, metric
         fpr, tpr, thresholds = result.evaluation.roc
         classification.log_roc_curve(fpr, tpr, thresholds)
     if result.evaluation.confusion is not None:
-        classification.log_confusion_matrix(result.evaluation.labels,
-                                            result.evaluation.confusion)
+        classification.log_confusion_matrix(result.evaluation.labels, result.evaluation.confusion)
 
 
 def threshold_param(value: float) -> float | None:

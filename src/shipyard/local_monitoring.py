@@ -62,8 +62,12 @@ def _snake(name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
 
 
-def alertmanager_config(receivers: dict[str, str], token: str,
-                        group_wait: str | None = None, manifests: Path = MANIFESTS) -> dict:
+def alertmanager_config(
+    receivers: dict[str, str],
+    token: str,
+    group_wait: str | None = None,
+    manifests: Path = MANIFESTS,
+) -> dict:
     """The ``AlertmanagerConfig`` as an Alertmanager configuration file. ``receivers`` maps
     each receiver's name to the URL it posts to here; ``token`` is the trigger's bearer token
     (a Secret on the cluster)."""
@@ -77,8 +81,10 @@ def alertmanager_config(receivers: dict[str, str], token: str,
             if key in node:
                 out[_snake(key)] = group_wait if key == "groupWait" and group_wait else node[key]
         if "matchers" in node:
-            out["matchers"] = [f'{m["name"]}{m.get("matchType", "=")}{json.dumps(m["value"])}'
-                               for m in node["matchers"]]
+            out["matchers"] = [
+                f"{m['name']}{m.get('matchType', '=')}{json.dumps(m['value'])}"
+                for m in node["matchers"]
+            ]
         if node.get("continue"):
             out["continue"] = True
         if "routes" in node:
@@ -92,42 +98,48 @@ def alertmanager_config(receivers: dict[str, str], token: str,
             raise ConfigError(f"no local URL for the receiver {name!r}")
         out: dict = {"name": name}
         for webhook in receiver.get("webhookConfigs", []):
-            entry = {"url": receivers[name],
-                     "send_resolved": webhook.get("sendResolved", True)}
+            entry = {"url": receivers[name], "send_resolved": webhook.get("sendResolved", True)}
             if "authorization" in webhook.get("httpConfig", {}):
                 entry["http_config"] = {"authorization": {"credentials": token}}
             out.setdefault("webhook_configs", []).append(entry)
         for slack in receiver.get("slackConfigs", []):
             out.setdefault("slack_configs", []).append(
-                {"api_url": receivers[name], "send_resolved": slack.get("sendResolved", False),
-                 "title": slack.get("title", ""), "text": slack.get("text", "")})
+                {
+                    "api_url": receivers[name],
+                    "send_resolved": slack.get("sendResolved", False),
+                    "title": slack.get("title", ""),
+                    "text": slack.get("text", ""),
+                }
+            )
         converted.append(out)
     # The operator hangs the AlertmanagerConfig's route under the global root route (adding
     # a namespace matcher); here the root is a receiver that drops what nothing matched.
-    return {"route": {"receiver": "unrouted", "routes": [route(spec["route"])]},
-            "receivers": [{"name": "unrouted"}, *converted]}
+    return {
+        "route": {"receiver": "unrouted", "routes": [route(spec["route"])]},
+        "receivers": [{"name": "unrouted"}, *converted],
+    }
 
 
 def _binary(*names: str) -> str:
     for name in names:
         if shutil.which(name):
             return name
-    raise ServiceUnavailable(f"{names[0]} is not installed",
-                             hint=f"apt-get install {names[-1]}")
+    raise ServiceUnavailable(f"{names[0]} is not installed", hint=f"apt-get install {names[-1]}")
 
 
-def _start(command: list[str], url: str, ready: str, folder: Path, what: str,
-           timeout: float = 60.0) -> LocalServer:
+def _start(
+    command: list[str], url: str, ready: str, folder: Path, what: str, timeout: float = 60.0
+) -> LocalServer:
     log = folder / f"{what}.log"
     with open(log, "w") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
+        )
     server = LocalServer(process, url, log)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise ServiceUnavailable(f"{what} exited with {process.returncode}",
-                                     hint=f"see {log}")
+            raise ServiceUnavailable(f"{what} exited with {process.returncode}", hint=f"see {log}")
         try:
             with urllib.request.urlopen(url + ready, timeout=2) as response:
                 if response.status == 200:
@@ -144,37 +156,56 @@ def start_alertmanager(config: dict, folder: Path) -> LocalServer:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "alertmanager.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     port = free_port()
-    command = [_binary("alertmanager", "prometheus-alertmanager"),
-               f"--config.file={folder / 'alertmanager.yml'}",
-               f"--storage.path={folder / 'alertmanager-data'}",
-               f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address="]
+    command = [
+        _binary("alertmanager", "prometheus-alertmanager"),
+        f"--config.file={folder / 'alertmanager.yml'}",
+        f"--storage.path={folder / 'alertmanager-data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--cluster.listen-address=",
+    ]
     return _start(command, f"http://127.0.0.1:{port}", "/-/ready", folder, "alertmanager")
 
 
-def start_prometheus(targets: dict[str, tuple[str, dict[str, str]]], folder: Path,
-                     rules: dict | None = None, alertmanager: str | None = None,
-                     interval: str = "1s", wait_for_targets: bool = True) -> LocalServer:
+def start_prometheus(
+    targets: dict[str, tuple[str, dict[str, str]]],
+    folder: Path,
+    rules: dict | None = None,
+    alertmanager: str | None = None,
+    interval: str = "1s",
+    wait_for_targets: bool = True,
+) -> LocalServer:
     """Prometheus on a free 127.0.0.1 port scraping ``{job: (base URL, labels)}`` every
     ``interval`` (the labels are what the PodMonitor's relabeling attaches on a cluster),
     evaluating ``rules`` and sending alerts to ``alertmanager``. Returns once every target
     has been scraped."""
     folder.mkdir(parents=True, exist_ok=True)
-    config: dict = {"global": {"scrape_interval": interval, "evaluation_interval": interval},
-                    "scrape_configs": [
-                        {"job_name": job, "static_configs": [
-                            {"targets": [url.removeprefix("http://")], "labels": labels}]}
-                        for job, (url, labels) in targets.items()]}
+    config: dict = {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": [
+            {
+                "job_name": job,
+                "static_configs": [{"targets": [url.removeprefix("http://")], "labels": labels}],
+            }
+            for job, (url, labels) in targets.items()
+        ],
+    }
     if rules is not None:
         (folder / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
         config["rule_files"] = [str(folder / "rules.yml")]
     if alertmanager:
-        config["alerting"] = {"alertmanagers": [
-            {"static_configs": [{"targets": [alertmanager.removeprefix("http://")]}]}]}
+        config["alerting"] = {
+            "alertmanagers": [
+                {"static_configs": [{"targets": [alertmanager.removeprefix("http://")]}]}
+            ]
+        }
     (folder / "prometheus.yml").write_text(yaml.safe_dump(config, sort_keys=False))
     port = free_port()
-    command = [_binary("prometheus"), f"--config.file={folder / 'prometheus.yml'}",
-               f"--web.listen-address=127.0.0.1:{port}",
-               f"--storage.tsdb.path={folder / 'prometheus-data'}"]
+    command = [
+        _binary("prometheus"),
+        f"--config.file={folder / 'prometheus.yml'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        f"--storage.tsdb.path={folder / 'prometheus-data'}",
+    ]
     server = _start(command, f"http://127.0.0.1:{port}", "/-/ready", folder, "prometheus")
     if wait_for_targets:
         deadline = time.monotonic() + 60
@@ -185,8 +216,9 @@ def start_prometheus(targets: dict[str, tuple[str, dict[str, str]]], folder: Pat
                 return server
             time.sleep(0.5)
         server.stop()
-        raise ServiceUnavailable("Prometheus did not scrape every target within 60 s",
-                                 hint=f"see {folder}")
+        raise ServiceUnavailable(
+            "Prometheus did not scrape every target within 60 s", hint=f"see {folder}"
+        )
     return server
 
 

@@ -30,11 +30,35 @@ from shipyard.step_errors import StepFailure
 
 STEP_ORDER = ("ingest", "validate", "train", "tune", "register", "deploy", "score", "summary")
 SUMMARY_MARKDOWN = Path("summary-op") / "summary"  # the exit task's Markdown, in the run
-_KEY_METRICS = ("train_rows", "test_rows", "checks", "violations", "min_skew_p_value", "task",
-                "model_type", "winner", "cv_roc_auc", "cv_f1_macro", "cv_rmse", "roc_auc",
-                "pr_auc", "f1", "threshold", "accuracy", "f1_macro", "rmse", "mae", "r2",
-                "version", "promoted", "champion_version", "outcome", "rows_scored",
-                "drifted_features", "min_p_value")
+_KEY_METRICS = (
+    "train_rows",
+    "test_rows",
+    "checks",
+    "violations",
+    "min_skew_p_value",
+    "task",
+    "model_type",
+    "winner",
+    "cv_roc_auc",
+    "cv_f1_macro",
+    "cv_rmse",
+    "roc_auc",
+    "pr_auc",
+    "f1",
+    "threshold",
+    "accuracy",
+    "f1_macro",
+    "rmse",
+    "mae",
+    "r2",
+    "version",
+    "promoted",
+    "champion_version",
+    "outcome",
+    "rows_scored",
+    "drifted_features",
+    "min_p_value",
+)
 
 
 class PipelineFailed(ShipyardError):
@@ -46,9 +70,16 @@ class PipelineFailed(ShipyardError):
 
     status = 422
 
-    def __init__(self, step: str, run_dir: Path | None, report: Path | None,
-                 log: Path | None = None, failure: StepFailure | None = None,
-                 last_line: str = "", summary: Path | None = None) -> None:
+    def __init__(
+        self,
+        step: str,
+        run_dir: Path | None,
+        report: Path | None,
+        log: Path | None = None,
+        failure: StepFailure | None = None,
+        last_line: str = "",
+        summary: Path | None = None,
+    ) -> None:
         self.step, self.run_dir, self.report, self.log = step, run_dir, report, log
         self.failure, self.summary = failure, summary
         self.exit_code = failure.exit_code if failure else 1
@@ -56,8 +87,9 @@ class PipelineFailed(ShipyardError):
         where = [f"its log: {log}" if log else "its log is printed above"]
         if report:
             where.append(f"its report: {report}")
-        super().__init__(f"step '{step}' failed: {said}; nothing after it ran",
-                         hint="; ".join(where))
+        super().__init__(
+            f"step '{step}' failed: {said}; nothing after it ran", hint="; ".join(where)
+        )
 
 
 @dataclass
@@ -107,8 +139,9 @@ def prepare_environment(settings: Settings | None = None) -> Settings:
     os.environ["SHIPYARD_HOME"] = str(settings.home)
     if not settings.git_commit:
         try:
-            commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                                    timeout=5, check=True).stdout.strip()
+            commit = subprocess.run(
+                ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+            ).stdout.strip()
             os.environ["SHIPYARD_GIT_COMMIT"] = commit
         except (OSError, subprocess.SubprocessError):
             pass
@@ -122,8 +155,10 @@ def coerce_arguments(pipeline: Any, raw: dict[str, str]) -> dict[str, Any]:
     arguments: dict[str, Any] = {}
     for key, value in raw.items():
         if key not in inputs:
-            raise ConfigError(f"the pipeline has no parameter {key!r}",
-                              hint=f"parameters: {', '.join(sorted(inputs))}")
+            raise ConfigError(
+                f"the pipeline has no parameter {key!r}",
+                hint=f"parameters: {', '.join(sorted(inputs))}",
+            )
         kind = inputs[key].type
         try:
             if kind == "Integer":
@@ -139,8 +174,11 @@ def coerce_arguments(pipeline: Any, raw: dict[str, str]) -> dict[str, Any]:
     return arguments
 
 
-def run_local(pipeline_file: str | Path, arguments: dict[str, Any] | None = None,
-              settings: Settings | None = None) -> RunSummary:
+def run_local(
+    pipeline_file: str | Path,
+    arguments: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> RunSummary:
     """Run the compiled pipeline on ``kfp.local.SubprocessRunner`` and summarize it."""
     from kfp import components, local
 
@@ -152,13 +190,19 @@ def run_local(pipeline_file: str | Path, arguments: dict[str, Any] | None = None
     # No caching: ingest, validate, register, deploy and the summary must always run, and
     # train and tune could never hit anyway (their inputs include the run's own artifact
     # paths and run id).
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(root),
-               raise_on_error=True, enable_caching=False)
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(root),
+        raise_on_error=True,
+        enable_caching=False,
+    )
     pipeline = components.load_component_from_file(str(pipeline_file))
     before = set(root.iterdir()) if root.exists() else set()
     start = time.perf_counter()
-    with StepLogs(Path(tempfile.mkdtemp(prefix="shipyard-logs-"))) as logs, \
-            warnings.catch_warnings():
+    with (
+        StepLogs(Path(tempfile.mkdtemp(prefix="shipyard-logs-"))) as logs,
+        warnings.catch_warnings(),
+    ):
         # Expected here, said once in the README: the tasks run in this environment rather
         # than the project image, and UI names and resource limits are for Kubeflow.
         for message in (".*non-Python base image", ".*have no effect in the current local"):
@@ -209,12 +253,22 @@ def step_failed(step: str, run_dir: Path | None) -> PipelineFailed:
     report = task_dir / "report" if task_dir and (task_dir / "report").is_file() else None
     last = ""
     if log and not failure:
-        lines = [line.strip() for line in log.read_text(errors="replace").splitlines()
-                 if line.strip() and not _KFP_LINE.search(line)]
+        lines = [
+            line.strip()
+            for line in log.read_text(errors="replace").splitlines()
+            if line.strip() and not _KFP_LINE.search(line)
+        ]
         last = lines[-1] if lines else ""
     summary = run_dir / SUMMARY_MARKDOWN if run_dir else None
-    return PipelineFailed(step, run_dir, report, log, failure, last,
-                          summary if summary and summary.is_file() else None)
+    return PipelineFailed(
+        step,
+        run_dir,
+        report,
+        log,
+        failure,
+        last,
+        summary if summary and summary.is_file() else None,
+    )
 
 
 LOG_FILE = "log.txt"
@@ -297,9 +351,10 @@ def read_steps(run_dir: Path) -> list[StepSummary]:
     """Per-step timings and metrics from each task's executor output: every ``<step>-op``
     folder of the run, known steps in pipeline order, any other after them by name."""
     known = {name: i for i, name in enumerate(STEP_ORDER)}
-    names = sorted((p.parent.name.removesuffix("-op") for p in
-                    run_dir.glob("*-op/executor_output.json")),
-                   key=lambda n: (known.get(n, len(known)), n))
+    names = sorted(
+        (p.parent.name.removesuffix("-op") for p in run_dir.glob("*-op/executor_output.json")),
+        key=lambda n: (known.get(n, len(known)), n),
+    )
     steps = []
     for name in names:
         data = json.loads((run_dir / f"{name}-op" / "executor_output.json").read_text())
@@ -311,32 +366,44 @@ def read_steps(run_dir: Path) -> list[StepSummary]:
             merged["outcome"] = merged.pop("Output", None)
         work, process = merged.pop("work_seconds", None), merged.pop("process_seconds", None)
         shown = ("state", "outcome") if name == "summary" else _KEY_METRICS  # not the rest again
-        steps.append(StepSummary(name, work, process,
-                                 {k: merged[k] for k in shown if k in merged}, merged))
+        steps.append(
+            StepSummary(name, work, process, {k: merged[k] for k in shown if k in merged}, merged)
+        )
     return steps
 
 
 def format_summary(summary: RunSummary) -> str:
     """The table ``make run`` ends with."""
     lines = [f"{'step':<10} {'task s':>7} {'work s':>7}  key results", "-" * 78]
-    rows = [(step.name, f"{step.name:<10} {format_value(step.process_seconds):>7} "
-                        f"{format_value(step.work_seconds):>7}  " +
-             ", ".join(f"{k}={format_value(v)}" for k, v in step.metrics.items()))
-            for step in summary.steps]
-    rows += [(name, f"{name:<10} {'-':>7} {'-':>7}  skipped: its condition was false")
-             for name in summary.skipped]
+    rows = [
+        (
+            step.name,
+            f"{step.name:<10} {format_value(step.process_seconds):>7} "
+            f"{format_value(step.work_seconds):>7}  "
+            + ", ".join(f"{k}={format_value(v)}" for k, v in step.metrics.items()),
+        )
+        for step in summary.steps
+    ]
+    rows += [
+        (name, f"{name:<10} {'-':>7} {'-':>7}  skipped: its condition was false")
+        for name in summary.skipped
+    ]
     order = {name: i for i, name in enumerate(STEP_ORDER)}
     lines += [line for _, line in sorted(rows, key=lambda r: order.get(r[0], len(order)))]
     lines.append("-" * 78)
-    lines.append(f"pipeline wall time {summary.wall_seconds:.1f} s; steps' own work "
-                 f"{summary.work_seconds:.1f} s; orchestration overhead "
-                 f"{summary.overhead_per_step:.2f} s per step")
+    lines.append(
+        f"pipeline wall time {summary.wall_seconds:.1f} s; steps' own work "
+        f"{summary.work_seconds:.1f} s; orchestration overhead "
+        f"{summary.overhead_per_step:.2f} s per step"
+    )
     register = next((s for s in summary.steps if s.name == "register"), None)
     if register:
         m = register.metrics
-        lines.append(f"registered version v{m.get('version')}: "
-                     f"{'promoted' if m.get('promoted') else 'not promoted'}; "
-                     f"`champion` -> v{m.get('champion_version') or '(none)'}")
+        lines.append(
+            f"registered version v{m.get('version')}: "
+            f"{'promoted' if m.get('promoted') else 'not promoted'}; "
+            f"`champion` -> v{m.get('champion_version') or '(none)'}"
+        )
     if summary.model_uri:
         lines.append(f"registered model: {summary.model_uri}")
     if summary.summary_markdown:

@@ -51,9 +51,16 @@ def directory_sha256(directory: Path) -> str:
     return digest.hexdigest()
 
 
-def save_bundle(pipeline: Any, directory: str | Path, schema: Schema, model_type: str,
-                flavor: str, threshold: float | None, extra: dict[str, Any] | None = None,
-                probes: pd.DataFrame | None = None) -> Path:
+def save_bundle(
+    pipeline: Any,
+    directory: str | Path,
+    schema: Schema,
+    model_type: str,
+    flavor: str,
+    threshold: float | None,
+    extra: dict[str, Any] | None = None,
+    probes: pd.DataFrame | None = None,
+) -> Path:
     """Write ``pipeline`` (preprocess + model steps), its manifest and, given ``probes``
     (rows of features), those rows with the pipeline's answers into ``directory``."""
     import skops.io as sio
@@ -67,17 +74,26 @@ def save_bundle(pipeline: Any, directory: str | Path, schema: Schema, model_type
         sio.dump(pipeline, directory / "pipeline.skops")
     schema.save(directory / "schema.json")
     if probes is not None:
-        scores = raw_scores(pipeline, canonical_frame(probes, schema),
-                            _task_and_classes(pipeline, schema)[0])
-        (directory / PROBES).write_text(json.dumps(
-            {"rows": json_rows(probes[schema.features]), "scores": scores.tolist()}))
+        scores = raw_scores(
+            pipeline, canonical_frame(probes, schema), _task_and_classes(pipeline, schema)[0]
+        )
+        (directory / PROBES).write_text(
+            json.dumps({"rows": json_rows(probes[schema.features]), "scores": scores.tolist()})
+        )
     files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.name != MANIFEST}
     task, classes = _task_and_classes(pipeline, schema)
-    manifest = {"format_version": FORMAT_VERSION, "model_type": model_type, "flavor": flavor,
-                "features": schema.features, "target": schema.target,
-                "task": task, "classes": classes,
-                "threshold": None if threshold is None else float(threshold), "files": files,
-                **(extra or {})}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "model_type": model_type,
+        "flavor": flavor,
+        "features": schema.features,
+        "target": schema.target,
+        "task": task,
+        "classes": classes,
+        "threshold": None if threshold is None else float(threshold),
+        "files": files,
+        **(extra or {}),
+    }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2))
     return directory
 
@@ -103,8 +119,13 @@ def raw_scores(pipeline: Any, frame: pd.DataFrame, task: str) -> np.ndarray:
 
 def json_rows(frame: pd.DataFrame) -> list[dict[Hashable, Any]]:
     """Rows as JSON-able dicts (nulls as None), the form a v2 client sends them in."""
-    return [{k: (None if _null(v) else v.item() if isinstance(v, np.generic) else v)
-             for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    return [
+        {
+            k: (None if _null(v) else v.item() if isinstance(v, np.generic) else v)
+            for k, v in row.items()
+        }
+        for row in frame.to_dict(orient="records")
+    ]
 
 
 def _null(value: Any) -> bool:
@@ -165,8 +186,10 @@ class LoadedModel:
         if not path.is_file():
             return None
         data = json.loads(path.read_text())
-        return (pd.DataFrame(data["rows"], columns=self.features),
-                np.asarray(data["scores"], dtype=np.float64))
+        return (
+            pd.DataFrame(data["rows"], columns=self.features),
+            np.asarray(data["scores"], dtype=np.float64),
+        )
 
 
 def find_bundle(root: str | Path) -> Path:
@@ -187,17 +210,21 @@ def verify_bundle(directory: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as exc:
         raise IntegrityError(f"cannot read the model manifest in {directory}: {exc}") from exc
     if manifest.get("format_version") != FORMAT_VERSION:
-        raise IntegrityError(f"model format {manifest.get('format_version')} in {directory} "
-                             f"is not the supported {FORMAT_VERSION}")
+        raise IntegrityError(
+            f"model format {manifest.get('format_version')} in {directory} "
+            f"is not the supported {FORMAT_VERSION}"
+        )
     for name, expected in manifest["files"].items():
         path = directory / name
         if not path.is_file():
             raise IntegrityError(f"model file {name} is missing from {directory}")
         actual = sha256_file(path)
         if actual != expected:
-            raise IntegrityError(f"model file {name} in {directory} has SHA-256 {actual[:12]}…, "
-                                 f"the manifest recorded {expected[:12]}…",
-                                 hint="the artifact was changed after training; re-register it")
+            raise IntegrityError(
+                f"model file {name} in {directory} has SHA-256 {actual[:12]}…, "
+                f"the manifest recorded {expected[:12]}…",
+                hint="the artifact was changed after training; re-register it",
+            )
     return manifest
 
 
@@ -212,8 +239,9 @@ def load_bundle(root: str | Path) -> LoadedModel:
 
         model = XGBRegressor() if manifest.get("task") == REGRESSION else XGBClassifier()
         model.load_model(directory / "model.ubj")
-        pipeline = Pipeline([("preprocess", _load_skops(directory / "preprocess.skops")),
-                             ("model", model)])
+        pipeline = Pipeline(
+            [("preprocess", _load_skops(directory / "preprocess.skops")), ("model", model)]
+        )
     else:
         pipeline = _load_skops(directory / "pipeline.skops")
     return LoadedModel(pipeline, schema, manifest, directory)
@@ -225,6 +253,7 @@ def _load_skops(path: Path) -> Any:
     untrusted = sio.get_untrusted_types(file=path)
     refused = sorted(set(untrusted) - SKOPS_ALLOWED)
     if refused:
-        raise IntegrityError(f"{path.name} contains types Shipyard does not load: "
-                             f"{', '.join(refused)}")
+        raise IntegrityError(
+            f"{path.name} contains types Shipyard does not load: {', '.join(refused)}"
+        )
     return sio.load(path, trusted=untrusted)

@@ -28,8 +28,10 @@ class ModelRef:
 
     def __post_init__(self) -> None:
         if (self.version is None) == (self.alias is None):
-            raise ConfigError(f"a model reference to {self.name!r} needs a version or an alias, "
-                              "not both or neither")
+            raise ConfigError(
+                f"a model reference to {self.name!r} needs a version or an alias, "
+                "not both or neither"
+            )
         if not self.name:
             raise ConfigError("a model reference needs a model name")
 
@@ -39,8 +41,10 @@ class ModelRef:
         ``default_alias``); anything else is a ConfigError showing the forms."""
         match = _URI.match(text.strip())
         if not match:
-            raise ConfigError(f"not a registered model reference: {text[:200]!r}",
-                              hint="use models:/name@alias, models:/name/N or models:/name")
+            raise ConfigError(
+                f"not a registered model reference: {text[:200]!r}",
+                hint="use models:/name@alias, models:/name/N or models:/name",
+            )
         if match["version"]:
             return cls(match["name"], version=match["version"])
         return cls(match["name"], alias=match["alias"] or default_alias)
@@ -82,8 +86,11 @@ class ModelRef:
 
     @property
     def uri(self) -> str:
-        return f"{SCHEME}{self.name}@{self.alias}" if self.alias else \
-            f"{SCHEME}{self.name}/{self.version}"
+        return (
+            f"{SCHEME}{self.name}@{self.alias}"
+            if self.alias
+            else f"{SCHEME}{self.name}/{self.version}"
+        )
 
     def __str__(self) -> str:
         return self.uri

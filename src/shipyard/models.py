@@ -40,26 +40,50 @@ class ModelFamily:
 
 FAMILIES: dict[str, ModelFamily] = {
     "xgboost": ModelFamily(
-        "xgboost", "xgboost",
-        {"n_estimators": 300, "max_depth": 4, "learning_rate": 0.08, "subsample": 0.9,
-         "colsample_bytree": 0.9, "min_child_weight": 1.0, "reg_lambda": 1.0},
-        {"max_depth": [2, 3, 4, 5, 6, 8], "learning_rate": [0.03, 0.05, 0.08, 0.12, 0.2],
-         "subsample": [0.7, 0.8, 0.9, 1.0], "colsample_bytree": [0.6, 0.8, 1.0],
-         "min_child_weight": [1.0, 3.0, 5.0, 10.0], "reg_lambda": [0.5, 1.0, 3.0, 10.0]}),
+        "xgboost",
+        "xgboost",
+        {
+            "n_estimators": 300,
+            "max_depth": 4,
+            "learning_rate": 0.08,
+            "subsample": 0.9,
+            "colsample_bytree": 0.9,
+            "min_child_weight": 1.0,
+            "reg_lambda": 1.0,
+        },
+        {
+            "max_depth": [2, 3, 4, 5, 6, 8],
+            "learning_rate": [0.03, 0.05, 0.08, 0.12, 0.2],
+            "subsample": [0.7, 0.8, 0.9, 1.0],
+            "colsample_bytree": [0.6, 0.8, 1.0],
+            "min_child_weight": [1.0, 3.0, 5.0, 10.0],
+            "reg_lambda": [0.5, 1.0, 3.0, 10.0],
+        },
+    ),
     "random_forest": ModelFamily(
-        "random_forest", "sklearn",
+        "random_forest",
+        "sklearn",
         {"n_estimators": 200, "max_depth": 12, "min_samples_leaf": 2, "max_features": "sqrt"},
-        {"max_depth": [6, 8, 12, 16, None], "min_samples_leaf": [1, 2, 5, 10],
-         "max_features": ["sqrt", "log2", 0.5]},
+        {
+            "max_depth": [6, 8, 12, 16, None],
+            "min_samples_leaf": [1, 2, 5, 10],
+            "max_features": ["sqrt", "log2", 0.5],
+        },
         {"n_estimators": 200, "max_depth": 12, "min_samples_leaf": 2, "max_features": 0.5},
-        {"max_depth": [6, 8, 12, 16, None], "min_samples_leaf": [1, 2, 5, 10],
-         "max_features": [0.33, 0.5, 1.0]}),
+        {
+            "max_depth": [6, 8, 12, 16, None],
+            "min_samples_leaf": [1, 2, 5, 10],
+            "max_features": [0.33, 0.5, 1.0],
+        },
+    ),
     "linear": ModelFamily(
-        "linear", "sklearn",
+        "linear",
+        "sklearn",
         {"C": 1.0, "max_iter": 2000},
         {"C": [0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0]},
         {"alpha": 1.0},
-        {"alpha": [0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0]}),
+        {"alpha": [0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 100.0]},
+    ),
 }
 ALIASES = {"logistic_regression": "linear", "ridge": "linear"}
 
@@ -68,8 +92,9 @@ def family(name: str) -> ModelFamily:
     try:
         return FAMILIES[ALIASES.get(name, name)]
     except KeyError:
-        raise ConfigError(f"unknown model type {name!r}",
-                          hint=f"use one of {', '.join(FAMILIES)}") from None
+        raise ConfigError(
+            f"unknown model type {name!r}", hint=f"use one of {', '.join(FAMILIES)}"
+        ) from None
 
 
 def parse_model_types(value: str) -> list[str]:
@@ -80,8 +105,9 @@ def parse_model_types(value: str) -> list[str]:
     return list(dict.fromkeys(family(name).name for name in names))
 
 
-def make_estimator(name: str, task: str, params: dict[str, Any] | None = None,
-                   seed: int = 42) -> Any:
+def make_estimator(
+    name: str, task: str, params: dict[str, Any] | None = None, seed: int = 42
+) -> Any:
     """A fresh estimator of the family for ``task``, defaults overridden by ``params``."""
     fam = family(name)
     merged = {**fam.defaults_for(task), **(params or {})}
@@ -113,23 +139,46 @@ def make_preprocessor(schema: Schema) -> Any:
 
     parts = []
     if schema.numeric:
-        parts.append(("numeric", Pipeline([("impute", SimpleImputer(strategy="median")),
-                                           ("scale", StandardScaler())]), schema.numeric))
+        parts.append(
+            (
+                "numeric",
+                Pipeline(
+                    [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
+                ),
+                schema.numeric,
+            )
+        )
     if schema.categorical:
-        parts.append(("categorical", Pipeline([
-            ("impute", SimpleImputer(strategy="most_frequent")),
-            ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False))]),
-            schema.categorical))
+        parts.append(
+            (
+                "categorical",
+                Pipeline(
+                    [
+                        ("impute", SimpleImputer(strategy="most_frequent")),
+                        ("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False)),
+                    ]
+                ),
+                schema.categorical,
+            )
+        )
     if not parts:
         raise ConfigError("the schema has no numeric or categorical feature to train on")
     return ColumnTransformer(parts, verbose_feature_names_out=False)
 
 
-def make_pipeline(schema: Schema, name: str, params: dict[str, Any] | None = None,
-                  seed: int = 42, task: str | None = None) -> Any:
+def make_pipeline(
+    schema: Schema,
+    name: str,
+    params: dict[str, Any] | None = None,
+    seed: int = 42,
+    task: str | None = None,
+) -> Any:
     """The full scikit-learn Pipeline: ``preprocess`` then ``model``, for the schema's task."""
     from sklearn.pipeline import Pipeline
 
-    return Pipeline([("preprocess", make_preprocessor(schema)),
-                     ("model", make_estimator(name, task or schema.task or "binary", params,
-                                              seed))])
+    return Pipeline(
+        [
+            ("preprocess", make_preprocessor(schema)),
+            ("model", make_estimator(name, task or schema.task or "binary", params, seed)),
+        ]
+    )

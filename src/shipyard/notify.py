@@ -21,8 +21,11 @@ from prometheus_client import Counter
 from shipyard.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
-NOTIFICATIONS = Counter("shipyard_notifications", "Notifications by channel, event and outcome",
-                        ("channel", "event", "outcome"))
+NOTIFICATIONS = Counter(
+    "shipyard_notifications",
+    "Notifications by channel, event and outcome",
+    ("channel", "event", "outcome"),
+)
 WEBHOOK, EMAIL = "webhook", "email"
 
 
@@ -35,8 +38,14 @@ class Notifier:
     @property
     def channels(self) -> list[str]:
         s = self.settings
-        return [c for c, on in ((WEBHOOK, s.notify_webhook_url is not None),
-                                (EMAIL, bool(s.smtp_host and s.notify_email_to))) if on]
+        return [
+            c
+            for c, on in (
+                (WEBHOOK, s.notify_webhook_url is not None),
+                (EMAIL, bool(s.smtp_host and s.notify_email_to)),
+            )
+            if on
+        ]
 
     def send(self, event: str, title: str, text: str) -> dict[str, str]:
         """Deliver ``title`` and ``text`` for ``event`` (e.g. ``gate``, ``rollout``); never
@@ -48,8 +57,7 @@ class Notifier:
                 outcomes[channel] = "sent"
             except (OSError, smtplib.SMTPException, urllib.error.URLError, ValueError) as exc:
                 outcomes[channel] = "failed"
-                logger.warning("notification %s via %s failed: %s", event, channel,
-                               str(exc)[:300])
+                logger.warning("notification %s via %s failed: %s", event, channel, str(exc)[:300])
             NOTIFICATIONS.labels(channel, event, outcomes[channel]).inc()
         return outcomes
 
@@ -57,8 +65,12 @@ class Notifier:
         url = self.settings.notify_webhook_url
         assert url is not None
         body = json.dumps({"text": f"*{title}*\n{text}"}).encode()
-        request = urllib.request.Request(url.get_secret_value(), data=body, method="POST",
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            url.get_secret_value(),
+            data=body,
+            method="POST",
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=self.settings.notify_timeout_seconds) as r:
             if r.status >= 300:
                 raise OSError(f"the webhook answered {r.status}")
@@ -69,8 +81,7 @@ class Notifier:
         message["Subject"], message["From"] = title, s.notify_email_from
         message["To"] = s.notify_email_to
         message.set_content(text)
-        with smtplib.SMTP(s.smtp_host or "", s.smtp_port,
-                          timeout=s.notify_timeout_seconds) as smtp:
+        with smtplib.SMTP(s.smtp_host or "", s.smtp_port, timeout=s.notify_timeout_seconds) as smtp:
             if s.smtp_starttls:
                 smtp.starttls()
             if s.smtp_user and s.smtp_password:
@@ -78,7 +89,6 @@ class Notifier:
             smtp.send_message(message)
 
 
-def notify(event: str, title: str, text: str, settings: Settings | None = None
-           ) -> dict[str, str]:
+def notify(event: str, title: str, text: str, settings: Settings | None = None) -> dict[str, str]:
     """``Notifier(settings).send(...)``: what the pipeline, the gate and the rollout call."""
     return Notifier(settings).send(event, title, text)

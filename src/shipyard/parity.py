@@ -18,8 +18,7 @@ MAX_SAMPLE = 40
 MAX_CATEGORIES = 30  # known categories tried per column (each is one row)
 
 
-def probe_rows(schema: Schema, sample: pd.DataFrame, max_sample: int = MAX_SAMPLE
-               ) -> pd.DataFrame:
+def probe_rows(schema: Schema, sample: pd.DataFrame, max_sample: int = MAX_SAMPLE) -> pd.DataFrame:
     """``sample``'s first rows and edge rows, indexed by what each row tests."""
     base = sample[schema.features].head(max_sample).astype(object)
     if base.empty:
@@ -34,8 +33,11 @@ def probe_rows(schema: Schema, sample: pd.DataFrame, max_sample: int = MAX_SAMPL
         if column.nullable:
             values.append(("null", None))
         if column.kind == CATEGORICAL:
-            known = [v == "True" for v in column.categories or []] \
-                if column.dtype == BOOL_DTYPE else list(column.categories or [])
+            known = (
+                [v == "True" for v in column.categories or []]
+                if column.dtype == BOOL_DTYPE
+                else list(column.categories or [])
+            )
             values += [(f"= {v!r}", v) for v in known[:MAX_CATEGORIES]]
             if column.dtype != BOOL_DTYPE:
                 values.append(("unseen category", UNSEEN))
@@ -55,8 +57,9 @@ def largest_difference(expected: np.ndarray, got: np.ndarray) -> tuple[float, in
         return float("inf"), 0
     diff = np.abs(np.asarray(expected, np.float64) - np.asarray(got, np.float64))
     per_row = diff.reshape(len(diff), -1).max(axis=1) if diff.size else np.zeros(0)
-    nan = np.isnan(expected).reshape(len(diff), -1).any(axis=1) != \
-        np.isnan(got).reshape(len(diff), -1).any(axis=1)
+    nan = np.isnan(expected).reshape(len(diff), -1).any(axis=1) != np.isnan(got).reshape(
+        len(diff), -1
+    ).any(axis=1)
     per_row = np.where(nan, np.inf, np.nan_to_num(per_row, nan=0.0))
     if per_row.size == 0:
         return 0.0, 0

@@ -17,12 +17,17 @@ def compile_pipeline(project: Path, module: str, output: Path) -> Path:
     """Run ``pipelines/<module>.py OUTPUT`` (it compiles the IR YAML) and return the file."""
     script = project / "pipelines" / f"{module}.py"
     if not script.is_file():
-        raise ConfigError(f"no pipeline at {script}",
-                          hint="run from the project checkout or pass --project")
+        raise ConfigError(
+            f"no pipeline at {script}", hint="run from the project checkout or pass --project"
+        )
     roots = [str((project / folder).resolve()) for folder in ("components", "pipelines")]
     path = os.pathsep.join(roots + [p for p in [os.environ.get("PYTHONPATH")] if p])
-    done = subprocess.run([sys.executable, str(script), str(output)], capture_output=True,
-                          text=True, env={**os.environ, "PYTHONPATH": path})
+    done = subprocess.run(
+        [sys.executable, str(script), str(output)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path},
+    )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         raise ConfigError(f"compiling {script.name} failed: {last[:300]}")

@@ -25,8 +25,12 @@ def s3_locations(uris: Iterable[str | None]) -> list[str]:
     return found
 
 
-def check_services(settings: Settings | None = None, *, reads: Iterable[str | None] = (),
-                   writes: Iterable[str | None] = ()) -> None:
+def check_services(
+    settings: Settings | None = None,
+    *,
+    reads: Iterable[str | None] = (),
+    writes: Iterable[str | None] = (),
+) -> None:
     """Check MLflow (an http(s) tracking URI answers ``/health``) and, when anything the run
     reads or writes or the MLflow artifact store is ``s3://``, the S3 endpoint (it answers,
     within the ``SHIPYARD_S3_*`` bounds, like S3), then that each ``s3://`` object in
@@ -41,11 +45,13 @@ def check_services(settings: Settings | None = None, *, reads: Iterable[str | No
     settings = settings or get_settings()
     check_reachable(settings.tracking_uri)
     given = [uri for uri in reads if uri]
-    objects = [uri for uri in s3_locations(r for r in given if not r.startswith(LOG_SOURCE))
-               if not uri.endswith("/")]
+    objects = [
+        uri
+        for uri in s3_locations(r for r in given if not r.startswith(LOG_SOURCE))
+        if not uri.endswith("/")
+    ]
     used = s3_locations([*given, *writes])
-    artifacts = s3_locations([settings.mlflow_artifacts_destination,
-                              settings.artifact_location])
+    artifacts = s3_locations([settings.mlflow_artifacts_destination, settings.artifact_location])
     if not used and not (artifacts and settings.s3_endpoint):
         return  # an s3:// artifact store without SHIPYARD_S3_ENDPOINT is MLflow's business
     storage.check_endpoint(settings)

@@ -27,8 +27,9 @@ def listen_problem(host: str, port: int) -> str | None:
     uvicorn) and without ``SO_REUSEPORT`` (which gRPC sets, and which would let a second
     server share the port silently)."""
     try:
-        addresses = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
-                                       flags=socket.AI_PASSIVE)
+        addresses = socket.getaddrinfo(
+            host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
     except socket.gaierror as exc:
         return f"cannot resolve {host!r}: {exc.strerror}"
     for family, kind, proto, _, address in addresses:
@@ -47,8 +48,10 @@ def check_ports(host: str, ports: dict[str, int | None]) -> None:
     for what, port in ports.items():
         problem = listen_problem(host, port) if port else None
         if problem:
-            raise ServiceUnavailable(f"cannot listen on {host}:{port} ({what} port): {problem}",
-                                     hint="stop the server using it or choose another port")
+            raise ServiceUnavailable(
+                f"cannot listen on {host}:{port} ({what} port): {problem}",
+                hint="stop the server using it or choose another port",
+            )
 
 
 def stop_process_group(process: subprocess.Popen, timeout: float = 20.0) -> None:
@@ -62,8 +65,9 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 20.0) -> None
             process.wait()
 
 
-def wait_for_http(url: str, timeout: float, process: subprocess.Popen | None = None,
-                  interval: float = 0.3) -> bool:
+def wait_for_http(
+    url: str, timeout: float, process: subprocess.Popen | None = None, interval: float = 0.3
+) -> bool:
     """Poll ``url`` until it answers 200 (True) or ``timeout`` passes (False). Raises
     ``ChildProcessError`` as soon as ``process``, the server behind the URL, has exited."""
     import time

@@ -53,17 +53,28 @@ class Decision:
 
     @property
     def verdict(self) -> str:
-        return ("PROMOTED to champion" if self.promoted and self.champion_version ==
-                self.version else "passed the gate, to be rolled out" if self.promoted
-                else "kept as challenger")
+        return (
+            "PROMOTED to champion"
+            if self.promoted and self.champion_version == self.version
+            else "passed the gate, to be rolled out"
+            if self.promoted
+            else "kept as challenger"
+        )
 
     def markdown(self) -> str:
         verdict = self.verdict
-        lines = [f"# Registration: {self.model_name} v{self.version} {verdict}", "",
-                 f"**Reason:** {self.reason}", "",
-                 f"`champion` → v{self.champion_version}" if self.champion_version
-                 else "`champion` → (none)", "", "| metric | challenger | champion |",
-                 "|---|---|---|"]
+        lines = [
+            f"# Registration: {self.model_name} v{self.version} {verdict}",
+            "",
+            f"**Reason:** {self.reason}",
+            "",
+            f"`champion` → v{self.champion_version}"
+            if self.champion_version
+            else "`champion` → (none)",
+            "",
+            "| metric | challenger | champion |",
+            "|---|---|---|",
+        ]
         champion = self.champion_metrics or {}
         for name, value in self.challenger_metrics.items():
             other = champion.get(name)
@@ -77,8 +88,13 @@ def _score(model: LoadedModel, test: pd.DataFrame) -> dict[str, float]:
     missing = [c for c in model.features + [model.schema.target] if c not in test.columns]
     if missing:
         raise ModelNotFound(f"the holdout lacks columns the model needs: {', '.join(missing)}")
-    result = evaluate(test[model.schema.target].to_numpy(), model.scores(test),
-                      model.threshold, model.classes, model.task)
+    result = evaluate(
+        test[model.schema.target].to_numpy(),
+        model.scores(test),
+        model.threshold,
+        model.classes,
+        model.task,
+    )
     return {k: v for k, v in result.metrics.items() if k != "threshold"}
 
 
@@ -96,15 +112,21 @@ def parse_floors(text: str, task: str) -> dict[str, float]:
             raise ConfigError(f"floor {part!r} is not metric>=value or metric<=value")
         name, op, value = match.groups()
         if metric_for(name, task).greater_is_better != (op == ">="):
-            raise ConfigError(f"floor {part!r} points the wrong way",
-                              hint=f"use {name}{'>=' if op == '<=' else '<='}{value}")
+            raise ConfigError(
+                f"floor {part!r} points the wrong way",
+                hint=f"use {name}{'>=' if op == '<=' else '<='}{value}",
+            )
         floors[name] = float(value)
     return floors
 
 
-def gate(challenger: dict[str, float], champion: dict[str, float] | None,
-         floors: dict[str, float], margin: float, primary: str = "roc_auc"
-         ) -> tuple[bool, str]:
+def gate(
+    challenger: dict[str, float],
+    champion: dict[str, float] | None,
+    floors: dict[str, float],
+    margin: float,
+    primary: str = "roc_auc",
+) -> tuple[bool, str]:
     """MLflow's own threshold check: the floors, and beat the champion on ``primary`` by
     ``margin`` (absolute for scores in [0, 1], relative for errors such as RMSE)."""
     import mlflow
@@ -116,32 +138,42 @@ def gate(challenger: dict[str, float], champion: dict[str, float] | None,
 
     compare = champion is not None and margin > 0
     main = METRICS[primary]
-    change = {"min_absolute_change" if main.bounded else "min_relative_change": margin} \
-        if compare else {}
-    thresholds = {name: MetricThreshold(threshold=floor,
-                                        greater_is_better=METRICS[name].greater_is_better)
-                  for name, floor in floors.items()}
+    change = (
+        {"min_absolute_change" if main.bounded else "min_relative_change": margin}
+        if compare
+        else {}
+    )
+    thresholds = {
+        name: MetricThreshold(threshold=floor, greater_is_better=METRICS[name].greater_is_better)
+        for name, floor in floors.items()
+    }
     if change:
-        thresholds[primary] = MetricThreshold(threshold=floors.get(primary),
-                                              greater_is_better=main.greater_is_better, **change)
+        thresholds[primary] = MetricThreshold(
+            threshold=floors.get(primary), greater_is_better=main.greater_is_better, **change
+        )
     missing = [name for name in thresholds if name not in challenger]
     if missing:
         return False, f"the holdout gives no {', '.join(missing)} (a class is missing from it?)"
     try:
         mlflow.validate_evaluation_results(
-            thresholds, EvaluationResult(challenger, {}),
-            EvaluationResult(champion, {}) if compare else None)
+            thresholds,
+            EvaluationResult(challenger, {}),
+            EvaluationResult(champion, {}) if compare else None,
+        )
     except MlflowException as exc:
         return False, " ".join(str(exc.message).split())
-    shown = ", ".join(f"{n} {'>=' if METRICS[n].greater_is_better else '<='} {v}"
-                      for n, v in floors.items())
+    shown = ", ".join(
+        f"{n} {'>=' if METRICS[n].greater_is_better else '<='} {v}" for n, v in floors.items()
+    )
     if champion:
         ours, theirs = challenger[primary], champion[primary]
         if (ours < theirs) if main.greater_is_better else (ours > theirs):  # margin 0
             return False, f"{primary} {ours:.4f} is worse than the champion's {theirs:.4f}"
-        return True, (f"{primary} {ours:.4f} beats the champion's {theirs:.4f} by at least "
-                      f"{margin}{'' if main.bounded else ' (relative)'} and clears the floors "
-                      f"({shown})")
+        return True, (
+            f"{primary} {ours:.4f} beats the champion's {theirs:.4f} by at least "
+            f"{margin}{'' if main.bounded else ' (relative)'} and clears the floors "
+            f"({shown})"
+        )
     return True, f"first model: clears the floors {shown}"
 
 
@@ -156,29 +188,33 @@ class Evaluation:
     champion_metrics: dict[str, float] | None
 
 
-def evaluate(model_dir: str | Path, test: pd.DataFrame, name: str,
-             settings: Settings) -> Evaluation:
+def evaluate(
+    model_dir: str | Path, test: pd.DataFrame, name: str, settings: Settings
+) -> Evaluation:
     """Score the challenger and the current champion on ``test``; prove served parity."""
     from shipyard.parity import probe_rows
     from shipyard.serving.parity_check import check_served_parity
 
     challenger = load_bundle(model_dir)
     metrics = _score(challenger, test)
-    parity = check_served_parity(challenger, probe_rows(challenger.schema, test,
-                                                        max_sample=len(test)))
+    parity = check_served_parity(
+        challenger, probe_rows(challenger.schema, test, max_sample=len(test))
+    )
     previous = champion_version(client(settings), name)
     champion_metrics = None
     if previous is not None:
         try:
             champion = load_registered(ModelRef.of(name, previous), settings)
             if champion.task != challenger.task:
-                raise ShipyardError(f"it is a {champion.task} model, the challenger a "
-                                    f"{challenger.task} one")
+                raise ShipyardError(
+                    f"it is a {champion.task} model, the challenger a {challenger.task} one"
+                )
             champion_metrics = _score(champion, test)
         except ShipyardError as exc:
-            raise ShipyardError(f"cannot score the current champion v{previous} on this holdout: "
-                                f"{exc}", hint="fix or re-alias the champion first, or register "
-                                               "under another model_name") from exc
+            raise ShipyardError(
+                f"cannot score the current champion v{previous} on this holdout: {exc}",
+                hint="fix or re-alias the champion first, or register under another model_name",
+            ) from exc
     return Evaluation(challenger, metrics, parity.tags(), previous, champion_metrics)
 
 
@@ -186,12 +222,24 @@ def decide(evaluation: Evaluation, floors: str, margin: float) -> tuple[bool, st
     from shipyard.evaluation import primary_metric
 
     task = evaluation.challenger.task
-    return gate(evaluation.challenger_metrics, evaluation.champion_metrics,
-                parse_floors(floors, task), margin, primary_metric(task))
+    return gate(
+        evaluation.challenger_metrics,
+        evaluation.champion_metrics,
+        parse_floors(floors, task),
+        margin,
+        primary_metric(task),
+    )
 
 
-def publish(model_uri: str, name: str, lineage: dict[str, str], promoted: bool,
-            move_champion: bool, detector_dir: Path | None, settings: Settings) -> ModelRef:
+def publish(
+    model_uri: str,
+    name: str,
+    lineage: dict[str, str],
+    promoted: bool,
+    move_champion: bool,
+    detector_dir: Path | None,
+    settings: Settings,
+) -> ModelRef:
     """Register the version with ``lineage``, store its detector, set its aliases; on any
     failure delete the version again."""
     import mlflow
@@ -214,12 +262,19 @@ def publish(model_uri: str, name: str, lineage: dict[str, str], promoted: bool,
     return ref
 
 
-def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
-             pipeline_run_id: str = "local", data_hash: str = "",
-             params: dict[str, Any] | None = None, floors: str = "", margin: float = 0.002,
-             settings: Settings | None = None,
-             reference_path: str | Path | None = None, move_champion: bool = True
-             ) -> Decision:
+def register(
+    model_uri: str,
+    model_dir: str | Path,
+    test_path: str | Path,
+    pipeline_run_id: str = "local",
+    data_hash: str = "",
+    params: dict[str, Any] | None = None,
+    floors: str = "",
+    margin: float = 0.002,
+    settings: Settings | None = None,
+    reference_path: str | Path | None = None,
+    move_champion: bool = True,
+) -> Decision:
     """Register ``model_uri``; alias it ``challenger``; promote it if it passes the gate.
 
     ``move_champion=False`` (the pipeline deploys with a canary rollout): a winner stays
@@ -233,31 +288,45 @@ def register(model_uri: str, model_dir: str | Path, test_path: str | Path,
     evaluation = evaluate(model_dir, pd.read_parquet(test_path), name, settings)
     promoted, reason = decide(evaluation, floors, margin)
     challenger = evaluation.challenger
-    lineage = {"shipyard.pipeline_run_id": pipeline_run_id, "shipyard.data_hash": data_hash,
-               "shipyard.git_commit": settings.git_commit or "unknown",
-               "shipyard.model_type": challenger.manifest["model_type"],
-               "shipyard.params": json.dumps(params or challenger.manifest.get("params", {}),
-                                             default=str),
-               MANIFEST_SHA_TAG: sha256_file(challenger.directory / MANIFEST),
-               "shipyard.decision": "promoted" if promoted else "rejected",
-               "shipyard.reason": reason[:4000], "shipyard.task": challenger.task,
-               **evaluation.parity_tags}
+    lineage = {
+        "shipyard.pipeline_run_id": pipeline_run_id,
+        "shipyard.data_hash": data_hash,
+        "shipyard.git_commit": settings.git_commit or "unknown",
+        "shipyard.model_type": challenger.manifest["model_type"],
+        "shipyard.params": json.dumps(params or challenger.manifest.get("params", {}), default=str),
+        MANIFEST_SHA_TAG: sha256_file(challenger.directory / MANIFEST),
+        "shipyard.decision": "promoted" if promoted else "rejected",
+        "shipyard.reason": reason[:4000],
+        "shipyard.task": challenger.task,
+        **evaluation.parity_tags,
+    }
     with tempfile.TemporaryDirectory() as workspace:
         detector_dir = None
         if reference_path is not None:
             from shipyard.drift import DriftDetector
 
             detector = DriftDetector.fit(pd.read_parquet(reference_path), challenger.schema)
-            detector.model_info = {"threshold": challenger.threshold,
-                                   "holdout_metrics": evaluation.challenger_metrics}
+            detector.model_info = {
+                "threshold": challenger.threshold,
+                "holdout_metrics": evaluation.challenger_metrics,
+            }
             detector_dir = detector.save(Path(workspace) / "drift_detector")
         ref = publish(model_uri, name, lineage, promoted, move_champion, detector_dir, settings)
     if promoted and not move_champion:
         reason += "; champion moves when the canary rollout reaches 100 %"
     previous = evaluation.previous
-    decision = Decision(name, ref.number, ref.uri, promoted, reason,
-                        ref.number if promoted and move_champion else previous, previous,
-                        evaluation.challenger_metrics, evaluation.champion_metrics, lineage)
+    decision = Decision(
+        name,
+        ref.number,
+        ref.uri,
+        promoted,
+        reason,
+        ref.number if promoted and move_champion else previous,
+        previous,
+        evaluation.challenger_metrics,
+        evaluation.champion_metrics,
+        lineage,
+    )
     from shipyard.notify import notify
 
     notify("gate", decision.headline(), decision.markdown(), settings)

@@ -23,9 +23,21 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
-__all__ = ["CHALLENGER", "CHAMPION", "FetchedVersion", "ModelRef", "champion_schema",
-           "champion_version", "client", "fetch", "load_registered", "move_champion",
-           "storage_uri", "version_of", "version_storage_uri"]
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "FetchedVersion",
+    "ModelRef",
+    "champion_schema",
+    "champion_version",
+    "client",
+    "fetch",
+    "load_registered",
+    "move_champion",
+    "storage_uri",
+    "version_of",
+    "version_storage_uri",
+]
 MANIFEST_SHA_TAG = "shipyard.manifest_sha256"
 DETECTOR_URI_TAG, DETECTOR_SHA_TAG = "shipyard.drift_detector_uri", "shipyard.drift_sha256"
 MODEL, DETECTOR = "model", "drift_detector"
@@ -41,8 +53,9 @@ def client(settings: Settings | None = None) -> MlflowClient:
     return MlflowClient()
 
 
-def version_of(ref: ModelRef, settings: Settings | None = None,
-               mlflow_client: MlflowClient | None = None) -> ModelVersion:
+def version_of(
+    ref: ModelRef, settings: Settings | None = None, mlflow_client: MlflowClient | None = None
+) -> ModelVersion:
     """The registry's ``ModelVersion`` that ``ref`` names; ModelNotFound if there is none."""
     from mlflow.exceptions import MlflowException
 
@@ -80,17 +93,22 @@ def fetch(ref: ModelRef, kind: str = MODEL, settings: Settings | None = None) ->
     else:
         source, recorded = version.tags.get(DETECTOR_URI_TAG), version.tags.get(DETECTOR_SHA_TAG)
         if not source:
-            raise ModelNotFound(f"{ref} (v{version.version}) has no drift detector",
-                                hint="register it with the pipeline's register step")
+            raise ModelNotFound(
+                f"{ref} (v{version.version}) has no drift detector",
+                hint="register it with the pipeline's register step",
+            )
     if not recorded:
-        raise IntegrityError(f"{ref} (v{version.version}) has no recorded {kind} checksum",
-                             hint="register it with Shipyard's register step")
+        raise IntegrityError(
+            f"{ref} (v{version.version}) has no recorded {kind} checksum",
+            hint="register it with Shipyard's register step",
+        )
     cache = settings.home / "serving-cache" / ref.name / str(version.version) / kind
     done = cache / "done"  # holds where the download landed, relative to the cache
     if not done.is_file():
         cache.mkdir(parents=True, exist_ok=True)
-        local = mlflow.artifacts.download_artifacts(artifact_uri=source,
-                                                    dst_path=str(cache / "files"))
+        local = mlflow.artifacts.download_artifacts(
+            artifact_uri=source, dst_path=str(cache / "files")
+        )
         done.write_text(str(Path(local).resolve().relative_to(cache.resolve())))
     files = cache / done.read_text()
     if kind == MODEL:
@@ -99,9 +117,11 @@ def fetch(ref: ModelRef, kind: str = MODEL, settings: Settings | None = None) ->
     else:
         actual = directory_sha256(files)
     if actual != recorded:
-        raise IntegrityError(f"{ref} (v{version.version}): the {kind}'s SHA-256 {actual[:12]}… "
-                             f"differs from the {recorded[:12]}… recorded at registration",
-                             hint="the artifact changed after registration")
+        raise IntegrityError(
+            f"{ref} (v{version.version}): the {kind}'s SHA-256 {actual[:12]}… "
+            f"differs from the {recorded[:12]}… recorded at registration",
+            hint="the artifact changed after registration",
+        )
     return FetchedVersion(pinned, files, dict(version.tags))
 
 
@@ -133,9 +153,11 @@ def storage_uri(artifact_uri: str, settings: Settings) -> str:
     if parsed.scheme != "mlflow-artifacts":
         return artifact_uri
     if not settings.mlflow_artifacts_destination:
-        raise ConfigError(f"{artifact_uri} is proxied by the MLflow server; KServe cannot "
-                          "fetch it", hint="set SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION to the "
-                                           "server's --artifacts-destination")
+        raise ConfigError(
+            f"{artifact_uri} is proxied by the MLflow server; KServe cannot fetch it",
+            hint="set SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION to the "
+            "server's --artifacts-destination",
+        )
     return f"{settings.mlflow_artifacts_destination.rstrip('/')}/{parsed.path.lstrip('/')}"
 
 

@@ -28,11 +28,29 @@ if TYPE_CHECKING:
 STEPS = ("ingest", "validate", "train", "tune", "register", "deploy")
 SUCCEEDED = "SUCCEEDED"
 # What the table shows of a step run's metrics (holdout metrics lose their prefix).
-KEY_METRICS = ("model_type", "roc_auc", "pr_auc", "f1", "accuracy", "f1_macro", "rmse", "mae",
-               "r2", "threshold", "version", "decision", "champion_version")
+KEY_METRICS = (
+    "model_type",
+    "roc_auc",
+    "pr_auc",
+    "f1",
+    "accuracy",
+    "f1_macro",
+    "rmse",
+    "mae",
+    "r2",
+    "threshold",
+    "version",
+    "decision",
+    "champion_version",
+)
 _STEP_OF_RUN = {"train": "train", "tune-search": "tune", "tune": "tune"}
-_RUN_STATUS = {"FINISHED": "succeeded", "FAILED": "failed", "KILLED": "failed",
-               "RUNNING": "unfinished", "SCHEDULED": "unfinished"}
+_RUN_STATUS = {
+    "FINISHED": "succeeded",
+    "FAILED": "failed",
+    "KILLED": "failed",
+    "RUNNING": "unfinished",
+    "SCHEDULED": "unfinished",
+}
 
 
 @dataclass
@@ -80,24 +98,41 @@ class PipelineSummary:
     def outcome(self) -> str:
         """One sentence: how the run ended for the model."""
         if self.version is None:
-            return ("failed before registering a model" if not self.succeeded
-                    else "finished without registering a model")
-        champion = f"`champion` → v{self.champion_version}" if self.champion_version \
-            else "no `champion`"
-        return f"{self.model_uri} {'promoted' if self.promoted else 'not promoted'}; " \
-               f"deploy {self.deploy}; {champion}"
+            return (
+                "failed before registering a model"
+                if not self.succeeded
+                else "finished without registering a model"
+            )
+        champion = (
+            f"`champion` → v{self.champion_version}" if self.champion_version else "no `champion`"
+        )
+        return (
+            f"{self.model_uri} {'promoted' if self.promoted else 'not promoted'}; "
+            f"deploy {self.deploy}; {champion}"
+        )
 
     def headline(self) -> str:
         word = "finished" if self.succeeded else self.state.lower() or "failed"
-        tail = f"v{self.version} {'promoted' if self.promoted else 'not promoted'}" \
-            if self.version else "nothing registered"
+        tail = (
+            f"v{self.version} {'promoted' if self.promoted else 'not promoted'}"
+            if self.version
+            else "nothing registered"
+        )
         return f"Pipeline {word}: {self.model_name} (run {self.pipeline_run_id}), {tail}"
 
     def markdown(self) -> str:
-        lines = [f"# {self.headline()}", "",
-                 f"**State:** {self.state}" + (f" — {self.error}" if self.error else ""), "",
-                 f"**Decision:** {self.decision}", "", f"**Outcome:** {self.outcome}", "",
-                 "| step | status | key results |", "|---|---|---|"]
+        lines = [
+            f"# {self.headline()}",
+            "",
+            f"**State:** {self.state}" + (f" — {self.error}" if self.error else ""),
+            "",
+            f"**Decision:** {self.decision}",
+            "",
+            f"**Outcome:** {self.outcome}",
+            "",
+            "| step | status | key results |",
+            "|---|---|---|",
+        ]
         for step in self.steps:
             details = ", ".join(f"{k}={format_value(v)}" for k, v in step.metrics.items())
             lines.append(f"| {step.name} | {step.status} | {details} |")
@@ -107,11 +142,17 @@ class PipelineSummary:
 
     def metadata(self) -> dict[str, Any]:
         """For the Markdown artifact's metadata (and ``shipyard run``'s table)."""
-        return {"state": self.state, "decision": self.decision, "outcome": self.outcome,
-                "model_uri": self.model_uri, "version": self.version or "",
-                "promoted": bool(self.promoted), "deploy": self.deploy,
-                "champion_version": self.champion_version or "",
-                "notified": ", ".join(f"{c} {o}" for c, o in self.notified.items())}
+        return {
+            "state": self.state,
+            "decision": self.decision,
+            "outcome": self.outcome,
+            "model_uri": self.model_uri,
+            "version": self.version or "",
+            "promoted": bool(self.promoted),
+            "deploy": self.deploy,
+            "champion_version": self.champion_version or "",
+            "notified": ", ".join(f"{c} {o}" for c, o in self.notified.items()),
+        }
 
 
 def format_value(value: Any) -> str:
@@ -151,8 +192,9 @@ def _read_mlflow(summary: PipelineSummary, settings: Settings) -> dict[str, Step
     mlflow_client = MlflowClient()
     tag = f"tags.`{PIPELINE_RUN_TAG}` = '{summary.pipeline_run_id}'"
     records: dict[str, StepRecord] = {}
-    runs = mlflow_client.search_runs([experiment_id], filter_string=tag, max_results=500,
-                                     order_by=["attributes.start_time ASC"])
+    runs = mlflow_client.search_runs(
+        [experiment_id], filter_string=tag, max_results=500, order_by=["attributes.start_time ASC"]
+    )
     for run in runs:
         step = _STEP_OF_RUN.get(run.data.tags.get(STEP_TAG, ""))
         if step is None:
@@ -162,18 +204,22 @@ def _read_mlflow(summary: PipelineSummary, settings: Settings) -> dict[str, Step
         if status != "succeeded":
             record.status = status
         record.metrics.update(_step_metrics(run))
-    versions = mlflow_client.search_model_versions(
-        f"name = '{summary.model_name}' and {tag}")
+    versions = mlflow_client.search_model_versions(f"name = '{summary.model_name}' and {tag}")
     summary.champion_version = champion_version(mlflow_client, summary.model_name)
     if versions:
         version = max(versions, key=lambda v: int(v.version))
         summary.version = str(version.version)
         summary.promoted = version.tags.get("shipyard.decision") == "promoted"
         summary.reason = version.tags.get("shipyard.reason", "")
-        records["register"] = StepRecord("register", "succeeded", {
-            "version": summary.version,
-            "decision": "promoted" if summary.promoted else "rejected",
-            "champion_version": summary.champion_version or "(none)"})
+        records["register"] = StepRecord(
+            "register",
+            "succeeded",
+            {
+                "version": summary.version,
+                "decision": "promoted" if summary.promoted else "rejected",
+                "champion_version": summary.champion_version or "(none)",
+            },
+        )
     return records
 
 
@@ -191,26 +237,42 @@ def _deploy_outcome(summary: PipelineSummary, deploy: bool) -> str:
     return f"failed or rolled back (`champion` stays v{summary.champion_version or '(none)'})"
 
 
-def collect(pipeline_run_id: str, state: str, error: str = "", deploy: bool = False,
-            settings: Settings | None = None) -> PipelineSummary:
+def collect(
+    pipeline_run_id: str,
+    state: str,
+    error: str = "",
+    deploy: bool = False,
+    settings: Settings | None = None,
+) -> PipelineSummary:
     """What MLflow knows about the run ``pipeline_run_id`` that ended in ``state``."""
     settings = settings or get_settings()
-    summary = PipelineSummary(pipeline_run_id, settings.model_name, state or "UNKNOWN",
-                              " ".join(error.split())[:1000])
+    summary = PipelineSummary(
+        pipeline_run_id, settings.model_name, state or "UNKNOWN", " ".join(error.split())[:1000]
+    )
     try:
         records = _read_mlflow(summary, settings)
     except Exception as exc:  # noqa: BLE001 — an unreadable store is reported, not raised
         records = {}
-        summary.notes.append(f"MLflow could not be read ({type(exc).__name__}: "
-                             f"{' '.join(str(exc).split())[:300]}); steps unknown")
+        summary.notes.append(
+            f"MLflow could not be read ({type(exc).__name__}: "
+            f"{' '.join(str(exc).split())[:300]}); steps unknown"
+        )
     summary.deploy = _deploy_outcome(summary, deploy)
     recorded = [i for i, name in enumerate(STEPS) if name in records]
     for i, name in enumerate(STEPS):
         if name == "deploy":
-            status = summary.deploy if summary.deploy.startswith(("skipped", "not reached")) \
-                else "failed" if summary.deploy.startswith("failed") else "succeeded"
-            record = StepRecord(name, status, {} if status.startswith(("skipped", "not"))
-                                else {"outcome": summary.deploy})
+            status = (
+                summary.deploy
+                if summary.deploy.startswith(("skipped", "not reached"))
+                else "failed"
+                if summary.deploy.startswith("failed")
+                else "succeeded"
+            )
+            record = StepRecord(
+                name,
+                status,
+                {} if status.startswith(("skipped", "not")) else {"outcome": summary.deploy},
+            )
         elif name in records:
             record = records[name]
         elif recorded and i < recorded[-1]:
@@ -221,14 +283,22 @@ def collect(pipeline_run_id: str, state: str, error: str = "", deploy: bool = Fa
             record = StepRecord(name, "no record")
         summary.steps.append(record)
     if not summary.succeeded and not any(s.status == "failed" for s in summary.steps):
-        summary.notes.append("the run failed at the first step without a record or before "
-                             "it (ingest and validate write none to MLflow); that step's "
-                             "logs say why")
+        summary.notes.append(
+            "the run failed at the first step without a record or before "
+            "it (ingest and validate write none to MLflow); that step's "
+            "logs say why"
+        )
     return summary
 
 
-def summarize(pipeline_run_id: str, state: str, error: str, deploy: bool,
-              markdown_path: str | Path, settings: Settings | None = None) -> PipelineSummary:
+def summarize(
+    pipeline_run_id: str,
+    state: str,
+    error: str,
+    deploy: bool,
+    markdown_path: str | Path,
+    settings: Settings | None = None,
+) -> PipelineSummary:
     """The exit task's work: collect, write the Markdown, announce "finished" or "failed"."""
     from shipyard.notify import notify
 

@@ -19,7 +19,12 @@ import pandas as pd
 from shipyard.errors import SchemaError
 
 NUMERIC, CATEGORICAL, TIMESTAMP, TARGET, IGNORED = (
-    "numeric", "categorical", "timestamp", "target", "ignored")
+    "numeric",
+    "categorical",
+    "timestamp",
+    "target",
+    "ignored",
+)
 KINDS = (NUMERIC, CATEGORICAL, TIMESTAMP, TARGET, IGNORED)
 BOOL_DTYPE = "bool"  # a categorical whose values are True/False (however they are spelled)
 ID_MIN_ROWS = 20  # below this many rows, distinct values per row say nothing about IDs
@@ -58,8 +63,10 @@ class Schema:
     def __post_init__(self) -> None:
         for column in self.columns:
             if column.kind not in KINDS:
-                raise SchemaError(f"column {column.name!r} has unknown kind {column.kind!r}",
-                                  hint=f"use one of {', '.join(KINDS)}")
+                raise SchemaError(
+                    f"column {column.name!r} has unknown kind {column.kind!r}",
+                    hint=f"use one of {', '.join(KINDS)}",
+                )
         if self.target not in self.names:
             raise SchemaError(f"schema has no column for its target {self.target!r}")
 
@@ -97,14 +104,20 @@ class Schema:
     def from_dict(cls, data: dict) -> Schema:
         try:
             columns = [Column(**c) for c in data["columns"]]
-            return cls(columns=columns, target=data["target"],
-                       inferred=bool(data.get("inferred", False)),
-                       version=int(data.get("version", 1)), extra=data.get("extra", {}),
-                       task=data.get("task"), classes=data.get("classes"))
+            return cls(
+                columns=columns,
+                target=data["target"],
+                inferred=bool(data.get("inferred", False)),
+                version=int(data.get("version", 1)),
+                extra=data.get("extra", {}),
+                task=data.get("task"),
+                classes=data.get("classes"),
+            )
         except (KeyError, TypeError) as exc:
-            raise SchemaError(f"malformed schema: {exc}",
-                              hint="a schema has 'target' and 'columns': [{name, kind, dtype}]"
-                              ) from exc
+            raise SchemaError(
+                f"malformed schema: {exc}",
+                hint="a schema has 'target' and 'columns': [{name, kind, dtype}]",
+            ) from exc
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
@@ -119,9 +132,13 @@ class Schema:
             raise SchemaError(f"cannot read schema {path}: {exc}") from exc
 
 
-def infer_schema(frame: pd.DataFrame, target: str, max_categories: int = 50,
-                 ignore: list[str] | tuple[str, ...] = (), drop_unusable: bool = True
-                 ) -> Schema:
+def infer_schema(
+    frame: pd.DataFrame,
+    target: str,
+    max_categories: int = 50,
+    ignore: list[str] | tuple[str, ...] = (),
+    drop_unusable: bool = True,
+) -> Schema:
     """Infer a schema from training data: kinds from dtypes, bounds and categories observed.
 
     Columns named in ``ignore``, and those that cannot be features (see :func:`unusable`),
@@ -129,8 +146,10 @@ def infer_schema(frame: pd.DataFrame, target: str, max_categories: int = 50,
     Dates held as text are refused: Shipyard derives no features from them.
     """
     if target not in frame.columns:
-        raise SchemaError(f"target column {target!r} is missing",
-                          hint=f"columns are: {', '.join(map(str, frame.columns))}")
+        raise SchemaError(
+            f"target column {target!r} is missing",
+            hint=f"columns are: {', '.join(map(str, frame.columns))}",
+        )
     unknown = sorted(set(ignore) - set(map(str, frame.columns)))
     if unknown:
         raise SchemaError(f"ignore_columns names column(s) not in the data: {', '.join(unknown)}")
@@ -144,24 +163,34 @@ def infer_schema(frame: pd.DataFrame, target: str, max_categories: int = 50,
         if pd.api.types.is_datetime64_any_dtype(series):
             columns.append(Column(name, TIMESTAMP, str(series.dtype), nullable))
             continue
-        reason = "listed in ignore_columns" if name in ignore else \
-            unusable(series, max_categories)
+        reason = "listed in ignore_columns" if name in ignore else unusable(series, max_categories)
         if reason and name not in ignore and not drop_unusable:
-            raise SchemaError(f"column {name!r} cannot be a feature: {reason}",
-                              hint="list it in ignore_columns, or allow dropping such columns "
-                                   "(SHIPYARD_DROP_UNUSABLE_COLUMNS=true)")
+            raise SchemaError(
+                f"column {name!r} cannot be a feature: {reason}",
+                hint="list it in ignore_columns, or allow dropping such columns "
+                "(SHIPYARD_DROP_UNUSABLE_COLUMNS=true)",
+            )
         if reason:
             columns.append(Column(name, IGNORED, str(series.dtype), nullable, note=reason))
         elif is_bool_like(series):
-            columns.append(Column(name, CATEGORICAL, BOOL_DTYPE, nullable,
-                                  categories=["False", "True"]))
+            columns.append(
+                Column(name, CATEGORICAL, BOOL_DTYPE, nullable, categories=["False", "True"])
+            )
         elif not pd.api.types.is_numeric_dtype(series):
             _refuse_dates(name, series)
             values = sorted(map(str, series.dropna().unique()))
             columns.append(Column(name, CATEGORICAL, "string", nullable, categories=values))
         else:
-            columns.append(Column(name, NUMERIC, str(series.dtype), nullable,
-                                  min=_float(series.min()), max=_float(series.max())))
+            columns.append(
+                Column(
+                    name,
+                    NUMERIC,
+                    str(series.dtype),
+                    nullable,
+                    min=_float(series.min()),
+                    max=_float(series.max()),
+                )
+            )
     return Schema(columns=columns, target=target, inferred=True)
 
 
@@ -175,12 +204,17 @@ def unusable(series: pd.Series, max_categories: int = 50) -> str | None:
         return None
     text = not pd.api.types.is_numeric_dtype(series)
     distinct = values.nunique()
-    if (text or pd.api.types.is_integer_dtype(series)) and len(values) >= ID_MIN_ROWS \
-            and distinct == len(series):
+    if (
+        (text or pd.api.types.is_integer_dtype(series))
+        and len(values) >= ID_MIN_ROWS
+        and distinct == len(series)
+    ):
         return "ID-like: a distinct value in every row"
     if text and distinct > max_categories:
-        return f"{distinct} distinct text values; too many for a categorical feature " \
-               f"(limit {max_categories})"
+        return (
+            f"{distinct} distinct text values; too many for a categorical feature "
+            f"(limit {max_categories})"
+        )
     return None
 
 
@@ -189,8 +223,7 @@ def is_bool_like(series: pd.Series) -> bool:
     if pd.api.types.is_bool_dtype(series):
         return True
     values = series.dropna()
-    return series.dtype == object and not values.empty and \
-        all(isinstance(v, bool) for v in values)
+    return series.dtype == object and not values.empty and all(isinstance(v, bool) for v in values)
 
 
 def _refuse_dates(name: str, series: pd.Series) -> None:
@@ -203,7 +236,8 @@ def _refuse_dates(name: str, series: pd.Series) -> None:
             f"column {name!r} holds dates or times as text (e.g. {sample.iloc[0]!r}); "
             "Shipyard derives no features from them",
             hint="derive numeric features upstream (hour, day of week, days since an event), "
-                 "pass it as the time_column to split by time, or list it in ignore_columns")
+            "pass it as the time_column to split by time, or list it in ignore_columns",
+        )
 
 
 def _float(value: Any) -> float | None:

@@ -32,13 +32,16 @@ class Settings(BaseSettings):
         None, description="MLflow tracking URI; default a SQLite file under `home`."
     )
     mlflow_artifact_location: str | None = Field(
-        None, description="Artifact root for a new experiment; default a folder under `home` "
-                          "with the local store, the server's own with a tracking server."
+        None,
+        description="Artifact root for a new experiment; default a folder under `home` "
+        "with the local store, the server's own with a tracking server.",
     )
     mlflow_artifacts_destination: str | None = Field(
-        None, description="The MLflow server's `--artifacts-destination` (e.g. "
-                          "s3://shipyard/mlflow): turns its mlflow-artifacts:/ URIs into the "
-                          "s3:// storageUri KServe reads.")
+        None,
+        description="The MLflow server's `--artifacts-destination` (e.g. "
+        "s3://shipyard/mlflow): turns its mlflow-artifacts:/ URIs into the "
+        "s3:// storageUri KServe reads.",
+    )
     experiment: str = "shipyard"
     model_name: str = "shipyard-fraud"
 
@@ -48,95 +51,160 @@ class Settings(BaseSettings):
     s3_secure: bool = Field(False, description="Use TLS to reach the S3 endpoint.")
     s3_region: str | None = None
     s3_connect_timeout_seconds: float = Field(
-        5.0, gt=0, description="Seconds to wait for the S3 endpoint to accept a connection.")
+        5.0, gt=0, description="Seconds to wait for the S3 endpoint to accept a connection."
+    )
     s3_read_timeout_seconds: float = Field(
-        10.0, gt=0, description="Seconds to wait for the S3 endpoint to answer (each read): "
-                                "an endpoint that accepts and stays silent fails after this.")
+        10.0,
+        gt=0,
+        description="Seconds to wait for the S3 endpoint to answer (each read): "
+        "an endpoint that accepts and stays silent fails after this.",
+    )
     s3_retries: int = Field(
-        1, ge=0, description="Retries of a failed or unanswered S3 request (the minio "
-                             "client's default is 5 with 5-minute timeouts, boto3's 4).")
+        1,
+        ge=0,
+        description="Retries of a failed or unanswered S3 request (the minio "
+        "client's default is 5 with 5-minute timeouts, boto3's 4).",
+    )
 
     role: Literal["stable", "canary"] = Field(
-        "stable", description="stable or canary: labels the predictor's metrics.")
-    model_source: str = Field("/mnt/models", description="What the predictor serves: a model "
-                              "reference (models:/name@alias, models:/name/N) or a bundle folder "
-                              "(KServe mounts storageUri at /mnt/models).")
-    logger_url: str | None = Field(None, description="Local mode: the predictor posts each "
-                                   "request/response there as CloudEvents, as the "
-                                   "InferenceService logger does on a cluster.")
+        "stable", description="stable or canary: labels the predictor's metrics."
+    )
+    model_source: str = Field(
+        "/mnt/models",
+        description="What the predictor serves: a model "
+        "reference (models:/name@alias, models:/name/N) or a bundle folder "
+        "(KServe mounts storageUri at /mnt/models).",
+    )
+    logger_url: str | None = Field(
+        None,
+        description="Local mode: the predictor posts each "
+        "request/response there as CloudEvents, as the "
+        "InferenceService logger does on a cluster.",
+    )
     logger_mode: Literal["all", "request", "response"] = Field(
-        "request", description="Which events the predictor forwards (logger.mode).")
-    detector_source: str = Field("/mnt/detector", description="What the drift detector loads: "
-                                 "a model reference (its stored detector) or a detector folder.")
+        "request", description="Which events the predictor forwards (logger.mode)."
+    )
+    detector_source: str = Field(
+        "/mnt/detector",
+        description="What the drift detector loads: "
+        "a model reference (its stored detector) or a detector folder.",
+    )
     drift_window_size: int = Field(500, gt=0, description="Rows per drift window.")
-    drift_max_age_seconds: float = Field(60.0, gt=0, description="A window older than this "
-                                         "is scored with the rows it has.")
-    drift_max_buffered_rows: int = Field(20_000, gt=0, description="Rows the detector buffers "
-                                         "at most; the oldest are dropped (and counted).")
+    drift_max_age_seconds: float = Field(
+        60.0, gt=0, description="A window older than this is scored with the rows it has."
+    )
+    drift_max_buffered_rows: int = Field(
+        20_000,
+        gt=0,
+        description="Rows the detector buffers at most; the oldest are dropped (and counted).",
+    )
     inference_log_uri: str | None = Field(
-        None, description="Where the detector sidecar keeps production rows (a folder or "
-                          "s3://bucket/prefix, Parquet partitioned by model/version/time); "
-                          "unset: not kept.")
+        None,
+        description="Where the detector sidecar keeps production rows (a folder or "
+        "s3://bucket/prefix, Parquet partitioned by model/version/time); "
+        "unset: not kept.",
+    )
     inference_log_max_rows: int = Field(1000, gt=0, description="Rows per inference-log file.")
-    inference_log_max_age_seconds: float = Field(30.0, gt=0, description="A file is written "
-                                                 "at least this often while rows arrive.")
-    inference_log_max_buffered_rows: int = Field(50_000, gt=0, description="Rows held at most "
-                                                 "while storage is slow; the oldest are dropped "
-                                                 "(and counted).")
-    trigger_token: SecretStr | None = Field(None, description="Bearer token that Alertmanager "
-                                            "and people send to `shipyard trigger` (required).")
-    trigger_mlflow_secret: SecretStr | None = Field(None, description="The MLflow webhook's "
-                                                    "secret: its HMAC signature is checked.")
-    trigger_mlflow_aliases: list[str] = Field(["retrain"], description="Setting one of these "
-                                              "aliases on a version in MLflow asks for a run.")
-    trigger_cooldown_seconds: float = Field(3600.0, ge=0, description="A repeated alert "
-                                            "(same fingerprint) within this is skipped.")
-    trigger_schedule_hours: float | None = Field(None, gt=0, description="Also retrain "
-                                                 "`model_name` on this period.")
-    trigger_source: str = Field("", description="Pipeline source for a triggered run; "
-                                "{model} is replaced, e.g. inference-log:s3://shipyard/"
-                                "inference-log?model={model}&hours=168. Empty: the pipeline's "
-                                "default.")
+    inference_log_max_age_seconds: float = Field(
+        30.0, gt=0, description="A file is written at least this often while rows arrive."
+    )
+    inference_log_max_buffered_rows: int = Field(
+        50_000,
+        gt=0,
+        description="Rows held at most "
+        "while storage is slow; the oldest are dropped "
+        "(and counted).",
+    )
+    trigger_token: SecretStr | None = Field(
+        None,
+        description="Bearer token that Alertmanager "
+        "and people send to `shipyard trigger` (required).",
+    )
+    trigger_mlflow_secret: SecretStr | None = Field(
+        None, description="The MLflow webhook's secret: its HMAC signature is checked."
+    )
+    trigger_mlflow_aliases: list[str] = Field(
+        ["retrain"],
+        description="Setting one of these aliases on a version in MLflow asks for a run.",
+    )
+    trigger_cooldown_seconds: float = Field(
+        3600.0, ge=0, description="A repeated alert (same fingerprint) within this is skipped."
+    )
+    trigger_schedule_hours: float | None = Field(
+        None, gt=0, description="Also retrain `model_name` on this period."
+    )
+    trigger_source: str = Field(
+        "",
+        description="Pipeline source for a triggered run; "
+        "{model} is replaced, e.g. inference-log:s3://shipyard/"
+        "inference-log?model={model}&hours=168. Empty: the pipeline's "
+        "default.",
+    )
     trigger_arguments: dict[str, str | int | float | bool] = Field(
-        default_factory=dict, description="More pipeline parameters for triggered runs.")
-    mlflow_http_timeout_seconds: int = Field(30, gt=0, description="MLflow client request "
-                                             "timeout (MLFLOW_HTTP_REQUEST_TIMEOUT).")
-    mlflow_http_retries: int = Field(1, ge=0, description="MLflow client retries; its default "
-                                     "retries unreachable servers for minutes.")
-    model_version: str | None = Field(None, description="Registry version of a model served "
-                                      "from a folder (KServe's /mnt/models): the metrics' "
-                                      "version label, which rollout gates select on.")
-    model_sha256: str | None = Field(None, description="Manifest SHA-256 recorded at "
-                                     "registration; a model served from a folder (KServe's "
-                                     "/mnt/models) must match it.")
+        default_factory=dict, description="More pipeline parameters for triggered runs."
+    )
+    mlflow_http_timeout_seconds: int = Field(
+        30, gt=0, description="MLflow client request timeout (MLFLOW_HTTP_REQUEST_TIMEOUT)."
+    )
+    mlflow_http_retries: int = Field(
+        1,
+        ge=0,
+        description="MLflow client retries; its default retries unreachable servers for minutes.",
+    )
+    model_version: str | None = Field(
+        None,
+        description="Registry version of a model served "
+        "from a folder (KServe's /mnt/models): the metrics' "
+        "version label, which rollout gates select on.",
+    )
+    model_sha256: str | None = Field(
+        None,
+        description="Manifest SHA-256 recorded at "
+        "registration; a model served from a folder (KServe's "
+        "/mnt/models) must match it.",
+    )
     serve_host: str = Field("127.0.0.1", description="Address the predictor listens on.")
     drop_unusable_columns: bool = Field(
-        True, description="Drop columns that cannot be features (an ID per row, all nulls, too "
-                          "many distinct texts) with a line in the validate report; false makes "
-                          "each of them an error.")
+        True,
+        description="Drop columns that cannot be features (an ID per row, all nulls, too "
+        "many distinct texts) with a line in the validate report; false makes "
+        "each of them an error.",
+    )
     max_request_bytes: int = Field(
-        64 << 20, gt=0, description="Largest request body the predictor reads (REST: 413 "
-                                    "beyond it; gRPC: the max receive message size).")
+        64 << 20,
+        gt=0,
+        description="Largest request body the predictor reads (REST: 413 "
+        "beyond it; gRPC: the max receive message size).",
+    )
     model_repository_token: SecretStr | None = Field(
-        None, description="Bearer token that turns on the v2 model-repository extension "
-                          "(load/unload over REST and gRPC); unset, those endpoints answer "
-                          "404 / UNIMPLEMENTED.")
+        None,
+        description="Bearer token that turns on the v2 model-repository extension "
+        "(load/unload over REST and gRPC); unset, those endpoints answer "
+        "404 / UNIMPLEMENTED.",
+    )
     notify_webhook_url: SecretStr | None = Field(
-        None, description="Incoming-webhook URL (Slack, Mattermost) that gets every decision; "
-                          "a secret: set it from a Secret, never in git.")
+        None,
+        description="Incoming-webhook URL (Slack, Mattermost) that gets every decision; "
+        "a secret: set it from a Secret, never in git.",
+    )
     smtp_host: str | None = Field(None, description="SMTP server for email notifications.")
     smtp_port: int = Field(587, description="SMTP port (587: submission with STARTTLS).")
     smtp_starttls: bool = Field(True, description="Upgrade the SMTP connection with STARTTLS.")
     smtp_user: str | None = Field(None, description="SMTP login, if the server asks for one.")
     smtp_password: SecretStr | None = Field(None, description="SMTP password (from a Secret).")
     notify_email_from: str = Field("shipyard@localhost", description="Sender of emails.")
-    notify_email_to: str | None = Field(None, description="Comma-separated recipients; "
-                                        "email is off without them.")
-    notify_timeout_seconds: float = Field(5.0, gt=0, description="Per-notification timeout: "
-                                          "a notifier that hangs never holds up a decision.")
+    notify_email_to: str | None = Field(
+        None, description="Comma-separated recipients; email is off without them."
+    )
+    notify_timeout_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="Per-notification timeout: a notifier that hangs never holds up a decision.",
+    )
     git_commit: str | None = Field(None, description="Commit of the code, tagged on models.")
-    image: str = Field("shipyard:0.1.0",
-                       description="Project image the KFP components run in (compile time).")
+    image: str = Field(
+        "shipyard:0.1.0", description="Project image the KFP components run in (compile time)."
+    )
 
     @field_validator("home")
     @classmethod
@@ -144,12 +212,14 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings],
-                                   init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource,
-                                   dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources = [init_settings, env_settings]
         config = os.environ.get("SHIPYARD_CONFIG")
         if config:
@@ -163,8 +233,7 @@ class Settings(BaseSettings):
     @property
     def artifact_location(self) -> str | None:
         """None with a tracking server: the server picks (and proxies) the artifact store."""
-        if self.mlflow_artifact_location or self.tracking_uri.startswith(("http://",
-                                                                           "https://")):
+        if self.mlflow_artifact_location or self.tracking_uri.startswith(("http://", "https://")):
             return self.mlflow_artifact_location
         return (self.home / "mlartifacts").as_uri()
 

@@ -55,9 +55,12 @@ def task_output_dir(argv: list[str] | None = None) -> Path | None:
 
 def write_failure(exc: BaseException, folder: Path) -> None:
     """Record ``exc`` in ``folder/error.json``; never raises."""
-    record = {"type": f"{type(exc).__module__}.{type(exc).__qualname__}",
-              "exit_code": exit_code(exc), "message": one_line(exc),
-              "traceback": "".join(traceback.format_exception(exc))}
+    record = {
+        "type": f"{type(exc).__module__}.{type(exc).__qualname__}",
+        "exit_code": exit_code(exc),
+        "message": one_line(exc),
+        "traceback": "".join(traceback.format_exception(exc)),
+    }
     try:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / ERROR_FILE).write_text(json.dumps(record, indent=2))

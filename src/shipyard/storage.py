@@ -24,11 +24,18 @@ if TYPE_CHECKING:
     from minio import Minio
     from minio.datatypes import Object
 
-_CREDENTIAL_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-                     "InvalidToken", "ExpiredToken"}
+_CREDENTIAL_CODES = {
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "InvalidToken",
+    "ExpiredToken",
+}
 _MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "NoSuchObject"}
-_ENDPOINT_HINT = ("check SHIPYARD_S3_ENDPOINT: host:port of the S3 API (MinIO's API port, "
-                  "9000 by default, not its console)")
+_ENDPOINT_HINT = (
+    "check SHIPYARD_S3_ENDPOINT: host:port of the S3 API (MinIO's API port, "
+    "9000 by default, not its console)"
+)
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -50,13 +57,19 @@ def http_client(settings: Settings | None = None) -> urllib3.PoolManager:
 
     settings = settings or get_settings()
     return urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=settings.s3_connect_timeout_seconds,
-                                read=settings.s3_read_timeout_seconds),
-        retries=urllib3.Retry(total=settings.s3_retries, backoff_factor=0.2,
-                              status_forcelist=[500, 502, 503, 504],
-                              respect_retry_after_header=False),
-        maxsize=10, cert_reqs="CERT_REQUIRED",
-        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where())
+        timeout=urllib3.Timeout(
+            connect=settings.s3_connect_timeout_seconds, read=settings.s3_read_timeout_seconds
+        ),
+        retries=urllib3.Retry(
+            total=settings.s3_retries,
+            backoff_factor=0.2,
+            status_forcelist=[500, 502, 503, 504],
+            respect_retry_after_header=False,
+        ),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+    )
 
 
 def endpoint_url(settings: Settings | None = None) -> str:
@@ -67,9 +80,11 @@ def endpoint_url(settings: Settings | None = None) -> str:
 
 def _endpoint(settings: Settings) -> str:
     if not settings.s3_endpoint:
-        raise ConfigError("s3:// URIs need an S3 endpoint",
-                          hint="set SHIPYARD_S3_ENDPOINT (host:port), SHIPYARD_S3_ACCESS_KEY "
-                               "and SHIPYARD_S3_SECRET_KEY")
+        raise ConfigError(
+            "s3:// URIs need an S3 endpoint",
+            hint="set SHIPYARD_S3_ENDPOINT (host:port), SHIPYARD_S3_ACCESS_KEY "
+            "and SHIPYARD_S3_SECRET_KEY",
+        )
     return settings.s3_endpoint.removeprefix("http://").removeprefix("https://").rstrip("/")
 
 
@@ -80,9 +95,14 @@ def client(settings: Settings | None = None) -> Minio:
     settings = settings or get_settings()
     endpoint = _endpoint(settings)
     secret = settings.s3_secret_key.get_secret_value() if settings.s3_secret_key else None
-    return Minio(endpoint, access_key=settings.s3_access_key, secret_key=secret,
-                 secure=settings.s3_secure, region=settings.s3_region,
-                 http_client=http_client(settings))
+    return Minio(
+        endpoint,
+        access_key=settings.s3_access_key,
+        secret_key=secret,
+        secure=settings.s3_secure,
+        region=settings.s3_region,
+        http_client=http_client(settings),
+    )
 
 
 def check_endpoint(settings: Settings | None = None) -> None:
@@ -100,12 +120,14 @@ def check_endpoint(settings: Settings | None = None) -> None:
         try:
             client(settings).list_buckets()
         except ParseError:  # a 200 that is not XML: look once more, to say what it was
-            page = http_client(settings).request("GET", endpoint_url(settings) + "/",
-                                                 redirect=False)
+            page = http_client(settings).request(
+                "GET", endpoint_url(settings) + "/", redirect=False
+            )
             raise not_s3(settings, page.status, page.headers.get("content-type")) from None
         except S3Error as exc:
-            answered = exc.response is not None and looks_like_s3(exc.response.status,
-                                                                  exc.response.headers)
+            answered = exc.response is not None and looks_like_s3(
+                exc.response.status, exc.response.headers
+            )
             if exc.code != "AccessDenied" or not answered:
                 raise
 
@@ -120,7 +142,9 @@ def looks_like_s3(status: int, headers: Mapping[str, str]) -> bool:
 def not_s3(settings: Settings, status: int, content_type: str | None) -> ServiceUnavailable:
     return ServiceUnavailable(
         f"S3 endpoint {_endpoint(settings)} answered like a web server, not S3 "
-        f"(HTTP {status}, {content_type or 'no content type'})", hint=_ENDPOINT_HINT)
+        f"(HTTP {status}, {content_type or 'no content type'})",
+        hint=_ENDPOINT_HINT,
+    )
 
 
 def download(uri: str, dest: Path, settings: Settings | None = None) -> Path:
@@ -157,8 +181,12 @@ class translated:  # noqa: N801 (a context manager used like a function)
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> Literal[False]:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> Literal[False]:
         if exc is None:
             return False
         from xml.etree.ElementTree import ParseError
@@ -169,15 +197,18 @@ class translated:  # noqa: N801 (a context manager used like a function)
         if isinstance(exc, S3Error):
             headers = exc.response.headers if exc.response is not None else {}
             if headers and not looks_like_s3(exc.response.status, headers):
-                raise not_s3(self.settings, exc.response.status,
-                             headers.get("content-type")) from exc
+                raise not_s3(
+                    self.settings, exc.response.status, headers.get("content-type")
+                ) from exc
             if exc.code in _MISSING_CODES:
-                raise DataSourceError(f"{self.uri} does not exist ({exc.code})",
-                                      hint="check the bucket and key") from exc
+                raise DataSourceError(
+                    f"{self.uri} does not exist ({exc.code})", hint="check the bucket and key"
+                ) from exc
             if exc.code in _CREDENTIAL_CODES:
                 raise ServiceUnavailable(
                     f"S3 endpoint {self.endpoint} refused the credentials ({exc.code})",
-                    hint="check SHIPYARD_S3_ACCESS_KEY / SHIPYARD_S3_SECRET_KEY") from exc
+                    hint="check SHIPYARD_S3_ACCESS_KEY / SHIPYARD_S3_SECRET_KEY",
+                ) from exc
             raise ServiceUnavailable(f"S3 error on {self.uri}: {exc.code}: {exc.message}") from exc
         if isinstance(exc, InvalidResponseError):  # an answer that is not S3's XML
             status, kind = _invalid_response(exc)
@@ -185,10 +216,13 @@ class translated:  # noqa: N801 (a context manager used like a function)
         if isinstance(exc, ParseError):  # a 200 whose body is not XML
             raise ServiceUnavailable(
                 f"S3 endpoint {_endpoint(self.settings)} answered like a web server, not S3 "
-                "(HTTP 200, a body that is not XML)", hint=_ENDPOINT_HINT) from exc
+                "(HTTP 200, a body that is not XML)",
+                hint=_ENDPOINT_HINT,
+            ) from exc
         if isinstance(exc, ServerError):  # 5xx after the retries
-            raise ServiceUnavailable(f"S3 endpoint {self.endpoint} failed: {exc}",
-                                     hint="is the S3 server healthy?") from exc
+            raise ServiceUnavailable(
+                f"S3 endpoint {self.endpoint} failed: {exc}", hint="is the S3 server healthy?"
+            ) from exc
         if isinstance(exc, ValueError):  # minio validates bucket names and arguments
             raise ConfigError(f"invalid S3 location {self.uri}: {exc}") from exc
         if isinstance(exc, HTTPError | OSError) and not isinstance(exc, FileNotFoundError):
@@ -201,8 +235,7 @@ def _invalid_response(exc: BaseException) -> tuple[int, str | None]:
     return getattr(exc, "_code", 0), getattr(exc, "_content_type", None)
 
 
-def _unreachable(endpoint: str | None, exc: BaseException,
-                 settings: Settings) -> tuple[str, str]:
+def _unreachable(endpoint: str | None, exc: BaseException, settings: Settings) -> tuple[str, str]:
     """What went wrong reaching the endpoint, in words (refused, silent, unresolvable), and
     what to do."""
     from urllib3.exceptions import (
@@ -218,17 +251,22 @@ def _unreachable(endpoint: str | None, exc: BaseException,
     attempts = f"{tries} attempt{'s' if tries > 1 else ''}"
     down = "is MinIO running? " + _ENDPOINT_HINT
     if isinstance(reason, ReadTimeoutError):
-        return (f"S3 endpoint {endpoint} accepted the connection but did not answer within "
-                f"{settings.s3_read_timeout_seconds:g} s ({attempts})",
-                "is the S3 server hung or overloaded? SHIPYARD_S3_READ_TIMEOUT_SECONDS and "
-                "SHIPYARD_S3_RETRIES bound the wait; " + _ENDPOINT_HINT)
+        return (
+            f"S3 endpoint {endpoint} accepted the connection but did not answer within "
+            f"{settings.s3_read_timeout_seconds:g} s ({attempts})",
+            "is the S3 server hung or overloaded? SHIPYARD_S3_READ_TIMEOUT_SECONDS and "
+            "SHIPYARD_S3_RETRIES bound the wait; " + _ENDPOINT_HINT,
+        )
     if isinstance(reason, NameResolutionError):
         return f"cannot resolve the S3 endpoint {endpoint}", _ENDPOINT_HINT
     if isinstance(reason, NewConnectionError | ConnectionError):  # refused, unreachable
         text = str(reason)
-        why = text[text.index("[Errno"):] if "[Errno" in text else text
+        why = text[text.index("[Errno") :] if "[Errno" in text else text
         return f"cannot reach S3 endpoint {endpoint}: {why} ({attempts})", down
     if isinstance(reason, ConnectTimeoutError):
-        return (f"S3 endpoint {endpoint} did not accept a connection within "
-                f"{settings.s3_connect_timeout_seconds:g} s ({attempts})", down)
+        return (
+            f"S3 endpoint {endpoint} did not accept a connection within "
+            f"{settings.s3_connect_timeout_seconds:g} s ({attempts})",
+            down,
+        )
     return f"cannot reach S3 endpoint {endpoint}: {reason}", down

@@ -61,8 +61,12 @@ def kfp_client(host: str, namespace: str | None = None, token: str | None = None
         credentials = ServiceAccountTokenVolumeCredentials(path=str(SA_TOKEN_PATH))
     with warnings.catch_warnings():  # "only works with KFP v2.0.0-beta.2 and later": so do we
         warnings.simplefilter("ignore", FutureWarning)
-        return kfp.Client(host=host, namespace=namespace or "kubeflow", existing_token=token,
-                          credentials=credentials)
+        return kfp.Client(
+            host=host,
+            namespace=namespace or "kubeflow",
+            existing_token=token,
+            credentials=credentials,
+        )
 
 
 def pipeline_reads(arguments: dict[str, Any]) -> list[str]:
@@ -70,11 +74,20 @@ def pipeline_reads(arguments: dict[str, Any]) -> list[str]:
     return [str(arguments.get(name) or "") for name in ("source", "schema_uri")]
 
 
-def submit(pipeline_file: str | Path, arguments: dict[str, Any] | None = None, *,
-           host: str | None = None, namespace: str | None = None, token: str | None = None,
-           experiment: str = "shipyard", run_name: str | None = None,
-           schedule: str | None = None, wait: bool = False, timeout: float = 3600.0,
-           service_account: str | None = None) -> Submission:
+def submit(
+    pipeline_file: str | Path,
+    arguments: dict[str, Any] | None = None,
+    *,
+    host: str | None = None,
+    namespace: str | None = None,
+    token: str | None = None,
+    experiment: str = "shipyard",
+    run_name: str | None = None,
+    schedule: str | None = None,
+    wait: bool = False,
+    timeout: float = 3600.0,
+    service_account: str | None = None,
+) -> Submission:
     """Start one run (and a recurring run on the cron ``schedule``) on Kubeflow Pipelines; wait
     for it when asked. With no endpoint, run on kfp.local instead and say so."""
     pipeline_file = Path(pipeline_file)
@@ -85,54 +98,96 @@ def submit(pipeline_file: str | Path, arguments: dict[str, Any] | None = None, *
         from shipyard.local_run import run_local
 
         if schedule:
-            raise ConfigError("a recurring run needs a Kubeflow Pipelines endpoint",
-                              hint=f"set {ENDPOINT_ENV} or pass --host")
+            raise ConfigError(
+                "a recurring run needs a Kubeflow Pipelines endpoint",
+                hint=f"set {ENDPOINT_ENV} or pass --host",
+            )
         from shipyard.preflight import check_services
 
         check_services(reads=pipeline_reads(arguments or {}))
         summary = run_local(pipeline_file, arguments)
-        return Submission("kfp.local", state="SUCCEEDED", local=summary,
-                          notes=[f"no {ENDPOINT_ENV} set: ran on the local runner instead"])
+        return Submission(
+            "kfp.local",
+            state="SUCCEEDED",
+            local=summary,
+            notes=[f"no {ENDPOINT_ENV} set: ran on the local runner instead"],
+        )
     try:
-        return _submit_remote(pipeline_file, arguments or {}, host, namespace, token,
-                              experiment, run_name, schedule, wait, timeout, service_account)
+        return _submit_remote(
+            pipeline_file,
+            arguments or {},
+            host,
+            namespace,
+            token,
+            experiment,
+            run_name,
+            schedule,
+            wait,
+            timeout,
+            service_account,
+        )
     except ShipyardError:
         raise
     except Exception as exc:  # kfp_server_api.ApiException, urllib3 errors
         status = getattr(exc, "status", None)
         if status in (401, 403):
-            raise ServiceUnavailable(f"Kubeflow Pipelines at {host} refused the credentials "
-                                     f"({status})", hint=f"set {TOKEN_ENV} or run in-cluster "
-                                                         "with a projected token") from exc
+            raise ServiceUnavailable(
+                f"Kubeflow Pipelines at {host} refused the credentials ({status})",
+                hint=f"set {TOKEN_ENV} or run in-cluster with a projected token",
+            ) from exc
         detail = getattr(exc, "body", None) or str(exc) or type(exc).__name__
         if isinstance(detail, bytes):
             detail = detail.decode(errors="replace")
-        raise ServiceUnavailable(f"cannot submit to Kubeflow Pipelines at {host}: "
-                                 f"{' '.join(str(detail).split())[:500]}",
-                                 hint=f"check {ENDPOINT_ENV}") from exc
+        raise ServiceUnavailable(
+            f"cannot submit to Kubeflow Pipelines at {host}: {' '.join(str(detail).split())[:500]}",
+            hint=f"check {ENDPOINT_ENV}",
+        ) from exc
 
 
-def _submit_remote(pipeline_file: Path, arguments: dict[str, Any], host: str,
-                   namespace: str | None, token: str | None, experiment: str,
-                   run_name: str | None, schedule: str | None, wait: bool, timeout: float,
-                   service_account: str | None) -> Submission:
+def _submit_remote(
+    pipeline_file: Path,
+    arguments: dict[str, Any],
+    host: str,
+    namespace: str | None,
+    token: str | None,
+    experiment: str,
+    run_name: str | None,
+    schedule: str | None,
+    wait: bool,
+    timeout: float,
+    service_account: str | None,
+) -> Submission:
     client = kfp_client(host, namespace, token)
     found = client.create_experiment(experiment, namespace=namespace)
     run = client.create_run_from_pipeline_package(
-        str(pipeline_file), arguments, run_name=run_name, experiment_id=found.experiment_id,
-        namespace=namespace, service_account=service_account)
-    result = Submission(host, run.run_id, f"{host.rstrip('/')}/#/runs/details/{run.run_id}",
-                        experiment_id=found.experiment_id)
+        str(pipeline_file),
+        arguments,
+        run_name=run_name,
+        experiment_id=found.experiment_id,
+        namespace=namespace,
+        service_account=service_account,
+    )
+    result = Submission(
+        host,
+        run.run_id,
+        f"{host.rstrip('/')}/#/runs/details/{run.run_id}",
+        experiment_id=found.experiment_id,
+    )
     if schedule:
         recurring = client.create_recurring_run(
-            found.experiment_id, f"{run_name or pipeline_file.stem}-schedule",
-            cron_expression=schedule, params=arguments,
-            pipeline_package_path=str(pipeline_file), service_account=service_account)
+            found.experiment_id,
+            f"{run_name or pipeline_file.stem}-schedule",
+            cron_expression=schedule,
+            params=arguments,
+            pipeline_package_path=str(pipeline_file),
+            service_account=service_account,
+        )
         result.recurring_run_id = recurring.recurring_run_id
     if wait:
         finished = client.wait_for_run_completion(run.run_id, timeout=timeout, sleep_duration=2)
         result.state = str(finished.state)
         if result.state.upper() != "SUCCEEDED":
-            raise ShipyardError(f"run {run.run_id} ended {result.state}",
-                                hint=f"its details: {result.url}")
+            raise ShipyardError(
+                f"run {run.run_id} ended {result.state}", hint=f"its details: {result.url}"
+            )
     return result

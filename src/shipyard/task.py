@@ -46,13 +46,16 @@ def detect_task(labels: pd.Series, requested: str = AUTO) -> tuple[str, str]:
     numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
     integral = numeric and bool(np.all(np.mod(values.to_numpy(float), 1) == 0))
     if requested not in (AUTO, *TASKS):
-        raise SchemaError(f"unknown task {requested!r}", hint=f"use auto or one of "
-                                                              f"{', '.join(TASKS)}")
+        raise SchemaError(
+            f"unknown task {requested!r}", hint=f"use auto or one of {', '.join(TASKS)}"
+        )
     if requested == REGRESSION:
         if not numeric:
-            raise SchemaError(f"task regression needs a numeric label; {name!r} holds "
-                              f"{values.dtype} values ({shown})",
-                              hint="use task=auto, binary or multiclass")
+            raise SchemaError(
+                f"task regression needs a numeric label; {name!r} holds "
+                f"{values.dtype} values ({shown})",
+                hint="use task=auto, binary or multiclass",
+            )
         return REGRESSION, "requested"
     if requested in (BINARY, MULTICLASS):
         wanted_two = requested == BINARY
@@ -61,13 +64,16 @@ def detect_task(labels: pd.Series, requested: str = AUTO) -> tuple[str, str]:
                 f"task {requested} does not fit label {name!r}: it has {len(distinct)} distinct "
                 f"value(s) ({shown})",
                 hint="use task=" + (MULTICLASS if len(distinct) > 2 else BINARY)
-                if len(distinct) >= 2 else "a classifier needs at least two classes")
+                if len(distinct) >= 2
+                else "a classifier needs at least two classes",
+            )
         return requested, "requested"
     if numeric and not integral:
         return REGRESSION, f"numeric label with fractional values ({len(distinct)} distinct)"
     if numeric and len(distinct) > MAX_CLASSES:
-        return REGRESSION, (f"integer label with {len(distinct)} distinct values "
-                            f"(more than {MAX_CLASSES})")
+        return REGRESSION, (
+            f"integer label with {len(distinct)} distinct values (more than {MAX_CLASSES})"
+        )
     kind = "integer" if numeric else "bool" if pd.api.types.is_bool_dtype(values) else "text"
     task = BINARY if len(distinct) <= 2 else MULTICLASS
     return task, f"{kind} label with {len(distinct)} distinct value(s): {shown}"
@@ -83,8 +89,10 @@ def class_order(labels: pd.Series, task: str, positive_class: str = "") -> list[
     if positive_class:
         matches = [c for c in classes if str(c) == positive_class]
         if not matches:
-            raise SchemaError(f"positive_class {positive_class!r} is not a value of the label",
-                              hint=f"its values are: {', '.join(map(str, classes))}")
+            raise SchemaError(
+                f"positive_class {positive_class!r} is not a value of the label",
+                hint=f"its values are: {', '.join(map(str, classes))}",
+            )
         positive = matches[0]
     else:  # the minority class; on a tie the larger value (1, True, 'yes' over 'no')
         positive = min(classes, key=lambda c: (counts[c], -classes.index(c)))
@@ -97,9 +105,11 @@ def encode_labels(labels: pd.Series, classes: list[Any]) -> np.ndarray:
     codes = np.array([index.get(plain(v), -1) for v in labels], dtype=np.int64)
     if (codes < 0).any():
         unknown = sorted({str(plain(v)) for v, c in zip(labels, codes, strict=True) if c < 0})
-        raise SchemaError(f"label {labels.name!r} has value(s) the model's classes do not hold: "
-                          f"{', '.join(unknown[:5])}",
-                          hint=f"the classes are: {', '.join(map(str, classes))}")
+        raise SchemaError(
+            f"label {labels.name!r} has value(s) the model's classes do not hold: "
+            f"{', '.join(unknown[:5])}",
+            hint=f"the classes are: {', '.join(map(str, classes))}",
+        )
     return codes
 
 
@@ -122,7 +132,8 @@ def label_datatype(classes: list[Any] | None) -> str:
     if classes is None:
         return "FP64"
     return {np.dtype(bool): "BOOL", np.dtype(np.int64): "INT64"}.get(
-        class_array(classes).dtype, "BYTES")
+        class_array(classes).dtype, "BYTES"
+    )
 
 
 def _order(value: Any) -> tuple[int, Any]:
@@ -130,16 +141,19 @@ def _order(value: Any) -> tuple[int, Any]:
     return (0, value) if isinstance(value, int | float) else (1, str(value))
 
 
-def with_task(schema: Schema, labels: pd.Series, requested: str = AUTO,
-              positive_class: str = "") -> tuple[Schema, str]:
+def with_task(
+    schema: Schema, labels: pd.Series, requested: str = AUTO, positive_class: str = ""
+) -> tuple[Schema, str]:
     """``schema`` with its task and classes decided from ``labels`` where it has none yet (a
     schema stored with a champion keeps the champion's), and the reason for the report."""
     import dataclasses
 
     if schema.task is not None and (schema.classes is not None or schema.task == REGRESSION):
         if requested not in (AUTO, schema.task):
-            raise SchemaError(f"task {requested} differs from the schema's {schema.task}",
-                              hint="use task=auto, or declare a new schema")
+            raise SchemaError(
+                f"task {requested} differs from the schema's {schema.task}",
+                hint="use task=auto, or declare a new schema",
+            )
         return schema, f"{schema.task}, as the schema records"
     task, reason = detect_task(labels, requested)
     classes = None if task == REGRESSION else class_order(labels, task, positive_class)

@@ -29,9 +29,12 @@ def mlflow_environment(settings: Settings) -> dict[str, str]:
     """MLflow reads these only from the environment: bounded retries and timeouts (it retries
     unreachable servers with backoff for minutes), no progress bars, and no copy of the
     project's uv.lock in every model version (the model carries its own requirement)."""
-    return {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.mlflow_http_retries),
-            "MLFLOW_HTTP_REQUEST_TIMEOUT": str(settings.mlflow_http_timeout_seconds),
-            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false", "MLFLOW_LOG_UV_FILES": "false"}
+    return {
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": str(settings.mlflow_http_retries),
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": str(settings.mlflow_http_timeout_seconds),
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+        "MLFLOW_LOG_UV_FILES": "false",
+    }
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
@@ -51,20 +54,23 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
             reason = f"no answer within {timeout:g} s"
         elif isinstance(reason, OSError) and reason.strerror:
             reason = reason.strerror.lower()
-        raise ServiceUnavailable(f"cannot reach the MLflow tracking server at {uri}: {reason}",
-                                 hint=what) from exc
+        raise ServiceUnavailable(
+            f"cannot reach the MLflow tracking server at {uri}: {reason}", hint=what
+        ) from exc
     if status != 200:
-        raise ServiceUnavailable(f"{uri} answered HTTP {status} on /health: not a healthy "
-                                 "MLflow tracking server",
-                                 hint="check SHIPYARD_MLFLOW_TRACKING_URI (scheme, host, port)")
+        raise ServiceUnavailable(
+            f"{uri} answered HTTP {status} on /health: not a healthy MLflow tracking server",
+            hint="check SHIPYARD_MLFLOW_TRACKING_URI (scheme, host, port)",
+        )
 
 
 def s3_artifacts(settings: Settings) -> bool:
     """True when this process's MLflow client talks to S3 itself (boto3): an s3:// artifact
     location, or ``MLFLOW_S3_ENDPOINT_URL`` set. Through a tracking server's proxied
     ``mlflow-artifacts:/`` store, the server does."""
-    return (settings.artifact_location or "").startswith("s3://") or \
-        bool(os.environ.get("MLFLOW_S3_ENDPOINT_URL"))
+    return (settings.artifact_location or "").startswith("s3://") or bool(
+        os.environ.get("MLFLOW_S3_ENDPOINT_URL")
+    )
 
 
 def bound_boto3(settings: Settings) -> None:
@@ -76,10 +82,13 @@ def bound_boto3(settings: Settings) -> None:
 
     if boto3.DEFAULT_SESSION is None:
         boto3.setup_default_session()
-    boto3.DEFAULT_SESSION._session.set_default_client_config(Config(
-        connect_timeout=settings.s3_connect_timeout_seconds,
-        read_timeout=settings.s3_read_timeout_seconds,
-        retries={"total_max_attempts": settings.s3_retries + 1, "mode": "standard"}))
+    boto3.DEFAULT_SESSION._session.set_default_client_config(
+        Config(
+            connect_timeout=settings.s3_connect_timeout_seconds,
+            read_timeout=settings.s3_read_timeout_seconds,
+            retries={"total_max_attempts": settings.s3_retries + 1, "mode": "standard"},
+        )
+    )
 
 
 def configure(settings: Settings | None = None) -> str:
@@ -102,8 +111,9 @@ def configure(settings: Settings | None = None) -> str:
         mlflow.set_experiment(settings.experiment)
         return experiment.experiment_id
     try:
-        experiment_id = mlflow.create_experiment(settings.experiment,
-                                                 artifact_location=settings.artifact_location)
+        experiment_id = mlflow.create_experiment(
+            settings.experiment, artifact_location=settings.artifact_location
+        )
     except mlflow.exceptions.MlflowException:  # created meanwhile by another process
         created = mlflow.get_experiment_by_name(settings.experiment)
         if created is None:  # it was not: MLflow's own error says why
@@ -118,19 +128,28 @@ def pipeline_parent_run(pipeline_run_id: str, experiment_id: str) -> str:
     from mlflow import MlflowClient
 
     client = MlflowClient()
-    found = client.search_runs([experiment_id],
-                               filter_string=f"tags.`{PIPELINE_RUN_TAG}` = '{pipeline_run_id}'",
-                               max_results=1)
+    found = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`{PIPELINE_RUN_TAG}` = '{pipeline_run_id}'",
+        max_results=1,
+    )
     if found:
         return found[0].info.run_id
-    run = client.create_run(experiment_id, run_name=f"pipeline-{pipeline_run_id[:40]}",
-                            tags={PIPELINE_RUN_TAG: pipeline_run_id})
+    run = client.create_run(
+        experiment_id,
+        run_name=f"pipeline-{pipeline_run_id[:40]}",
+        tags={PIPELINE_RUN_TAG: pipeline_run_id},
+    )
     return run.info.run_id
 
 
 @contextmanager
-def step_run(step: str, pipeline_run_id: str, settings: Settings | None = None,
-             tags: dict[str, str] | None = None) -> Iterator[ActiveRun]:
+def step_run(
+    step: str,
+    pipeline_run_id: str,
+    settings: Settings | None = None,
+    tags: dict[str, str] | None = None,
+) -> Iterator[ActiveRun]:
     """An MLflow run for one step, nested under the pipeline run's parent run."""
     import mlflow
 
@@ -154,7 +173,11 @@ def log_bundle(bundle_dir: Path, example: Any, output: Any) -> str:
         # model: the bundle, not MLflow, validates inputs at serving time.
         warnings.simplefilter("ignore", UserWarning)
         info = mlflow.pyfunc.log_model(
-            name="model", python_model=str(Path(shipyard.__file__).parent / "mlflow_pyfunc.py"),
-            artifacts={"bundle": str(bundle_dir)}, signature=infer_signature(example, output),
-            input_example=example, pip_requirements=[f"shipyard=={shipyard.__version__}"])
+            name="model",
+            python_model=str(Path(shipyard.__file__).parent / "mlflow_pyfunc.py"),
+            artifacts={"bundle": str(bundle_dir)},
+            signature=infer_signature(example, output),
+            input_example=example,
+            pip_requirements=[f"shipyard=={shipyard.__version__}"],
+        )
     return info.model_uri

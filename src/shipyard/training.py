@@ -41,11 +41,17 @@ class ModelResult:
     cv_metric: str = "roc_auc"
 
     def metadata(self) -> dict[str, Any]:
-        cv = {f"cv_{self.cv_metric}": round(self.cv_score, 6)} if self.cv_score is not None \
-            else {}
-        return {"model_type": self.model_type, "params": json.dumps(self.params, default=str),
-                "mlflow_model_uri": self.model_uri, "mlflow_run_id": self.run_id,
-                "task": self.task, **cv, **self.evaluation.metrics, **self.extra}
+        cv = {f"cv_{self.cv_metric}": round(self.cv_score, 6)} if self.cv_score is not None else {}
+        return {
+            "model_type": self.model_type,
+            "params": json.dumps(self.params, default=str),
+            "mlflow_model_uri": self.model_uri,
+            "mlflow_run_id": self.run_id,
+            "task": self.task,
+            **cv,
+            **self.evaluation.metrics,
+            **self.extra,
+        }
 
 
 @dataclass
@@ -66,9 +72,15 @@ def load_split(train_path: str | Path, test_path: str | Path, schema: Schema) ->
     """Features and labels of train and test, in the schema's feature order and encoding."""
     train, test = pd.read_parquet(train_path), pd.read_parquet(test_path)
     schema, _ = with_task(schema, train[schema.target])
-    return Split(schema, canonical_frame(train, schema), _targets(train, schema),
-                 canonical_frame(test, schema), _targets(test, schema), test[schema.target],
-                 test[schema.features])
+    return Split(
+        schema,
+        canonical_frame(train, schema),
+        _targets(train, schema),
+        canonical_frame(test, schema),
+        _targets(test, schema),
+        test[schema.target],
+        test[schema.features],
+    )
 
 
 def _targets(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
@@ -77,8 +89,14 @@ def _targets(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
     return encode_labels(frame[schema.target], schema.classes or [])
 
 
-def fit(pipeline: Any, x_train: pd.DataFrame, y_train: np.ndarray, threshold: float | None,
-        seed: int = 42, task: str = BINARY) -> tuple[Any, float | None]:
+def fit(
+    pipeline: Any,
+    x_train: pd.DataFrame,
+    y_train: np.ndarray,
+    threshold: float | None,
+    seed: int = 42,
+    task: str = BINARY,
+) -> tuple[Any, float | None]:
     """Fit ``pipeline``; a binary classifier with no ``threshold`` gets the F1-optimal one by
     cross-validation (scikit-learn's ``TunedThresholdClassifierCV``), since 0.5 is wrong for
     rare positives. Other tasks have no threshold (None)."""
@@ -93,11 +111,21 @@ def fit(pipeline: Any, x_train: pd.DataFrame, y_train: np.ndarray, threshold: fl
     return tuned.estimator_, float(tuned.best_threshold_)
 
 
-def finalize(pipeline: Any, split: Split, model_type: str, params: dict[str, Any],
-             threshold: float | None, model_dir: str | Path, step: str,
-             pipeline_run_id: str, settings: Settings | None = None, seed: int = 42,
-             cv_score: float | None = None, tags: dict[str, str] | None = None,
-             cv_metric: str | None = None) -> ModelResult:
+def finalize(
+    pipeline: Any,
+    split: Split,
+    model_type: str,
+    params: dict[str, Any],
+    threshold: float | None,
+    model_dir: str | Path,
+    step: str,
+    pipeline_run_id: str,
+    settings: Settings | None = None,
+    seed: int = 42,
+    cv_score: float | None = None,
+    tags: dict[str, str] | None = None,
+    cv_metric: str | None = None,
+) -> ModelResult:
     """Fit ``pipeline`` (and a binary threshold), evaluate it on the holdout, save its bundle
     with probe rows, log it to MLflow."""
     import mlflow
@@ -110,12 +138,22 @@ def finalize(pipeline: Any, split: Split, model_type: str, params: dict[str, Any
     result = evaluate(split.y_test_labels.to_numpy(), scores, threshold, schema.classes, task)
     metric = cv_metric or primary_metric(task)
     probes = probe_rows(schema, split.x_test)
-    bundle = save_bundle(pipeline, model_dir, schema, model_type, family(model_type).flavor,
-                         threshold, extra={"holdout_metrics": result.metrics, "params": params},
-                         probes=probes)
-    with step_run(step, pipeline_run_id, settings,
-                  tags={"shipyard.model_type": model_type, "shipyard.task": task,
-                        **(tags or {})}) as run:
+    bundle = save_bundle(
+        pipeline,
+        model_dir,
+        schema,
+        model_type,
+        family(model_type).flavor,
+        threshold,
+        extra={"holdout_metrics": result.metrics, "params": params},
+        probes=probes,
+    )
+    with step_run(
+        step,
+        pipeline_run_id,
+        settings,
+        tags={"shipyard.model_type": model_type, "shipyard.task": task, **(tags or {})},
+    ) as run:
         mlflow.log_params({"model_type": model_type, "task": task, **params})
         mlflow.log_metrics({f"holdout_{k}": v for k, v in result.metrics.items()})
         if cv_score is not None:
@@ -123,18 +161,44 @@ def finalize(pipeline: Any, split: Split, model_type: str, params: dict[str, Any
         example = split.raw_test.head(5)
         output = raw_scores(pipeline, split.x_test.head(5), task)
         model_uri = log_bundle(bundle, example, output if output.ndim == 1 else output[:, -1])
-    return ModelResult(model_type, params, result, model_uri, run.info.run_id, str(bundle),
-                       cv_score, task=task, cv_metric=metric)
+    return ModelResult(
+        model_type,
+        params,
+        result,
+        model_uri,
+        run.info.run_id,
+        str(bundle),
+        cv_score,
+        task=task,
+        cv_metric=metric,
+    )
 
 
-def train(train_path: str | Path, test_path: str | Path, schema_path: str | Path,
-          model_dir: str | Path, model_type: str = "xgboost", params: dict | None = None,
-          threshold: float | None = None, seed: int = 42, pipeline_run_id: str = "local",
-          settings: Settings | None = None) -> ModelResult:
+def train(
+    train_path: str | Path,
+    test_path: str | Path,
+    schema_path: str | Path,
+    model_dir: str | Path,
+    model_type: str = "xgboost",
+    params: dict | None = None,
+    threshold: float | None = None,
+    seed: int = 42,
+    pipeline_run_id: str = "local",
+    settings: Settings | None = None,
+) -> ModelResult:
     """Fit ``model_type`` with ``params`` over its defaults on the training data."""
     split = load_split(train_path, test_path, Schema.load(schema_path))
     task = split.schema.task or BINARY
     merged = {**family(model_type).defaults_for(task), **(params or {})}
-    return finalize(make_pipeline(split.schema, model_type, merged, seed), split,
-                    family(model_type).name, merged, threshold, model_dir, "train",
-                    pipeline_run_id, settings, seed)
+    return finalize(
+        make_pipeline(split.schema, model_type, merged, seed),
+        split,
+        family(model_type).name,
+        merged,
+        threshold,
+        model_dir,
+        "train",
+        pipeline_run_id,
+        settings,
+        seed,
+    )

@@ -28,10 +28,12 @@ from prometheus_client import Counter
 from shipyard.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
-DECISIONS = Counter("shipyard_trigger_decisions", "Retraining decisions",
-                    ("model", "source", "decision"))  # triggered | skipped
-RETRAIN_ALERTS = frozenset({"ShipyardDriftDetected", "ShipyardModelDecay",
-                            "ShipyardModelDecayError"})
+DECISIONS = Counter(
+    "shipyard_trigger_decisions", "Retraining decisions", ("model", "source", "decision")
+)  # triggered | skipped
+RETRAIN_ALERTS = frozenset(
+    {"ShipyardDriftDetected", "ShipyardModelDecay", "ShipyardModelDecayError"}
+)
 Runner = Callable[[str, str], str]  # (model, why) -> outcome said in words
 
 
@@ -62,18 +64,24 @@ class Trigger:
             cooldown = self.settings.trigger_cooldown_seconds
             seen = self._seen.get(fingerprint) if fingerprint else None
             if model in self._running and self._running[model].is_alive():
-                decision = Decision(model, source, "skipped",
-                                    f"a run for {model} is under way ({why})")
+                decision = Decision(
+                    model, source, "skipped", f"a run for {model} is under way ({why})"
+                )
             elif seen is not None and now - seen < cooldown:
-                decision = Decision(model, source, "skipped",
-                                    f"repeat of an alert acted on {now - seen:.0f} s ago "
-                                    f"(cooldown {cooldown:.0f} s): {why}")
+                decision = Decision(
+                    model,
+                    source,
+                    "skipped",
+                    f"repeat of an alert acted on {now - seen:.0f} s ago "
+                    f"(cooldown {cooldown:.0f} s): {why}",
+                )
             else:
                 if fingerprint:
                     self._seen[fingerprint] = now
                 decision = Decision(model, source, "triggered", why)
-                thread = threading.Thread(target=self._run, args=(model, why), daemon=True,
-                                          name=f"retrain-{model}")
+                thread = threading.Thread(
+                    target=self._run, args=(model, why), daemon=True, name=f"retrain-{model}"
+                )
                 self._running[model] = thread
                 thread.start()
         self._record(decision)
@@ -93,8 +101,9 @@ class Trigger:
             outcome = f"failed: {str(exc)[:500]}"
             logger.warning("retraining %s failed: %s", model, exc)
         self.outcomes[model] = outcome
-        notify("retrain", f"Retraining {model}: {outcome.split(':')[0][:60]}", outcome,
-               self.settings)
+        notify(
+            "retrain", f"Retraining {model}: {outcome.split(':')[0][:60]}", outcome, self.settings
+        )
 
     def _record(self, decision: Decision) -> None:
         from shipyard.notify import notify
@@ -105,10 +114,19 @@ class Trigger:
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "a") as handle:
             handle.write(json.dumps(asdict(decision)) + "\n")
-        logger.info("retrain %s for %s (%s): %s", decision.decision, decision.model,
-                    decision.source, decision.reason)
-        notify("retrain", f"Retrain {decision.decision} for {decision.model}",
-               f"{decision.source}: {decision.reason}", self.settings)
+        logger.info(
+            "retrain %s for %s (%s): %s",
+            decision.decision,
+            decision.model,
+            decision.source,
+            decision.reason,
+        )
+        notify(
+            "retrain",
+            f"Retrain {decision.decision} for {decision.model}",
+            f"{decision.source}: {decision.reason}",
+            self.settings,
+        )
 
     # --- what the server hands over -------------------------------------------------------
 
@@ -120,10 +138,13 @@ class Trigger:
             if alert.get("status") != "firing" or labels.get("alertname") not in RETRAIN_ALERTS:
                 continue
             model = labels.get("model") or self.settings.model_name
-            fingerprint = alert.get("fingerprint") or hashlib.sha256(
-                json.dumps(labels, sort_keys=True).encode()).hexdigest()
+            fingerprint = (
+                alert.get("fingerprint")
+                or hashlib.sha256(json.dumps(labels, sort_keys=True).encode()).hexdigest()
+            )
             why = f"{labels['alertname']} " + ", ".join(
-                f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname")
+                f"{k}={v}" for k, v in sorted(labels.items()) if k != "alertname"
+            )
             decisions.append(self.request(model, "alertmanager", why, fingerprint))
         return decisions
 
@@ -139,8 +160,9 @@ class Trigger:
         return [self.request(model, "mlflow", why)]
 
 
-def mlflow_signature_ok(secret: str, headers: dict[str, str], body: bytes,
-                        max_age_seconds: float = 300.0) -> bool:
+def mlflow_signature_ok(
+    secret: str, headers: dict[str, str], body: bytes, max_age_seconds: float = 300.0
+) -> bool:
     """MLflow's webhook HMAC: ``v1,base64(HMAC-SHA256(secret, id.timestamp.body))``, and a
     timestamp recent enough that a captured request cannot be replayed later."""
     from mlflow.webhooks.constants import (
@@ -158,8 +180,9 @@ def mlflow_signature_ok(secret: str, headers: dict[str, str], body: bytes,
             return False
     except ValueError:
         return False
-    digest = hmac.new(secret.encode(), f"{delivery}.{stamp}.".encode() + body,
-                      hashlib.sha256).digest()
+    digest = hmac.new(
+        secret.encode(), f"{delivery}.{stamp}.".encode() + body, hashlib.sha256
+    ).digest()
     expected = "v1," + base64.b64encode(digest).decode()
     return hmac.compare_digest(expected, signature)
 
@@ -174,11 +197,11 @@ def pipeline_runner(pipeline_file: str, settings: Settings) -> Runner:
         if settings.trigger_source:
             arguments["source"] = settings.trigger_source.format(model=model)
         arguments.update(settings.trigger_arguments)
-        submission = submit(pipeline_file, arguments, wait=True,
-                            run_name=f"retrain-{model}-{int(time.time())}")
+        submission = submit(
+            pipeline_file, arguments, wait=True, run_name=f"retrain-{model}-{int(time.time())}"
+        )
         outcome = f"run finished: {submission.summary()}"
-        steps = {step.name: step for step in submission.local.steps} if submission.local \
-            else {}
+        steps = {step.name: step for step in submission.local.steps} if submission.local else {}
         if "register" in steps:  # what the gate decided, where the run's record has it
             outcome += f"; {steps['register'].metadata.get('reason', '')}"
         return outcome

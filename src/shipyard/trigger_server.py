@@ -31,8 +31,13 @@ def make_server(trigger: Trigger, host: str, port: int) -> ThreadingHTTPServer:
             if self.path == "/healthz":
                 return self._send(200, {"ok": True})
             if self.path == "/decisions":
-                return self._send(200, {"decisions": [d.__dict__ for d in trigger.decisions],
-                                        "outcomes": trigger.outcomes})
+                return self._send(
+                    200,
+                    {
+                        "decisions": [d.__dict__ for d in trigger.decisions],
+                        "outcomes": trigger.outcomes,
+                    },
+                )
             if self.path == "/metrics":
                 body = generate_latest()
                 self.send_response(200)
@@ -50,8 +55,9 @@ def make_server(trigger: Trigger, host: str, port: int) -> ThreadingHTTPServer:
             body = self.rfile.read(length)
             if self.path == "/mlflow":
                 secret = settings.trigger_mlflow_secret
-                if secret is None or not mlflow_signature_ok(secret.get_secret_value(),
-                                                             dict(self.headers), body):
+                if secret is None or not mlflow_signature_ok(
+                    secret.get_secret_value(), dict(self.headers), body
+                ):
                     return self._send(401, {"error": "missing or wrong MLflow signature"})
                 return self._decided(lambda p: trigger.from_mlflow(p), body)
             if not self._token_ok():
@@ -60,16 +66,20 @@ def make_server(trigger: Trigger, host: str, port: int) -> ThreadingHTTPServer:
                 return self._decided(lambda p: trigger.from_alertmanager(p), body)
             if self.path.startswith("/run/") and len(self.path) > 5:
                 model = self.path[5:]
-                return self._decided(lambda p: [trigger.request(model, "manual",
-                                                                p.get("reason") or "asked by a "
-                                                                "person")], body or b"{}")
+                return self._decided(
+                    lambda p: [
+                        trigger.request(model, "manual", p.get("reason") or "asked by a person")
+                    ],
+                    body or b"{}",
+                )
             return self._send(404, {"error": f"no route {self.path[:100]}"})
 
         def _token_ok(self) -> bool:
             token = settings.trigger_token
             sent = self.headers.get("Authorization", "")
             return token is not None and hmac.compare_digest(
-                sent, f"Bearer {token.get_secret_value()}")
+                sent, f"Bearer {token.get_secret_value()}"
+            )
 
         def _decided(self, act: Callable[[dict], list[Decision]], body: bytes) -> None:
             try:
@@ -92,8 +102,7 @@ def make_server(trigger: Trigger, host: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, fmt: str, *args: Any) -> None:  # one line per request, logged
             import logging
 
-            logging.getLogger("shipyard.trigger").info("%s %s", self.address_string(),
-                                                       fmt % args)
+            logging.getLogger("shipyard.trigger").info("%s %s", self.address_string(), fmt % args)
 
     return ThreadingHTTPServer((host, port), Handler)
 
@@ -110,8 +119,9 @@ def serve(trigger: Trigger, host: str, port: int, settings: Settings) -> None:
         def tick() -> None:
             stop = threading.Event()
             while not stop.wait(period):
-                trigger.request(settings.model_name, "schedule",
-                                f"every {settings.trigger_schedule_hours:g} h")
+                trigger.request(
+                    settings.model_name, "schedule", f"every {settings.trigger_schedule_hours:g} h"
+                )
 
         threading.Thread(target=tick, daemon=True, name="retrain-schedule").start()
     server.serve_forever()

@@ -32,8 +32,10 @@ class Violation:
     expected: str
 
     def __str__(self) -> str:
-        return (f"{self.dataset}.{self.column}: {self.rule} — observed {self.observed}, "
-                f"expected {self.expected}")
+        return (
+            f"{self.dataset}.{self.column}: {self.rule} — observed {self.observed}, "
+            f"expected {self.expected}"
+        )
 
 
 @dataclass
@@ -63,47 +65,60 @@ class ValidationReport:
 
     def markdown(self, schema: Schema) -> str:
         status = "PASSED" if self.ok else f"FAILED — {len(self.violations)} violation(s)"
-        lines = [f"# Data validation: {status}", "",
-                 f"Rows: {', '.join(f'{k} {v}' for k, v in self.rows.items())}; "
-                 f"checks run: {self.checks}; schema {self.origin}, target `{schema.target}`.", ""]
+        lines = [
+            f"# Data validation: {status}",
+            "",
+            f"Rows: {', '.join(f'{k} {v}' for k, v in self.rows.items())}; "
+            f"checks run: {self.checks}; schema {self.origin}, target `{schema.target}`.",
+            "",
+        ]
         lines += [f"**Task:** {schema.task} — {self.task_reason}."]
         if schema.classes is not None:
-            positive = f"; positive class `{schema.classes[-1]}`" if schema.task == "binary" \
-                else ""
-            lines += [f"**Classes** (model order): {', '.join(f'`{c}`' for c in schema.classes)}"
-                      f"{positive}."]
+            positive = f"; positive class `{schema.classes[-1]}`" if schema.task == "binary" else ""
+            lines += [
+                f"**Classes** (model order): {', '.join(f'`{c}`' for c in schema.classes)}"
+                f"{positive}."
+            ]
         lines.append("")
         if schema.ignored:
             lines += ["## Columns not used as features", "", "| column | why |", "|---|---|"]
             lines += [f"| {c.name} | {c.note} |" for c in schema.ignored]
             lines.append("")
         if self.violations:
-            lines += ["| dataset | column | rule | observed | expected |",
-                      "|---|---|---|---|---|"]
-            lines += [f"| {v.dataset} | {v.column} | {v.rule} | {v.observed} | {v.expected} |"
-                      for v in self.violations]
+            lines += ["| dataset | column | rule | observed | expected |", "|---|---|---|---|---|"]
+            lines += [
+                f"| {v.dataset} | {v.column} | {v.rule} | {v.observed} | {v.expected} |"
+                for v in self.violations
+            ]
             lines.append("")
         if self.skew:
-            lines += [f"## Train/test skew (KS / Chi² with Bonferroni, family-wise "
-                      f"α={SKEW_ALPHA})", "",
-                      f"Each feature's train and test values are compared with a two-sample "
-                      f"test (Kolmogorov-Smirnov for numeric, Chi² for categorical columns; "
-                      f"at most {SKEW_MAX_ROWS} random rows a side). "
-                      f"A column is skewed when its p-value is below α / {len(self.skew)} "
-                      f"tested columns = {self.skew_threshold:.3g}, so a random split is "
-                      f"flagged by chance at most {SKEW_ALPHA:.0%} of the time, whatever the "
-                      f"row count. Columns all null on either side are not tested; most "
-                      f"skewed first.", "",
-                      "| column | test | statistic | p-value | skewed |", "|---|---|---|---|---|"]
-            lines += [f"| {c} | {'Chi²' if schema.column(c).kind == CATEGORICAL else 'KS'} | "
-                      f"{self.skew_statistics[c]:.4g} | {p:.3g} | "
-                      f"{'yes' if p < (self.skew_threshold or 0.0) else 'no'} |"
-                      for c, p in sorted(self.skew.items(), key=lambda i: i[1])]
+            lines += [
+                f"## Train/test skew (KS / Chi² with Bonferroni, family-wise α={SKEW_ALPHA})",
+                "",
+                f"Each feature's train and test values are compared with a two-sample "
+                f"test (Kolmogorov-Smirnov for numeric, Chi² for categorical columns; "
+                f"at most {SKEW_MAX_ROWS} random rows a side). "
+                f"A column is skewed when its p-value is below α / {len(self.skew)} "
+                f"tested columns = {self.skew_threshold:.3g}, so a random split is "
+                f"flagged by chance at most {SKEW_ALPHA:.0%} of the time, whatever the "
+                f"row count. Columns all null on either side are not tested; most "
+                f"skewed first.",
+                "",
+                "| column | test | statistic | p-value | skewed |",
+                "|---|---|---|---|---|",
+            ]
+            lines += [
+                f"| {c} | {'Chi²' if schema.column(c).kind == CATEGORICAL else 'KS'} | "
+                f"{self.skew_statistics[c]:.4g} | {p:.3g} | "
+                f"{'yes' if p < (self.skew_threshold or 0.0) else 'no'} |"
+                for c, p in sorted(self.skew.items(), key=lambda i: i[1])
+            ]
         return "\n".join(lines) + "\n"
 
 
-def validate_frames(frames: dict[str, pd.DataFrame], schema: Schema,
-                    min_class_rows: int = 0) -> ValidationReport:
+def validate_frames(
+    frames: dict[str, pd.DataFrame], schema: Schema, min_class_rows: int = 0
+) -> ValidationReport:
     """Check each named frame against ``schema``, then the first frame against the others."""
     report = ValidationReport(min_class_rows=min_class_rows)
     first = next(iter(frames.values()))
@@ -128,11 +143,25 @@ def _check_frame(name: str, frame: pd.DataFrame, schema: Schema, report: Validat
     _add(report, len(frame) > 0, name, "*", "rows", "0 rows", "at least 1 row")
     present = set(map(str, frame.columns))
     for column in schema.columns:
-        _add(report, column.name in present, name, column.name, "column present",
-             "missing", f"a {column.kind} column")
+        _add(
+            report,
+            column.name in present,
+            name,
+            column.name,
+            "column present",
+            "missing",
+            f"a {column.kind} column",
+        )
     unexpected = sorted(present - set(schema.names))
-    _add(report, not unexpected, name, ",".join(unexpected) or "-", "unexpected columns",
-         ", ".join(unexpected), "only the schema's columns")
+    _add(
+        report,
+        not unexpected,
+        name,
+        ",".join(unexpected) or "-",
+        "unexpected columns",
+        ", ".join(unexpected),
+        "only the schema's columns",
+    )
     for column in schema.columns:
         if column.name not in present:
             continue
@@ -145,12 +174,25 @@ def _check_frame(name: str, frame: pd.DataFrame, schema: Schema, report: Validat
         elif column.kind == CATEGORICAL:
             values = set(map(str, series.dropna().unique()))
             unknown = sorted(values - set(column.categories or values))
-            _add(report, not unknown, name, column.name, "categories",
-                 ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else ""),
-                 f"one of {', '.join(column.categories or [])}")
+            _add(
+                report,
+                not unknown,
+                name,
+                column.name,
+                "categories",
+                ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else ""),
+                f"one of {', '.join(column.categories or [])}",
+            )
         elif column.kind == TIMESTAMP:
-            _add(report, pd.api.types.is_datetime64_any_dtype(series), name, column.name,
-                 "dtype", str(series.dtype), "a timestamp")
+            _add(
+                report,
+                pd.api.types.is_datetime64_any_dtype(series),
+                name,
+                column.name,
+                "dtype",
+                str(series.dtype),
+                "a timestamp",
+            )
     if schema.target in present:
         _check_labels(name, frame[schema.target], schema, report)
 
@@ -159,31 +201,66 @@ def _check_labels(name: str, labels: pd.Series, schema: Schema, report: Validati
     """No null labels; a classifier's labels are its classes, and in training every class
     has enough rows for the cross-validation folds."""
     nulls = int(labels.isna().sum())
-    _add(report, nulls == 0, name, schema.target, "label has no nulls", f"{nulls} null(s)",
-         "every row labelled (drop unlabelled rows upstream)")
+    _add(
+        report,
+        nulls == 0,
+        name,
+        schema.target,
+        "label has no nulls",
+        f"{nulls} null(s)",
+        "every row labelled (drop unlabelled rows upstream)",
+    )
     if schema.task == REGRESSION:
         numeric = pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
-        _add(report, numeric, name, schema.target, "numeric label", str(labels.dtype),
-             "numbers (task regression)")
+        _add(
+            report,
+            numeric,
+            name,
+            schema.target,
+            "numeric label",
+            str(labels.dtype),
+            "numbers (task regression)",
+        )
         return
     if not is_classification(schema.task or ""):
         return
     counts = pd.Series([plain(v) for v in labels.dropna()], dtype=object).value_counts()
     unknown = sorted(map(str, set(counts.index) - set(schema.classes or [])))
-    _add(report, not unknown, name, schema.target, "label values are the classes",
-         ", ".join(unknown[:10]), f"one of {', '.join(map(str, schema.classes or []))}")
-    _add(report, len(counts) >= 2, name, schema.target, "label has at least two classes",
-         f"classes {sorted(map(str, counts.index))}", "two or more classes")
+    _add(
+        report,
+        not unknown,
+        name,
+        schema.target,
+        "label values are the classes",
+        ", ".join(unknown[:10]),
+        f"one of {', '.join(map(str, schema.classes or []))}",
+    )
+    _add(
+        report,
+        len(counts) >= 2,
+        name,
+        schema.target,
+        "label has at least two classes",
+        f"classes {sorted(map(str, counts.index))}",
+        "two or more classes",
+    )
     if name != "train":
         return
     rare = {str(c): int(n) for c, n in counts.items() if n < report.min_class_rows}
-    _add(report, not rare, name, schema.target, "rows per class",
-         ", ".join(f"{c}: {n}" for c, n in rare.items()),
-         f">= {report.min_class_rows} per class (cross-validation folds)")
+    _add(
+        report,
+        not rare,
+        name,
+        schema.target,
+        "rows per class",
+        ", ".join(f"{c}: {n}" for c, n in rare.items()),
+        f">= {report.min_class_rows} per class (cross-validation folds)",
+    )
 
 
-def _check_numeric(name: str, column: Column, series: pd.Series, report: ValidationReport,
-                   inferred: bool) -> None:
+def _check_numeric(
+    name: str, column: Column, series: pd.Series, report: ValidationReport, inferred: bool
+) -> None:
     is_numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
     _add(report, is_numeric, name, column.name, "dtype", str(series.dtype), "numeric")
     if not is_numeric:
@@ -191,16 +268,37 @@ def _check_numeric(name: str, column: Column, series: pd.Series, report: Validat
     values = series.dropna().to_numpy(dtype=float)
     if values.size == 0:
         return
-    _add(report, bool(np.isfinite(values).all()), name, column.name, "finite",
-         f"{int((~np.isfinite(values)).sum())} non-finite", "finite numbers")
+    _add(
+        report,
+        bool(np.isfinite(values).all()),
+        name,
+        column.name,
+        "finite",
+        f"{int((~np.isfinite(values)).sum())} non-finite",
+        "finite numbers",
+    )
     low, high = _bounds(column, inferred)
     observed_min, observed_max = float(np.nanmin(values)), float(np.nanmax(values))
     if low is not None:
-        _add(report, observed_min >= low, name, column.name, "minimum",
-             f"{observed_min:g}", f">= {low:g}")
+        _add(
+            report,
+            observed_min >= low,
+            name,
+            column.name,
+            "minimum",
+            f"{observed_min:g}",
+            f">= {low:g}",
+        )
     if high is not None:
-        _add(report, observed_max <= high, name, column.name, "maximum",
-             f"{observed_max:g}", f"<= {high:g}")
+        _add(
+            report,
+            observed_max <= high,
+            name,
+            column.name,
+            "maximum",
+            f"{observed_max:g}",
+            f"<= {high:g}",
+        )
 
 
 def _bounds(column: Column, inferred: bool) -> tuple[float | None, float | None]:
@@ -216,8 +314,13 @@ def _bounds(column: Column, inferred: bool) -> tuple[float | None, float | None]
     return low - span, high + span
 
 
-def _check_skew(train: pd.DataFrame, other: pd.DataFrame, other_name: str, schema: Schema,
-                report: ValidationReport) -> None:
+def _check_skew(
+    train: pd.DataFrame,
+    other: pd.DataFrame,
+    other_name: str,
+    schema: Schema,
+    report: ValidationReport,
+) -> None:
     """Two-sample test per feature with a Bonferroni correction, via the drift detector.
 
     A threshold on an effect size (PSI) flags small random splits by chance alone; a test at a
@@ -226,8 +329,9 @@ def _check_skew(train: pd.DataFrame, other: pd.DataFrame, other_name: str, schem
     """
     from shipyard.drift import DriftDetector
 
-    names = [n for n in schema.features
-             if _testable(train, n, schema) and _testable(other, n, schema)]
+    names = [
+        n for n in schema.features if _testable(train, n, schema) and _testable(other, n, schema)
+    ]
     if not names:
         return
     columns = [_with_categories(schema.column(n), train) for n in names]
@@ -241,8 +345,15 @@ def _check_skew(train: pd.DataFrame, other: pd.DataFrame, other_name: str, schem
         p_value = result.p_values[name]
         report.skew[name] = p_value
         report.skew_statistics[name] = result.statistics[name]
-        _add(report, p_value >= result.threshold, other_name, name, "train/test skew",
-             f"p={p_value:.3g}", "p >= corrected threshold")
+        _add(
+            report,
+            p_value >= result.threshold,
+            other_name,
+            name,
+            "train/test skew",
+            f"p={p_value:.3g}",
+            "p >= corrected threshold",
+        )
 
 
 def _testable(frame: pd.DataFrame, name: str, schema: Schema) -> bool:
@@ -268,9 +379,13 @@ def _round(p_value: float) -> float:
     return float(f"{p_value:.4g}")
 
 
-def resolve_schema(train: pd.DataFrame, target: str, schema_uri: str = "",
-                   settings: Settings | None = None, ignore: list[str] | None = None
-                   ) -> tuple[Schema, str]:
+def resolve_schema(
+    train: pd.DataFrame,
+    target: str,
+    schema_uri: str = "",
+    settings: Settings | None = None,
+    ignore: list[str] | None = None,
+) -> tuple[Schema, str]:
     """The schema to check against and where it came from.
 
     A declared ``schema_uri`` (local path or s3://) wins; otherwise the current champion's
@@ -286,8 +401,10 @@ def resolve_schema(train: pd.DataFrame, target: str, schema_uri: str = "",
         schema, version = stored
         return schema, f"stored with the champion model (v{version})"
     drop = settings.drop_unusable_columns if settings else True
-    return (infer_schema(train, target, ignore=ignore or [], drop_unusable=drop),
-            "inferred from this training data")
+    return (
+        infer_schema(train, target, ignore=ignore or [], drop_unusable=drop),
+        "inferred from this training data",
+    )
 
 
 def _read_schema(uri: str, settings: Settings | None) -> Schema:
@@ -302,10 +419,19 @@ def _read_schema(uri: str, settings: Settings | None) -> Schema:
     return Schema.load(uri.removeprefix("file://"))
 
 
-def validate(train_path: str, test_path: str, target: str, schema_out: str, report_out: str,
-             schema_uri: str = "", settings: Settings | None = None, task: str = AUTO,
-             positive_class: str = "", ignore_columns: str = "", cv_folds: int = 3
-             ) -> ValidationReport:
+def validate(
+    train_path: str,
+    test_path: str,
+    target: str,
+    schema_out: str,
+    report_out: str,
+    schema_uri: str = "",
+    settings: Settings | None = None,
+    task: str = AUTO,
+    positive_class: str = "",
+    ignore_columns: str = "",
+    cv_folds: int = 3,
+) -> ValidationReport:
     """Check train and test; decide the task; write the schema used and a Markdown report;
     raise on violations.
 
@@ -315,11 +441,15 @@ def validate(train_path: str, test_path: str, target: str, schema_out: str, repo
     ignore = [c.strip() for c in ignore_columns.split(",") if c.strip()]
     schema, origin = resolve_schema(train, target, schema_uri, settings, ignore)
     if schema.target != target:
-        raise SchemaError(f"the schema's target is {schema.target!r}, the pipeline's is "
-                          f"{target!r}", hint="set the target parameter, or declare a schema")
+        raise SchemaError(
+            f"the schema's target is {schema.target!r}, the pipeline's is {target!r}",
+            hint="set the target parameter, or declare a schema",
+        )
     if target not in train.columns:
-        raise SchemaError(f"target column {target!r} is missing",
-                          hint=f"columns are: {', '.join(map(str, train.columns))}")
+        raise SchemaError(
+            f"target column {target!r} is missing",
+            hint=f"columns are: {', '.join(map(str, train.columns))}",
+        )
     schema, reason = with_task(schema, train[target], task, positive_class)
     report = validate_frames({"train": train, "test": test}, schema, min_class_rows=cv_folds)
     report.origin, report.task, report.task_reason = origin, schema.task or "", reason

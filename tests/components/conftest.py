@@ -8,5 +8,7 @@ def local_runner(shipyard_home):
     from shipyard.local_run import prepare_environment
 
     prepare_environment()
-    local.init(runner=local.SubprocessRunner(use_venv=False),
-               pipeline_root=str(shipyard_home / "component_outputs"))
+    local.init(
+        runner=local.SubprocessRunner(use_venv=False),
+        pipeline_root=str(shipyard_home / "component_outputs"),
+    )

@@ -9,21 +9,33 @@ import pytest
 
 from shipyard.settings import component_image
 
-OPS = {"ingest_op": ({}, {"train_data": "system.Dataset", "test_data": "system.Dataset"}),
-       "validate_op": ({"train_data": "system.Dataset", "test_data": "system.Dataset"},
-                       {"schema": "system.Artifact", "report": "system.Markdown",
-                        "metrics": "system.Metrics"}),
-       "train_op": ({"schema": "system.Artifact"},
-                    {"model": "system.Model", "metrics": "system.Metrics",
-                     "classification": "system.ClassificationMetrics"}),
-       "tune_op": ({"baseline": "system.Model"}, {"model": "system.Model"}),
-       "register_op": ({"model": "system.Model", "test_data": "system.Dataset"},
-                       {"decision": "system.Artifact", "report": "system.Markdown"}),
-       "deploy_op": ({}, {"report": "system.Markdown"}),
-       "summary_op": ({}, {"summary": "system.Markdown"}),  # the exit task
-       "score_op": ({}, {"predictions": "system.Dataset", "report": "system.Markdown",
-                         "metrics": "system.Metrics"}),  # the batch-scoring pipeline's
-       "traffic_split_op": ({}, {})}  # Vertex's canary split (pipelines/vertex_pipeline.py)
+OPS = {
+    "ingest_op": ({}, {"train_data": "system.Dataset", "test_data": "system.Dataset"}),
+    "validate_op": (
+        {"train_data": "system.Dataset", "test_data": "system.Dataset"},
+        {"schema": "system.Artifact", "report": "system.Markdown", "metrics": "system.Metrics"},
+    ),
+    "train_op": (
+        {"schema": "system.Artifact"},
+        {
+            "model": "system.Model",
+            "metrics": "system.Metrics",
+            "classification": "system.ClassificationMetrics",
+        },
+    ),
+    "tune_op": ({"baseline": "system.Model"}, {"model": "system.Model"}),
+    "register_op": (
+        {"model": "system.Model", "test_data": "system.Dataset"},
+        {"decision": "system.Artifact", "report": "system.Markdown"},
+    ),
+    "deploy_op": ({}, {"report": "system.Markdown"}),
+    "summary_op": ({}, {"summary": "system.Markdown"}),  # the exit task
+    "score_op": (
+        {},
+        {"predictions": "system.Dataset", "report": "system.Markdown", "metrics": "system.Metrics"},
+    ),  # the batch-scoring pipeline's
+    "traffic_split_op": ({}, {}),
+}  # Vertex's canary split (pipelines/vertex_pipeline.py)
 COMPONENTS_DIR = Path(__file__).resolve().parents[2] / "components"
 
 
@@ -65,10 +77,13 @@ def test_deploy_takes_the_register_steps_model_uri_and_no_gate_flags():
     assert not {"version", "promoted", "deploy", "model_name"} & set(inputs)
 
 
-@pytest.mark.parametrize("model_uri, message", [
-    ("models:/fraud@champion", "names no version"),
-    ("fraud/3", "not a registered model reference"),
-])
+@pytest.mark.parametrize(
+    "model_uri, message",
+    [
+        ("models:/fraud@champion", "names no version"),
+        ("fraud/3", "not a registered model reference"),
+    ],
+)
 def test_deploy_refuses_anything_but_a_registered_version(model_uri, message, tmp_path):
     from kfp.dsl import Markdown
 
@@ -87,11 +102,20 @@ def test_summary_of_a_failed_run_is_written_and_says_so(tmp_path):
     inputs = summary_op.component_spec.inputs
     assert inputs["status"].type == "PipelineTaskFinalStatus"
     summary = Markdown(uri=str(tmp_path / "summary"))
-    status = PipelineTaskFinalStatus(state="FAILED", pipeline_job_resource_name="job",
-                                     pipeline_task_name="exit-handler-1", error_code=1,
-                                     error_message="Task exit-handler-1 failed.")
-    summary_op.python_func(status=status, summary=summary, pipeline_run_id="never-ran",
-                           model_name="component-summary", deploy=True)
+    status = PipelineTaskFinalStatus(
+        state="FAILED",
+        pipeline_job_resource_name="job",
+        pipeline_task_name="exit-handler-1",
+        error_code=1,
+        error_message="Task exit-handler-1 failed.",
+    )
+    summary_op.python_func(
+        status=status,
+        summary=summary,
+        pipeline_run_id="never-ran",
+        model_name="component-summary",
+        deploy=True,
+    )
     text = (tmp_path / "summary").read_text()
     assert text.startswith("# Pipeline failed: component-summary (run never-ran)")
     assert "Task exit-handler-1 failed." in text and "nothing registered" in text

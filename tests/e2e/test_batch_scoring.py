@@ -21,21 +21,41 @@ pytestmark = pytest.mark.e2e
 NAME = "e2e-batch"
 
 
-def test_shipyard_score_runs_the_batch_pipeline(trained, small_data, tmp_path, monkeypatch,
-                                                capsys):
+def test_shipyard_score_runs_the_batch_pipeline(trained, small_data, tmp_path, monkeypatch, capsys):
     # kfp.local starts each task with the first `python3` on PATH: make it this environment's.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    register(trained.model_uri, trained.bundle_dir, small_data["test"],
-             settings=settings_for(NAME), reference_path=small_data["train"])
+    register(
+        trained.model_uri,
+        trained.bundle_dir,
+        small_data["test"],
+        settings=settings_for(NAME),
+        reference_path=small_data["train"],
+    )
     table = generate_transactions(800, seed=11)
     table.insert(0, "txn_id", [f"tx-{i}" for i in range(len(table))])
     table.to_csv(tmp_path / "batch.csv", index=False)
     pipeline_file = tmp_path / "batch_scoring_pipeline.yaml"
-    common = ["--project", str(PROJECT), "score", "--model", NAME, "--pipeline-file",
-              str(pipeline_file)]
+    common = [
+        "--project",
+        str(PROJECT),
+        "score",
+        "--model",
+        NAME,
+        "--pipeline-file",
+        str(pipeline_file),
+    ]
 
-    code = main([*common[:3], str(tmp_path / "batch.csv"), *common[3:], "--id-column", "txn_id",
-                 "--destination", str(tmp_path / "out" / "predictions.parquet")])
+    code = main(
+        [
+            *common[:3],
+            str(tmp_path / "batch.csv"),
+            *common[3:],
+            "--id-column",
+            "txn_id",
+            "--destination",
+            str(tmp_path / "out" / "predictions.parquet"),
+        ]
+    )
     out = capsys.readouterr().out
     assert code == 0, out
     assert "score " in out and "rows_scored=800" in out
@@ -46,13 +66,15 @@ def test_shipyard_score_runs_the_batch_pipeline(trained, small_data, tmp_path, m
     model = load_registered(ModelRef.of(NAME, 1), settings_for(NAME))
     assert predictions["txn_id"].tolist() == table["txn_id"].tolist()
     assert predictions["predict"].tolist() == model.predict(table).tolist()
-    np.testing.assert_allclose(predictions[["proba_0", "proba_1"]].to_numpy(),
-                               model.scores(table), atol=1e-6)
+    np.testing.assert_allclose(
+        predictions[["proba_0", "proba_1"]].to_numpy(), model.scores(table), atol=1e-6
+    )
 
     # A shifted batch, the version pinned: the drift verdict names the features.
     generate_transactions(800, seed=12, shift=1.0).to_parquet(tmp_path / "shifted.parquet")
-    assert main([*common[:3], str(tmp_path / "shifted.parquet"), *common[3:],
-                 "--version", "1"]) == 0
+    assert (
+        main([*common[:3], str(tmp_path / "shifted.parquet"), *common[3:], "--version", "1"]) == 0
+    )
     assert "drift: DRIFT in " in capsys.readouterr().out
 
     # A table lacking a feature stops before the pipeline starts, with one line and exit 1.
@@ -61,6 +83,5 @@ def test_shipyard_score_runs_the_batch_pipeline(trained, small_data, tmp_path, m
     err = capsys.readouterr().err.strip()
     assert err.startswith("shipyard: error: ") and "needs: amount" in err
     assert len(err.splitlines()) == 1
-    assert main([*common[:3], str(tmp_path / "batch.csv"), *common[3:], "--alias",
-                 "nope"]) == 1
+    assert main([*common[:3], str(tmp_path / "batch.csv"), *common[3:], "--alias", "nope"]) == 1
     assert "is not in the registry" in capsys.readouterr().err

@@ -39,13 +39,14 @@ def one_line(stderr: str) -> str:
 
 def test_a_closed_mlflow_port_stops_the_run_before_it_starts(pipeline_file, tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"
-    code, out, err, took = shipyard_run(pipeline_file, tmp_path,
-                                        SHIPYARD_MLFLOW_TRACKING_URI=uri)
+    code, out, err, took = shipyard_run(pipeline_file, tmp_path, SHIPYARD_MLFLOW_TRACKING_URI=uri)
     print(f"closed MLflow port: exit {code} after {took:.2f} s: {err.strip()}")
     assert code == 3
-    assert one_line(err) == (f"shipyard: error: cannot reach the MLflow tracking server at "
-                             f"{uri}: connection refused (start it, or unset "
-                             "SHIPYARD_MLFLOW_TRACKING_URI to use the local SQLite store)")
+    assert one_line(err) == (
+        f"shipyard: error: cannot reach the MLflow tracking server at "
+        f"{uri}: connection refused (start it, or unset "
+        "SHIPYARD_MLFLOW_TRACKING_URI to use the local SQLite store)"
+    )
     assert "Executing task" not in out  # no step ran
     assert took < 10
 
@@ -53,13 +54,21 @@ def test_a_closed_mlflow_port_stops_the_run_before_it_starts(pipeline_file, tmp_
 def test_a_silent_s3_endpoint_fails_within_the_bound(pipeline_file, tmp_path):
     with silent_endpoint() as endpoint:
         code, out, err, took = shipyard_run(
-            pipeline_file, tmp_path, "source=s3://data/t.csv", SHIPYARD_S3_ENDPOINT=endpoint,
-            SHIPYARD_S3_ACCESS_KEY="a", SHIPYARD_S3_SECRET_KEY="b",
-            SHIPYARD_S3_READ_TIMEOUT_SECONDS="1", SHIPYARD_S3_RETRIES="1")
+            pipeline_file,
+            tmp_path,
+            "source=s3://data/t.csv",
+            SHIPYARD_S3_ENDPOINT=endpoint,
+            SHIPYARD_S3_ACCESS_KEY="a",
+            SHIPYARD_S3_SECRET_KEY="b",
+            SHIPYARD_S3_READ_TIMEOUT_SECONDS="1",
+            SHIPYARD_S3_RETRIES="1",
+        )
     print(f"silent S3 endpoint: exit {code} after {took:.2f} s: {err.strip()}")
     assert code == 3
-    assert one_line(err).startswith(f"shipyard: error: S3 endpoint {endpoint} accepted the "
-                                    "connection but did not answer within 1 s (2 attempts)")
+    assert one_line(err).startswith(
+        f"shipyard: error: S3 endpoint {endpoint} accepted the "
+        "connection but did not answer within 1 s (2 attempts)"
+    )
     assert "Executing task" not in out
     assert took < 2 * 1 + 8  # two 1-s reads, plus starting the command
 
@@ -67,19 +76,27 @@ def test_a_silent_s3_endpoint_fails_within_the_bound(pipeline_file, tmp_path):
 def test_a_web_server_is_not_an_s3_endpoint(pipeline_file, tmp_path):
     with web_server(tmp_path) as endpoint:
         code, _, err, took = shipyard_run(
-            pipeline_file, tmp_path, "source=s3://data/t.csv", SHIPYARD_S3_ENDPOINT=endpoint,
-            SHIPYARD_S3_ACCESS_KEY="a", SHIPYARD_S3_SECRET_KEY="b")
+            pipeline_file,
+            tmp_path,
+            "source=s3://data/t.csv",
+            SHIPYARD_S3_ENDPOINT=endpoint,
+            SHIPYARD_S3_ACCESS_KEY="a",
+            SHIPYARD_S3_SECRET_KEY="b",
+        )
     print(f"web server as S3: exit {code} after {took:.2f} s: {err.strip()}")
     assert code == 3
-    assert one_line(err).startswith(f"shipyard: error: S3 endpoint {endpoint} answered like a "
-                                    "web server, not S3 (HTTP 200, text/html")
+    assert one_line(err).startswith(
+        f"shipyard: error: S3 endpoint {endpoint} answered like a "
+        "web server, not S3 (HTTP 200, text/html"
+    )
     assert "check SHIPYARD_S3_ENDPOINT" in err
 
 
 def test_a_failing_step_ends_in_one_line_naming_it(pipeline_file, tmp_path):
     pd.DataFrame({"x": [1, 2], "y": [0, 1]}).to_csv(tmp_path / "t.csv", index=False)
-    code, out, err, took = shipyard_run(pipeline_file, tmp_path, f"source={tmp_path}/t.csv",
-                                        "target=label")
+    code, out, err, took = shipyard_run(
+        pipeline_file, tmp_path, f"source={tmp_path}/t.csv", "target=label"
+    )
     print(f"failing step: exit {code} after {took:.2f} s: {err.strip().splitlines()[-1]}")
     assert code == 1
     last = err.strip().splitlines()[-1]
@@ -95,8 +112,7 @@ def test_a_failing_step_ends_in_one_line_naming_it(pipeline_file, tmp_path):
     assert summary.read_text().startswith("# Pipeline failed: shipyard-fraud")
 
 
-def test_a_step_that_loses_mlflow_exits_with_the_service_code(pipeline_file, tmp_path,
-                                                                monkeypatch):
+def test_a_step_that_loses_mlflow_exits_with_the_service_code(pipeline_file, tmp_path, monkeypatch):
     """No preflight (run_local directly): the validate step's ServiceUnavailable reaches the
     caller with its exit code 3, its one line and its log."""
     monkeypatch.setenv("SHIPYARD_MLFLOW_TRACKING_URI", f"http://127.0.0.1:{free_port()}")

@@ -33,8 +33,14 @@ def champion(name):
 
 def test_fraud_pipeline_registers_a_champion_then_gates_a_challenger(pipeline_file):
     first = run_local(pipeline_file, {**FAST, "model_name": "e2e-fraud"})
-    assert [s.name for s in first.steps] == ["ingest", "validate", "train", "tune", "register",
-                                              "summary"]
+    assert [s.name for s in first.steps] == [
+        "ingest",
+        "validate",
+        "train",
+        "tune",
+        "register",
+        "summary",
+    ]
     register = first.step("register").metrics
     assert register["promoted"] is True and register["version"] == "1"
     assert str(champion("e2e-fraud").version) == "1"
@@ -67,8 +73,7 @@ def test_fraud_pipeline_registers_a_champion_then_gates_a_challenger(pipeline_fi
     assert outputs["predict"]["shape"] == [3] and outputs["predict_proba"]["shape"] == [3, 2]
 
     # The drift detector stored with the champion serves, as `shipyard serve --with-drift` runs it.
-    detector = start_detector("models:/e2e-fraud@champion", "drift",
-                              first.run_dir / "drift.log")
+    detector = start_detector("models:/e2e-fraud@champion", "drift", first.run_dir / "drift.log")
     try:
         with urllib.request.urlopen(f"{detector.base_url}/v1/drift/drift", timeout=10) as r:
             assert json.loads(r.read())["windows_scored"] == 0
@@ -89,25 +94,40 @@ def test_fraud_pipeline_registers_a_champion_then_gates_a_challenger(pipeline_fi
     assert "**Decision:** v2 kept as challenger (the gate refused):" in summary
     assert "| deploy | skipped: the gate kept the champion |" in summary
     assert "`champion` → v1" in summary
-    assert "schema stored with the champion model (v1)" in (
-        second.run_dir / "validate-op" / "report").read_text()
+    assert (
+        "schema stored with the champion model (v1)"
+        in (second.run_dir / "validate-op" / "report").read_text()
+    )
 
     # `shipyard rollout 2 --local`: v1 and v2 as local predictors behind the local router,
     # sample traffic, gated steps; at 100 % the champion alias moves to v2.
-    plan = RolloutPlan(steps=(50, 100), bake_seconds=3, poll_seconds=0.5,
-                       thresholds=Thresholds(min_requests=5))
+    plan = RolloutPlan(
+        steps=(50, 100), bake_seconds=3, poll_seconds=0.5, thresholds=Thresholds(min_requests=5)
+    )
     report = local_rollout("2", plan, settings=settings_for("e2e-fraud"))
     assert report.outcome == "promoted" and [s.percent for s in report.steps] == [50, 100]
     assert str(champion("e2e-fraud").version) == "2"
 
     # Both conditions true (margin 0: an equal challenger passes): the deploy task runs on
     # kfp.local with deployment_mode=Local and its canary moves `champion` at 100 %.
-    third = run_local(pipeline_file, {**FAST, "model_name": "e2e-fraud", "margin": 0.0,
-                                      "deploy": True, "deployment_mode": "Local",
-                                      "canary_steps": "50,100", "bake_seconds": 3.0})
+    third = run_local(
+        pipeline_file,
+        {
+            **FAST,
+            "model_name": "e2e-fraud",
+            "margin": 0.0,
+            "deploy": True,
+            "deployment_mode": "Local",
+            "canary_steps": "50,100",
+            "bake_seconds": 3.0,
+        },
+    )
     assert third.step("register").metrics["promoted"] is True and third.skipped == []
-    assert third.step("deploy").metrics["outcome"].startswith(
-        "rollout of version 3 (stable: 2): promoted")
+    assert (
+        third.step("deploy")
+        .metrics["outcome"]
+        .startswith("rollout of version 3 (stable: 2): promoted")
+    )
     assert str(champion("e2e-fraud").version) == "3"
     summary = third.summary_markdown.read_text()
     assert "deploy rolled out (`champion` moved to v3)" in summary
@@ -138,12 +158,21 @@ REAL_TABLES = [
 
 @pytest.mark.parametrize("table, task, metric, floor", REAL_TABLES)
 def test_real_tables_through_the_csv_path_are_served_with_their_own_labels(
-        pipeline_file, tmp_path, table, task, metric, floor):
+    pipeline_file, tmp_path, table, task, metric, floor
+):
     frame, path = sklearn_table(table, tmp_path)
     name = f"e2e-{table.replace('_', '-')}"
-    summary = run_local(pipeline_file, {"source": str(path), "target": "label",
-                                        "model_name": name, "n_candidates": 3,
-                                        "model_types": "xgboost,linear", "seed": 7})
+    summary = run_local(
+        pipeline_file,
+        {
+            "source": str(path),
+            "target": "label",
+            "model_name": name,
+            "n_candidates": 3,
+            "model_types": "xgboost,linear",
+            "seed": 7,
+        },
+    )
     assert summary.step("validate").metrics["task"] == task
     report = (summary.run_dir / "validate-op" / "report").read_text()
     assert f"**Task:** {task}" in report
@@ -168,7 +197,8 @@ def test_real_tables_through_the_csv_path_are_served_with_their_own_labels(
 
     configure(settings_for(name))
     registered = mlflow.pyfunc.load_model(f"models:/{name}@champion").predict(
-        test.drop(columns="label"))
+        test.drop(columns="label")
+    )
     if task == "regression":
         np.testing.assert_allclose(predicted["data"], registered["predict"], rtol=1e-9)
     else:
@@ -179,8 +209,10 @@ def test_bad_data_stops_at_validate_and_registers_nothing(pipeline_file, tmp_pat
     frame = pd.DataFrame({"x": range(200), "label": [0] * 200})  # one class only
     frame.to_csv(tmp_path / "one_class.csv", index=False)
     with pytest.raises(PipelineFailed) as failed:
-        run_local(pipeline_file, {"source": str(tmp_path / "one_class.csv"), "target": "label",
-                                  "model_name": "e2e-bad"})
+        run_local(
+            pipeline_file,
+            {"source": str(tmp_path / "one_class.csv"), "target": "label", "model_name": "e2e-bad"},
+        )
     assert failed.value.step == "validate"
     assert "label has at least two classes" in failed.value.report.read_text()
     assert not (failed.value.run_dir / "train-op").exists()

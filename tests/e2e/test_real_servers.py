@@ -28,11 +28,16 @@ DATA = "s3://shipyard-data/transactions.parquet"
 def on_servers(mlflow_server, monkeypatch, tmp_path):
     """Environment as `make run` sees it with the servers' variables set; every kfp.local
     task (a fresh process) inherits it."""
-    env = {"SHIPYARD_MLFLOW_TRACKING_URI": mlflow_server["uri"],
-           "SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION": mlflow_server["artifacts"],
-           "SHIPYARD_S3_ENDPOINT": mlflow_server["s3"], "SHIPYARD_S3_ACCESS_KEY": "testing",
-           "SHIPYARD_S3_SECRET_KEY": "testing", "SHIPYARD_S3_REGION": "us-east-1",
-           "SHIPYARD_HOME": str(tmp_path / "home"), "SHIPYARD_EXPERIMENT": "on-servers"}
+    env = {
+        "SHIPYARD_MLFLOW_TRACKING_URI": mlflow_server["uri"],
+        "SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION": mlflow_server["artifacts"],
+        "SHIPYARD_S3_ENDPOINT": mlflow_server["s3"],
+        "SHIPYARD_S3_ACCESS_KEY": "testing",
+        "SHIPYARD_S3_SECRET_KEY": "testing",
+        "SHIPYARD_S3_REGION": "us-east-1",
+        "SHIPYARD_HOME": str(tmp_path / "home"),
+        "SHIPYARD_EXPERIMENT": "on-servers",
+    }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
@@ -41,9 +46,9 @@ def on_servers(mlflow_server, monkeypatch, tmp_path):
     get_settings.cache_clear()
 
 
-def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(pipeline_file, on_servers,
-                                                                    mlflow_server, postgres_uri,
-                                                                    tmp_path):
+def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(
+    pipeline_file, on_servers, mlflow_server, postgres_uri, tmp_path
+):
     from mlflow import MlflowClient
 
     from shipyard.model_ref import ModelRef
@@ -58,8 +63,15 @@ def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(pipeline_fil
 
     # PostgreSQL is the backend wherever Debian's server is installed (SQLite otherwise).
     assert mlflow_server["backend"] == ("postgresql+psycopg2" if postgres_uri else "sqlite")
-    run = run_local(pipeline_file, {"source": DATA, "model_name": "servers-fraud",
-                                    "n_candidates": 2, "model_types": "logistic_regression"})
+    run = run_local(
+        pipeline_file,
+        {
+            "source": DATA,
+            "model_name": "servers-fraud",
+            "n_candidates": 2,
+            "model_types": "logistic_regression",
+        },
+    )
     assert run.step("register").metrics["promoted"] is True
 
     configure(on_servers)
@@ -74,15 +86,15 @@ def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(pipeline_fil
     uri = version_storage_uri(ModelRef.of("servers-fraud", version.version), on_servers)
     assert uri.startswith("s3://shipyard/mlflow/")
     prefix = uri.removeprefix("s3://shipyard/") + "/"
-    objects = [o.object_name for o in s3.list_objects("shipyard", prefix=prefix,
-                                                      recursive=True)]
+    objects = [o.object_name for o in s3.list_objects("shipyard", prefix=prefix, recursive=True)]
     assert any(name.endswith("shipyard_model.json") for name in objects), objects
 
     # `--model-format sklearn`: KServe's stock runtime gets an export next to the version.
     from shipyard.rollout.run import export_for_stock_runtime
 
-    stock = export_for_stock_runtime(ModelRef.of("servers-fraud", version.version), uri,
-                                     "fraud", on_servers)
+    stock = export_for_stock_runtime(
+        ModelRef.of("servers-fraud", version.version), uri, "fraud", on_servers
+    )
     assert stock == f"{uri}/kserve-sklearn"
     settings_key = stock.removeprefix("s3://shipyard/") + "/model-settings.json"
     stock_settings = json.loads(s3.get_object("shipyard", settings_key).read())
@@ -94,8 +106,9 @@ def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(pipeline_fil
     mount = tmp_path / "mnt-models"
     for name in objects:
         s3.fget_object("shipyard", name, str(mount / name.removeprefix(prefix)))
-    predictor = start_predictor(str(mount), "fraud", tmp_path / "predictor.log",
-                                model_version=str(version.version))
+    predictor = start_predictor(
+        str(mount), "fraud", tmp_path / "predictor.log", model_version=str(version.version)
+    )
     try:
         rows = read_table(DATA, on_servers).drop(columns=["is_fraud"]).head(2)
         schema = Schema.load(run.run_dir / "validate-op" / "schema")
@@ -106,18 +119,26 @@ def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(pipeline_fil
         predictor.stop()
 
 
-def test_refused_s3_credentials_stop_the_pipeline_at_ingest_saying_so(pipeline_file,
-                                                                      monkeypatch, tmp_path):
+def test_refused_s3_credentials_stop_the_pipeline_at_ingest_saying_so(
+    pipeline_file, monkeypatch, tmp_path
+):
     """moto with authentication on (INITIAL_NO_AUTH_ACTION_COUNT=0) knows no access key."""
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                                str(port)], env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         wait_for_port(port, process)
-        settings = Settings(s3_endpoint=f"127.0.0.1:{port}", s3_access_key="nobody",
-                            s3_secret_key="wrong", s3_region="us-east-1")
+        settings = Settings(
+            s3_endpoint=f"127.0.0.1:{port}",
+            s3_access_key="nobody",
+            s3_secret_key="wrong",
+            s3_region="us-east-1",
+        )
         with pytest.raises(ServiceUnavailable, match="refused the credentials"):
             read_table(DATA, settings)
         # `shipyard run` says so before any step starts

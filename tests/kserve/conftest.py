@@ -20,8 +20,13 @@ from support import free_port, run_prometheus
 def predictor_server(trained, shipyard_home):
     """`shipyard-predictor` (the image's entrypoint), as a canary, on free 127.0.0.1 ports."""
     grpc_port = free_port()
-    server = start_predictor(str(trained.bundle_dir), "fraud", shipyard_home / "predictor.log",
-                             grpc_port=grpc_port, role="canary")
+    server = start_predictor(
+        str(trained.bundle_dir),
+        "fraud",
+        shipyard_home / "predictor.log",
+        grpc_port=grpc_port,
+        role="canary",
+    )
     yield {"base": server.base_url, "grpc": f"127.0.0.1:{grpc_port}", "process": server.process}
     server.stop()
 
@@ -47,11 +52,17 @@ def broken_bundle(small_data, tmp_path_factory):
         frame = pd.read_parquet(small_data[part])
         frame["device_score"] = rng.normal(size=len(frame))
         frame.to_parquet(folder / f"{part}.parquet")
-    infer_schema(pd.read_parquet(folder / "train.parquet"), "is_fraud").save(
-        folder / "schema.json")
-    return train(folder / "train.parquet", folder / "test.parquet", folder / "schema.json",
-                 folder / "bundle", "xgboost", {"n_estimators": 10}, threshold=0.5,
-                 pipeline_run_id="broken").bundle_dir
+    infer_schema(pd.read_parquet(folder / "train.parquet"), "is_fraud").save(folder / "schema.json")
+    return train(
+        folder / "train.parquet",
+        folder / "test.parquet",
+        folder / "schema.json",
+        folder / "bundle",
+        "xgboost",
+        {"n_estimators": 10},
+        threshold=0.5,
+        pipeline_run_id="broken",
+    ).bundle_dir
 
 
 @pytest.fixture(scope="session")
@@ -60,14 +71,23 @@ def fleet(trained, broken_bundle, shipyard_home):
     try:
         bundles = {"1": trained.bundle_dir, "2": trained.bundle_dir, "3": broken_bundle}
         with ThreadPoolExecutor(3) as pool:  # start the three together
-            started = {v: pool.submit(start_predictor, str(b), "fraud",
-                                      shipyard_home / f"canary-v{v}.log", model_version=v)
-                       for v, b in bundles.items()}
+            started = {
+                v: pool.submit(
+                    start_predictor,
+                    str(b),
+                    "fraud",
+                    shipyard_home / f"canary-v{v}.log",
+                    model_version=v,
+                )
+                for v, b in bundles.items()
+            }
             servers.update({v: future.result() for v, future in started.items()})
         router = start_router("1", servers["1"].base_url, shipyard_home / "router.log")
         servers["router"] = router
-        yield {"router": router.base_url,
-               "upstreams": {v: s.base_url for v, s in servers.items() if v != "router"}}
+        yield {
+            "router": router.base_url,
+            "upstreams": {v: s.base_url for v, s in servers.items() if v != "router"},
+        }
     finally:
         for server in servers.values():
             server.stop()

@@ -25,7 +25,7 @@ def test_reference_traffic_then_shifted_traffic(drift_server):
 
     shifted = generate_transactions(400, seed=60, shift=1.0)
     for part in range(4):
-        cloudevent(base, v2_request(shifted.iloc[part * 100:(part + 1) * 100], schema))
+        cloudevent(base, v2_request(shifted.iloc[part * 100 : (part + 1) * 100], schema))
     state = latest(base, before["windows_scored"] + 21)
     assert state["latest"]["is_drift"] is True
     assert {"amount", "channel", "merchant_category"} <= set(state["latest"]["drifted"])
@@ -42,10 +42,13 @@ def test_reference_traffic_then_shifted_traffic(drift_server):
 
 
 def test_response_events_are_accepted_without_rows(drift_server):
-    body = {"model_name": "fraud", "outputs": [{"name": "predict", "shape": [1],
-                                                "datatype": "INT64", "data": [0]}]}
-    status, answer = cloudevent(drift_server["base"], body,
-                                "org.kubeflow.serving.inference.response")
+    body = {
+        "model_name": "fraud",
+        "outputs": [{"name": "predict", "shape": [1], "datatype": "INT64", "data": [0]}],
+    }
+    status, answer = cloudevent(
+        drift_server["base"], body, "org.kubeflow.serving.inference.response"
+    )
     assert status == 200 and answer["accepted_rows"] == 0
 
 
@@ -55,11 +58,14 @@ def test_plain_v2_payloads(drift_server):
     assert status == 200 and answer["outputs"][0]["data"] == [10]
 
 
-@pytest.mark.parametrize("body, kind, message", [
-    ({"inputs": [{"name": "amount"}]}, REQUEST, "inputs.0"),
-    ({"inputs": []}, REQUEST, "the request has no inputs"),
-    ({"inputs": []}, "com.example.other", "unsupported event type 'com.example.other'"),
-])
+@pytest.mark.parametrize(
+    "body, kind, message",
+    [
+        ({"inputs": [{"name": "amount"}]}, REQUEST, "inputs.0"),
+        ({"inputs": []}, REQUEST, "the request has no inputs"),
+        ({"inputs": []}, "com.example.other", "unsupported event type 'com.example.other'"),
+    ],
+)
 def test_bad_events_are_400_and_counted(drift_server, body, kind, message):
     status, answer = cloudevent(drift_server["base"], body, kind)
     assert status == 400 and message in answer["error"]

@@ -31,13 +31,44 @@ from support import free_port
 SEED, JSON_CASES, BINARY_CASES, GRPC_CASES = 20261202, 3000, 1500, 1500
 MAX_MESSAGE = 1024
 # what a refusal must mention: the part of the request that is wrong
-NAMES = ("input", "output", "parameter", "shape", "datatype", "JSON", "header", "field",
-         "request", "model", "body", "data", "BYTES", "id")
-NUMERIC = ("BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-           "FP16", "FP32", "FP64")
-RANGES = {"INT8": (-128, 127), "INT16": (-(1 << 15), (1 << 15) - 1), "UINT8": (0, 255),
-          "UINT16": (0, (1 << 16) - 1), "UINT32": (0, (1 << 32) - 1),
-          "INT32": (-(1 << 31), (1 << 31) - 1)}
+NAMES = (
+    "input",
+    "output",
+    "parameter",
+    "shape",
+    "datatype",
+    "JSON",
+    "header",
+    "field",
+    "request",
+    "model",
+    "body",
+    "data",
+    "BYTES",
+    "id",
+)
+NUMERIC = (
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "FP32",
+    "FP64",
+)
+RANGES = {
+    "INT8": (-128, 127),
+    "INT16": (-(1 << 15), (1 << 15) - 1),
+    "UINT8": (0, 255),
+    "UINT16": (0, (1 << 16) - 1),
+    "UINT32": (0, (1 << 32) - 1),
+    "INT32": (-(1 << 31), (1 << 31) - 1),
+}
 
 
 @dataclass
@@ -53,10 +84,15 @@ class Case:
 @pytest.fixture(scope="module")
 def server(trained, shipyard_home):
     grpc_port = free_port()
-    process = start_predictor(str(trained.bundle_dir), "fraud", shipyard_home / "fuzz.log",
-                              grpc_port=grpc_port)
-    yield {"base": process.base_url, "grpc": f"127.0.0.1:{grpc_port}", "log": process.log,
-           "host": process.base_url.removeprefix("http://")}
+    process = start_predictor(
+        str(trained.bundle_dir), "fraud", shipyard_home / "fuzz.log", grpc_port=grpc_port
+    )
+    yield {
+        "base": process.base_url,
+        "grpc": f"127.0.0.1:{grpc_port}",
+        "log": process.log,
+        "host": process.base_url.removeprefix("http://"),
+    }
     process.stop()
 
 
@@ -69,14 +105,39 @@ def metadata(server):
 
 def valid_inputs(metadata: dict, rows: int = 2) -> list[dict]:
     """One input per advertised tensor, with plausible values for its datatype."""
-    return [{"name": t["name"], "shape": [rows], "datatype": t["datatype"],
-             "data": ["online"] * rows if t["datatype"] == "BYTES" else [1.5] * rows}
-            for t in metadata["inputs"]]
+    return [
+        {
+            "name": t["name"],
+            "shape": [rows],
+            "datatype": t["datatype"],
+            "data": ["online"] * rows if t["datatype"] == "BYTES" else [1.5] * rows,
+        }
+        for t in metadata["inputs"]
+    ]
 
 
 def junk(rng: random.Random) -> object:
-    return rng.choice([None, True, -1, 0, 2**70, -(2**64), 1e308, "", "x" * 5000, [], {},
-                       [[1, [2]]], {"a": {"b": [1]}}, "é\u0000\ud7ff", [None], 3.5, "NaN"])
+    return rng.choice(
+        [
+            None,
+            True,
+            -1,
+            0,
+            2**70,
+            -(2**64),
+            1e308,
+            "",
+            "x" * 5000,
+            [],
+            {},
+            [[1, [2]]],
+            {"a": {"b": [1]}},
+            "é\u0000\ud7ff",
+            [None],
+            3.5,
+            "NaN",
+        ]
+    )
 
 
 def mutate_json(rng: random.Random, metadata: dict) -> Case:
@@ -138,8 +199,9 @@ def mutate_json(rng: random.Random, metadata: dict) -> Case:
         inputs.append(copy.deepcopy(target))
         return Case("reject", "duplicate input", json.dumps(body).encode())
     if op == 12:
-        target["name"] = rng.choice(["", "x" * rng.choice([300, 70_000]), name + "\u0000",
-                                     name.upper(), "../" + name])
+        target["name"] = rng.choice(
+            ["", "x" * rng.choice([300, 70_000]), name + "\u0000", name.upper(), "../" + name]
+        )
         return Case("reject", "input renamed", json.dumps(body).encode())
     if op == 13:
         body["parameters"] = {"p": junk(rng)}
@@ -149,23 +211,33 @@ def mutate_json(rng: random.Random, metadata: dict) -> Case:
         target["parameters"] = {"binary_data_size": junk(rng), "q": [[[[[[1]]]]]]}
         return Case("reject", "input parameters", json.dumps(body).encode())
     if op == 15:
-        body["outputs"] = rng.choice([[{"name": "nope"}], [{}], "predict", [{"name": 5}],
-                                      [{"name": "predict", "parameters": {"n": 2**65}}]])
+        body["outputs"] = rng.choice(
+            [
+                [{"name": "nope"}],
+                [{}],
+                "predict",
+                [{"name": 5}],
+                [{"name": "predict", "parameters": {"n": 2**65}}],
+            ]
+        )
         return Case("reject", "outputs", json.dumps(body).encode())
     if op == 16:
         body["id"] = junk(rng)
-        return Case("any" if body["id"] is None or isinstance(body["id"], str) else "reject",
-                    "id",
-                    json.dumps(body).encode())
+        return Case(
+            "any" if body["id"] is None or isinstance(body["id"], str) else "reject",
+            "id",
+            json.dumps(body).encode(),
+        )
     if op == 17:
         raw = json.dumps(body).encode()
-        return Case("reject", "truncated JSON", raw[:rng.randrange(1, len(raw) - 1)])
+        return Case("reject", "truncated JSON", raw[: rng.randrange(1, len(raw) - 1)])
     if op == 18:
         return Case("reject", "random bytes", rng.randbytes(rng.randint(1, 400)))
     if op == 19:
         depth = rng.choice([100, 5000, 200_000])
-        return Case("reject", "deeply nested JSON", b'{"inputs": ' + b"[" * depth
-                    + b"]" * depth + b"}")
+        return Case(
+            "reject", "deeply nested JSON", b'{"inputs": ' + b"[" * depth + b"]" * depth + b"}"
+        )
     if op == 20:
         body["inputs"] = junk(rng)
         return Case("reject", "inputs junk", json.dumps(body).encode())
@@ -184,8 +256,9 @@ def raw_tensor(spec: dict, rows: int) -> bytes:
 
 def mutate_binary(rng: random.Random, metadata: dict) -> Case:
     rows = rng.choice([1, 2, 3])
-    specs = [{"name": t["name"], "shape": [rows], "datatype": t["datatype"]}
-             for t in metadata["inputs"]]
+    specs = [
+        {"name": t["name"], "shape": [rows], "datatype": t["datatype"]} for t in metadata["inputs"]
+    ]
     raws = [raw_tensor(s, rows) for s in specs]
     i = rng.randrange(len(specs))
     op, kind, what = rng.randrange(10), "reject", ""
@@ -194,8 +267,10 @@ def mutate_binary(rng: random.Random, metadata: dict) -> Case:
     elif op == 1:
         raws[i], what = raws[i] + b"\0", "binary part one byte long"
     elif op == 2 and specs[i]["datatype"] == "BYTES":
-        raws[i], what = struct.pack("<I", rng.choice([2**32 - 1, 1000, 7])) + raws[i][4:], \
-            "BYTES length prefix wrong"
+        raws[i], what = (
+            struct.pack("<I", rng.choice([2**32 - 1, 1000, 7])) + raws[i][4:],
+            "BYTES length prefix wrong",
+        )
     elif op == 3:
         raws[i], what = rng.randbytes(len(raws[i])), "binary part random bytes"
         kind = "any" if specs[i]["datatype"] != "BYTES" else "reject"
@@ -221,39 +296,43 @@ def mutate_binary(rng: random.Random, metadata: dict) -> Case:
     sizes = [len(r) for r in raws]
     if op == 6:
         sizes[i] += rng.choice([-3, 5, 10**9])
-    inputs = [{**s, "parameters": {"binary_data_size": n}} for s, n in zip(specs, sizes,
-                                                                          strict=True)]
+    inputs = [
+        {**s, "parameters": {"binary_data_size": n}} for s, n in zip(specs, sizes, strict=True)
+    ]
     if op == 7:
         inputs[i]["parameters"]["binary_data_size"] = rng.choice([None, -1, "8", 1.5, [8]])
     head = json.dumps({"inputs": inputs}).encode()
     length: object = len(head)
     if op == 8:
-        length = rng.choice(["abc", "-1", "0", "1e3", str(len(head) + 10**6), "",
-                             str(len(head) - 1), "9" * 400])
+        length = rng.choice(
+            ["abc", "-1", "0", "1e3", str(len(head) + 10**6), "", str(len(head) - 1), "9" * 400]
+        )
     body = head + b"".join(raws)
     if op == 9:
         body += rng.randbytes(rng.randint(1, 50))
-    headers = {"Content-Type": rng.choice(["application/octet-stream", "text/plain", None]),
-               "Inference-Header-Content-Length": str(length)}
+    headers = {
+        "Content-Type": rng.choice(["application/octet-stream", "text/plain", None]),
+        "Inference-Header-Content-Length": str(length),
+    }
     return Case(kind, what, body, {k: v for k, v in headers.items() if v}, channel="binary")
 
 
 def mutate_grpc(rng: random.Random, metadata: dict) -> Case:
     rows = rng.choice([1, 2, 3])
-    tensors = [pb.ModelInferRequest.InferInputTensor(name=t["name"], datatype=t["datatype"],
-                                                     shape=[rows]) for t in metadata["inputs"]]
+    tensors = [
+        pb.ModelInferRequest.InferInputTensor(name=t["name"], datatype=t["datatype"], shape=[rows])
+        for t in metadata["inputs"]
+    ]
     raws = [raw_tensor({"datatype": t.datatype}, rows) for t in tensors]
-    request = pb.ModelInferRequest(model_name="fraud", inputs=tensors,
-                                   raw_input_contents=raws)
+    request = pb.ModelInferRequest(model_name="fraud", inputs=tensors, raw_input_contents=raws)
     i = rng.randrange(len(tensors))
     tensor = request.inputs[i]
     op = rng.randrange(11)
     if op == 0 and tensor.datatype == "BYTES":
-        request.raw_input_contents[i] = struct.pack("<I", rng.choice([2**32 - 1, 99])) + \
-            raws[i][4:]
+        request.raw_input_contents[i] = struct.pack("<I", rng.choice([2**32 - 1, 99])) + raws[i][4:]
         return Case("reject", "gRPC BYTES length prefix wrong", grpc=request)
     if op == 1:
-        request.raw_input_contents[i] = raws[i][:-rng.randint(1, 3)]
+        request.raw_input_contents[i] = raws[i][: -rng.randint(1, 3)]
         return Case("reject", "gRPC raw tensor short", grpc=request)
     if op == 2:
         del request.raw_input_contents[i]
@@ -301,9 +380,11 @@ def mutate_grpc(rng: random.Random, metadata: dict) -> Case:
 
 def cases(metadata: dict) -> list[Case]:
     rng = random.Random(SEED)
-    return ([mutate_json(rng, metadata) for _ in range(JSON_CASES)]
-            + [mutate_binary(rng, metadata) for _ in range(BINARY_CASES)]
-            + [mutate_grpc(rng, metadata) for _ in range(GRPC_CASES)])
+    return (
+        [mutate_json(rng, metadata) for _ in range(JSON_CASES)]
+        + [mutate_binary(rng, metadata) for _ in range(BINARY_CASES)]
+        + [mutate_grpc(rng, metadata) for _ in range(GRPC_CASES)]
+    )
 
 
 class Rest:
@@ -354,8 +435,9 @@ def send(case: Case, rest: Rest, stub: GRPCInferenceServiceStub) -> tuple[str, s
 def test_fuzz(server, metadata):
     all_cases = cases(metadata)
     rest = Rest(server["host"])
-    stub = GRPCInferenceServiceStub(grpc.insecure_channel(
-        server["grpc"], options=[("grpc.max_send_message_length", 64 << 20)]))
+    stub = GRPCInferenceServiceStub(
+        grpc.insecure_channel(server["grpc"], options=[("grpc.max_send_message_length", 64 << 20)])
+    )
     valid = json.dumps({"inputs": valid_inputs(metadata)}).encode()
     assert send(Case("any", "valid", valid), rest, stub)[0] == "200"
 
@@ -367,17 +449,26 @@ def test_fuzz(server, metadata):
         channel = "gRPC" if case.grpc is not None else case.channel
         counts[channel][outcome] += 1
         refused = outcome not in ("200", "OK")
-        if outcome.startswith("5") or outcome in ("INTERNAL", "UNKNOWN", "UNAVAILABLE",
-                                                  "DATA_LOSS"):
+        if outcome.startswith("5") or outcome in (
+            "INTERNAL",
+            "UNKNOWN",
+            "UNAVAILABLE",
+            "DATA_LOSS",
+        ):
             failures.append((case.what, outcome, message[:300]))
-        elif refused and (len(message.encode()) >= MAX_MESSAGE or not message
-                          or not any(n.lower() in message.lower() for n in NAMES)):
+        elif refused and (
+            len(message.encode()) >= MAX_MESSAGE
+            or not message
+            or not any(n.lower() in message.lower() for n in NAMES)
+        ):
             failures.append((case.what, outcome, f"message: {message[:300]!r}"))
         elif not refused and case.kind == "reject":
             failures.append((case.what, outcome, "accepted"))
     elapsed = time.monotonic() - started
-    print(f"\n{len(all_cases)} cases in {elapsed:.1f} s; outcomes: "
-          + "; ".join(f"{k}: {dict(v)}" for k, v in counts.items()))
+    print(
+        f"\n{len(all_cases)} cases in {elapsed:.1f} s; outcomes: "
+        + "; ".join(f"{k}: {dict(v)}" for k, v in counts.items())
+    )
     summary = collections.Counter((w, o, m[:120]) for w, o, m in failures)
     assert not failures, summary.most_common(40)
 

@@ -15,8 +15,9 @@ from shipyard.rollout.health import ScrapedHealth
 from shipyard.rollout.local_router import LocalTraffic
 from support import Load, call
 
-PLAN = RolloutPlan(steps=(10, 50, 100), bake_seconds=3, poll_seconds=0.5,
-                   thresholds=Thresholds(min_requests=10))
+PLAN = RolloutPlan(
+    steps=(10, 50, 100), bake_seconds=3, poll_seconds=0.5, thresholds=Thresholds(min_requests=10)
+)
 
 
 @pytest.fixture
@@ -72,12 +73,26 @@ def test_shipyard_serve_with_a_canary_splits_behind_the_router(trained, body, sh
     from shipyard.processes import free_port, stop_process_group
 
     port = free_port()
-    command = [sys.executable, "-m", "shipyard.cli", "serve", "--name", "fraud", "--source",
-               str(trained.bundle_dir), "--canary-source", str(trained.bundle_dir),
-               "--canary-percent", "30", "--http-port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "shipyard.cli",
+        "serve",
+        "--name",
+        "fraud",
+        "--source",
+        str(trained.bundle_dir),
+        "--canary-source",
+        str(trained.bundle_dir),
+        "--canary-percent",
+        "30",
+        "--http-port",
+        str(port),
+    ]
     log = open(shipyard_home / "serve-canary.log", "w")
-    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
+    process = subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     router = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 120

@@ -26,14 +26,18 @@ def metric(base: str, name: str) -> float:
 
 def test_predictions_reach_the_detector(trained, drift_server, shipyard_home):
     before = windows(drift_server["base"])
-    predictor = start_predictor(str(trained.bundle_dir), "fraud",
-                                shipyard_home / "forwarding.log",
-                                logger_url=f"{drift_server['base']}/v1/models/drift:predict")
+    predictor = start_predictor(
+        str(trained.bundle_dir),
+        "fraud",
+        shipyard_home / "forwarding.log",
+        logger_url=f"{drift_server['base']}/v1/models/drift:predict",
+    )
     try:
         shifted = generate_transactions(400, seed=61, shift=1.0)
         for part in range(4):
-            answer = predictor.infer(v2_request(shifted.iloc[part * 100:(part + 1) * 100],
-                                                drift_server["schema"]))
+            answer = predictor.infer(
+                v2_request(shifted.iloc[part * 100 : (part + 1) * 100], drift_server["schema"])
+            )
             assert len(answer["outputs"][0]["data"]) == 100
         deadline = time.monotonic() + 30
         while windows(drift_server["base"]) <= before and time.monotonic() < deadline:
@@ -49,8 +53,9 @@ def test_predictor_keeps_answering_with_the_detector_down(trained, small_data, s
     from shipyard.schema import Schema
 
     nowhere = f"http://127.0.0.1:{free_port()}/v1/models/drift:predict"
-    predictor = start_predictor(str(trained.bundle_dir), "fraud", shipyard_home / "down.log",
-                                logger_url=nowhere)
+    predictor = start_predictor(
+        str(trained.bundle_dir), "fraud", shipyard_home / "down.log", logger_url=nowhere
+    )
     try:
         rows = pd.read_parquet(small_data["test"]).head(20)
         body = v2_request(rows, Schema.load(small_data["schema"]))

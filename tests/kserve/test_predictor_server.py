@@ -28,16 +28,31 @@ def model(trained):
 
 
 def v2_body(frame, model, **extra):
-    inputs = [{"name": name, "shape": [len(frame)],
-               "datatype": "BYTES" if name in model.schema.categorical else "FP64",
-               "data": frame[name].tolist()} for name in model.features]
+    inputs = [
+        {
+            "name": name,
+            "shape": [len(frame)],
+            "datatype": "BYTES" if name in model.schema.categorical else "FP64",
+            "data": frame[name].tolist(),
+        }
+        for name in model.features
+    ]
     return {"inputs": inputs, **extra}
 
 
 def infer_request(frame, model):
-    return InferRequest("fraud", [
-        InferInput(name, [len(frame)], "BYTES" if name in model.schema.categorical else "FP64",
-                   frame[name].tolist()) for name in model.features])
+    return InferRequest(
+        "fraud",
+        [
+            InferInput(
+                name,
+                [len(frame)],
+                "BYTES" if name in model.schema.categorical else "FP64",
+                frame[name].tolist(),
+            )
+            for name in model.features
+        ],
+    )
 
 
 def get(url):
@@ -61,16 +76,21 @@ def test_kserve_rest_client(predictor_server, rows, model):
     async def call():
         client = InferenceRESTClient(RESTConfig(protocol="v2", retries=0))
         try:
-            return await client.infer(predictor_server["base"], infer_request(rows, model),
-                                      model_name="fraud")
+            return await client.infer(
+                predictor_server["base"], infer_request(rows, model), model_name="fraud"
+            )
         finally:
             await client.close()
 
     response = asyncio.run(call())
-    np.testing.assert_allclose(response.get_output_by_name("predict_proba").as_numpy(),
-                               model.predict_proba(rows), rtol=1e-6)
-    np.testing.assert_array_equal(response.get_output_by_name("predict").as_numpy(),
-                                  model.predict(rows))
+    np.testing.assert_allclose(
+        response.get_output_by_name("predict_proba").as_numpy(),
+        model.predict_proba(rows),
+        rtol=1e-6,
+    )
+    np.testing.assert_array_equal(
+        response.get_output_by_name("predict").as_numpy(), model.predict(rows)
+    )
 
 
 def test_kserve_grpc_client(predictor_server, rows, model):
@@ -82,10 +102,14 @@ def test_kserve_grpc_client(predictor_server, rows, model):
             await client.close()
 
     response = asyncio.run(call())
-    np.testing.assert_allclose(response.get_output_by_name("predict_proba").as_numpy(),
-                               model.predict_proba(rows), rtol=1e-6)
-    np.testing.assert_array_equal(response.get_output_by_name("predict").as_numpy().ravel(),
-                                  model.predict(rows))
+    np.testing.assert_allclose(
+        response.get_output_by_name("predict_proba").as_numpy(),
+        model.predict_proba(rows),
+        rtol=1e-6,
+    )
+    np.testing.assert_array_equal(
+        response.get_output_by_name("predict").as_numpy().ravel(), model.predict(rows)
+    )
 
 
 def test_tritonclient_http(predictor_server, rows, model):
@@ -102,29 +126,40 @@ def test_tritonclient_http(predictor_server, rows, model):
             tensor.set_data_from_numpy(rows[name].to_numpy(np.float64), binary_data=False)
         inputs.append(tensor)
     outputs = [triton.InferRequestedOutput("predict_proba", binary_data=False)]
-    result = client.infer("fraud", inputs, outputs=outputs,
-                          headers={"Content-Type": "application/json"})
-    np.testing.assert_allclose(result.as_numpy("predict_proba"), model.predict_proba(rows),
-                               rtol=1e-6)
+    result = client.infer(
+        "fraud", inputs, outputs=outputs, headers={"Content-Type": "application/json"}
+    )
+    np.testing.assert_allclose(
+        result.as_numpy("predict_proba"), model.predict_proba(rows), rtol=1e-6
+    )
     assert result.as_numpy("predict") is None  # only what was asked for
 
 
 def test_id_and_outputs_in_raw_json(predictor_server, rows, model):
-    status, body = post(f"{predictor_server['base']}/v2/models/fraud/infer",
-                        v2_body(rows, model, id="req-7", outputs=[{"name": "predict"}]))
+    status, body = post(
+        f"{predictor_server['base']}/v2/models/fraud/infer",
+        v2_body(rows, model, id="req-7", outputs=[{"name": "predict"}]),
+    )
     assert status == 200 and body["id"] == "req-7"
     assert [o["name"] for o in body["outputs"]] == ["predict"]
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda b: b["inputs"].pop(0), "missing input 'amount'"),
-    (lambda b: b["inputs"][1].update(datatype="FP32", data=[1.0] * 50),
-     "input 'merchant_category' has datatype FP32; expected BYTES"),
-    (lambda b: b["inputs"][0].update(shape=[7]), "input 'amount': data does not fit"),
-    (lambda b: b["inputs"][0].update(data=b["inputs"][0]["data"][:10], shape=[10]),
-     "inputs have different row counts"),
-    (lambda b: b["inputs"][0].pop("shape"), "inputs.0.shape: Field required"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda b: b["inputs"].pop(0), "missing input 'amount'"),
+        (
+            lambda b: b["inputs"][1].update(datatype="FP32", data=[1.0] * 50),
+            "input 'merchant_category' has datatype FP32; expected BYTES",
+        ),
+        (lambda b: b["inputs"][0].update(shape=[7]), "input 'amount': data does not fit"),
+        (
+            lambda b: b["inputs"][0].update(data=b["inputs"][0]["data"][:10], shape=[10]),
+            "inputs have different row counts",
+        ),
+        (lambda b: b["inputs"][0].pop("shape"), "inputs.0.shape: Field required"),
+    ],
+)
 def test_bad_requests_are_400_naming_the_input(predictor_server, rows, model, mutate, message):
     body = v2_body(rows, model)
     mutate(body)
@@ -162,8 +197,10 @@ def test_metrics_count_requests_by_status_and_rows(predictor_server, rows, model
     post(f"{base}/v2/models/fraud/infer", {"inputs": []})
     with urllib.request.urlopen(f"{base}/metrics", timeout=10) as response:
         text = response.read().decode()
-    assert ('shipyard_predictor_requests_total{model="fraud",role="canary",status="200",'
-            'version="local"}') in text
+    assert (
+        'shipyard_predictor_requests_total{model="fraud",role="canary",status="200",'
+        'version="local"}'
+    ) in text
     assert 'status="400"' in text
     assert "shipyard_predictor_rows_per_request_bucket" in text
     assert 'shipyard_predictor_predicted_class_total{class="0"' in text
@@ -171,8 +208,10 @@ def test_metrics_count_requests_by_status_and_rows(predictor_server, rows, model
 
 
 def test_versioned_path(predictor_server, rows, model):
-    status, body = post(f"{predictor_server['base']}/v2/models/fraud/versions/local/infer",
-                        v2_body(rows.head(2), model))
+    status, body = post(
+        f"{predictor_server['base']}/v2/models/fraud/versions/local/infer",
+        v2_body(rows.head(2), model),
+    )
     assert status == 200 and body["outputs"][0]["shape"][0] == 2
 
 
@@ -217,7 +256,8 @@ def test_parallel_clients_no_errors_memory_stable(predictor_server, rows, model)
 
 
 def test_other_version_is_404_naming_both(predictor_server, rows, model):
-    status, body = post(f"{predictor_server['base']}/v2/models/fraud/versions/9/infer",
-                        v2_body(rows.head(2), model))
+    status, body = post(
+        f"{predictor_server['base']}/v2/models/fraud/versions/9/infer", v2_body(rows.head(2), model)
+    )
     assert status == 404
     assert "version '9' is not served" in body["error"] and "'local'" in body["error"]

@@ -17,8 +17,9 @@ from shipyard.rollout.local_router import LocalTraffic
 from shipyard.serving.local import v2_request
 from support import PROJECT, Load, cloudevent, latest
 
-PLAN = RolloutPlan(steps=(10, 100), bake_seconds=6, poll_seconds=2,
-                   thresholds=Thresholds(min_requests=5))
+PLAN = RolloutPlan(
+    steps=(10, 100), bake_seconds=6, poll_seconds=2, thresholds=Thresholds(min_requests=5)
+)
 
 
 @pytest.fixture
@@ -34,16 +35,16 @@ def query(prometheus: str, expr: str) -> dict:
         return json.loads(response.read())
 
 
-def test_an_erroring_canary_is_rolled_back_on_prometheus_numbers(fleet, traffic, body,
-                                                                 prometheus):
+def test_an_erroring_canary_is_rolled_back_on_prometheus_numbers(fleet, traffic, body, prometheus):
     health = PrometheusHealth(prometheus, "fraud")
     with Load(fleet["router"], body), pytest.raises(RolloutFailed, match="error rate"):
         run_rollout("3", traffic, health, PLAN, log=lambda m: None)
     assert traffic.stable_version() == "1"
 
 
-def test_a_canary_whose_traffic_drifts_is_rolled_back(fleet, traffic, body, prometheus,
-                                                      drift_server):
+def test_a_canary_whose_traffic_drifts_is_rolled_back(
+    fleet, traffic, body, prometheus, drift_server
+):
     shifted = generate_transactions(400, seed=77, shift=1.0)
     before = latest(drift_server["base"], 0)["windows_scored"]
     cloudevent(drift_server["base"], v2_request(shifted, drift_server["schema"]))
@@ -53,8 +54,7 @@ def test_a_canary_whose_traffic_drifts_is_rolled_back(fleet, traffic, body, prom
         assert time.monotonic() < deadline, "Prometheus never saw the drift flag"
         time.sleep(0.5)
     with Load(fleet["router"], body), pytest.raises(RolloutFailed, match="drift detected"):
-        run_rollout("2", traffic, PrometheusHealth(prometheus, "fraud"), PLAN,
-                    log=lambda m: None)
+        run_rollout("2", traffic, PrometheusHealth(prometheus, "fraud"), PLAN, log=lambda m: None)
     assert traffic.stable_version() == "1"
 
 
@@ -64,8 +64,7 @@ def test_every_dashboard_query_runs(prometheus, fleet, body):
     for _ in range(5):
         call(fleet["router"], body)
     time.sleep(2)
-    dashboard = json.loads((PROJECT / "manifests" / "base" / "grafana-dashboard.json")
-                           .read_text())
+    dashboard = json.loads((PROJECT / "manifests" / "base" / "grafana-dashboard.json").read_text())
     answered = 0
     for panel in dashboard["panels"]:
         for target in panel["targets"]:

@@ -24,10 +24,18 @@ def multiclass_server(tmp_path_factory, shipyard_home):
     train, test = frame.iloc[:300], frame.iloc[300:]
     schema, _ = with_task(infer_schema(train, "label"), train["label"])
     pipeline = make_pipeline(schema, "xgboost", {"n_estimators": 20}).fit(
-        canonical_frame(train, schema), encode_labels(train["label"], schema.classes))
+        canonical_frame(train, schema), encode_labels(train["label"], schema.classes)
+    )
     folder = tmp_path_factory.mktemp("multiclass") / "bundle"
-    save_bundle(pipeline, folder, schema, "xgboost", "xgboost", None,
-                probes=probe_rows(schema, canonical_frame(test, schema)))
+    save_bundle(
+        pipeline,
+        folder,
+        schema,
+        "xgboost",
+        "xgboost",
+        None,
+        probes=probe_rows(schema, canonical_frame(test, schema)),
+    )
     server = start_predictor(str(folder), "levels", shipyard_home / "levels.log")
     yield {"base": server.base_url, "model": load_bundle(folder), "test": test, "server": server}
     server.stop()
@@ -39,9 +47,11 @@ def get(url: str) -> dict:
 
 
 def infer(base: str, body: dict) -> dict:
-    request = urllib.request.Request(f"{base}/v2/models/levels/infer",
-                                     data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/v2/models/levels/infer",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
 
@@ -51,8 +61,13 @@ def test_metadata_tells_a_client_what_to_send(multiclass_server):
     inputs = {i["name"]: i for i in metadata["inputs"]}
     assert inputs["flag"]["datatype"] == "BOOL" and inputs["flag"]["parameters"]["nullable"]
     assert inputs["color"]["datatype"] == "BYTES"
-    assert set(inputs["color"]["parameters"]["categories"]) == {"red", "green", "blue", "Red ",
-                                                                "ünï"}
+    assert set(inputs["color"]["parameters"]["categories"]) == {
+        "red",
+        "green",
+        "blue",
+        "Red ",
+        "ünï",
+    }
     assert inputs["ints"]["datatype"] == "FP64" and not inputs["ints"]["parameters"]["nullable"]
     outputs = {o["name"]: o for o in metadata["outputs"]}
     assert outputs["predict"]["datatype"] == "BYTES"
@@ -74,8 +89,9 @@ def test_answers_equal_the_registered_model_built_from_metadata(multiclass_serve
             datatype, values = "BYTES", [None if v is None else str(v).lower() for v in values]
         elif datatype == "BYTES":
             values = [None if v is None else str(v) for v in values]
-        inputs.append({"name": spec["name"], "datatype": datatype, "shape": [len(values)],
-                       "data": values})
+        inputs.append(
+            {"name": spec["name"], "datatype": datatype, "shape": [len(values)], "data": values}
+        )
     assert {i["datatype"] for i in inputs if i["name"] == "flag"} == {bools}
     answer = infer(multiclass_server["base"], {"id": "p", "inputs": inputs})
     outputs = {o["name"]: o for o in answer["outputs"]}

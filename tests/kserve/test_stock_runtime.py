@@ -27,8 +27,12 @@ from support import PROJECT, Load, run_prometheus, stop
 # requests of a 10 % step on 2 shared cores, one slow answer moves p99 a whole bucket. The
 # ratio allowed here is wider than the default 1.5 for that reason; the gate's wiring is the
 # point, and the erroring canary still fails on its error rate.
-PLAN = RolloutPlan(steps=(10, 100), bake_seconds=6, poll_seconds=2,
-                   thresholds=Thresholds(min_requests=5, max_p99_ratio=3.0))
+PLAN = RolloutPlan(
+    steps=(10, 100),
+    bake_seconds=6,
+    poll_seconds=2,
+    thresholds=Thresholds(min_requests=5, max_p99_ratio=3.0),
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,20 +42,39 @@ def mlservers(trained, broken_bundle, tmp_path_factory):
     root = tmp_path_factory.mktemp("mlserver")
     servers, processes = {}, []
     try:
-        for version, bundle in {"1": trained.bundle_dir, "2": trained.bundle_dir,
-                                "3": broken_bundle}.items():
+        for version, bundle in {
+            "1": trained.bundle_dir,
+            "2": trained.bundle_dir,
+            "3": broken_bundle,
+        }.items():
             folder = root / f"v{version}"
             write_mlserver_sklearn(load_bundle(bundle), folder / "fraud", "fraud", version)
             http, metrics = free_port(), free_port()
-            (folder / "settings.json").write_text(json.dumps({
-                "host": "127.0.0.1", "http_port": http, "grpc_port": free_port(),
-                "metrics_port": metrics, "parallel_workers": 0}))
+            (folder / "settings.json").write_text(
+                json.dumps(
+                    {
+                        "host": "127.0.0.1",
+                        "http_port": http,
+                        "grpc_port": free_port(),
+                        "metrics_port": metrics,
+                        "parallel_workers": 0,
+                    }
+                )
+            )
             log = open(root / f"v{version}.log", "w")
-            processes.append(subprocess.Popen(
-                [str(python.parent / "mlserver"), "start", str(folder)], stdout=log,
-                stderr=subprocess.STDOUT, start_new_session=True, cwd=folder))
-            servers[version] = {"url": f"http://127.0.0.1:{http}",
-                                "metrics": f"http://127.0.0.1:{metrics}"}
+            processes.append(
+                subprocess.Popen(
+                    [str(python.parent / "mlserver"), "start", str(folder)],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                    cwd=folder,
+                )
+            )
+            servers[version] = {
+                "url": f"http://127.0.0.1:{http}",
+                "metrics": f"http://127.0.0.1:{metrics}",
+            }
         for process, server in zip(processes, servers.values(), strict=True):
             assert wait_for_http(f"{server['url']}/v2/models/fraud/ready", 180, process)
         yield servers
@@ -61,8 +84,11 @@ def mlservers(trained, broken_bundle, tmp_path_factory):
 
 
 def infer(url: str, body: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(f"{url}/v2/models/fraud/infer", json.dumps(body).encode(),
-                                     {"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{url}/v2/models/fraud/infer",
+        json.dumps(body).encode(),
+        {"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -77,8 +103,7 @@ def test_the_export_answers_shipyards_v2_requests_the_same(mlservers, trained, s
     status, answer = infer(mlservers["1"]["url"], body)
     assert status == 200 and answer["model_version"] == "1"
     assert answer["outputs"][0]["data"] == model.predict(rows).tolist()  # tuned threshold
-    status, answer = infer(mlservers["1"]["url"],
-                           {**body, "outputs": [{"name": "predict_proba"}]})
+    status, answer = infer(mlservers["1"]["url"], {**body, "outputs": [{"name": "predict_proba"}]})
     proba = np.array(answer["outputs"][0]["data"]).reshape(-1, 2)
     assert np.allclose(proba, model.predict_proba(rows), atol=1e-6)
 
@@ -89,8 +114,11 @@ def stock_fleet(mlservers, shipyard_home, tmp_path_factory):
     targets = {f"mlserver-v{v}": (s["metrics"], v) for v, s in mlservers.items()}
     try:
         for prometheus in run_prometheus(targets, tmp_path_factory.mktemp("prom-stock")):
-            yield {"router": router.base_url, "prometheus": prometheus,
-                   "upstreams": {v: s["url"] for v, s in mlservers.items()}}
+            yield {
+                "router": router.base_url,
+                "prometheus": prometheus,
+                "upstreams": {v: s["url"] for v, s in mlservers.items()},
+            }
     finally:
         router.stop()
 
@@ -102,11 +130,12 @@ def stock_traffic(stock_fleet):
     return traffic
 
 
-def test_gates_on_mlserver_metrics_roll_back_an_erroring_canary(stock_fleet, stock_traffic,
-                                                                body):
+def test_gates_on_mlserver_metrics_roll_back_an_erroring_canary(stock_fleet, stock_traffic, body):
     health = PrometheusHealth(stock_fleet["prometheus"], "fraud", metrics=MLSERVER_METRICS)
-    with Load(stock_fleet["router"], body) as load, pytest.raises(RolloutFailed,
-                                                                  match="error rate"):
+    with (
+        Load(stock_fleet["router"], body) as load,
+        pytest.raises(RolloutFailed, match="error rate"),
+    ):
         run_rollout("3", stock_traffic, health, PLAN, log=lambda m: None)
     assert stock_traffic.stable_version() == "1"
     assert {status for role, status in load.answers if role == "stable"} == {200}

@@ -22,10 +22,16 @@ from support import PROJECT, inference_service_validator
 
 MANIFESTS = PROJECT / "manifests"
 OVERLAYS = ("local", "dev", "prod")
-CRD_KINDS = {"AlertmanagerConfig", "InferenceService", "ServingRuntime", "PodMonitor",
-             "PrometheusRule"}
-needs_kubectl = pytest.mark.skipif(not shutil.which("kubectl"),
-                                   reason="kubectl (with kustomize) is not installed")
+CRD_KINDS = {
+    "AlertmanagerConfig",
+    "InferenceService",
+    "ServingRuntime",
+    "PodMonitor",
+    "PrometheusRule",
+}
+needs_kubectl = pytest.mark.skipif(
+    not shutil.which("kubectl"), reason="kubectl (with kustomize) is not installed"
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +44,12 @@ def rendered(tmp_path_factory) -> dict[str, list[dict]]:
         shutil.copy(example, example.with_suffix(""))  # as a user would, values left empty
     out = {}
     for overlay in OVERLAYS:
-        text = subprocess.run(["kubectl", "kustomize", str(copy / "overlays" / overlay)],
-                              capture_output=True, text=True, check=True).stdout
+        text = subprocess.run(
+            ["kubectl", "kustomize", str(copy / "overlays" / overlay)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         out[overlay] = [d for d in yaml.safe_load_all(text) if d]
     return out
 
@@ -60,8 +70,17 @@ def containers(doc: dict) -> list[dict]:
 def test_overlays_render_the_expected_kinds(rendered):
     for overlay, docs in rendered.items():
         kinds = {d["kind"] for d in docs}
-        assert {"InferenceService", "ServingRuntime", "ServiceAccount", "Role", "RoleBinding",
-                "NetworkPolicy", "PodMonitor", "PrometheusRule", "ConfigMap"} <= kinds, overlay
+        assert {
+            "InferenceService",
+            "ServingRuntime",
+            "ServiceAccount",
+            "Role",
+            "RoleBinding",
+            "NetworkPolicy",
+            "PodMonitor",
+            "PrometheusRule",
+            "ConfigMap",
+        } <= kinds, overlay
         namespaces = {d["metadata"].get("namespace") for d in docs if d["kind"] != "Namespace"}
         assert len(namespaces) == 1 and None not in namespaces, overlay
 
@@ -79,8 +98,10 @@ def test_inference_services_match_kserves_crd(rendered):
     validator = inference_service_validator()
     for overlay, docs in rendered.items():
         for doc in (d for d in docs if d["kind"] == "InferenceService"):
-            problems = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-                        for e in validator.iter_errors(doc)]
+            problems = [
+                f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
+                for e in validator.iter_errors(doc)
+            ]
             assert problems == [], overlay
             check_mode_fields(doc)  # canary 0-100, the field the mode honours
 
@@ -101,16 +122,18 @@ def test_no_secret_values_in_git():
         for line in example.read_text().splitlines():
             if line and not line.startswith("#"):
                 assert line.endswith("="), f"{example} carries a value: {line}"
-    ignored = subprocess.run(["git", "check-ignore", "-q", "manifests/overlays/local/s3.env"],
-                             cwd=PROJECT)
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "manifests/overlays/local/s3.env"], cwd=PROJECT
+    )
     assert ignored.returncode == 0, "the local overlay's env files must be git-ignored"
 
 
 def test_every_container_is_restricted_and_bounded(rendered):
     for overlay, docs in rendered.items():
         for doc in docs:
-            pod_context = (doc.get("spec", {}).get("template", {}).get("spec", {})
-                           .get("securityContext", {}))
+            pod_context = (
+                doc.get("spec", {}).get("template", {}).get("spec", {}).get("securityContext", {})
+            )
             for container in containers(doc):
                 where = f"{overlay}/{doc['kind']}/{doc['metadata']['name']}/{container['name']}"
                 context = {**pod_context, **container.get("securityContext", {})}
@@ -133,9 +156,10 @@ def test_prod_images_are_pinned_by_tag(rendered):
 
 def test_base_inference_service_is_what_the_rollout_builds():
     base = yaml.safe_load((MANIFESTS / "base" / "inferenceservice.yaml").read_text())
-    built = inference_service(ModelVersion("shipyard-fraud", "1",
-                                           "s3://shipyard/models/shipyard-fraud/1/bundle"),
-                              ServiceOptions())
+    built = inference_service(
+        ModelVersion("shipyard-fraud", "1", "s3://shipyard/models/shipyard-fraud/1/bundle"),
+        ServiceOptions(),
+    )
     del built["metadata"]["namespace"]
     assert base == built
 
@@ -152,15 +176,20 @@ def rules_dir(tmp_path_factory) -> Path:
 
 
 def test_promtool_checks_the_rules(rules_dir):
-    result = subprocess.run(["promtool", "check", "rules", "rules.yaml"], cwd=rules_dir,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["promtool", "check", "rules", "rules.yaml"], cwd=rules_dir, capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "6 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_the_alerts(rules_dir):
-    result = subprocess.run(["promtool", "test", "rules", "alerts_test.yaml"], cwd=rules_dir,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        ["promtool", "test", "rules", "alerts_test.yaml"],
+        cwd=rules_dir,
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -182,13 +211,15 @@ def test_every_key_the_pipeline_maps_exists_in_the_manifests(rendered, tmp_path)
     for executor in platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"].values():
         for item in executor.get("configMapAsEnv", []):
             wanted.setdefault(("ConfigMap", item["configMapName"]), set()).update(
-                k["configMapKey"] for k in item["keyToEnv"])
+                k["configMapKey"] for k in item["keyToEnv"]
+            )
         for item in executor.get("secretAsEnv", []):
             if item.get("optional"):
                 assert item["secretName"] == "shipyard-notify"
                 continue
             wanted.setdefault(("Secret", item["secretName"]), set()).update(
-                k["secretKey"] for k in item["keyToEnv"])
+                k["secretKey"] for k in item["keyToEnv"]
+            )
     local = {(d["kind"], d["metadata"]["name"]): d for d in rendered["local"]}
     for (kind, name), keys in wanted.items():
         assert (kind, name) in local, f"{kind} {name} is not in the local overlay"
@@ -203,8 +234,9 @@ def test_alertmanager_sends_the_retraining_alerts_to_the_trigger():
 
     docs = list(yaml.safe_load_all((MANIFESTS / "base" / "trigger.yaml").read_text()))
     config = next(d for d in docs if d["kind"] == "AlertmanagerConfig")
-    [to_trigger] = [r for r in config["spec"]["route"]["routes"]
-                    if r["receiver"] == "shipyard-trigger"]
+    [to_trigger] = [
+        r for r in config["spec"]["route"]["routes"] if r["receiver"] == "shipyard-trigger"
+    ]
     pattern = to_trigger["matchers"][0]["value"]
     rules = yaml.safe_load((MANIFESTS / "base" / "prometheusrule.yaml").read_text())
     alerts = {r["alert"] for g in rules["spec"]["groups"] for r in g["rules"]}
@@ -225,19 +257,40 @@ def test_alertmanager_routes_each_alert_to_its_receivers(tmp_path):
 
     if not shutil.which("amtool"):
         pytest.skip("amtool is not installed (apt-get install prometheus-alertmanager)")
-    config = alertmanager_config({"shipyard-trigger": "http://127.0.0.1:1/alertmanager",
-                                  "shipyard-chat": "http://127.0.0.1:2/chat"}, "token")
+    config = alertmanager_config(
+        {
+            "shipyard-trigger": "http://127.0.0.1:1/alertmanager",
+            "shipyard-chat": "http://127.0.0.1:2/chat",
+        },
+        "token",
+    )
     (tmp_path / "am.yml").write_text(yaml.safe_dump(config))
-    subprocess.run(["amtool", "check-config", str(tmp_path / "am.yml")], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["amtool", "check-config", str(tmp_path / "am.yml")], check=True, capture_output=True
+    )
     alerts = {r["alert"] for g in alert_rules()["groups"] for r in g["rules"]}
     for alert in sorted(alerts) + ["SomeoneElsesAlert"]:
-        routed = subprocess.run(["amtool", "config", "routes", "test",
-                                 f"--config.file={tmp_path / 'am.yml'}", f"alertname={alert}"],
-                                check=True, capture_output=True, text=True).stdout
+        routed = subprocess.run(
+            [
+                "amtool",
+                "config",
+                "routes",
+                "test",
+                f"--config.file={tmp_path / 'am.yml'}",
+                f"alertname={alert}",
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
         routed = routed.strip().split(",")
-        expected = ({"shipyard-trigger", "shipyard-chat"} if alert in RETRAIN_ALERTS
-                    else {"shipyard-chat"} if alert.startswith("Shipyard") else {"unrouted"})
+        expected = (
+            {"shipyard-trigger", "shipyard-chat"}
+            if alert in RETRAIN_ALERTS
+            else {"shipyard-chat"}
+            if alert.startswith("Shipyard")
+            else {"unrouted"}
+        )
         assert set(routed) == expected, alert
 
 
@@ -251,11 +304,16 @@ def test_every_server_command_is_a_console_script_of_the_package(rendered):
     for docs in rendered.values():
         for doc in docs:
             spec = doc.get("spec", {})
-            containers = (spec.get("containers", []) + spec.get("predictor", {}).get(
-                "containers", []) + spec.get("template", {}).get("spec", {}).get(
-                "containers", []))
-            commands |= {c["command"][0] for c in containers
-                         if c.get("command") and c["image"].split(":")[0].endswith("shipyard")}
+            containers = (
+                spec.get("containers", [])
+                + spec.get("predictor", {}).get("containers", [])
+                + spec.get("template", {}).get("spec", {}).get("containers", [])
+            )
+            commands |= {
+                c["command"][0]
+                for c in containers
+                if c.get("command") and c["image"].split(":")[0].endswith("shipyard")
+            }
     assert commands == {"shipyard-predictor", "shipyard-drift", "shipyard"}
     assert commands <= scripts
     detector = ServiceOptions()

@@ -11,14 +11,21 @@ import pytest
 from support import PROJECT
 
 NOTEBOOKS = sorted((PROJECT / "notebooks").glob("*.ipynb"))
-LOCAL_MODE_UNSET = ("KF_PIPELINES_ENDPOINT", "KF_PIPELINES_TOKEN", "SHIPYARD_PREDICTOR_URL",
-                    "SHIPYARD_DETECTOR_URL", "SHIPYARD_MLFLOW_TRACKING_URI")
+LOCAL_MODE_UNSET = (
+    "KF_PIPELINES_ENDPOINT",
+    "KF_PIPELINES_TOKEN",
+    "SHIPYARD_PREDICTOR_URL",
+    "SHIPYARD_DETECTOR_URL",
+    "SHIPYARD_MLFLOW_TRACKING_URI",
+)
 
 
 def test_the_three_notebooks_are_there():
-    assert [p.name for p in NOTEBOOKS] == ["01_run_pipeline_locally.ipynb",
-                                           "02_submit_to_kubeflow.ipynb",
-                                           "03_query_endpoint_and_drift.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == [
+        "01_run_pipeline_locally.ipynb",
+        "02_submit_to_kubeflow.ipynb",
+        "03_query_endpoint_and_drift.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -40,14 +47,19 @@ def executed(tmp_path_factory):
     saved = dict(os.environ)
     for key in LOCAL_MODE_UNSET:
         os.environ.pop(key, None)
-    os.environ.update(SHIPYARD_HOME=str(home), SHIPYARD_NOTEBOOK_ROWS="4000",
-                      SHIPYARD_MODEL_NAME="notebook-fraud")
+    os.environ.update(
+        SHIPYARD_HOME=str(home), SHIPYARD_NOTEBOOK_ROWS="4000", SHIPYARD_MODEL_NAME="notebook-fraud"
+    )
     results: dict[str, nbformat.NotebookNode | Exception] = {}
     try:
         for path in NOTEBOOKS:
             notebook = nbformat.read(path, as_version=4)
-            client = NotebookClient(notebook, timeout=600, kernel_name="python3",
-                                    resources={"metadata": {"path": str(path.parent)}})
+            client = NotebookClient(
+                notebook,
+                timeout=600,
+                kernel_name="python3",
+                resources={"metadata": {"path": str(path.parent)}},
+            )
             try:
                 client.execute()
                 results[path.stem] = notebook
@@ -70,8 +82,11 @@ def text_of(notebook) -> str:
 
 
 def images_in(notebook) -> int:
-    return sum("image/png" in output.get("data", {})
-               for cell in notebook.cells for output in cell.get("outputs", []))
+    return sum(
+        "image/png" in output.get("data", {})
+        for cell in notebook.cells
+        for output in cell.get("outputs", [])
+    )
 
 
 def ran(executed, stem):

@@ -23,8 +23,10 @@ def test_strict_parse_one_score_step(compiled):
     spec = check_pipeline_strictly(docs)
     assert set(spec.root.dag.tasks) == {"score-op"}
     assert spec.root.dag.tasks["score-op"].task_info.name == "score"
-    assert spec.root.output_definitions.artifacts["Output"].artifact_type.schema_title == \
-        "system.Dataset"
+    assert (
+        spec.root.output_definitions.artifacts["Output"].artifact_type.schema_title
+        == "system.Dataset"
+    )
 
 
 def test_score_component_contract():
@@ -33,18 +35,23 @@ def test_score_component_contract():
     container = score_op.component_spec.implementation.container
     assert container.image == component_image()
     assert "pip install" not in " ".join(container.command + (container.args or []))
-    assert not [n for n, s in (score_op.component_spec.inputs or {}).items()
-                if not s.type.startswith(("String", "Integer", "Boolean", "Float"))]
+    assert not [
+        n
+        for n, s in (score_op.component_spec.inputs or {}).items()
+        if not s.type.startswith(("String", "Integer", "Boolean", "Float"))
+    ]
     outputs = {k: v.type for k, v in score_op.component_spec.outputs.items()}
-    assert outputs == {"predictions": "system.Dataset@0.0.1", "report": "system.Markdown@0.0.1",
-                       "metrics": "system.Metrics@0.0.1"}
+    assert outputs == {
+        "predictions": "system.Dataset@0.0.1",
+        "report": "system.Markdown@0.0.1",
+        "metrics": "system.Metrics@0.0.1",
+    }
 
 
 def test_parameters_documented_with_defaults_but_source(compiled):
     path, docs = compiled
     inputs = components.load_component_from_file(str(path)).component_spec.inputs
-    assert set(inputs) == {"source", "model_name", "alias", "version", "destination",
-                           "id_column"}
+    assert set(inputs) == {"source", "model_name", "alias", "version", "destination", "id_column"}
     assert inputs["alias"].default == "champion" and inputs["source"].default is None
     params = docs[0]["root"]["inputDefinitions"]["parameters"]
     assert [name for name, p in params.items() if not p.get("description")] == []
@@ -53,13 +60,17 @@ def test_parameters_documented_with_defaults_but_source(compiled):
 def test_credentials_only_from_secrets_and_the_project_image(compiled):
     _, docs = compiled
     params = docs[0]["root"]["inputDefinitions"]["parameters"]
-    assert not [p for p in params if any(w in p.lower() for w in ("secret", "password", "key",
-                                                                   "token"))]
+    assert not [
+        p for p in params if any(w in p.lower() for w in ("secret", "password", "key", "token"))
+    ]
     executors = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert list(executors) == ["exec-score-op"]
-    secrets = {s["secretName"] if "secretName" in s else
-               s["secretNameParameter"]["runtimeValue"]["constant"]
-               for s in executors["exec-score-op"]["secretAsEnv"]}
+    secrets = {
+        s["secretName"]
+        if "secretName" in s
+        else s["secretNameParameter"]["runtimeValue"]["constant"]
+        for s in executors["exec-score-op"]["secretAsEnv"]
+    }
     assert secrets == {S3_SECRET, MLFLOW_SECRET}
     for executor in docs[0]["deploymentSpec"]["executors"].values():
         assert executor["container"]["image"] == component_image()

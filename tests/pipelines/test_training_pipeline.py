@@ -10,8 +10,15 @@ from shipyard.settings import component_image
 from support import check_pipeline_strictly
 from training_pipeline import NOTIFY_SECRET, S3_SECRET, compile_pipeline
 
-STEPS = {"ingest-op", "validate-op", "train-op", "tune-op", "register-op", "deploy-op",
-         "summary-op"}
+STEPS = {
+    "ingest-op",
+    "validate-op",
+    "train-op",
+    "tune-op",
+    "register-op",
+    "deploy-op",
+    "summary-op",
+}
 
 
 @pytest.fixture(scope="module")
@@ -59,26 +66,31 @@ def test_steps_run_in_order(compiled):
     # deploy's inputs come from register through its conditions' DAG parameters
     deploy_inputs = tasks["deploy-op"]["inputs"]["parameters"]
     assert deploy_inputs["model_uri"] == {
-        "componentInputParameter": "pipelinechannel--register-op-model_uri"}
+        "componentInputParameter": "pipelinechannel--register-op-model_uri"
+    }
 
 
 def test_deploy_runs_only_under_deploy_and_the_gates_promoted_output(compiled):
     _, docs = compiled
     deploy, enclosing = all_tasks(docs[0])["deploy-op"]
-    conditions = [task["triggerPolicy"]["condition"] for task in enclosing
-                  if "condition" in task.get("triggerPolicy", {})]
+    conditions = [
+        task["triggerPolicy"]["condition"]
+        for task in enclosing
+        if "condition" in task.get("triggerPolicy", {})
+    ]
     assert conditions == [
         "inputs.parameter_values['pipelinechannel--deploy'] == true",
-        "inputs.parameter_values['pipelinechannel--register-op-promoted'] == true"]
+        "inputs.parameter_values['pipelinechannel--register-op-promoted'] == true",
+    ]
     # the promoted channel really is the register task's output, passed into the conditions
     exit_dag = docs[0]["components"]["comp-exit-handler-1"]["dag"]["tasks"]
     outer = next(t for t in exit_dag.values() if "condition" in t.get("triggerPolicy", {}))
     assert outer["inputs"]["parameters"]["pipelinechannel--register-op-promoted"] == {
-        "taskOutputParameter": {"producerTask": "register-op", "outputParameterKey": "promoted"}}
+        "taskOutputParameter": {"producerTask": "register-op", "outputParameterKey": "promoted"}
+    }
     assert [t["taskInfo"]["name"] for t in enclosing[1:]] == ["deploy-requested", "gate-passed"]
     assert set(deploy["inputs"]["parameters"]) >= {"model_uri", "canary_steps"}
-    assert not {"version", "promoted", "deploy", "model_name"} & set(
-        deploy["inputs"]["parameters"])
+    assert not {"version", "promoted", "deploy", "model_name"} & set(deploy["inputs"]["parameters"])
 
 
 def test_every_step_inside_the_exit_handler_and_the_summary_runs_however_it_ends(compiled):
@@ -92,20 +104,27 @@ def test_every_step_inside_the_exit_handler_and_the_summary_runs_however_it_ends
     assert params["pipeline_run_id"]["runtimeValue"]["constant"] == "{{$.pipeline_job_uuid}}"
     assert params["model_name"] == {"componentInputParameter": "model_name"}
     assert params["deploy"] == {"componentInputParameter": "deploy"}
-    inside = {name for name, (_, enclosing) in all_tasks(docs[0]).items()
-              if enclosing and enclosing[0] is root["exit-handler-1"]}
+    inside = {
+        name
+        for name, (_, enclosing) in all_tasks(docs[0]).items()
+        if enclosing and enclosing[0] is root["exit-handler-1"]
+    }
     assert inside == STEPS - {"summary-op"}
     summary_outputs = docs[0]["components"]["comp-summary-op"]["outputDefinitions"]
-    assert summary_outputs["artifacts"]["summary"]["artifactType"]["schemaTitle"] == \
-        "system.Markdown"
+    assert (
+        summary_outputs["artifacts"]["summary"]["artifactType"]["schemaTitle"] == "system.Markdown"
+    )
     # KFP allows no pipeline outputs from inside an ExitHandler: the model URI is register's
     assert "outputDefinitions" not in docs[0]["root"]
 
 
 def test_only_train_and_tune_may_be_cached(compiled):
     _, docs = compiled
-    cached = {name for name, (task, _) in all_tasks(docs[0]).items()
-              if task.get("cachingOptions", {}).get("enableCache")}
+    cached = {
+        name
+        for name, (task, _) in all_tasks(docs[0]).items()
+        if task.get("cachingOptions", {}).get("enableCache")
+    }
     assert cached == {"train-op", "tune-op"}
 
 
@@ -123,14 +142,19 @@ def test_loads_back_as_a_component_with_documented_defaults(compiled):
 def test_no_credentials_in_parameters_only_from_secrets(compiled):
     _, docs = compiled
     params = docs[0]["root"]["inputDefinitions"]["parameters"]
-    assert not [p for p in params if any(w in p.lower() for w in ("secret", "password", "key",
-                                                                   "token"))]
+    assert not [
+        p for p in params if any(w in p.lower() for w in ("secret", "password", "key", "token"))
+    ]
     executors = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     assert len(executors) == 7
     notified = set()
     for label, config in executors.items():
-        secrets = {s["secretName"] if "secretName" in s else s["secretNameParameter"]
-                   ["runtimeValue"]["constant"]: s for s in config["secretAsEnv"]}
+        secrets = {
+            s["secretName"]
+            if "secretName" in s
+            else s["secretNameParameter"]["runtimeValue"]["constant"]: s
+            for s in config["secretAsEnv"]
+        }
         assert S3_SECRET in secrets
         if NOTIFY_SECRET in secrets:
             assert secrets[NOTIFY_SECRET].get("optional") is True  # no webhook: still runs

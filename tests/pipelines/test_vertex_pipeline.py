@@ -6,8 +6,10 @@ own traffic split."""
 import pytest
 import yaml
 
-pytest.importorskip("google_cloud_pipeline_components",
-                    reason="the `vertex` extra is not installed (make install-vertex)")
+pytest.importorskip(
+    "google_cloud_pipeline_components",
+    reason="the `vertex` extra is not installed (make install-vertex)",
+)
 
 from shipyard.settings import component_image  # noqa: E402
 from support import check_pipeline_strictly  # noqa: E402
@@ -36,8 +38,11 @@ def test_strict_parse_and_the_vertex_steps(compiled):
     assert set(spec.root.dag.tasks) == {"exit-handler-1", "summary-op"}
     tasks = guarded(compiled)
     assert {"ingest-op", "validate-op", "train-op", "tune-op", "register-op"} <= set(tasks)
-    images = {e["container"]["image"] for e in compiled[0]["deploymentSpec"]["executors"].values()
-              if "container" in e}
+    images = {
+        e["container"]["image"]
+        for e in compiled[0]["deploymentSpec"]["executors"].values()
+        if "container" in e
+    }
     assert any("google-cloud-pipeline-components" in image for image in images)
 
 
@@ -59,10 +64,12 @@ def test_same_control_flow_summary_and_caching_as_the_kubeflow_pipeline(compiled
     summary = spec["root"]["dag"]["tasks"]["summary-op"]
     assert summary["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
     assert summary["inputs"]["parameters"]["status"] == {
-        "taskFinalStatus": {"producerTask": "exit-handler-1"}}
+        "taskFinalStatus": {"producerTask": "exit-handler-1"}
+    }
     tasks = guarded(compiled)
-    cached = {name for name, task in tasks.items()
-              if task.get("cachingOptions", {}).get("enableCache")}
+    cached = {
+        name for name, task in tasks.items() if task.get("cachingOptions", {}).get("enableCache")
+    }
     assert cached == {"train-op", "tune-op"}
     # the plain tasks reach the tracking server the custom jobs use
     for component in ("comp-register-op", "comp-validate-op", "comp-summary-op"):
@@ -74,13 +81,18 @@ def test_upload_endpoint_and_deploy_with_a_traffic_split(compiled):
     spec = compiled[0]
     components = spec["components"]
     # Nothing is deployed unless deploy is on and the register step's gate passed.
-    requested = next(t for t in guarded(compiled).values()
-                     if "condition" in t.get("triggerPolicy", {}))
-    assert requested["triggerPolicy"]["condition"] == \
-        "inputs.parameter_values['pipelinechannel--deploy'] == true"
+    requested = next(
+        t for t in guarded(compiled).values() if "condition" in t.get("triggerPolicy", {})
+    )
+    assert (
+        requested["triggerPolicy"]["condition"]
+        == "inputs.parameter_values['pipelinechannel--deploy'] == true"
+    )
     [promoted] = components[requested["componentRef"]["name"]]["dag"]["tasks"].values()
-    assert promoted["triggerPolicy"]["condition"] == \
-        "inputs.parameter_values['pipelinechannel--register-op-promoted'] == true"
+    assert (
+        promoted["triggerPolicy"]["condition"]
+        == "inputs.parameter_values['pipelinechannel--register-op-promoted'] == true"
+    )
     inner = components[promoted["componentRef"]["name"]]["dag"]["tasks"]
     assert {"model-upload", "traffic-split-op", "importer"} <= set(inner)
     assert not inner["model-upload"].get("cachingOptions", {}).get("enableCache")
@@ -88,23 +100,29 @@ def test_upload_endpoint_and_deploy_with_a_traffic_split(compiled):
     conditions = [task["triggerPolicy"]["condition"] for task in branches.values()]
     assert any("endpoint'] == ''" in c for c in conditions)  # a new endpoint, all traffic
     assert any(c.startswith("!(") for c in conditions)  # else: a canary on the existing one
-    deploys = [task for name, c in components.items() if name.startswith("comp-condition")
-               for task_name, task in c.get("dag", {}).get("tasks", {}).items()
-               if task_name.startswith("model-deploy")]
+    deploys = [
+        task
+        for name, c in components.items()
+        if name.startswith("comp-condition")
+        for task_name, task in c.get("dag", {}).get("tasks", {}).items()
+        if task_name.startswith("model-deploy")
+    ]
     assert len(deploys) == 2
     for deploy in deploys:
         split = deploy["inputs"]["parameters"]["traffic_split"]
         assert split == {"componentInputParameter": "pipelinechannel--traffic-split-op-Output"}
         assert not deploy.get("cachingOptions", {}).get("enableCache")
-    assert any("endpoint-create" in c.get("dag", {}).get("tasks", {})
-               for c in components.values())
+    assert any("endpoint-create" in c.get("dag", {}).get("tasks", {}) for c in components.values())
 
 
-@pytest.mark.parametrize("stable, percent, expected", [
-    ("", 10, {"0": "100"}),
-    ("123", 10, {"0": "10", "123": "90"}),
-    ("123", 100, {"0": "100", "123": "0"}),
-])
+@pytest.mark.parametrize(
+    "stable, percent, expected",
+    [
+        ("", 10, {"0": "100"}),
+        ("123", 10, {"0": "10", "123": "90"}),
+        ("123", 100, {"0": "100", "123": "0"}),
+    ],
+)
 def test_traffic_split_adds_up_to_100(stable, percent, expected):
     split = traffic_split_op.python_func(stable_deployed_model_id=stable, canary_percent=percent)
     assert split == expected and sum(int(v) for v in split.values()) == 100

@@ -18,8 +18,20 @@ def test_compile_writes_the_yaml(tmp_path, capsys):
 
 
 def test_compile_the_batch_pipeline(tmp_path, capsys):
-    assert main(["--project", str(PROJECT), "compile", "--pipeline", "batch", "--output",
-                 str(tmp_path / "b.yaml")]) == 0
+    assert (
+        main(
+            [
+                "--project",
+                str(PROJECT),
+                "compile",
+                "--pipeline",
+                "batch",
+                "--output",
+                str(tmp_path / "b.yaml"),
+            ]
+        )
+        == 0
+    )
     assert "# Name: shipyard-batch-scoring" in (tmp_path / "b.yaml").read_text()
 
 
@@ -27,15 +39,37 @@ def test_score_usage_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):  # --alias or --version, not both
         build_parser().parse_args(["score", "t.csv", "--alias", "a", "--version", "2"])
     assert "not allowed with argument" in capsys.readouterr().err
-    assert main(["--project", str(PROJECT), "score", str(tmp_path / "t.csv"), "--version",
-                 "two", "--pipeline-file", str(tmp_path / "b.yaml")]) == 2
+    assert (
+        main(
+            [
+                "--project",
+                str(PROJECT),
+                "score",
+                str(tmp_path / "t.csv"),
+                "--version",
+                "two",
+                "--pipeline-file",
+                str(tmp_path / "b.yaml"),
+            ]
+        )
+        == 2
+    )
     assert "version 'two' is not a number" in capsys.readouterr().err
 
 
 def test_bad_parameter_is_exit_code_2(tmp_path, capsys):
     main(["--project", str(PROJECT), "compile", "--output", str(tmp_path / "p.yaml")])
-    code = main(["--project", str(PROJECT), "run", "--pipeline-file", str(tmp_path / "p.yaml"),
-                 "--set", "colour=red"])
+    code = main(
+        [
+            "--project",
+            str(PROJECT),
+            "run",
+            "--pipeline-file",
+            str(tmp_path / "p.yaml"),
+            "--set",
+            "colour=red",
+        ]
+    )
     assert code == 2
     assert "no parameter 'colour'" in capsys.readouterr().err
     assert main(["run", "--pipeline-file", str(tmp_path / "p.yaml"), "--set", "rows"]) == 2
@@ -64,20 +98,36 @@ def test_rollout_render_prints_a_crd_valid_inference_service(capsys):
 
     from support import inference_service_validator
 
-    assert main(["rollout", "7", "--render", "s3://shipyard/models/7", "--mode",
-                 "RawDeployment", "--namespace", "team-a"]) == 0
+    assert (
+        main(
+            [
+                "rollout",
+                "7",
+                "--render",
+                "s3://shipyard/models/7",
+                "--mode",
+                "RawDeployment",
+                "--namespace",
+                "team-a",
+            ]
+        )
+        == 0
+    )
     body = yaml.safe_load(capsys.readouterr().out)
     assert list(inference_service_validator().iter_errors(body)) == []
     assert body["metadata"]["namespace"] == "team-a"
     assert body["spec"]["predictor"]["model"]["storageUri"] == "s3://shipyard/models/7"
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["rollout", "2", "--steps", "10,50"], "end at 100"),
-    (["rollout", "2", "--steps", "ten"], "comma-separated"),
-    (["rollout", "2"], "--prometheus-url is needed"),
-    (["rollout", "2", "--name", "Fraud_Model", "--render", "s3://x"], "DNS-1123"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["rollout", "2", "--steps", "10,50"], "end at 100"),
+        (["rollout", "2", "--steps", "ten"], "comma-separated"),
+        (["rollout", "2"], "--prometheus-url is needed"),
+        (["rollout", "2", "--name", "Fraud_Model", "--render", "s3://x"], "DNS-1123"),
+    ],
+)
 def test_rollout_usage_errors_exit_2(argv, message, capsys):
     assert main(argv) == 2
     assert message in capsys.readouterr().err
@@ -91,7 +141,8 @@ def detector_folder(tmp_path_factory):
 
     reference = generate_transactions(5000, seed=1)
     return DriftDetector.fit(reference, infer_schema(reference, "is_fraud")).save(
-        tmp_path_factory.mktemp("detector") / "d")
+        tmp_path_factory.mktemp("detector") / "d"
+    )
 
 
 def test_drift_scores_a_table_and_exits_1_on_drift(detector_folder, tmp_path, capsys):
@@ -99,8 +150,9 @@ def test_drift_scores_a_table_and_exits_1_on_drift(detector_folder, tmp_path, ca
     from shipyard.data.synthetic import generate_transactions
 
     like = write_table(generate_transactions(800, seed=11), str(tmp_path / "like.csv"))
-    shifted = write_table(generate_transactions(800, seed=12, shift=1.0),
-                          str(tmp_path / "shifted.parquet"))
+    shifted = write_table(
+        generate_transactions(800, seed=12, shift=1.0), str(tmp_path / "shifted.parquet")
+    )
     assert main(["drift", like, "--source", str(detector_folder)]) == 0
     assert "800 rows vs the reference" in capsys.readouterr().out
     assert main(["drift", shifted, "--source", str(detector_folder)]) == 1

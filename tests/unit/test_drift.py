@@ -15,8 +15,7 @@ def detector():
 
 
 def test_reference_like_traffic_rarely_alarms(detector):
-    alarms = [detector.score(generate_transactions(500, seed=100 + i)).is_drift
-              for i in range(20)]
+    alarms = [detector.score(generate_transactions(500, seed=100 + i)).is_drift for i in range(20)]
     assert sum(alarms) <= 3  # expected 1 in 20 at p_val 0.05 (Bonferroni-corrected)
 
 

@@ -15,8 +15,9 @@ from support import messy_table
 def bundle_of(frame, tmp_path, drop=()):
     frame = frame.drop(columns=list(drop))
     schema, _ = with_task(infer_schema(frame, "label"), frame["label"])
-    pipeline = make_pipeline(schema, "linear").fit(canonical_frame(frame, schema),
-                                                   encode_labels(frame["label"], schema.classes))
+    pipeline = make_pipeline(schema, "linear").fit(
+        canonical_frame(frame, schema), encode_labels(frame["label"], schema.classes)
+    )
     save_bundle(pipeline, tmp_path, schema, "linear", "sklearn", 0.5)
     return load_bundle(tmp_path)
 
@@ -29,6 +30,7 @@ def test_text_labels_and_bool_features_are_refused(tmp_path):
     frame["label"] = (frame["label"] == "yes").astype(int)
     with pytest.raises(ConfigError, match="bool feature"):
         write_mlserver_sklearn(bundle_of(frame, tmp_path / "b"), tmp_path / "out", "m", "1")
-    exported = write_mlserver_sklearn(bundle_of(frame, tmp_path / "c", drop=["flag"]),
-                                      tmp_path / "out", "m", "1")
+    exported = write_mlserver_sklearn(
+        bundle_of(frame, tmp_path / "c", drop=["flag"]), tmp_path / "out", "m", "1"
+    )
     assert (exported / "model.joblib").is_file()

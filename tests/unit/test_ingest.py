@@ -17,8 +17,12 @@ def test_generated_data_split_and_described(tmp_path):
 
 def test_csv_source_keeps_a_timestamp_for_time_splits(tmp_path):
     generate_transactions(500, seed=2).to_csv(tmp_path / "t.csv", index=False)
-    ingest(tmp_path / "tr.parquet", tmp_path / "te.parquet", source=str(tmp_path / "t.csv"),
-           split="time")
+    ingest(
+        tmp_path / "tr.parquet",
+        tmp_path / "te.parquet",
+        source=str(tmp_path / "t.csv"),
+        split="time",
+    )
     train, test = pd.read_parquet(tmp_path / "tr.parquet"), pd.read_parquet(tmp_path / "te.parquet")
     assert pd.api.types.is_datetime64_any_dtype(train["timestamp"])
     assert train["timestamp"].max() <= test["timestamp"].min()
@@ -36,13 +40,21 @@ def test_content_hash_sees_values_and_names_not_format():
 def test_missing_target_names_the_columns(tmp_path):
     pd.DataFrame({"a": [1, 2], "b": [0, 1]}).to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(SchemaError, match="target column 'label' is missing.*columns are: a, b"):
-        ingest(tmp_path / "tr.parquet", tmp_path / "te.parquet", source=str(tmp_path / "t.csv"),
-               target="label")
+        ingest(
+            tmp_path / "tr.parquet",
+            tmp_path / "te.parquet",
+            source=str(tmp_path / "t.csv"),
+            target="label",
+        )
     assert not (tmp_path / "tr.parquet").exists()
 
 
 def test_unparseable_time_column(tmp_path):
     pd.DataFrame({"timestamp": ["x", "y"], "y": [0, 1]}).to_csv(tmp_path / "t.csv", index=False)
     with pytest.raises(SchemaError, match="time column 'timestamp'"):
-        ingest(tmp_path / "tr.parquet", tmp_path / "te.parquet", source=str(tmp_path / "t.csv"),
-               target="y")
+        ingest(
+            tmp_path / "tr.parquet",
+            tmp_path / "te.parquet",
+            source=str(tmp_path / "t.csv"),
+            target="y",
+        )

@@ -5,8 +5,11 @@ from shipyard.timing import StepTimer
 
 
 def test_model_metrics_and_curves_land_in_kfp_artifacts(trained):
-    model, metrics, classification = Model(name="m"), Metrics(name="x"), ClassificationMetrics(
-        name="c")
+    model, metrics, classification = (
+        Model(name="m"),
+        Metrics(name="x"),
+        ClassificationMetrics(name="c"),
+    )
     write_model_result(trained, StepTimer(1.5, 2.0), model, metrics, classification)
     assert model.metadata["framework"] == "xgboost"
     assert model.metadata["mlflow_model_uri"] == trained.model_uri

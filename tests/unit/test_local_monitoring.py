@@ -20,8 +20,11 @@ def test_rules_are_the_manifests_with_only_the_hold_changed(tmp_path):
     assert alert_rules()["groups"] == manifest["groups"]  # no hold: unchanged
     if shutil.which("promtool"):
         (tmp_path / "rules.yml").write_text(yaml.safe_dump(held))
-        subprocess.run(["promtool", "check", "rules", str(tmp_path / "rules.yml")], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["promtool", "check", "rules", str(tmp_path / "rules.yml")],
+            check=True,
+            capture_output=True,
+        )
 
 
 def test_alertmanager_config_needs_a_url_for_every_receiver():
@@ -30,8 +33,14 @@ def test_alertmanager_config_needs_a_url_for_every_receiver():
 
 
 def test_the_trigger_receiver_carries_the_token_and_chat_the_slack_texts():
-    config = alertmanager_config({"shipyard-trigger": "http://127.0.0.1:1/alertmanager",
-                                  "shipyard-chat": "http://127.0.0.1:2/chat"}, "s3cret", "2s")
+    config = alertmanager_config(
+        {
+            "shipyard-trigger": "http://127.0.0.1:1/alertmanager",
+            "shipyard-chat": "http://127.0.0.1:2/chat",
+        },
+        "s3cret",
+        "2s",
+    )
     receivers = {r["name"]: r for r in config["receivers"]}
     hook = receivers["shipyard-trigger"]["webhook_configs"][0]
     assert hook["http_config"]["authorization"]["credentials"] == "s3cret"

@@ -15,8 +15,10 @@ from shipyard.local_run import (
 
 
 def test_failed_step_from_kfp_local_messages():
-    inner = ("Pipeline \x1b[95m'shipyard-training'\x1b[0m finished with status \x1b[91mFAILURE"
-             "\x1b[0m. Inner task failed: \x1b[96m'validate-op'\x1b[0m.")
+    inner = (
+        "Pipeline \x1b[95m'shipyard-training'\x1b[0m finished with status \x1b[91mFAILURE"
+        "\x1b[0m. Inner task failed: \x1b[96m'validate-op'\x1b[0m."
+    )
     assert failed_step(inner) == "validate"
     assert failed_step("Task \x1b[96m'ingest-op'\x1b[0m finished with status FAILURE") == "ingest"
     assert failed_step("something else") == "unknown"
@@ -24,14 +26,32 @@ def test_failed_step_from_kfp_local_messages():
 
 def test_read_steps_and_summary_table(tmp_path):
     for name, metadata, params in (
-            ("ingest", {"train_rows": 80, "test_rows": 20, "work_seconds": 1.0,
-                        "process_seconds": 1.2}, {}),
-            ("register", {"version": "3", "promoted": True, "champion_version": "3",
-                          "work_seconds": 2.0, "process_seconds": 2.5}, {"reason": "x"})):
+        (
+            "ingest",
+            {"train_rows": 80, "test_rows": 20, "work_seconds": 1.0, "process_seconds": 1.2},
+            {},
+        ),
+        (
+            "register",
+            {
+                "version": "3",
+                "promoted": True,
+                "champion_version": "3",
+                "work_seconds": 2.0,
+                "process_seconds": 2.5,
+            },
+            {"reason": "x"},
+        ),
+    ):
         (tmp_path / f"{name}-op").mkdir()
-        (tmp_path / f"{name}-op" / "executor_output.json").write_text(json.dumps(
-            {"parameterValues": params,
-             "artifacts": {"a": {"artifacts": [{"name": "a", "metadata": metadata}]}}}))
+        (tmp_path / f"{name}-op" / "executor_output.json").write_text(
+            json.dumps(
+                {
+                    "parameterValues": params,
+                    "artifacts": {"a": {"artifacts": [{"name": "a", "metadata": metadata}]}},
+                }
+            )
+        )
     steps = read_steps(tmp_path)
     assert [s.name for s in steps] == ["ingest", "register"]
     assert steps[0].work_seconds == 1.0 and steps[0].metrics["train_rows"] == 80
@@ -42,12 +62,15 @@ def test_read_steps_and_summary_table(tmp_path):
 
 
 def test_read_steps_finds_any_step_in_pipeline_order_with_all_its_metadata(tmp_path):
-    for name, metadata in (("score", {"rows_scored": 7, "drift_verdict": "no drift",
-                                      "work_seconds": 1.5}),
-                           ("custom", {"rows_scored": 1}), ("ingest", {"train_rows": 5})):
+    for name, metadata in (
+        ("score", {"rows_scored": 7, "drift_verdict": "no drift", "work_seconds": 1.5}),
+        ("custom", {"rows_scored": 1}),
+        ("ingest", {"train_rows": 5}),
+    ):
         (tmp_path / f"{name}-op").mkdir()
-        (tmp_path / f"{name}-op" / "executor_output.json").write_text(json.dumps(
-            {"artifacts": {"a": {"artifacts": [{"name": "a", "metadata": metadata}]}}}))
+        (tmp_path / f"{name}-op" / "executor_output.json").write_text(
+            json.dumps({"artifacts": {"a": {"artifacts": [{"name": "a", "metadata": metadata}]}}})
+        )
     steps = read_steps(tmp_path)
     assert [s.name for s in steps] == ["ingest", "score", "custom"]
     score = steps[1]
@@ -58,8 +81,7 @@ def test_read_steps_finds_any_step_in_pipeline_order_with_all_its_metadata(tmp_p
 def test_coerce_arguments_uses_the_declared_types(tmp_path):
     from training_pipeline import compile_pipeline
 
-    pipeline = components.load_component_from_file(
-        str(compile_pipeline(tmp_path / "p.yaml")))
+    pipeline = components.load_component_from_file(str(compile_pipeline(tmp_path / "p.yaml")))
     args = coerce_arguments(pipeline, {"rows": "500", "margin": "0.01", "source": "a.csv"})
     assert args == {"rows": 500, "margin": 0.01, "source": "a.csv"}
     with pytest.raises(ConfigError, match="no parameter 'colour'"):
@@ -70,20 +92,38 @@ def test_coerce_arguments_uses_the_declared_types(tmp_path):
 
 def test_skipped_steps_in_pipeline_order_and_the_registered_model_from_register(tmp_path):
     for name, metadata, params in (
-            ("register", {"version": "3", "promoted": False, "champion_version": "2"},
-             {"model_uri": "models:/fraud/3", "promoted": False}),
-            ("summary", {"state": "SUCCEEDED", "outcome": "models:/fraud/3 not promoted",
-                         "decision": "v3 kept as challenger"}, {})):
+        (
+            "register",
+            {"version": "3", "promoted": False, "champion_version": "2"},
+            {"model_uri": "models:/fraud/3", "promoted": False},
+        ),
+        (
+            "summary",
+            {
+                "state": "SUCCEEDED",
+                "outcome": "models:/fraud/3 not promoted",
+                "decision": "v3 kept as challenger",
+            },
+            {},
+        ),
+    ):
         (tmp_path / f"{name}-op").mkdir()
-        (tmp_path / f"{name}-op" / "executor_output.json").write_text(json.dumps(
-            {"parameterValues": params,
-             "artifacts": {"a": {"artifacts": [{"name": "a", "metadata": metadata}]}}}))
+        (tmp_path / f"{name}-op" / "executor_output.json").write_text(
+            json.dumps(
+                {
+                    "parameterValues": params,
+                    "artifacts": {"a": {"artifacts": [{"name": "a", "metadata": metadata}]}},
+                }
+            )
+        )
     (tmp_path / "summary-op" / "summary").write_text("# Pipeline finished\n")
     summary = RunSummary(tmp_path, 5.0, read_steps(tmp_path), {}, skipped=["deploy"])
     assert summary.model_uri == "models:/fraud/3"
     assert summary.summary_markdown == tmp_path / "summary-op" / "summary"
-    assert summary.step("summary").metrics == {"state": "SUCCEEDED",
-                                               "outcome": "models:/fraud/3 not promoted"}
+    assert summary.step("summary").metrics == {
+        "state": "SUCCEEDED",
+        "outcome": "models:/fraud/3 not promoted",
+    }
     table = format_summary(summary).splitlines()
     names = [line.split()[0] for line in table[2:5]]
     assert names == ["register", "deploy", "summary"]
@@ -97,7 +137,14 @@ def test_pipeline_steps_reach_into_conditions_and_the_exit_handler(tmp_path):
 
     pipeline = components.load_component_from_file(str(compile_pipeline(tmp_path / "p.yaml")))
     assert sorted(pipeline_steps(pipeline.pipeline_spec)) == [
-        "deploy", "ingest", "register", "summary", "train", "tune", "validate"]
+        "deploy",
+        "ingest",
+        "register",
+        "summary",
+        "train",
+        "tune",
+        "validate",
+    ]
 
 
 def test_step_logs_split_what_kfp_local_prints_by_task(tmp_path, capsys):

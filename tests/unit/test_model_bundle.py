@@ -19,8 +19,7 @@ def test_xgboost_bundle_uses_ubj_and_skops_and_round_trips(trained, small_data):
 
     proba = model.predict_proba(test)
     assert proba.shape == (len(test), 2)
-    again = evaluate(test["is_fraud"].to_numpy(), proba, model.threshold,
-                     model.manifest["classes"])
+    again = evaluate(test["is_fraud"].to_numpy(), proba, model.threshold, model.manifest["classes"])
     assert again.metrics == trained.evaluation.metrics  # same model, same numbers
 
 
@@ -38,11 +37,13 @@ def test_sklearn_bundle_round_trip(small_data, tmp_path):
     schema = Schema.load(small_data["schema"])
     train = pd.read_parquet(small_data["train"])
     pipeline = make_pipeline(schema, "random_forest", {"n_estimators": 10}).fit(
-        train[schema.features], train["is_fraud"])
+        train[schema.features], train["is_fraud"]
+    )
     save_bundle(pipeline, tmp_path, schema, "random_forest", "sklearn", 0.3)
     loaded = load_bundle(tmp_path)
-    np.testing.assert_allclose(loaded.predict_proba(train), pipeline.predict_proba(
-        train[schema.features]))
+    np.testing.assert_allclose(
+        loaded.predict_proba(train), pipeline.predict_proba(train[schema.features])
+    )
     assert (tmp_path / "pipeline.skops").is_file()
 
 
@@ -82,6 +83,5 @@ def test_manifest_records_schema_classes_and_checksums(trained):
     manifest = json.loads((find_bundle(trained.bundle_dir) / MANIFEST).read_text())
     assert manifest["classes"] == [0, 1]
     assert manifest["model_type"] == "xgboost" and manifest["flavor"] == "xgboost"
-    assert set(manifest["files"]) == {"model.ubj", "preprocess.skops", "schema.json",
-                                      "probes.json"}
+    assert set(manifest["files"]) == {"model.ubj", "preprocess.skops", "schema.json", "probes.json"}
     assert all(len(v) == 64 for v in manifest["files"].values())

@@ -24,7 +24,8 @@ def test_webhook_gets_a_slack_shaped_message(receiver):
     url, received = receiver
     before = count("webhook", "gate", "sent")
     outcomes = Notifier(Settings(notify_webhook_url=url)).send(
-        "gate", "fraud v3 promoted", "roc_auc 0.95 beats the champion's 0.94")
+        "gate", "fraud v3 promoted", "roc_auc 0.95 beats the champion's 0.94"
+    )
     assert outcomes == {"webhook": "sent"}
     content_type, body = received[0]["headers"]["content-type"], received[0]["payload"]
     assert content_type == "application/json"
@@ -33,14 +34,20 @@ def test_webhook_gets_a_slack_shaped_message(receiver):
 
 
 def test_a_notifier_that_is_down_changes_nothing_but_a_counter():
-    settings = Settings(notify_webhook_url=f"http://127.0.0.1:{free_port()}/hook",
-                        smtp_host="127.0.0.1", smtp_port=free_port(), notify_email_to="ops@x",
-                        notify_timeout_seconds=2)
+    settings = Settings(
+        notify_webhook_url=f"http://127.0.0.1:{free_port()}/hook",
+        smtp_host="127.0.0.1",
+        smtp_port=free_port(),
+        notify_email_to="ops@x",
+        notify_timeout_seconds=2,
+    )
     before = count("webhook", "rollout", "failed"), count("email", "rollout", "failed")
     outcomes = Notifier(settings).send("rollout", "canary rolled back", "error rate 0.4")
     assert outcomes == {"webhook": "failed", "email": "failed"}
-    assert (count("webhook", "rollout", "failed"),
-            count("email", "rollout", "failed")) == (before[0] + 1, before[1] + 1)
+    assert (count("webhook", "rollout", "failed"), count("email", "rollout", "failed")) == (
+        before[0] + 1,
+        before[1] + 1,
+    )
 
 
 def test_nothing_configured_sends_nothing():
@@ -52,8 +59,9 @@ def test_the_gate_decision_is_announced(receiver, trained, small_data):
 
     url, received = receiver
     settings = Settings(model_name="notify-gate", notify_webhook_url=url)
-    decision = register(trained.model_uri, trained.bundle_dir, small_data["test"],
-                        settings=settings)
+    decision = register(
+        trained.model_uri, trained.bundle_dir, small_data["test"], settings=settings
+    )
     text = received[-1]["payload"]["text"]
     assert text.startswith(f"*Registration: notify-gate v{decision.version} PROMOTED")
     assert "roc_auc" in text

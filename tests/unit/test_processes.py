@@ -13,9 +13,15 @@ def test_free_port_is_bindable_on_loopback():
 
 def test_stop_process_group_ends_the_child_and_its_children():
     parent = subprocess.Popen(
-        [sys.executable, "-c", "import subprocess, sys, time; "
-         "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
-         "time.sleep(60)"], start_new_session=True)
+        [
+            sys.executable,
+            "-c",
+            "import subprocess, sys, time; "
+            "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); "
+            "time.sleep(60)",
+        ],
+        start_new_session=True,
+    )
     stop_process_group(parent, timeout=10)
     assert parent.poll() is not None
     survivors = subprocess.run(["pgrep", "-g", str(parent.pid)], capture_output=True, text=True)

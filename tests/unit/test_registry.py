@@ -19,14 +19,28 @@ def weak(small_data, tmp_path_factory):
 
     split = load_split(small_data["train"], small_data["test"], Schema.load(small_data["schema"]))
     split.y_train = 1 - split.y_train  # inverted labels
-    return finalize(make_pipeline(split.schema, "linear"), split, "linear", {}, 0.5,
-                    tmp_path_factory.mktemp("weak") / "bundle", "train", "test-weak")
+    return finalize(
+        make_pipeline(split.schema, "linear"),
+        split,
+        "linear",
+        {},
+        0.5,
+        tmp_path_factory.mktemp("weak") / "bundle",
+        "train",
+        "test-weak",
+    )
 
 
 def test_first_model_is_champion_with_lineage(trained, small_data):
     settings = settings_for("registry-first")
-    decision = register(trained.model_uri, trained.bundle_dir, small_data["test"], "run-1",
-                        "sha256:abc", settings=settings)
+    decision = register(
+        trained.model_uri,
+        trained.bundle_dir,
+        small_data["test"],
+        "run-1",
+        "sha256:abc",
+        settings=settings,
+    )
     assert decision.promoted and decision.version == "1" and decision.champion_version == "1"
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("registry-first", CHAMPION).version) == "1"
@@ -38,8 +52,9 @@ def test_first_model_is_champion_with_lineage(trained, small_data):
     assert "n_estimators" in tags["shipyard.params"]
     assert len(tags["shipyard.manifest_sha256"]) == 64
 
-    again = register(trained.model_uri, trained.bundle_dir, small_data["test"], "run-2",
-                     settings=settings)
+    again = register(
+        trained.model_uri, trained.bundle_dir, small_data["test"], "run-2", settings=settings
+    )
     assert not again.promoted and again.version == "2"
     assert "minimum absolute change" in again.reason
     assert again.champion_metrics == again.challenger_metrics  # same model, same holdout
@@ -49,11 +64,15 @@ def test_first_model_is_champion_with_lineage(trained, small_data):
 
 def test_better_challenger_replaces_a_weak_champion(weak, trained, small_data):
     settings = settings_for("registry-better")
-    first = register(weak.model_uri, weak.bundle_dir, small_data["test"],
-                     floors="roc_auc>=0,pr_auc>=0", settings=settings)
+    first = register(
+        weak.model_uri,
+        weak.bundle_dir,
+        small_data["test"],
+        floors="roc_auc>=0,pr_auc>=0",
+        settings=settings,
+    )
     assert first.promoted
-    second = register(trained.model_uri, trained.bundle_dir, small_data["test"],
-                      settings=settings)
+    second = register(trained.model_uri, trained.bundle_dir, small_data["test"], settings=settings)
     assert second.promoted, second.reason
     assert second.challenger_metrics["roc_auc"] > second.champion_metrics["roc_auc"] + 0.002
     assert second.previous_champion == "1" and second.champion_version == "2"
@@ -64,10 +83,20 @@ def test_with_a_rollout_ahead_the_winner_waits_as_challenger(weak, trained, smal
     from shipyard.registry import move_champion, version_storage_uri
 
     settings = settings_for("registry-rollout")
-    register(weak.model_uri, weak.bundle_dir, small_data["test"], floors="roc_auc>=0,pr_auc>=0",
-             settings=settings)
-    second = register(trained.model_uri, trained.bundle_dir, small_data["test"],
-                      settings=settings, move_champion=False)
+    register(
+        weak.model_uri,
+        weak.bundle_dir,
+        small_data["test"],
+        floors="roc_auc>=0,pr_auc>=0",
+        settings=settings,
+    )
+    second = register(
+        trained.model_uri,
+        trained.bundle_dir,
+        small_data["test"],
+        settings=settings,
+        move_champion=False,
+    )
     client = MlflowClient()
     assert second.promoted and second.champion_version == "1"
     assert "passed the gate, to be rolled out" in second.markdown()
@@ -79,15 +108,17 @@ def test_with_a_rollout_ahead_the_winner_waits_as_challenger(weak, trained, smal
 
 
 def test_floors_block_promotion(weak, small_data):
-    decision = register(weak.model_uri, weak.bundle_dir, small_data["test"],
-                        settings=settings_for("registry-floor"))
+    decision = register(
+        weak.model_uri, weak.bundle_dir, small_data["test"], settings=settings_for("registry-floor")
+    )
     assert not decision.promoted
     assert "roc_auc" in decision.reason and decision.champion_version is None
 
 
 def test_unreachable_mlflow_registers_nothing(trained, small_data):
-    settings = Settings(mlflow_tracking_uri=f"http://127.0.0.1:{free_port()}",
-                        model_name="registry-down")
+    settings = Settings(
+        mlflow_tracking_uri=f"http://127.0.0.1:{free_port()}", model_name="registry-down"
+    )
     with pytest.raises(ServiceUnavailable, match="cannot reach the MLflow tracking server"):
         register(trained.model_uri, trained.bundle_dir, small_data["test"], settings=settings)
     configure()
@@ -97,8 +128,9 @@ def test_unreachable_mlflow_registers_nothing(trained, small_data):
 def test_gate_margin_zero_means_not_worse():
     floors = {"roc_auc": 0.5, "pr_auc": 0.1}
     ok, _ = gate({"roc_auc": 0.9, "pr_auc": 0.3}, {"roc_auc": 0.9, "pr_auc": 0.3}, floors, 0.0)
-    worse, reason = gate({"roc_auc": 0.89, "pr_auc": 0.3}, {"roc_auc": 0.9, "pr_auc": 0.3},
-                         floors, 0.0)
+    worse, reason = gate(
+        {"roc_auc": 0.89, "pr_auc": 0.3}, {"roc_auc": 0.9, "pr_auc": 0.3}, floors, 0.0
+    )
     assert ok and not worse and "worse than the champion" in reason
 
 
@@ -107,14 +139,15 @@ def test_gate_follows_the_metrics_direction():
 
     floors = parse_floors("", "regression")
     assert floors == {"r2": 0.0}
-    better, reason = gate({"rmse": 40.0, "r2": 0.5}, {"rmse": 45.0, "r2": 0.4}, floors, 0.05,
-                          "rmse")
+    better, reason = gate(
+        {"rmse": 40.0, "r2": 0.5}, {"rmse": 45.0, "r2": 0.4}, floors, 0.05, "rmse"
+    )
     assert better, reason
-    worse, reason = gate({"rmse": 44.0, "r2": 0.5}, {"rmse": 45.0, "r2": 0.4}, floors, 0.05,
-                         "rmse")
+    worse, reason = gate({"rmse": 44.0, "r2": 0.5}, {"rmse": 45.0, "r2": 0.4}, floors, 0.05, "rmse")
     assert not worse and "rmse" in reason  # 2 % better; the relative margin asks for 5 %
-    assert not gate({"rmse": 50.0, "r2": 0.1}, None, parse_floors("rmse<=45", "regression"),
-                    0.0, "rmse")[0]
+    assert not gate(
+        {"rmse": 50.0, "r2": 0.1}, None, parse_floors("rmse<=45", "regression"), 0.0, "rmse"
+    )[0]
     with pytest.raises(Exception, match="points the wrong way"):
         parse_floors("rmse>=45", "regression")
     with pytest.raises(Exception, match="does not apply to a regression model"):
@@ -127,8 +160,13 @@ def test_drift_detector_is_stored_with_the_version(trained, small_data):
     from shipyard.registry import DETECTOR_URI_TAG
 
     settings = settings_for("registry-drift")
-    decision = register(trained.model_uri, trained.bundle_dir, small_data["test"],
-                        settings=settings, reference_path=small_data["train"])
+    decision = register(
+        trained.model_uri,
+        trained.bundle_dir,
+        small_data["test"],
+        settings=settings,
+        reference_path=small_data["train"],
+    )
     assert decision.lineage[DETECTOR_URI_TAG].endswith(f"drift_detector/v{decision.version}")
     detector = load_drift_detector(ModelRef.champion("registry-drift"), settings)
     shifted = detector.score(generate_transactions(500, seed=5, shift=1.0))

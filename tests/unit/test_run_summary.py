@@ -36,8 +36,7 @@ def log_step(step: str, run_id: str, s: Settings, metrics: dict, fail: bool = Fa
         pass
 
 
-def register_version(s: Settings, run_id: str, decision: str, reason: str,
-                     champion: bool) -> str:
+def register_version(s: Settings, run_id: str, decision: str, reason: str, champion: bool) -> str:
     """What the register step leaves: a version tagged with the run, its decision, reason."""
     configure(s)
     client = MlflowClient()
@@ -46,9 +45,11 @@ def register_version(s: Settings, run_id: str, decision: str, reason: str,
     with mlflow.start_run() as run:
         pass
     version = client.create_model_version(
-        s.model_name, f"runs:/{run.info.run_id}/model", run_id=run.info.run_id,
-        tags={PIPELINE_RUN_TAG: run_id, "shipyard.decision": decision,
-              "shipyard.reason": reason}).version
+        s.model_name,
+        f"runs:/{run.info.run_id}/model",
+        run_id=run.info.run_id,
+        tags={PIPELINE_RUN_TAG: run_id, "shipyard.decision": decision, "shipyard.reason": reason},
+    ).version
     if champion:
         client.set_registered_model_alias(s.model_name, CHAMPION, version)
     return str(version)
@@ -62,13 +63,20 @@ def test_a_run_that_failed_before_any_record_says_so(tmp_path):
     s = settings("summary-early-failure")
     summary = collect(new_run_id(), "FAILED", "Task exit-handler-1 failed.", True, s)
     assert not summary.succeeded and summary.version is None
-    assert statuses(summary) == {"ingest": "no record", "validate": "no record",
-                                 "train": "no record", "tune": "no record",
-                                 "register": "no record", "deploy": "not reached"}
+    assert statuses(summary) == {
+        "ingest": "no record",
+        "validate": "no record",
+        "train": "no record",
+        "tune": "no record",
+        "register": "no record",
+        "deploy": "not reached",
+    }
     assert summary.outcome == "failed before registering a model"
     text = summary.markdown()
-    assert text.startswith(f"# Pipeline failed: summary-early-failure (run "
-                           f"{summary.pipeline_run_id}), nothing registered")
+    assert text.startswith(
+        f"# Pipeline failed: summary-early-failure (run "
+        f"{summary.pipeline_run_id}), nothing registered"
+    )
     assert "**State:** FAILED — Task exit-handler-1 failed." in text
     assert "the run failed at the first step without a record" in text
 
@@ -77,10 +85,14 @@ def test_a_failed_step_run_and_what_was_not_reached():
     s, run_id = settings("summary-train-failed"), new_run_id()
     log_step("train", run_id, s, {"holdout_roc_auc": 0.5}, fail=True)
     summary = collect(run_id, "FAILED", "", False, s)
-    assert statuses(summary) == {"ingest": "succeeded (a later step ran)",
-                                 "validate": "succeeded (a later step ran)",
-                                 "train": "failed", "tune": "not reached",
-                                 "register": "not reached", "deploy": "not reached"}
+    assert statuses(summary) == {
+        "ingest": "succeeded (a later step ran)",
+        "validate": "succeeded (a later step ran)",
+        "train": "failed",
+        "tune": "not reached",
+        "register": "not reached",
+        "deploy": "not reached",
+    }
     assert not any("first step without a record" in n for n in summary.notes)
 
 
@@ -90,24 +102,34 @@ def test_the_gate_refused_steps_metrics_decision_and_outcome():
     log_step("train", run_id, s, {"holdout_roc_auc": 0.91, "holdout_pr_auc": 0.3})
     log_step("tune-search", run_id, s, {"best_cv_roc_auc_xgboost": 0.92})
     log_step("tune", run_id, s, {"holdout_roc_auc": 0.93, "cv_roc_auc": 0.92})
-    version = register_version(s, run_id, "rejected",
-                               "roc_auc 0.9300 is worse than the champion's 0.9400", False)
+    version = register_version(
+        s, run_id, "rejected", "roc_auc 0.9300 is worse than the champion's 0.9400", False
+    )
     summary = collect(run_id, "SUCCEEDED", "", True, s)
-    assert statuses(summary) == {"ingest": "succeeded (a later step ran)",
-                                 "validate": "succeeded (a later step ran)",
-                                 "train": "succeeded", "tune": "succeeded",
-                                 "register": "succeeded",
-                                 "deploy": "skipped: the gate kept the champion"}
+    assert statuses(summary) == {
+        "ingest": "succeeded (a later step ran)",
+        "validate": "succeeded (a later step ran)",
+        "train": "succeeded",
+        "tune": "succeeded",
+        "register": "succeeded",
+        "deploy": "skipped: the gate kept the champion",
+    }
     steps = {step.name: step.metrics for step in summary.steps}
     assert steps["train"] == {"model_type": "xgboost", "roc_auc": 0.91, "pr_auc": 0.3}
     assert steps["tune"]["roc_auc"] == 0.93 and steps["tune"]["best_cv_roc_auc_xgboost"] == 0.92
-    assert steps["register"] == {"version": version, "decision": "rejected",
-                                 "champion_version": champion}
+    assert steps["register"] == {
+        "version": version,
+        "decision": "rejected",
+        "champion_version": champion,
+    }
     assert summary.model_uri == f"models:/summary-refused/{version}"
-    assert summary.decision.startswith(f"v{version} kept as challenger (the gate refused): "
-                                       "roc_auc 0.9300 is worse")
-    assert summary.outcome == (f"models:/summary-refused/{version} not promoted; deploy "
-                               f"skipped: the gate kept the champion; `champion` → v{champion}")
+    assert summary.decision.startswith(
+        f"v{version} kept as challenger (the gate refused): roc_auc 0.9300 is worse"
+    )
+    assert summary.outcome == (
+        f"models:/summary-refused/{version} not promoted; deploy "
+        f"skipped: the gate kept the champion; `champion` → v{champion}"
+    )
     text = summary.markdown()
     assert "| train | succeeded | model_type=xgboost, pr_auc=0.300, roc_auc=0.910 |" in text
     assert "| deploy | skipped: the gate kept the champion |  |" in text
@@ -163,9 +185,12 @@ def test_summarize_writes_the_markdown_and_announces_it(tmp_path, receiver):
 
 def test_mlflow_and_the_notifier_down_still_give_a_summary(tmp_path):
     down = f"http://127.0.0.1:{free_port()}"
-    s = settings("summary-down", mlflow_tracking_uri=down,
-                 notify_webhook_url=f"http://127.0.0.1:{free_port()}/hook",
-                 notify_timeout_seconds=2)
+    s = settings(
+        "summary-down",
+        mlflow_tracking_uri=down,
+        notify_webhook_url=f"http://127.0.0.1:{free_port()}/hook",
+        notify_timeout_seconds=2,
+    )
     summary = summarize("r1", "FAILED", "boom", True, tmp_path / "summary.md", s)
     assert summary.notified == {"webhook": "failed"}
     text = (tmp_path / "summary.md").read_text()

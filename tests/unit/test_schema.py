@@ -36,22 +36,33 @@ def test_missing_target_and_too_many_categories():
 
 
 def test_columns_that_cannot_be_features_are_ignored_with_the_reason():
-    frame = pd.DataFrame({"id": range(100), "code": [f"x{i}" for i in range(100)],
-                          "empty": [None] * 100, "x": [0.5, 1.5] * 50, "note": ["a", "b"] * 50,
-                          "y": [0, 1] * 50})
+    frame = pd.DataFrame(
+        {
+            "id": range(100),
+            "code": [f"x{i}" for i in range(100)],
+            "empty": [None] * 100,
+            "x": [0.5, 1.5] * 50,
+            "note": ["a", "b"] * 50,
+            "y": [0, 1] * 50,
+        }
+    )
     schema = infer_schema(frame, "y", ignore=["note"])
     ignored = {c.name: c.note for c in schema.ignored}
-    assert ignored == {"id": "ID-like: a distinct value in every row",
-                       "code": "ID-like: a distinct value in every row",
-                       "empty": "all values are null", "note": "listed in ignore_columns"}
+    assert ignored == {
+        "id": "ID-like: a distinct value in every row",
+        "code": "ID-like: a distinct value in every row",
+        "empty": "all values are null",
+        "note": "listed in ignore_columns",
+    }
     assert schema.features == ["x"]
     with pytest.raises(SchemaError, match="not in the data: nope"):
         infer_schema(frame, "y", ignore=["nope"])
 
 
 def test_dates_as_text_are_refused_with_how_to_derive_features():
-    frame = pd.DataFrame({"when": [f"2024-01-{d:02d} 10:00" for d in range(1, 29)] * 2,
-                          "y": [0, 1] * 28})
+    frame = pd.DataFrame(
+        {"when": [f"2024-01-{d:02d} 10:00" for d in range(1, 29)] * 2, "y": [0, 1] * 28}
+    )
     with pytest.raises(SchemaError, match="'when' holds dates or times as text") as error:
         infer_schema(frame, "y")
     assert "day of week" in str(error.value)
@@ -68,8 +79,9 @@ def test_malformed_declared_schema(tmp_path):
     with pytest.raises(SchemaError, match="malformed schema"):
         Schema.from_dict({"columns": [{"name": "a"}], "target": "a"})
     with pytest.raises(SchemaError, match="unknown kind 'text'"):
-        Schema.from_dict({"columns": [{"name": "a", "kind": "text", "dtype": "str"}],
-                          "target": "a"})
+        Schema.from_dict(
+            {"columns": [{"name": "a", "kind": "text", "dtype": "str"}], "target": "a"}
+        )
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(SchemaError, match="cannot read schema"):
         Schema.load(tmp_path / "bad.json")

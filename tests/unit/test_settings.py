@@ -42,6 +42,9 @@ def test_artifact_location_is_left_to_a_tracking_server(tmp_path):
     assert local.artifact_location == (tmp_path / "mlartifacts").as_uri()
     server = Settings(home=tmp_path, mlflow_tracking_uri="http://127.0.0.1:5000")
     assert server.artifact_location is None  # the server proxies its own store
-    explicit = Settings(home=tmp_path, mlflow_tracking_uri="http://127.0.0.1:5000",
-                        mlflow_artifact_location="s3://bucket/root")
+    explicit = Settings(
+        home=tmp_path,
+        mlflow_tracking_uri="http://127.0.0.1:5000",
+        mlflow_artifact_location="s3://bucket/root",
+    )
     assert explicit.artifact_location == "s3://bucket/root"

@@ -9,8 +9,13 @@ from shipyard.step_errors import ERROR_FILE, StepFailure, task_output_dir
 
 def executor_argv(folder) -> list[str]:
     executor_input = {"outputs": {"outputFile": str(folder / "executor_output.json")}}
-    return ["executor_main.py", "--executor_input", json.dumps(executor_input),
-            "--function_to_execute", "ingest_op"]
+    return [
+        "executor_main.py",
+        "--executor_input",
+        json.dumps(executor_input),
+        "--function_to_execute",
+        "ingest_op",
+    ]
 
 
 def test_task_output_dir_from_the_executor_input(tmp_path):
@@ -22,20 +27,25 @@ def test_task_output_dir_from_the_executor_input(tmp_path):
 def run_task(tmp_path, raising: str) -> subprocess.CompletedProcess:
     """A process that looks like a KFP task (its argv) and fails inside the step."""
     script = tmp_path / "executor_main.py"
-    script.write_text("from shipyard.timing import timed\n"
-                      "from shipyard.errors import ServiceUnavailable\n"
-                      f"with timed():\n    raise {raising}\n")
+    script.write_text(
+        "from shipyard.timing import timed\n"
+        "from shipyard.errors import ServiceUnavailable\n"
+        f"with timed():\n    raise {raising}\n"
+    )
     argv = executor_argv(tmp_path / "ingest-op")[1:]
-    return subprocess.run([sys.executable, str(script), *argv], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, str(script), *argv], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_a_shipyard_error_is_one_line_and_recorded_with_its_exit_code(tmp_path):
-    done = run_task(tmp_path, "ServiceUnavailable('cannot reach S3 endpoint e:1', "
-                              "hint='is MinIO running?')")
+    done = run_task(
+        tmp_path, "ServiceUnavailable('cannot reach S3 endpoint e:1', hint='is MinIO running?')"
+    )
     assert done.returncode == 1  # kfp only needs "failed"; the code travels in the record
-    assert done.stderr.strip() == ("shipyard: error: cannot reach S3 endpoint e:1 "
-                                   "(is MinIO running?)")
+    assert done.stderr.strip() == (
+        "shipyard: error: cannot reach S3 endpoint e:1 (is MinIO running?)"
+    )
     failure = StepFailure.read(tmp_path / "ingest-op")
     assert failure.exit_code == 3 and failure.kind == "shipyard.errors.ServiceUnavailable"
     record = json.loads((tmp_path / "ingest-op" / ERROR_FILE).read_text())

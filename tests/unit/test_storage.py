@@ -25,8 +25,9 @@ def test_missing_object_names_the_uri(s3_settings, tmp_path):
 
 
 def test_unreachable_endpoint_is_service_unavailable(tmp_path):
-    settings = Settings(s3_endpoint=f"127.0.0.1:{free_port()}", s3_access_key="a",
-                        s3_secret_key="b")
+    settings = Settings(
+        s3_endpoint=f"127.0.0.1:{free_port()}", s3_access_key="a", s3_secret_key="b"
+    )
     with pytest.raises(ServiceUnavailable, match="cannot reach S3 endpoint 127.0.0.1"):
         storage.download("s3://bucket/k.csv", tmp_path / "k.csv", settings)
 
@@ -48,24 +49,39 @@ def test_bad_s3_uri(uri):
 
 
 def test_the_client_is_bounded_by_the_settings():
-    settings = Settings(s3_endpoint="127.0.0.1:1", s3_connect_timeout_seconds=2,
-                        s3_read_timeout_seconds=3, s3_retries=0)
+    settings = Settings(
+        s3_endpoint="127.0.0.1:1",
+        s3_connect_timeout_seconds=2,
+        s3_read_timeout_seconds=3,
+        s3_retries=0,
+    )
     pool = storage.client(settings)._http
     timeout, retries = pool.connection_pool_kw["timeout"], pool.connection_pool_kw["retries"]
     assert (timeout.connect_timeout, timeout.read_timeout) == (2, 3)
     assert retries.total == 0 and not retries.respect_retry_after_header
     defaults = Settings()
-    assert (defaults.s3_connect_timeout_seconds, defaults.s3_read_timeout_seconds,
-            defaults.s3_retries) == (5.0, 10.0, 1)
+    assert (
+        defaults.s3_connect_timeout_seconds,
+        defaults.s3_read_timeout_seconds,
+        defaults.s3_retries,
+    ) == (5.0, 10.0, 1)
 
 
 def test_a_silent_endpoint_fails_within_the_bound(tmp_path):
     """Accepts connections, never answers: read timeout × (1 + retries), then one line."""
     with silent_endpoint() as endpoint:
-        settings = Settings(s3_endpoint=endpoint, s3_access_key="a", s3_secret_key="b",
-                            s3_region="us-east-1", s3_read_timeout_seconds=0.5, s3_retries=1)
-        for attempt in (lambda: storage.check_endpoint(settings),
-                        lambda: storage.download("s3://bucket/k.csv", tmp_path / "k", settings)):
+        settings = Settings(
+            s3_endpoint=endpoint,
+            s3_access_key="a",
+            s3_secret_key="b",
+            s3_region="us-east-1",
+            s3_read_timeout_seconds=0.5,
+            s3_retries=1,
+        )
+        for attempt in (
+            lambda: storage.check_endpoint(settings),
+            lambda: storage.download("s3://bucket/k.csv", tmp_path / "k", settings),
+        ):
             start = time.monotonic()
             with pytest.raises(ServiceUnavailable) as raised:
                 attempt()
@@ -73,7 +89,8 @@ def test_a_silent_endpoint_fails_within_the_bound(tmp_path):
             assert 1.0 <= took < 2.5, took
             assert str(raised.value).startswith(
                 f"S3 endpoint {endpoint} accepted the connection but did not answer within "
-                "0.5 s (2 attempts)")
+                "0.5 s (2 attempts)"
+            )
             assert "SHIPYARD_S3_READ_TIMEOUT_SECONDS" in str(raised.value)
 
 
@@ -81,8 +98,9 @@ def test_a_web_server_is_not_taken_for_s3(tmp_path):
     (tmp_path / "bucket").mkdir()
     (tmp_path / "bucket" / "k.csv").write_text("a,b\n1,2\n")
     with web_server(tmp_path) as endpoint:
-        settings = Settings(s3_endpoint=endpoint, s3_access_key="a", s3_secret_key="b",
-                            s3_region="us-east-1")
+        settings = Settings(
+            s3_endpoint=endpoint, s3_access_key="a", s3_secret_key="b", s3_region="us-east-1"
+        )
         said = re.escape(f"S3 endpoint {endpoint} answered like a web server, not S3 (HTTP ")
         with pytest.raises(ServiceUnavailable, match=said + "200, text/html"):
             storage.check_endpoint(settings)
@@ -98,7 +116,8 @@ def test_an_s3_server_answers_like_one(s3_settings):
 
 
 def test_a_closed_port_says_refused(tmp_path):
-    settings = Settings(s3_endpoint=f"127.0.0.1:{free_port()}", s3_access_key="a",
-                        s3_secret_key="b")
+    settings = Settings(
+        s3_endpoint=f"127.0.0.1:{free_port()}", s3_access_key="a", s3_secret_key="b"
+    )
     with pytest.raises(ServiceUnavailable, match="Connection refused .2 attempts.*MinIO"):
         storage.check_endpoint(settings)

@@ -114,9 +114,17 @@ def pipeline_file(tmp_path_factory):
 
 def test_submit_creates_experiment_run_and_schedule_and_waits(kfp_api, pipeline_file):
     host, api = kfp_api
-    result = submit(pipeline_file, {"rows": 5000, "model_name": "fraud"}, host=host,
-                    token=TOKEN, experiment="nightly", run_name="fraud-1",
-                    schedule="0 0 3 * * *", wait=True, timeout=30)
+    result = submit(
+        pipeline_file,
+        {"rows": 5000, "model_name": "fraud"},
+        host=host,
+        token=TOKEN,
+        experiment="nightly",
+        run_name="fraud-1",
+        schedule="0 0 3 * * *",
+        wait=True,
+        timeout=30,
+    )
     assert result.state == "SUCCEEDED" and result.run_id == "run-1"
     assert result.url == f"{host}/#/runs/details/run-1"
     assert [e["display_name"] for e in api.experiments.values()] == ["nightly"]
@@ -148,17 +156,45 @@ def test_refused_token_and_unreachable_endpoint_say_so(kfp_api, pipeline_file, c
     with pytest.raises(ServiceUnavailable, match="refused the credentials"):
         submit(pipeline_file, {}, host=host, token="wrong", namespace="team-a")
     dead = f"http://127.0.0.1:{free_port()}"
-    code = main(["--project", str(PROJECT), "submit", "--pipeline-file", str(pipeline_file),
-                 "--host", dead, "--namespace", "team-a", "--token", TOKEN])
+    code = main(
+        [
+            "--project",
+            str(PROJECT),
+            "submit",
+            "--pipeline-file",
+            str(pipeline_file),
+            "--host",
+            dead,
+            "--namespace",
+            "team-a",
+            "--token",
+            TOKEN,
+        ]
+    )
     assert code == 3
     assert f"cannot submit to Kubeflow Pipelines at {dead}" in capsys.readouterr().err
 
 
 def test_cli_submit_with_set_parameters(kfp_api, pipeline_file, capsys):
     host, api = kfp_api
-    code = main(["--project", str(PROJECT), "submit", "--pipeline-file", str(pipeline_file),
-                 "--host", host, "--token", TOKEN, "--set", "rows=8000", "--set",
-                 "deploy=true", "--wait"])
+    code = main(
+        [
+            "--project",
+            str(PROJECT),
+            "submit",
+            "--pipeline-file",
+            str(pipeline_file),
+            "--host",
+            host,
+            "--token",
+            TOKEN,
+            "--set",
+            "rows=8000",
+            "--set",
+            "deploy=true",
+            "--wait",
+        ]
+    )
     assert code == 0
     assert api.runs["run-1"]["runtime_config"]["parameters"] == {"rows": 8000, "deploy": True}
     assert "run run-1 (SUCCEEDED)" in capsys.readouterr().out

@@ -24,8 +24,7 @@ def _run_as_executor(tmp_path, body: str):
 
     script = tmp_path / "executor_main.py"
     script.write_text("from shipyard.timing import timed\nwith timed():\n    pass\n" + body)
-    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
 
 
 def test_task_process_exits_zero_after_success_and_flushes(tmp_path):

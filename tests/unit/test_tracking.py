@@ -26,8 +26,10 @@ def test_a_silent_or_wrong_server_is_named(tmp_path):
             check_reachable(f"http://{endpoint}", timeout=1)
         assert time.monotonic() - start < 3
     with web_server(tmp_path) as endpoint:
-        with pytest.raises(ServiceUnavailable, match="answered HTTP 404 on /health: not a "
-                                                     "healthy MLflow tracking server"):
+        with pytest.raises(
+            ServiceUnavailable,
+            match="answered HTTP 404 on /health: not a healthy MLflow tracking server",
+        ):
             check_reachable(f"http://{endpoint}")
 
 
@@ -39,9 +41,14 @@ def test_mlflows_boto3_clients_get_the_s3_bounds(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    settings = Settings(home=tmp_path, experiment="bounded", s3_read_timeout_seconds=7,
-                        s3_connect_timeout_seconds=3, s3_retries=2,
-                        mlflow_artifact_location="s3://bounded/mlflow")
+    settings = Settings(
+        home=tmp_path,
+        experiment="bounded",
+        s3_read_timeout_seconds=7,
+        s3_connect_timeout_seconds=3,
+        s3_retries=2,
+        mlflow_artifact_location="s3://bounded/mlflow",
+    )
     try:
         configure(settings)
         config = _get_s3_client(region_name="us-east-1").meta.config
@@ -58,24 +65,41 @@ def test_models_logged_to_an_s3_artifact_store(s3_server, small_data, tmp_path, 
     from shipyard.storage import client
     from shipyard.training import train
 
-    s3 = Settings(s3_endpoint=s3_server, s3_access_key="testing", s3_secret_key="testing",
-                  s3_region="us-east-1")
+    s3 = Settings(
+        s3_endpoint=s3_server,
+        s3_access_key="testing",
+        s3_secret_key="testing",
+        s3_region="us-east-1",
+    )
     client(s3).make_bucket("mlflow-artifacts")
     monkeypatch.setenv("MLFLOW_S3_ENDPOINT_URL", f"http://{s3_server}")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    settings = Settings(home=tmp_path, experiment="on-s3", model_name="on-s3",
-                        mlflow_artifact_location="s3://mlflow-artifacts/shipyard")
+    settings = Settings(
+        home=tmp_path,
+        experiment="on-s3",
+        model_name="on-s3",
+        mlflow_artifact_location="s3://mlflow-artifacts/shipyard",
+    )
     try:
-        result = train(small_data["train"], small_data["test"], small_data["schema"],
-                       tmp_path / "bundle", "logistic_regression", threshold=0.5,
-                       settings=settings)
-        objects = [o.object_name for o in client(s3).list_objects(
-            "mlflow-artifacts", prefix="shipyard/", recursive=True)]
+        result = train(
+            small_data["train"],
+            small_data["test"],
+            small_data["schema"],
+            tmp_path / "bundle",
+            "logistic_regression",
+            threshold=0.5,
+            settings=settings,
+        )
+        objects = [
+            o.object_name
+            for o in client(s3).list_objects("mlflow-artifacts", prefix="shipyard/", recursive=True)
+        ]
         assert any(name.endswith("shipyard_model.json") for name in objects)
-        decision = register(result.model_uri, result.bundle_dir, small_data["test"],
-                            settings=settings)
+        decision = register(
+            result.model_uri, result.bundle_dir, small_data["test"], settings=settings
+        )
         model = load_registered(decision.ref, settings)
         assert model.manifest["model_type"] == "linear"
     finally:

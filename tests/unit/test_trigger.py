@@ -28,22 +28,35 @@ def service(tmp_path):
         release.wait(10)
         return f"run finished for {model}"
 
-    settings = Settings(home=tmp_path, trigger_token=TOKEN, trigger_mlflow_secret=SECRET,
-                        trigger_cooldown_seconds=600, model_name="fraud")
+    settings = Settings(
+        home=tmp_path,
+        trigger_token=TOKEN,
+        trigger_mlflow_secret=SECRET,
+        trigger_cooldown_seconds=600,
+        model_name="fraud",
+    )
     trigger = Trigger(runner, settings)
     server = make_server(trigger, "127.0.0.1", 0)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield {"base": f"http://127.0.0.1:{server.server_address[1]}", "trigger": trigger,
-           "runs": runs, "release": release, "home": tmp_path}
+    yield {
+        "base": f"http://127.0.0.1:{server.server_address[1]}",
+        "trigger": trigger,
+        "runs": runs,
+        "release": release,
+        "home": tmp_path,
+    }
     release.set()
     server.shutdown()
 
 
 def post(url: str, body: dict | bytes, headers: dict | None = None) -> tuple[int, dict]:
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method="POST",
-                                     headers={"Content-Type": "application/json",
-                                              **(headers or {})})
+    request = urllib.request.Request(
+        url,
+        data=data,
+        method="POST",
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return response.status, json.loads(response.read())
@@ -52,9 +65,18 @@ def post(url: str, body: dict | bytes, headers: dict | None = None) -> tuple[int
 
 
 def alert(model="churn", fingerprint="abc123", name="ShipyardModelDecay"):
-    return {"version": "4", "status": "firing", "receiver": "shipyard-trigger", "alerts": [
-        {"status": "firing", "fingerprint": fingerprint,
-         "labels": {"alertname": name, "model": model, "version": "4", "metric": "roc_auc"}}]}
+    return {
+        "version": "4",
+        "status": "firing",
+        "receiver": "shipyard-trigger",
+        "alerts": [
+            {
+                "status": "firing",
+                "fingerprint": fingerprint,
+                "labels": {"alertname": name, "model": model, "version": "4", "metric": "roc_auc"},
+            }
+        ],
+    }
 
 
 BEARER = {"Authorization": f"Bearer {TOKEN}"}
@@ -97,17 +119,24 @@ def test_unauthenticated_requests_are_refused(service):
 
 
 def mlflow_event(alias="retrain", model="fraud"):
-    return {"entity": "model_version_alias", "action": "created",
-            "timestamp": "2026-12-02T00:00:00+00:00",
-            "data": {"name": model, "alias": alias, "version": "3"}}
+    return {
+        "entity": "model_version_alias",
+        "action": "created",
+        "timestamp": "2026-12-02T00:00:00+00:00",
+        "data": {"name": model, "alias": alias, "version": "3"},
+    }
 
 
 def signed(body: bytes, secret: str = SECRET, stamp: int | None = None) -> dict:
     delivery, stamp = "d-1", str(stamp or int(time.time()))
-    digest = hmac.new(secret.encode(), f"{delivery}.{stamp}.".encode() + body,
-                      hashlib.sha256).digest()
-    return {"X-MLflow-Delivery-Id": delivery, "X-MLflow-Timestamp": stamp,
-            "X-MLflow-Signature": "v1," + base64.b64encode(digest).decode()}
+    digest = hmac.new(
+        secret.encode(), f"{delivery}.{stamp}.".encode() + body, hashlib.sha256
+    ).digest()
+    return {
+        "X-MLflow-Delivery-Id": delivery,
+        "X-MLflow-Timestamp": stamp,
+        "X-MLflow-Signature": "v1," + base64.b64encode(digest).decode(),
+    }
 
 
 def test_mlflow_webhooks_must_be_signed(service):
@@ -133,8 +162,11 @@ def test_signature_check_matches_mlflows_own_signing():
 
     body = json.dumps(mlflow_event())
     stamp = str(int(time.time()))
-    headers = {"X-MLflow-Delivery-Id": "x", "X-MLflow-Timestamp": stamp,
-               "X-MLflow-Signature": _generate_hmac_signature(SECRET, "x", stamp, body)}
+    headers = {
+        "X-MLflow-Delivery-Id": "x",
+        "X-MLflow-Timestamp": stamp,
+        "X-MLflow-Signature": _generate_hmac_signature(SECRET, "x", stamp, body),
+    }
     assert mlflow_signature_ok(SECRET, headers, body.encode())
     assert not mlflow_signature_ok(SECRET, headers, body.encode() + b" ")
 

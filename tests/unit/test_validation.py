@@ -36,18 +36,23 @@ def test_every_violation_is_listed_at_once(reference):
     bad.loc[7, "merchant_category"] = "casino"
     bad["customer_age"] = bad["customer_age"].astype(str)
     report = validate_frames({"train": train, "test": bad}, schema)
-    assert {("test", "channel", "column present"), ("test", "extra", "unexpected columns"),
-            ("test", "amount", "no nulls"), ("test", "amount", "minimum"),
-            ("test", "merchant_category", "categories"),
-            ("test", "customer_age", "dtype")} <= rules(report)
+    assert {
+        ("test", "channel", "column present"),
+        ("test", "extra", "unexpected columns"),
+        ("test", "amount", "no nulls"),
+        ("test", "amount", "minimum"),
+        ("test", "merchant_category", "categories"),
+        ("test", "customer_age", "dtype"),
+    } <= rules(report)
     casino = next(v for v in report.violations if v.rule == "categories")
     assert casino.observed == "casino"
 
 
 def test_single_class_label_and_empty_frame(reference):
     train, test, schema = reference
-    report = validate_frames({"train": train, "test": test[test["is_fraud"] == 0],
-                              "empty": test.iloc[:0]}, schema)
+    report = validate_frames(
+        {"train": train, "test": test[test["is_fraud"] == 0], "empty": test.iloc[:0]}, schema
+    )
     assert ("test", "is_fraud", "label has at least two classes") in rules(report)
     assert ("empty", "*", "rows") in rules(report)
 
@@ -64,16 +69,23 @@ def test_shifted_test_set_is_skewed(reference):
     assert report.skew["amount"] < report.skew_threshold
     assert report.metrics()["min_skew_p_value"] < SKEW_ALPHA / len(schema.features)
     amount = next(v for v in report.violations if v.column == "amount")
-    assert (amount.dataset, amount.observed[:2], amount.expected) == \
-        ("test", "p=", "p >= corrected threshold")
+    assert (amount.dataset, amount.observed[:2], amount.expected) == (
+        "test",
+        "p=",
+        "p >= corrected threshold",
+    )
 
 
 def test_moderate_shift_is_caught_and_named(reference):
     train, test, schema = reference
-    assert skewed(validate_frames({"train": train, "test": test.assign(
-        amount=test["amount"] * 1.5)}, schema)) == {"amount"}
-    assert {"amount", "merchant_category", "channel"} <= skewed(validate_frames(
-        {"train": train, "test": generate_transactions(1000, seed=3, shift=0.5)}, schema))
+    assert skewed(
+        validate_frames({"train": train, "test": test.assign(amount=test["amount"] * 1.5)}, schema)
+    ) == {"amount"}
+    assert {"amount", "merchant_category", "channel"} <= skewed(
+        validate_frames(
+            {"train": train, "test": generate_transactions(1000, seed=3, shift=0.5)}, schema
+        )
+    )
 
 
 def _false_alarms(frame, target, seeds):
@@ -109,8 +121,9 @@ def test_random_splits_of_a_large_table_rarely_look_skewed():
 
 def test_all_null_or_missing_columns_are_not_tested_for_skew(reference):
     train, test, schema = reference
-    report = validate_frames({"train": train, "test": test.assign(amount=np.nan).drop(
-        columns=["channel"])}, schema)
+    report = validate_frames(
+        {"train": train, "test": test.assign(amount=np.nan).drop(columns=["channel"])}, schema
+    )
     assert "amount" not in report.skew and "channel" not in report.skew
     assert not skewed(report)
     assert report.skew_threshold == pytest.approx(SKEW_ALPHA / (len(schema.features) - 2))
@@ -121,9 +134,14 @@ def test_validate_writes_schema_and_report_then_raises(tmp_path, reference):
     train.to_parquet(tmp_path / "train.parquet")
     test.assign(amount=-1.0).to_parquet(tmp_path / "test.parquet")
     with pytest.raises(ValidationFailed) as failed:
-        validate(str(tmp_path / "train.parquet"), str(tmp_path / "test.parquet"), "is_fraud",
-                 str(tmp_path / "schema.json"), str(tmp_path / "report.md"),
-                 settings=_fresh_settings(tmp_path))
+        validate(
+            str(tmp_path / "train.parquet"),
+            str(tmp_path / "test.parquet"),
+            "is_fraud",
+            str(tmp_path / "schema.json"),
+            str(tmp_path / "report.md"),
+            settings=_fresh_settings(tmp_path),
+        )
     assert "test.amount: minimum" in str(failed.value)
     report = (tmp_path / "report.md").read_text()
     assert "FAILED" in report and "| test | amount | minimum |" in report
@@ -138,9 +156,14 @@ def test_declared_schema_with_other_target_is_refused(tmp_path, reference):
     test.to_parquet(tmp_path / "test.parquet")
     schema.save(tmp_path / "declared.json")
     with pytest.raises(SchemaError, match="target is 'is_fraud', the pipeline's is 'label'"):
-        validate(str(tmp_path / "train.parquet"), str(tmp_path / "test.parquet"), "label",
-                 str(tmp_path / "s.json"), str(tmp_path / "r.md"),
-                 schema_uri=str(tmp_path / "declared.json"))
+        validate(
+            str(tmp_path / "train.parquet"),
+            str(tmp_path / "test.parquet"),
+            "label",
+            str(tmp_path / "s.json"),
+            str(tmp_path / "r.md"),
+            schema_uri=str(tmp_path / "declared.json"),
+        )
 
 
 def _fresh_settings(tmp_path):

@@ -20,8 +20,9 @@ def table_format(uri: str) -> str:
     """``csv`` or ``parquet`` from the URI's extension."""
     suffix = Path(urlparse(uri).path).suffix.lower()
     if suffix not in _FORMATS:
-        raise DataSourceError(f"cannot tell the format of {uri!r}",
-                              hint=f"use one of {', '.join(sorted(_FORMATS))}")
+        raise DataSourceError(
+            f"cannot tell the format of {uri!r}", hint=f"use one of {', '.join(sorted(_FORMATS))}"
+        )
     return _FORMATS[suffix]
 
 
@@ -30,8 +31,10 @@ def uri_scheme(uri: str) -> str:
     scheme = urlparse(uri).scheme
     scheme = scheme if len(scheme) > 1 else ""  # "C:" is a drive, not a scheme
     if scheme not in SUPPORTED_SCHEMES:
-        raise DataSourceError(f"unknown URI scheme {scheme!r} in {uri!r}",
-                              hint="use a local path, file:// or s3://bucket/key")
+        raise DataSourceError(
+            f"unknown URI scheme {scheme!r} in {uri!r}",
+            hint="use a local path, file:// or s3://bucket/key",
+        )
     return scheme
 
 

@@ -12,15 +12,22 @@ import pandas as pd
 from shipyard.errors import ConfigError, SchemaError
 
 
-def split_frame(frame: pd.DataFrame, target: str, test_fraction: float = 0.2,
-                method: str = "stratified", time_column: str | None = None,
-                seed: int = 42) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split_frame(
+    frame: pd.DataFrame,
+    target: str,
+    test_fraction: float = 0.2,
+    method: str = "stratified",
+    time_column: str | None = None,
+    seed: int = 42,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split ``frame`` into train and test; ``method`` is ``stratified`` or ``time``."""
     if not 0.0 < test_fraction < 1.0:
         raise ConfigError(f"test_fraction must be within (0, 1), got {test_fraction}")
     if target not in frame.columns:
-        raise SchemaError(f"target column {target!r} is missing",
-                          hint=f"columns are: {', '.join(map(str, frame.columns))}")
+        raise SchemaError(
+            f"target column {target!r} is missing",
+            hint=f"columns are: {', '.join(map(str, frame.columns))}",
+        )
     if method == "time":
         if not time_column or time_column not in frame.columns:
             raise ConfigError(f"time split needs a time column; {time_column!r} is not in the data")

@@ -69,18 +69,27 @@ class RolloutReport:
     reason: str = ""
 
     def summary(self) -> str:
-        lines = [f"rollout of version {self.version} (stable: {self.previous or 'none'}): "
-                 f"{self.outcome}" + (f" — {self.reason}" if self.reason else "")]
+        lines = [
+            f"rollout of version {self.version} (stable: {self.previous or 'none'}): "
+            f"{self.outcome}" + (f" — {self.reason}" if self.reason else "")
+        ]
         for step in self.steps:
-            lines.append(f"  {step.percent:>3} % ({step.requests:.0f} canary requests): "
-                         + "; ".join(str(g) for g in step.gates))
+            lines.append(
+                f"  {step.percent:>3} % ({step.requests:.0f} canary requests): "
+                + "; ".join(str(g) for g in step.gates)
+            )
         return "\n".join(lines)
 
 
-def run_rollout(version: str, traffic: Traffic, health: HealthSource, plan: RolloutPlan,
-                on_promoted: Callable[[str], None] | None = None,
-                sleep: Callable[[float], None] = time.sleep,
-                log: Callable[[str], None] = print) -> RolloutReport:
+def run_rollout(
+    version: str,
+    traffic: Traffic,
+    health: HealthSource,
+    plan: RolloutPlan,
+    on_promoted: Callable[[str], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    log: Callable[[str], None] = print,
+) -> RolloutReport:
     """Roll ``version`` out step by step. Raises RolloutFailed (after rolling back) when a
     gate fails; ``on_promoted`` runs only after full promotion (moves the MLflow alias)."""
     previous = traffic.stable_version()
@@ -103,9 +112,10 @@ def run_rollout(version: str, traffic: Traffic, health: HealthSource, plan: Roll
             report.steps.append(_bake(version, previous, health, plan, percent, sleep))
             if not report.steps[-1].passed:
                 failed = [g for g in report.steps[-1].gates if not g.passed]
-                raise RolloutFailed(f"canary {version} failed at {percent} %: "
-                                    + "; ".join(f"{g.gate} {g.observed} ({g.limit})"
-                                                for g in failed))
+                raise RolloutFailed(
+                    f"canary {version} failed at {percent} %: "
+                    + "; ".join(f"{g.gate} {g.observed} ({g.limit})" for g in failed)
+                )
             log("  " + "; ".join(str(g) for g in report.steps[-1].gates))
     except ShipyardError as exc:
         traffic.rollback(version)
@@ -119,8 +129,14 @@ def run_rollout(version: str, traffic: Traffic, health: HealthSource, plan: Roll
     return report
 
 
-def _bake(version: str, previous: str, health: HealthSource, plan: RolloutPlan,
-          percent: int, sleep: Callable[[float], None]) -> StepReport:
+def _bake(
+    version: str,
+    previous: str,
+    health: HealthSource,
+    plan: RolloutPlan,
+    percent: int,
+    sleep: Callable[[float], None],
+) -> StepReport:
     """Wait one baking period (checking every poll, failing fast), then judge it. A period
     with too little canary traffic is extended once; still too little is a failure."""
     health.begin()
@@ -137,7 +153,16 @@ def _bake(version: str, previous: str, health: HealthSource, plan: RolloutPlan,
             if judged:
                 return StepReport(percent, gates, canary.requests)
             if extended:
-                return StepReport(percent, [GateResult(
-                    "traffic", False, f"{canary.requests:.0f} canary requests",
-                    f"at least {plan.thresholds.min_requests} to judge")], canary.requests)
+                return StepReport(
+                    percent,
+                    [
+                        GateResult(
+                            "traffic",
+                            False,
+                            f"{canary.requests:.0f} canary requests",
+                            f"at least {plan.thresholds.min_requests} to judge",
+                        )
+                    ],
+                    canary.requests,
+                )
             waited, extended = 0.0, True

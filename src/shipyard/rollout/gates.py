@@ -46,21 +46,36 @@ def judge(canary: Health, stable: Health | None, thresholds: Thresholds) -> list
     allowed = thresholds.max_error_rate
     if stable is not None and stable.requests:
         allowed = max(allowed, stable.error_rate + thresholds.max_error_rate_over_stable)
-    results.append(GateResult("error rate", canary.error_rate <= allowed,
-                              f"canary {canary.error_rate:.2%} of {canary.requests:.0f} "
-                              f"requests" + (f", stable {stable.error_rate:.2%}"
-                                             if stable and stable.requests else ""),
-                              f"at most {allowed:.2%}"))
+    results.append(
+        GateResult(
+            "error rate",
+            canary.error_rate <= allowed,
+            f"canary {canary.error_rate:.2%} of {canary.requests:.0f} "
+            f"requests"
+            + (f", stable {stable.error_rate:.2%}" if stable and stable.requests else ""),
+            f"at most {allowed:.2%}",
+        )
+    )
     if canary.p99_seconds is not None and stable is not None and stable.p99_seconds:
         limit = max(stable.p99_seconds * thresholds.max_p99_ratio, thresholds.p99_floor_seconds)
-        results.append(GateResult("p99 latency", canary.p99_seconds <= limit,
-                                  f"canary {1000 * canary.p99_seconds:.1f} ms, stable "
-                                  f"{1000 * stable.p99_seconds:.1f} ms",
-                                  f"at most {1000 * limit:.1f} ms"))
+        results.append(
+            GateResult(
+                "p99 latency",
+                canary.p99_seconds <= limit,
+                f"canary {1000 * canary.p99_seconds:.1f} ms, stable "
+                f"{1000 * stable.p99_seconds:.1f} ms",
+                f"at most {1000 * limit:.1f} ms",
+            )
+        )
     if thresholds.fail_on_drift and canary.drift is not None:
-        results.append(GateResult("drift", not canary.drift,
-                                  "drift detected" if canary.drift else "no drift",
-                                  "no drift in the canary's traffic"))
+        results.append(
+            GateResult(
+                "drift",
+                not canary.drift,
+                "drift detected" if canary.drift else "no drift",
+                "no drift in the canary's traffic",
+            )
+        )
     return results
 
 

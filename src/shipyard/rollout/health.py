@@ -39,15 +39,18 @@ class ServingMetrics:
     selector: str  # a format string with {model} and {version}
 
 
-SHIPYARD_METRICS = ServingMetrics(REQUESTS, LATENCY, "status",
-                                  'model="{model}",version="{version}"')
+SHIPYARD_METRICS = ServingMetrics(
+    REQUESTS, LATENCY, "status", 'model="{model}",version="{version}"'
+)
 # MLServer (KServe's stock runtime for sklearn + v2): its own model counters label every
 # version "None", so the REST middleware's series are used, selected by the pod's
 # model-version label that the PodMonitor turns into `model_version`.
-MLSERVER_METRICS = ServingMetrics("rest_server_requests_total",
-                                  "rest_server_request_duration_seconds_bucket", "status_code",
-                                  'path="/v2/models/{{model_name}}/infer",'
-                                  'model_version="{version}"')
+MLSERVER_METRICS = ServingMetrics(
+    "rest_server_requests_total",
+    "rest_server_request_duration_seconds_bucket",
+    "status_code",
+    'path="/v2/models/{{model_name}}/infer",model_version="{version}"',
+)
 
 
 class HealthSource(Protocol):
@@ -89,14 +92,14 @@ class ScrapedHealth:
         self._start = {version: self._read(version) for version in self.targets}
 
     def health(self, version: str) -> Health:
-        now, then = self._read(version), self._start.get(version) or {"requests": {},
-                                                                         "buckets": {}}
+        now, then = self._read(version), self._start.get(version) or {"requests": {}, "buckets": {}}
         by_status = {s: n - then["requests"].get(s, 0.0) for s, n in now["requests"].items()}
         total = sum(by_status.values())
         errors = sum(n for s, n in by_status.items() if s != "200")
         buckets = {b: n - then["buckets"].get(b, 0.0) for b, n in now["buckets"].items()}
-        return Health(total, errors / total if total else 0.0,
-                      histogram_quantile(0.99, buckets), now["drift"])
+        return Health(
+            total, errors / total if total else 0.0, histogram_quantile(0.99, buckets), now["drift"]
+        )
 
     def _read(self, version: str) -> dict:
         predictor, detector = self.targets[version]
@@ -133,9 +136,14 @@ class PrometheusHealth:
     detector's ``shipyard_drift_is_drift`` by the ``model_version`` label its scrape config
     (or PodMonitor relabeling) attaches."""
 
-    def __init__(self, url: str, model: str, window: str = "5m",
-                 clock: Callable[[], float] | None = None,
-                 metrics: ServingMetrics = SHIPYARD_METRICS) -> None:
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        window: str = "5m",
+        clock: Callable[[], float] | None = None,
+        metrics: ServingMetrics = SHIPYARD_METRICS,
+    ) -> None:
         import time
 
         self.url, self.model, self.window = url.rstrip("/"), model, window
@@ -156,13 +164,17 @@ class PrometheusHealth:
         selector = m.selector.format(model=self.model, version=version)
         window = self._range()
         total = self.scalar(f"sum(increase({m.requests}{{{selector}}}[{window}]))") or 0.0
-        errors = self.scalar(
-            f'sum(increase({m.requests}{{{selector},{m.status}!="200"}}[{window}]))') or 0.0
-        p99 = self.scalar(f"histogram_quantile(0.99, sum by (le) "
-                          f"(increase({m.latency}{{{selector}}}[{window}])))")
+        errors = (
+            self.scalar(f'sum(increase({m.requests}{{{selector},{m.status}!="200"}}[{window}]))')
+            or 0.0
+        )
+        p99 = self.scalar(
+            f"histogram_quantile(0.99, sum by (le) (increase({m.latency}{{{selector}}}[{window}])))"
+        )
         drift = self.scalar(f'max({DRIFT}{{model_version="{version}"}})')
-        return Health(total, errors / total if total else 0.0, p99,
-                      None if drift is None else bool(drift))
+        return Health(
+            total, errors / total if total else 0.0, p99, None if drift is None else bool(drift)
+        )
 
     def scalar(self, query: str) -> float | None:
         """The single value of an instant query; None when it returns no series (or NaN)."""

@@ -27,9 +27,13 @@ Mode = Literal["Serverless", "RawDeployment"]
 ModelFormat = Literal["shipyard", "sklearn"]
 MLSERVER_METRICS_PORT = 8082
 
-RESTRICTED = {"runAsNonRoot": True, "allowPrivilegeEscalation": False,
-              "readOnlyRootFilesystem": True, "capabilities": {"drop": ["ALL"]},
-              "seccompProfile": {"type": "RuntimeDefault"}}
+RESTRICTED = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 @dataclass(frozen=True)
@@ -61,36 +65,49 @@ class ServiceOptions:
     secrets: tuple[str, ...] = ("shipyard-s3", "shipyard-mlflow")
     min_replicas: int = 1
     max_replicas: int = 3
-    resources: dict = field(default_factory=lambda: {
-        "requests": {"cpu": "500m", "memory": "512Mi"},
-        "limits": {"cpu": "1", "memory": "1Gi"}})
-    detector_resources: dict = field(default_factory=lambda: {
-        "requests": {"cpu": "100m", "memory": "256Mi"},
-        "limits": {"cpu": "500m", "memory": "512Mi"}})
+    resources: dict = field(
+        default_factory=lambda: {
+            "requests": {"cpu": "500m", "memory": "512Mi"},
+            "limits": {"cpu": "1", "memory": "1Gi"},
+        }
+    )
+    detector_resources: dict = field(
+        default_factory=lambda: {
+            "requests": {"cpu": "100m", "memory": "256Mi"},
+            "limits": {"cpu": "500m", "memory": "512Mi"},
+        }
+    )
 
     def __post_init__(self) -> None:
-        for what, value in (("name", self.name), ("namespace", self.namespace),
-                            ("runtime", self.runtime), ("service account",
-                                                        self.service_account)):
+        for what, value in (
+            ("name", self.name),
+            ("namespace", self.namespace),
+            ("runtime", self.runtime),
+            ("service account", self.service_account),
+        ):
             check_dns_name(value, what)
         if self.mode not in ("Serverless", "RawDeployment"):
-            raise ConfigError(f"deployment mode '{self.mode}' is not Serverless or "
-                              "RawDeployment")
+            raise ConfigError(f"deployment mode '{self.mode}' is not Serverless or RawDeployment")
         if self.model_format not in ("shipyard", "sklearn"):
-            raise ConfigError(f"model format '{self.model_format}' is not shipyard (Shipyard's "
-                              "predictor) or sklearn (KServe's stock runtime)")
+            raise ConfigError(
+                f"model format '{self.model_format}' is not shipyard (Shipyard's "
+                "predictor) or sklearn (KServe's stock runtime)"
+            )
         if self.detector_port is None:
             self.detector_port = 8083 if self.model_format == "sklearn" else 8082
         if self.model_format == "sklearn" and self.detector_port == MLSERVER_METRICS_PORT:
-            raise ConfigError(f"detector port {MLSERVER_METRICS_PORT} is MLServer's metrics "
-                              "port: pick another for the drift sidecar")
+            raise ConfigError(
+                f"detector port {MLSERVER_METRICS_PORT} is MLServer's metrics "
+                "port: pick another for the drift sidecar"
+            )
 
 
 def check_dns_name(value: str, what: str = "name") -> str:
     if len(value) > 63 or not DNS_1123.match(value):
-        raise ConfigError(f"{what} '{value}' is not a DNS-1123 label",
-                          hint="lower-case letters, digits and '-', at most 63, starting "
-                               "and ending alphanumeric")
+        raise ConfigError(
+            f"{what} '{value}' is not a DNS-1123 label",
+            hint="lower-case letters, digits and '-', at most 63, starting and ending alphanumeric",
+        )
     return value
 
 
@@ -102,13 +119,21 @@ def check_percent(percent: int) -> int:
 
 def predictor_spec(version: ModelVersion, options: ServiceOptions) -> dict:
     """One version's predictor: the runtime on its storage URI, plus the detector sidecar."""
-    detector_url = (f"http://localhost:{options.detector_port}/v1/models/"
-                    f"{options.name}-drift:predict")
-    env_from = [{"configMapRef": {"name": options.config_map}},
-                *({"secretRef": {"name": s}} for s in options.secrets)]
-    probe = {"httpGet": {"path": f"/v2/models/{options.name}-drift/ready",
-                         "port": options.detector_port},
-             "periodSeconds": 10, "failureThreshold": 3}
+    detector_url = (
+        f"http://localhost:{options.detector_port}/v1/models/{options.name}-drift:predict"
+    )
+    env_from = [
+        {"configMapRef": {"name": options.config_map}},
+        *({"secretRef": {"name": s}} for s in options.secrets),
+    ]
+    probe = {
+        "httpGet": {
+            "path": f"/v2/models/{options.name}-drift/ready",
+            "port": options.detector_port,
+        },
+        "periodSeconds": 10,
+        "failureThreshold": 3,
+    }
     return {
         "serviceAccountName": options.service_account,
         "minReplicas": options.min_replicas,
@@ -117,51 +142,82 @@ def predictor_spec(version: ModelVersion, options: ServiceOptions) -> dict:
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         "logger": {"mode": "request", "url": detector_url},
         "model": _model_spec(version, options),
-        "containers": [{
-            "name": "drift-detector",
-            "image": options.detector_image,
-            "command": ["shipyard-drift"],
-            "args": [f"--model_name={options.name}-drift", "--host=0.0.0.0",
-                     f"--http_port={options.detector_port}",
-                     f"--detector_source={version.ref.uri}"],
-            "ports": [{"name": "drift-http", "containerPort": options.detector_port,
-                       "protocol": "TCP"}],
-            "envFrom": env_from,
-            "readinessProbe": probe,
-            "livenessProbe": {**probe, "failureThreshold": 6},
-            "resources": copy.deepcopy(options.detector_resources),
-            "securityContext": copy.deepcopy(RESTRICTED),
-            "volumeMounts": [{"name": "drift-tmp", "mountPath": "/tmp"}],
-        }],
+        "containers": [
+            {
+                "name": "drift-detector",
+                "image": options.detector_image,
+                "command": ["shipyard-drift"],
+                "args": [
+                    f"--model_name={options.name}-drift",
+                    "--host=0.0.0.0",
+                    f"--http_port={options.detector_port}",
+                    f"--detector_source={version.ref.uri}",
+                ],
+                "ports": [
+                    {
+                        "name": "drift-http",
+                        "containerPort": options.detector_port,
+                        "protocol": "TCP",
+                    }
+                ],
+                "envFrom": env_from,
+                "readinessProbe": probe,
+                "livenessProbe": {**probe, "failureThreshold": 6},
+                "resources": copy.deepcopy(options.detector_resources),
+                "securityContext": copy.deepcopy(RESTRICTED),
+                "volumeMounts": [{"name": "drift-tmp", "mountPath": "/tmp"}],
+            }
+        ],
         "volumes": [{"name": "drift-tmp", "emptyDir": {"sizeLimit": "512Mi"}}],
     }
 
 
 def _model_spec(version: ModelVersion, options: ServiceOptions) -> dict:
-    model = {"name": "kserve-container", "protocolVersion": "v2",
-             "storageUri": version.storage_uri,
-             "resources": copy.deepcopy(options.resources),
-             "securityContext": copy.deepcopy(RESTRICTED)}
+    model = {
+        "name": "kserve-container",
+        "protocolVersion": "v2",
+        "storageUri": version.storage_uri,
+        "resources": copy.deepcopy(options.resources),
+        "securityContext": copy.deepcopy(RESTRICTED),
+    }
     if options.model_format == "sklearn":  # no runtime: KServe picks kserve-mlserver
         return {**model, "modelFormat": {"name": "sklearn"}}
-    return {**model, "modelFormat": {"name": "shipyard"}, "runtime": options.runtime,
-            "args": [f"--model_name={options.name}"],
-            "env": [{"name": "SHIPYARD_MODEL_VERSION", "value": version.version},  # its label
-                    *([{"name": "SHIPYARD_MODEL_SHA256", "value": version.manifest_sha256}]
-                      if version.manifest_sha256 else [])]}
+    return {
+        **model,
+        "modelFormat": {"name": "shipyard"},
+        "runtime": options.runtime,
+        "args": [f"--model_name={options.name}"],
+        "env": [
+            {"name": "SHIPYARD_MODEL_VERSION", "value": version.version},  # its label
+            *(
+                [{"name": "SHIPYARD_MODEL_SHA256", "value": version.manifest_sha256}]
+                if version.manifest_sha256
+                else []
+            ),
+        ],
+    }
 
 
-def inference_service(stable: ModelVersion, options: ServiceOptions,
-                      canary: ModelVersion | None = None, percent: int = 100) -> dict:
+def inference_service(
+    stable: ModelVersion,
+    options: ServiceOptions,
+    canary: ModelVersion | None = None,
+    percent: int = 100,
+) -> dict:
     """The whole object: ``stable`` alone, or ``canary`` taking ``percent`` of the traffic.
 
     Serverless: the predictor *is* the canary's spec with ``canaryTrafficPercent`` (Knative
     routes the rest to the last rolled-out revision, ``stable``). RawDeployment: the predictor
     stays ``stable`` and ``spec.canary`` carries the new version and its share."""
-    meta = {"name": options.name, "namespace": options.namespace,
-            "labels": {MODEL_LABEL: stable.model, "app.kubernetes.io/part-of": "shipyard"},
-            "annotations": {MODE_ANNOTATION: options.mode,
-                            "serving.kserve.io/enable-prometheus-scraping": "true"}}
+    meta = {
+        "name": options.name,
+        "namespace": options.namespace,
+        "labels": {MODEL_LABEL: stable.model, "app.kubernetes.io/part-of": "shipyard"},
+        "annotations": {
+            MODE_ANNOTATION: options.mode,
+            "serving.kserve.io/enable-prometheus-scraping": "true",
+        },
+    }
     body = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "InferenceService", "metadata": meta}
     if canary is None:
         body["spec"] = {"predictor": predictor_spec(stable, options)}
@@ -170,9 +226,15 @@ def inference_service(stable: ModelVersion, options: ServiceOptions,
         spec["canaryTrafficPercent"] = check_percent(percent)
         body["spec"] = {"predictor": spec}
     else:
-        body["spec"] = {"predictor": predictor_spec(stable, options),
-                        "canary": [{"predictor": predictor_spec(canary, options),
-                                    "trafficPercent": check_percent(percent)}]}
+        body["spec"] = {
+            "predictor": predictor_spec(stable, options),
+            "canary": [
+                {
+                    "predictor": predictor_spec(canary, options),
+                    "trafficPercent": check_percent(percent),
+                }
+            ],
+        }
     check_mode_fields(body)
     return body
 
@@ -182,12 +244,16 @@ def check_mode_fields(body: dict) -> None:
     mode = body.get("metadata", {}).get("annotations", {}).get(MODE_ANNOTATION, "Serverless")
     spec = body.get("spec", {})
     if mode == "RawDeployment" and "canaryTrafficPercent" in spec.get("predictor", {}):
-        raise ConfigError("canaryTrafficPercent is ignored in RawDeployment mode; KServe would "
-                          "send every request to the new version",
-                          hint="use spec.canary (KServe 0.20) or Serverless mode")
+        raise ConfigError(
+            "canaryTrafficPercent is ignored in RawDeployment mode; KServe would "
+            "send every request to the new version",
+            hint="use spec.canary (KServe 0.20) or Serverless mode",
+        )
     if mode == "Serverless" and spec.get("canary"):
-        raise ConfigError("spec.canary applies to RawDeployment mode only",
-                          hint="use predictor.canaryTrafficPercent in Serverless mode")
+        raise ConfigError(
+            "spec.canary applies to RawDeployment mode only",
+            hint="use predictor.canaryTrafficPercent in Serverless mode",
+        )
     for entry in spec.get("canary") or []:
         check_percent(entry.get("trafficPercent"))
     if "canaryTrafficPercent" in spec.get("predictor", {}):

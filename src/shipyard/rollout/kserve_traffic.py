@@ -31,8 +31,14 @@ STABLE_ANNOTATION = "shipyard.io/stable-version"  # Serverless: the version the 
 
 
 class KServeTraffic:
-    def __init__(self, api: Any, options: ServiceOptions, versions: dict[str, ModelVersion],
-                 dry_run: bool = False, poll_seconds: float = 5.0) -> None:
+    def __init__(
+        self,
+        api: Any,
+        options: ServiceOptions,
+        versions: dict[str, ModelVersion],
+        dry_run: bool = False,
+        poll_seconds: float = 5.0,
+    ) -> None:
         """``api``: a ``kubernetes.client.CustomObjectsApi``; ``versions``: the model versions
         this rollout may route to, by version number."""
         self.api, self.options, self.versions = api, options, versions
@@ -45,12 +51,15 @@ class KServeTraffic:
 
         try:
             return self.api.get_namespaced_custom_object(
-                GROUP, VERSION, self.options.namespace, PLURAL, self.options.name)
+                GROUP, VERSION, self.options.namespace, PLURAL, self.options.name
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
-            raise ServiceUnavailable(f"cannot read InferenceService {self.options.namespace}/"
-                                     f"{self.options.name}: {exc.status} {exc.reason}") from exc
+            raise ServiceUnavailable(
+                f"cannot read InferenceService {self.options.namespace}/"
+                f"{self.options.name}: {exc.status} {exc.reason}"
+            ) from exc
 
     def stable_version(self) -> str | None:
         body = self.current()
@@ -78,8 +87,7 @@ class KServeTraffic:
         stable = self.stable_version()
         if stable is None:
             raise ConfigError(f"cannot tell the stable version of {self.options.name}")
-        if self._previous_predictor is None and served_version(body["spec"]["predictor"]) \
-                == stable:
+        if self._previous_predictor is None and served_version(body["spec"]["predictor"]) == stable:
             self._previous_predictor = copy.deepcopy(body["spec"]["predictor"])
         wanted = inference_service(self._version(stable), self.options, new, percent)
         if self.options.mode == "Serverless":
@@ -89,9 +97,11 @@ class KServeTraffic:
     def promote(self, canary: str) -> None:
         body = self.current()
         if body is None:
-            raise ServiceUnavailable(f"InferenceService {self.options.namespace}/"
-                                     f"{self.options.name} is gone: cannot promote version "
-                                     f"{canary}")
+            raise ServiceUnavailable(
+                f"InferenceService {self.options.namespace}/"
+                f"{self.options.name} is gone: cannot promote version "
+                f"{canary}"
+            )
         wanted = inference_service(self._version(canary), self.options)
         self._replace(body, wanted)
         self._previous_predictor = None
@@ -128,8 +138,10 @@ class KServeTraffic:
             if reason is None:
                 return
             time.sleep(self.poll_seconds)
-        raise RolloutFailed(f"version {canary} of {self.options.name} was not ready within "
-                            f"{timeout:.0f} s: {reason}")
+        raise RolloutFailed(
+            f"version {canary} of {self.options.name} was not ready within "
+            f"{timeout:.0f} s: {reason}"
+        )
 
     @staticmethod
     def _not_ready(body: dict) -> str | None:
@@ -141,10 +153,14 @@ class KServeTraffic:
         if not ready or ready.get("status") != "True":
             return (ready or {}).get("message") or "condition Ready is not True"
         predictor = (status.get("components") or {}).get("predictor") or {}
-        if predictor.get("latestCreatedRevision") not in (None,
-                                                          predictor.get("latestReadyRevision")):
-            return (f"revision {predictor['latestCreatedRevision']} not ready (ready: "
-                    f"{predictor.get('latestReadyRevision')})")
+        if predictor.get("latestCreatedRevision") not in (
+            None,
+            predictor.get("latestReadyRevision"),
+        ):
+            return (
+                f"revision {predictor['latestCreatedRevision']} not ready (ready: "
+                f"{predictor.get('latestReadyRevision')})"
+            )
         return None
 
     # plumbing ------------------------------------------------------------------------------
@@ -158,15 +174,30 @@ class KServeTraffic:
 
     def _create(self, body: dict) -> None:
         check_mode_fields(body)
-        self._call(self.api.create_namespaced_custom_object, GROUP, VERSION,
-                   self.options.namespace, PLURAL, body, **self._kwargs())
+        self._call(
+            self.api.create_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.options.namespace,
+            PLURAL,
+            body,
+            **self._kwargs(),
+        )
 
     def _replace(self, current: dict, wanted: dict) -> None:
         check_mode_fields(wanted)
         body = copy.deepcopy(wanted)
         body["metadata"]["resourceVersion"] = current["metadata"].get("resourceVersion")
-        self._call(self.api.replace_namespaced_custom_object, GROUP, VERSION,
-                   self.options.namespace, PLURAL, self.options.name, body, **self._kwargs())
+        self._call(
+            self.api.replace_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.options.namespace,
+            PLURAL,
+            self.options.name,
+            body,
+            **self._kwargs(),
+        )
 
     def _call(self, method: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         from kubernetes.client.exceptions import ApiException
@@ -174,9 +205,9 @@ class KServeTraffic:
         try:
             method(*args, **kwargs)
         except ApiException as exc:
-            raise ServiceUnavailable(f"the Kubernetes API refused {method.__name__} on "
-                                     f"{self.options.namespace}/{self.options.name}: "
-                                     f"{exc.status} {exc.reason}",
-                                     hint="check the deploy step's RBAC (get, create, update "
-                                          "on inferenceservices)") from exc
-
+            raise ServiceUnavailable(
+                f"the Kubernetes API refused {method.__name__} on "
+                f"{self.options.namespace}/{self.options.name}: "
+                f"{exc.status} {exc.reason}",
+                hint="check the deploy step's RBAC (get, create, update on inferenceservices)",
+            ) from exc

@@ -28,8 +28,17 @@ if TYPE_CHECKING:
 
     from shipyard.serving.local import LocalPredictor
 
-HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "host",
-              "upgrade", "proxy-connection", "te", "trailer"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "transfer-encoding",
+    "content-length",
+    "host",
+    "upgrade",
+    "proxy-connection",
+    "te",
+    "trailer",
+}
 
 
 @dataclass
@@ -107,12 +116,19 @@ def create_app(split: Split) -> Starlette:
         upstream = current.canary if role == "canary" and current.canary else current.stable
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP}
         try:
-            answer = await client.request(request.method, upstream.url + request.url.path,
-                                          params=request.query_params, headers=headers,
-                                          content=await request.body())
+            answer = await client.request(
+                request.method,
+                upstream.url + request.url.path,
+                params=request.query_params,
+                headers=headers,
+                content=await request.body(),
+            )
         except httpx.HTTPError as exc:
-            return JSONResponse({"error": f"{role} upstream {upstream.url} failed: {exc}"},
-                                status_code=502, headers={"x-shipyard-routed-to": role})
+            return JSONResponse(
+                {"error": f"{role} upstream {upstream.url} failed: {exc}"},
+                status_code=502,
+                headers={"x-shipyard-routed-to": role},
+            )
         out = {k: v for k, v in answer.headers.items() if k.lower() not in HOP_BY_HOP}
         out["x-shipyard-routed-to"] = role
         return Response(answer.content, status_code=answer.status_code, headers=out)
@@ -123,9 +139,13 @@ def create_app(split: Split) -> Starlette:
         await client.aclose()
 
     methods = ["GET", "POST", "PUT", "DELETE", "HEAD", "OPTIONS"]
-    return Starlette(routes=[Route("/router/traffic", traffic, methods=["GET", "PUT"]),
-                             Route("/{path:path}", proxy, methods=methods)],
-                     lifespan=lifespan)
+    return Starlette(
+        routes=[
+            Route("/router/traffic", traffic, methods=["GET", "PUT"]),
+            Route("/{path:path}", proxy, methods=methods),
+        ],
+        lifespan=lifespan,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -140,17 +160,29 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--canary-url")
     parser.add_argument("--canary-percent", type=int, default=0)
     args = parser.parse_args(argv)
-    canary = (Upstream(args.canary_version, args.canary_url.rstrip("/"))
-              if args.canary_url else None)
-    split = Split.from_dict(asdict(Split(Upstream(args.stable_version,
-                                                  args.stable_url.rstrip("/")),
-                                         canary, args.canary_percent)))
+    canary = Upstream(args.canary_version, args.canary_url.rstrip("/")) if args.canary_url else None
+    split = Split.from_dict(
+        asdict(
+            Split(
+                Upstream(args.stable_version, args.stable_url.rstrip("/")),
+                canary,
+                args.canary_percent,
+            )
+        )
+    )
     uvicorn.run(create_app(split), host=args.host, port=args.port, log_level="warning")
 
 
-def start_router(stable_version: str, stable_url: str, log: Path, host: str = "127.0.0.1",
-                 port: int | None = None, timeout: float = 30.0,
-                 canary: Upstream | None = None, canary_percent: int = 0) -> LocalPredictor:
+def start_router(
+    stable_version: str,
+    stable_url: str,
+    log: Path,
+    host: str = "127.0.0.1",
+    port: int | None = None,
+    timeout: float = 30.0,
+    canary: Upstream | None = None,
+    canary_percent: int = 0,
+) -> LocalPredictor:
     """Start the router as a local process (stopped by PID), all traffic on stable unless a
     canary and its percent are given: the split holds from the first request on."""
     import subprocess
@@ -161,11 +193,35 @@ def start_router(stable_version: str, stable_url: str, log: Path, host: str = "1
     port = port or free_port(host)
     with open(log, "w") as handle:
         process = subprocess.Popen(
-            [sys.executable, "-m", "shipyard.rollout.local_router", "--host", host, "--port",
-             str(port), "--stable-version", stable_version, "--stable-url", stable_url,
-             *(["--canary-version", canary.version, "--canary-url", canary.url,
-                "--canary-percent", str(canary_percent)] if canary else [])],
-            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                sys.executable,
+                "-m",
+                "shipyard.rollout.local_router",
+                "--host",
+                host,
+                "--port",
+                str(port),
+                "--stable-version",
+                stable_version,
+                "--stable-url",
+                stable_url,
+                *(
+                    [
+                        "--canary-version",
+                        canary.version,
+                        "--canary-url",
+                        canary.url,
+                        "--canary-percent",
+                        str(canary_percent),
+                    ]
+                    if canary
+                    else []
+                ),
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     router = LocalPredictor(process, f"http://{host}:{port}", "router", log)
     try:
         if wait_for_http(f"{router.base_url}/router/traffic", timeout, process):
@@ -214,9 +270,11 @@ class LocalTraffic:
 
     def _call(self, method: str, body: dict | None = None) -> dict:
         request = urllib.request.Request(
-            f"{self.router_url}/router/traffic", method=method,
+            f"{self.router_url}/router/traffic",
+            method=method,
             data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json"})
+            headers={"Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 return json.loads(response.read())

@@ -21,9 +21,15 @@ if TYPE_CHECKING:
 LOCAL = "Local"  # deployment_mode: no cluster, local predictors behind the local router
 
 
-def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
-                    prometheus_url: str, settings: Settings | None = None,
-                    dry_run: bool = False, api: Any = None) -> RolloutReport:
+def cluster_rollout(
+    version: str,
+    plan: RolloutPlan,
+    options: ServiceOptions,
+    prometheus_url: str,
+    settings: Settings | None = None,
+    dry_run: bool = False,
+    api: Any = None,
+) -> RolloutReport:
     """Roll ``version`` of the configured model out on the cluster (in-cluster credentials,
     else the kubeconfig); gates read Prometheus at ``prometheus_url``."""
     from shipyard.registry import MANIFEST_SHA_TAG, move_champion, version_of, version_storage_uri
@@ -41,22 +47,33 @@ def cluster_rollout(version: str, plan: RolloutPlan, options: ServiceOptions,
         if options.model_format == "sklearn":
             uri = export_for_stock_runtime(ref, uri, options.name, settings)
         recorded = version_of(ref, settings).tags.get(MANIFEST_SHA_TAG, "")
-        traffic.versions[v] = ModelVersion(name, v, uri,
-                                           recorded if options.model_format != "sklearn" else "")
+        traffic.versions[v] = ModelVersion(
+            name, v, uri, recorded if options.model_format != "sklearn" else ""
+        )
     if dry_run:  # the API server checks the first step's object; nothing moves
         traffic.route(version, 100 if stable is None else plan.steps[0])
-        return RolloutReport(version, stable, "dry run",
-                             reason="the API server accepted the first step's object")
+        return RolloutReport(
+            version, stable, "dry run", reason="the API server accepted the first step's object"
+        )
     metrics = MLSERVER_METRICS if options.model_format == "sklearn" else SHIPYARD_METRICS
     health = PrometheusHealth(prometheus_url, options.name, metrics=metrics)
-    return announced(lambda: run_rollout(version, traffic, health, plan,
-                                         on_promoted=lambda v: move_champion(
-                                             ModelRef.of(name, v), settings)),
-                     name, version, settings)
+    return announced(
+        lambda: run_rollout(
+            version,
+            traffic,
+            health,
+            plan,
+            on_promoted=lambda v: move_champion(ModelRef.of(name, v), settings),
+        ),
+        name,
+        version,
+        settings,
+    )
 
 
-def announced(rollout: Callable[[], RolloutReport], name: str, version: str,
-              settings: Settings) -> RolloutReport:
+def announced(
+    rollout: Callable[[], RolloutReport], name: str, version: str, settings: Settings
+) -> RolloutReport:
     """Run ``rollout`` and tell people the outcome (promoted, first deploy, rolled back)
     with the gates' report; a rollback still fails the caller after it is told."""
     from shipyard.notify import notify
@@ -66,32 +83,46 @@ def announced(rollout: Callable[[], RolloutReport], name: str, version: str,
     except RolloutFailed as exc:
         notify("rollout", f"Rollout: {name} v{version} rolled back", exc.message, settings)
         raise
-    notify("rollout", f"Rollout: {name} v{report.version} {report.outcome}", report.summary(),
-           settings)
+    notify(
+        "rollout", f"Rollout: {name} v{report.version} {report.outcome}", report.summary(), settings
+    )
     return report
 
 
-def rollout_step(model_uri: str, plan: RolloutPlan, deployment_mode: str, service_name: str,
-                 namespace: str, model_format: str, prometheus_url: str,
-                 settings: Settings | None = None) -> RolloutReport:
+def rollout_step(
+    model_uri: str,
+    plan: RolloutPlan,
+    deployment_mode: str,
+    service_name: str,
+    namespace: str,
+    model_format: str,
+    prometheus_url: str,
+    settings: Settings | None = None,
+) -> RolloutReport:
     """The deploy step: roll the register step's ``model_uri`` out on the cluster (KServe,
     ``Serverless`` or ``RawDeployment``), or with ``Local`` as local predictors behind the
     local router (kfp.local, the closed-loop demo) — the same controller and gates."""
     ref = ModelRef.parse(model_uri)
     if ref.version is None:
-        raise ConfigError(f"{model_uri} names no version", hint="deploy takes register's "
-                                                                 "model_uri output")
+        raise ConfigError(
+            f"{model_uri} names no version", hint="deploy takes register's model_uri output"
+        )
     settings = (settings or get_settings()).model_copy(update={"model_name": ref.name})
     if deployment_mode == LOCAL:
         return local_rollout(ref.version, plan, settings, demo_traffic=True)
     # ServiceOptions refuses any other mode or format (ConfigError)
-    options = ServiceOptions(service_name, namespace, cast(Mode, deployment_mode),
-                             model_format=cast(ModelFormat, model_format))
+    options = ServiceOptions(
+        service_name,
+        namespace,
+        cast(Mode, deployment_mode),
+        model_format=cast(ModelFormat, model_format),
+    )
     return cluster_rollout(ref.version, plan, options, prometheus_url, settings)
 
 
-def export_for_stock_runtime(ref: ModelRef, storage_uri: str, served_name: str,
-                             settings: Settings) -> str:
+def export_for_stock_runtime(
+    ref: ModelRef, storage_uri: str, served_name: str, settings: Settings
+) -> str:
     """Write the version's MLServer layout under ``<storage_uri>/kserve-sklearn/``
     and return that prefix: the storageUri KServe's stock sklearn runtime loads."""
     import tempfile
@@ -102,13 +133,16 @@ def export_for_stock_runtime(ref: ModelRef, storage_uri: str, served_name: str,
     from shipyard.registry import load_registered
 
     if not storage_uri.startswith("s3://"):
-        raise ConfigError(f"the stock runtime's export goes next to the version in S3, but "
-                          f"{ref} lives at {storage_uri}",
-                          hint="use an S3 artifact store (SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION)")
+        raise ConfigError(
+            f"the stock runtime's export goes next to the version in S3, but "
+            f"{ref} lives at {storage_uri}",
+            hint="use an S3 artifact store (SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION)",
+        )
     target = f"{storage_uri.rstrip('/')}/kserve-sklearn"
     with tempfile.TemporaryDirectory() as tmp:
-        folder = write_mlserver_sklearn(load_registered(ref, settings), Path(tmp), served_name,
-                                        str(ref.version))
+        folder = write_mlserver_sklearn(
+            load_registered(ref, settings), Path(tmp), served_name, str(ref.version)
+        )
         for path in sorted(folder.iterdir()):
             storage.upload(path, f"{target}/{path.name}", settings)
     return target
@@ -123,14 +157,21 @@ def _custom_objects_api() -> Any:
         try:
             config.load_kube_config()
         except (config.ConfigException, OSError) as exc:
-            raise ConfigError(f"no Kubernetes credentials: {exc}",
-                              hint="run in a pod with a service account, or set KUBECONFIG; "
-                                   "use --local without a cluster") from exc
+            raise ConfigError(
+                f"no Kubernetes credentials: {exc}",
+                hint="run in a pod with a service account, or set KUBECONFIG; "
+                "use --local without a cluster",
+            ) from exc
     return client.CustomObjectsApi()
 
 
-def local_rollout(version: str, plan: RolloutPlan, settings: Settings | None = None,
-                  router_port: int | None = None, demo_traffic: bool = True) -> RolloutReport:
+def local_rollout(
+    version: str,
+    plan: RolloutPlan,
+    settings: Settings | None = None,
+    router_port: int | None = None,
+    demo_traffic: bool = True,
+) -> RolloutReport:
     """Serve the champion (stable) and ``version`` (canary) as local predictors behind the
     local router and roll out between them. With ``demo_traffic``, sample requests flow
     through the router meanwhile (otherwise send your own to the printed URL)."""
@@ -149,8 +190,9 @@ def local_rollout(version: str, plan: RolloutPlan, settings: Settings | None = N
 
     stable = champion_version(MlflowClient(), name)
     if stable is None:
-        raise ConfigError(f"{name} has no champion to compare with",
-                          hint="run the pipeline first (make run)")
+        raise ConfigError(
+            f"{name} has no champion to compare with", hint="run the pipeline first (make run)"
+        )
     if stable == version:
         raise ConfigError(f"version {version} is already the champion")
     logs = settings.home / "rollout"
@@ -159,33 +201,50 @@ def local_rollout(version: str, plan: RolloutPlan, settings: Settings | None = N
     stop = threading.Event()
     try:
         for v in (stable, version):
-            servers[v] = start_predictor(ModelRef.of(name, v).uri, "fraud", logs / f"v{v}.log",
-                                         model_version=v, role="stable" if v == stable
-                                         else "canary")
-        router = start_router(stable, servers[stable].base_url, logs / "router.log",
-                              port=router_port)
+            servers[v] = start_predictor(
+                ModelRef.of(name, v).uri,
+                "fraud",
+                logs / f"v{v}.log",
+                model_version=v,
+                role="stable" if v == stable else "canary",
+            )
+        router = start_router(
+            stable, servers[stable].base_url, logs / "router.log", port=router_port
+        )
         servers["router"] = router
-        print(f"router on {router.base_url} (v2: {router.base_url}/v2/models/fraud/infer); "
-              f"stable v{stable}, canary v{version}")
+        print(
+            f"router on {router.base_url} (v2: {router.base_url}/v2/models/fraud/infer); "
+            f"stable v{stable}, canary v{version}"
+        )
         if demo_traffic:  # a holdout row the canary stored at training: any dataset
             canary = load_registered(ModelRef.of(name, version), settings)
             probes = canary.probes()
             if probes is None:
-                raise ConfigError(f"{name} v{version} stored no probe rows to send",
-                                  hint="send your own requests (demo_traffic off)")
+                raise ConfigError(
+                    f"{name} v{version} stored no probe rows to send",
+                    hint="send your own requests (demo_traffic off)",
+                )
             body = v2_request(probes[0].head(1), canary.schema)
             from shipyard.serving.local import LocalPredictor
 
             client = LocalPredictor(router.process, router.base_url, "fraud", router.log)
             threading.Thread(target=_demo_load, args=(client, body, stop), daemon=True).start()
-        traffic = LocalTraffic(router.base_url, "fraud",
-                               {v: s.base_url for v, s in servers.items() if v != "router"})
-        health = ScrapedHealth("fraud", {v: (servers[v].base_url, None)
-                                         for v in (stable, version)})
-        return announced(lambda: run_rollout(version, traffic, health, plan,
-                                             on_promoted=lambda v: move_champion(
-                                                 ModelRef.of(name, v), settings)),
-                         name, version, settings)
+        traffic = LocalTraffic(
+            router.base_url, "fraud", {v: s.base_url for v, s in servers.items() if v != "router"}
+        )
+        health = ScrapedHealth("fraud", {v: (servers[v].base_url, None) for v in (stable, version)})
+        return announced(
+            lambda: run_rollout(
+                version,
+                traffic,
+                health,
+                plan,
+                on_promoted=lambda v: move_champion(ModelRef.of(name, v), settings),
+            ),
+            name,
+            version,
+            settings,
+        )
     finally:
         stop.set()
         for server in servers.values():

@@ -38,9 +38,13 @@ class HardenedDataPlane(DataPlane):
         super().__init__(model_registry)
         self.served: set[str] = set()  # names the server was started with
 
-    def decode(self, body: bytes | dict, headers: dict[str, str] | None,
-               protocol_version: str = "v1", model_name: str | None = None
-               ) -> tuple[dict | InferRequest, dict[str, Any]]:
+    def decode(
+        self,
+        body: bytes | dict,
+        headers: dict[str, str] | None,
+        protocol_version: str = "v1",
+        model_name: str | None = None,
+    ) -> tuple[dict | InferRequest, dict[str, Any]]:
         try:
             request, attributes = super().decode(body, headers, protocol_version, model_name)
             if isinstance(request, InferRequest):
@@ -50,8 +54,9 @@ class HardenedDataPlane(DataPlane):
             raise InvalidInput(describe_decode_error(exc)) from None
         return request, attributes
 
-    def decode_inference_request(self, body: bytes | dict, headers: dict[str, str] | None,
-                                 model_name: str) -> InferRequest:
+    def decode_inference_request(
+        self, body: bytes | dict, headers: dict[str, str] | None, model_name: str
+    ) -> InferRequest:
         if not isinstance(body, bytes):
             return super().decode_inference_request(body, headers, model_name)
         value = (headers or {}).get(INFERENCE_CONTENT_LENGTH_HEADER)
@@ -74,12 +79,15 @@ class HardenedDataPlane(DataPlane):
         raw = request.raw_input_contents
         if raw:
             if len(raw) != len(request.inputs):
-                raise InvalidInput(f"{len(request.inputs)} inputs but {len(raw)} "
-                                   "raw_input_contents; give one raw tensor per input")
+                raise InvalidInput(
+                    f"{len(request.inputs)} inputs but {len(raw)} "
+                    "raw_input_contents; give one raw tensor per input"
+                )
             for tensor, content in zip(request.inputs, raw, strict=True):
                 if tensor.HasField("contents"):
-                    raise InvalidInput(f"input '{bounded(tensor.name)}' has both contents "
-                                       "and raw_input_contents")
+                    raise InvalidInput(
+                        f"input '{bounded(tensor.name)}' has both contents and raw_input_contents"
+                    )
                 check_raw_tensor(tensor.name, tensor.datatype, list(tensor.shape), content)
         try:
             decoded = InferRequest.from_grpc(request)
@@ -96,8 +104,9 @@ class HardenedDataPlane(DataPlane):
                 return False
         return True
 
-    async def model_ready(self, model_name: str,
-                          disable_predictor_health_check: bool = False) -> bool:
+    async def model_ready(
+        self, model_name: str, disable_predictor_health_check: bool = False
+    ) -> bool:
         if model_name in self.served and self._model_registry.get_model(model_name) is None:
             return False  # served here, but unloaded: not ready rather than "not found"
         return await super().model_ready(model_name, disable_predictor_health_check)

@@ -85,9 +85,11 @@ def header_length(value: str, body_length: int) -> int:
     """The JSON part's length from the binary extension's header, checked against the body."""
     text = value.strip()
     if not text.isdigit() or not 0 < int(text) <= body_length:
-        raise InvalidInput(f"header '{HEADER}' must be the byte length of the JSON part, a "
-                           f"whole number from 1 to {body_length} (the body's length); got "
-                           f"'{bounded(value, 40)}'")
+        raise InvalidInput(
+            f"header '{HEADER}' must be the byte length of the JSON part, a "
+            f"whole number from 1 to {body_length} (the body's length); got "
+            f"'{bounded(value, 40)}'"
+        )
     return int(text)
 
 
@@ -103,16 +105,22 @@ def check_binary_body(body: bytes, json_length: int) -> None:
             continue
         size = (item.parameters or {}).get("binary_data_size")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
-            raise InvalidInput(f"input '{bounded(item.name)}' has neither 'data' nor a "
-                               "non-negative integer parameters.binary_data_size")
+            raise InvalidInput(
+                f"input '{bounded(item.name)}' has neither 'data' nor a "
+                "non-negative integer parameters.binary_data_size"
+            )
         if offset + size > len(body):
-            raise InvalidInput(f"input '{bounded(item.name)}': binary_data_size {size} runs "
-                               f"past the end of the body ({len(body) - offset} bytes left)")
-        check_raw_tensor(item.name, item.datatype, item.shape, body[offset:offset + size])
+            raise InvalidInput(
+                f"input '{bounded(item.name)}': binary_data_size {size} runs "
+                f"past the end of the body ({len(body) - offset} bytes left)"
+            )
+        check_raw_tensor(item.name, item.datatype, item.shape, body[offset : offset + size])
         offset += size
     if offset != len(body):
-        raise InvalidInput(f"the body has {len(body) - offset} bytes after the last binary "
-                           "input; binary_data_size and the header must add up to the body")
+        raise InvalidInput(
+            f"the body has {len(body) - offset} bytes after the last binary "
+            "input; binary_data_size and the header must add up to the body"
+        )
 
 
 def check_raw_tensor(name: str, datatype: str, shape: list[int], raw: bytes) -> None:
@@ -120,32 +128,41 @@ def check_raw_tensor(name: str, datatype: str, shape: list[int], raw: bytes) -> 
     fixed-size types by byte count, BYTES by walking its 4-byte length prefixes."""
     dtype = to_np_dtype(datatype)
     if dtype is None:
-        raise InvalidInput(f"input '{bounded(name)}': unknown datatype "
-                           f"'{bounded(datatype, 40)}'")
+        raise InvalidInput(f"input '{bounded(name)}': unknown datatype '{bounded(datatype, 40)}'")
     if any(d < 0 for d in shape):
-        raise InvalidInput(f"input '{bounded(name)}': shape {bounded(shape, 80)} must be a "
-                           "list of non-negative sizes")
+        raise InvalidInput(
+            f"input '{bounded(name)}': shape {bounded(shape, 80)} must be a "
+            "list of non-negative sizes"
+        )
     count = int(np.prod(shape, dtype=object)) if shape else 1
     if datatype != "BYTES":
         itemsize = np.dtype(dtype).itemsize
         if len(raw) != count * itemsize:
-            raise InvalidInput(f"input '{bounded(name)}': {len(raw)} bytes of raw data do not "
-                               f"fit datatype {datatype} and shape {bounded(shape, 80)} "
-                               f"({count} × {itemsize} bytes)")
+            raise InvalidInput(
+                f"input '{bounded(name)}': {len(raw)} bytes of raw data do not "
+                f"fit datatype {datatype} and shape {bounded(shape, 80)} "
+                f"({count} × {itemsize} bytes)"
+            )
         return
     offset, found = 0, 0
     while offset < len(raw):
         if offset + 4 > len(raw):
-            raise InvalidInput(f"input '{bounded(name)}': BYTES element {found} has a "
-                               f"truncated 4-byte length prefix at byte {offset}")
+            raise InvalidInput(
+                f"input '{bounded(name)}': BYTES element {found} has a "
+                f"truncated 4-byte length prefix at byte {offset}"
+            )
         (length,) = struct.unpack_from("<I", raw, offset)
         if offset + 4 + length > len(raw):
-            raise InvalidInput(f"input '{bounded(name)}': BYTES element {found} claims "
-                               f"{length} bytes but {len(raw) - offset - 4} remain")
+            raise InvalidInput(
+                f"input '{bounded(name)}': BYTES element {found} claims "
+                f"{length} bytes but {len(raw) - offset - 4} remain"
+            )
         offset, found = offset + 4 + length, found + 1
     if found != count:
-        raise InvalidInput(f"input '{bounded(name)}': {found} BYTES elements do not fit shape "
-                           f"{bounded(shape, 80)} ({count} elements)")
+        raise InvalidInput(
+            f"input '{bounded(name)}': {found} BYTES elements do not fit shape "
+            f"{bounded(shape, 80)} ({count} elements)"
+        )
 
 
 def check_request(request: InferRequest) -> None:
@@ -158,8 +175,10 @@ def check_request(request: InferRequest) -> None:
             high = UINT_MAX if item.datatype.startswith("UINT") else (1 << 63) - 1
             bad = _integer_outside(item.data, low, high, 0)
             if bad is not None:
-                raise InvalidInput(f"input '{bounded(item.name)}': {bounded(bad, 40)} cannot "
-                                   f"be a {item.datatype} (outside the 64-bit range)")
+                raise InvalidInput(
+                    f"input '{bounded(item.name)}': {bounded(bad, 40)} cannot "
+                    f"be a {item.datatype} (outside the 64-bit range)"
+                )
 
 
 def _integer_outside(data: object, low: int, high: int, depth: int) -> object | None:
@@ -186,8 +205,7 @@ def check_parameters(request: InferRequest) -> None:
     64 bits (orjson refuses larger ones), no deeper than a few levels."""
     places = [("request", request.parameters)]
     places += [(f"input '{bounded(i.name)}'", i.parameters) for i in request.inputs or []]
-    places += [(f"output '{bounded(o.name)}'", o.parameters)
-               for o in request.request_outputs or []]
+    places += [(f"output '{bounded(o.name)}'", o.parameters) for o in request.request_outputs or []]
     for where, parameters in places:
         if isinstance(parameters, dict):
             for key, value in parameters.items():
@@ -197,8 +215,7 @@ def check_parameters(request: InferRequest) -> None:
 def _check_value(where: str, value: object, depth: int) -> None:
     if isinstance(value, int) and not isinstance(value, bool):
         if not INT_MIN <= value <= UINT_MAX:
-            raise InvalidInput(f"{where}: integer {bounded(value, 40)} is outside the 64-bit "
-                               "range")
+            raise InvalidInput(f"{where}: integer {bounded(value, 40)} is outside the 64-bit range")
     elif isinstance(value, dict | list):
         if depth >= 4:
             raise InvalidInput(f"{where}: nested more than 4 levels deep")

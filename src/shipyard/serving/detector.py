@@ -29,8 +29,9 @@ REQUEST_EVENT = "org.kubeflow.serving.inference.request"
 RESPONSE_EVENT = "org.kubeflow.serving.inference.response"
 # A local event carrying several requests names them: JSON [[request id, rows], ...].
 BATCH_PARAMETER = "shipyard_requests"
-EVENTS = Counter("shipyard_drift_events", "Events received by the drift detector",
-                 ("type", "outcome"))
+EVENTS = Counter(
+    "shipyard_drift_events", "Events received by the drift detector", ("type", "outcome")
+)
 
 
 def load_detector(source: str, settings: Settings | None = None) -> DriftDetector:
@@ -47,8 +48,13 @@ class DriftDetectorModel(Model):
     """The sidecar: drift windows from request rows, the inference log (request rows plus the
     response's predictions), and live performance once labels arrive."""
 
-    def __init__(self, name: str, source: str, monitor_settings: MonitorSettings | None = None,
-                 settings: Settings | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        source: str,
+        monitor_settings: MonitorSettings | None = None,
+        settings: Settings | None = None,
+    ) -> None:
         super().__init__(name)
         self.source, self.settings = source, settings or get_settings()
         self.monitor_settings = monitor_settings or MonitorSettings()
@@ -61,14 +67,26 @@ class DriftDetectorModel(Model):
         self.monitor = DriftMonitor(detector, self.monitor_settings)
         model, version = self._model_version()
         info = detector.model_info
-        self.live = LivePerformance(detector.schema, model, version, info.get("threshold"),
-                                    holdout=info.get("holdout_metrics") or {})
+        self.live = LivePerformance(
+            detector.schema,
+            model,
+            version,
+            info.get("threshold"),
+            holdout=info.get("holdout_metrics") or {},
+        )
         s = self.settings
         if s.inference_log_uri:
-            self.log = InferenceLog(LogSettings(s.inference_log_uri, model, version,
-                                                s.inference_log_max_rows,
-                                                s.inference_log_max_age_seconds,
-                                                s.inference_log_max_buffered_rows), s)
+            self.log = InferenceLog(
+                LogSettings(
+                    s.inference_log_uri,
+                    model,
+                    version,
+                    s.inference_log_max_rows,
+                    s.inference_log_max_age_seconds,
+                    s.inference_log_max_buffered_rows,
+                ),
+                s,
+            )
         self.ready = True
         return True
 
@@ -91,8 +109,9 @@ class DriftDetectorModel(Model):
         if self.log:
             self.log.close()
 
-    def predict(self, payload: InferRequest | dict, headers: dict[str, str] | None = None
-                ) -> InferResponse | dict[str, int]:
+    def predict(
+        self, payload: InferRequest | dict, headers: dict[str, str] | None = None
+    ) -> InferResponse | dict[str, int]:
         headers = {k.lower(): v for k, v in (headers or {}).items()}
         kind = headers.get("ce-type", "v2")
         try:
@@ -111,15 +130,17 @@ class DriftDetectorModel(Model):
             self._predictions(payload, event_id)
             return 0  # predictions are not features; the request event carries the rows
         if kind not in (REQUEST_EVENT, "v2"):
-            raise InvalidInput(f"unsupported event type '{kind}'; expected {REQUEST_EVENT} "
-                               f"or {RESPONSE_EVENT}")
+            raise InvalidInput(
+                f"unsupported event type '{kind}'; expected {REQUEST_EVENT} or {RESPONSE_EVENT}"
+            )
         monitor, _ = self.loaded()
         request = payload if isinstance(payload, InferRequest) else self._parse(payload)
         frame = to_frame(request, monitor.detector.schema)
         monitor.add(frame)
         if self.log is not None:
-            for request_id, start, stop in requests_in(request.parameters, len(frame),
-                                                       event_id or request.id or ""):
+            for request_id, start, stop in requests_in(
+                request.parameters, len(frame), event_id or request.id or ""
+            ):
                 self.log.add_request(request_id, frame.iloc[start:stop])
         return len(frame)
 
@@ -129,10 +150,15 @@ class DriftDetectorModel(Model):
             return
         import pandas as pd
 
-        self.log.add_labels(pd.DataFrame({
-            "request_id": [str(i.get("id", "")) for i in items],
-            "row": [int(i.get("row", 0) or 0) for i in items],
-            "label": [i.get("label") for i in items]}))
+        self.log.add_labels(
+            pd.DataFrame(
+                {
+                    "request_id": [str(i.get("id", "")) for i in items],
+                    "row": [int(i.get("row", 0) or 0) for i in items],
+                    "label": [i.get("label") for i in items],
+                }
+            )
+        )
 
     def _predictions(self, payload: InferRequest | dict, event_id: str) -> None:
         """A response event's ``predict`` (and ``predict_proba``): for the inference log and
@@ -150,12 +176,12 @@ class DriftDetectorModel(Model):
             k = int(shaped["shape"][1])
             flat = shaped["data"]
             if k > 0 and len(flat) == k * len(values):
-                proba = [flat[i * k:(i + 1) * k] for i in range(len(values))]
+                proba = [flat[i * k : (i + 1) * k] for i in range(len(values))]
         _, live = self.loaded()
-        for part_id, start, stop in requests_in(payload.get("parameters"), len(values),
-                                                request_id):
-            live.add_predictions(part_id, values[start:stop],
-                                      proba[start:stop] if proba is not None else None)
+        for part_id, start, stop in requests_in(payload.get("parameters"), len(values), request_id):
+            live.add_predictions(
+                part_id, values[start:stop], proba[start:stop] if proba is not None else None
+            )
             if self.log is not None:
                 self.log.add_response(part_id, values[start:stop])
 
@@ -167,8 +193,9 @@ class DriftDetectorModel(Model):
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first.get("loc", ()))
-            raise InvalidInput(f"the event's data is not a v2 inference request: {where}: "
-                               f"{first.get('msg')}") from None
+            raise InvalidInput(
+                f"the event's data is not a v2 inference request: {where}: {first.get('msg')}"
+            ) from None
         return InferRequest.from_inference_request(parsed, self.name)
 
 

@@ -24,16 +24,19 @@ from shipyard.drift import DriftDetector, DriftResult
 logger = logging.getLogger(__name__)
 
 ROWS_SEEN = Counter("shipyard_drift_rows_seen", "Rows received for drift detection")
-ROWS_DROPPED = Counter("shipyard_drift_rows_dropped",
-                       "Rows dropped (oldest first) because scoring fell behind")
+ROWS_DROPPED = Counter(
+    "shipyard_drift_rows_dropped", "Rows dropped (oldest first) because scoring fell behind"
+)
 WINDOWS = Counter("shipyard_drift_windows_scored", "Windows scored")
 ERRORS = Counter("shipyard_drift_detector_errors", "Windows the detector failed to score")
 IS_DRIFT = Gauge("shipyard_drift_is_drift", "1 if the latest window drifted")
-FEATURE_DRIFT = Gauge("shipyard_drift_feature_drift", "1 if the feature drifted in the latest "
-                      "window", ("feature",))
+FEATURE_DRIFT = Gauge(
+    "shipyard_drift_feature_drift", "1 if the feature drifted in the latest window", ("feature",)
+)
 P_VALUE = Gauge("shipyard_drift_p_value", "Feature p-value in the latest window", ("feature",))
-STATISTIC = Gauge("shipyard_drift_statistic", "Feature test statistic in the latest window",
-                  ("feature",))
+STATISTIC = Gauge(
+    "shipyard_drift_statistic", "Feature test statistic in the latest window", ("feature",)
+)
 LAST_RUN = Gauge("shipyard_drift_last_run_timestamp_seconds", "When the latest window was scored")
 
 
@@ -100,10 +103,13 @@ class DriftMonitor:
     def _next_window(self) -> pd.DataFrame | None:
         with self._lock:
             while not self._stopped:
-                aged = (self._oldest is not None and
-                        time.monotonic() - self._oldest >= self.settings.max_age_seconds)
-                if (self._size >= self.settings.window_size
-                        or (aged and self._size >= self.settings.min_rows)):
+                aged = (
+                    self._oldest is not None
+                    and time.monotonic() - self._oldest >= self.settings.max_age_seconds
+                )
+                if self._size >= self.settings.window_size or (
+                    aged and self._size >= self.settings.min_rows
+                ):
                     window = self._take(min(self._size, self.settings.window_size))
                     self._oldest = time.monotonic() if self._size else None
                     return pd.concat(window, ignore_index=True)

@@ -31,8 +31,11 @@ from prometheus_client import Counter
 from shipyard.serving.detector import BATCH_PARAMETER, REQUEST_EVENT, RESPONSE_EVENT
 
 logger = logging.getLogger(__name__)
-FORWARDED = Counter("shipyard_predictor_events_forwarded", "Inference events posted to the "
-                    "logger URL, or dropped before", ("outcome",))
+FORWARDED = Counter(
+    "shipyard_predictor_events_forwarded",
+    "Inference events posted to the logger URL, or dropped before",
+    ("outcome",),
+)
 LoggerMode = Literal["all", "request", "response"]
 
 
@@ -41,9 +44,17 @@ def _json_ready(values: np.ndarray) -> list:
 
 
 class EventForwarder:
-    def __init__(self, url: str, model_name: str, source: str = "shipyard-predictor",
-                 mode: LoggerMode = "all", max_queue: int = 1000, timeout: float = 2.0,
-                 max_batch_rows: int = 1000, linger_seconds: float = 0.1) -> None:
+    def __init__(
+        self,
+        url: str,
+        model_name: str,
+        source: str = "shipyard-predictor",
+        mode: LoggerMode = "all",
+        max_queue: int = 1000,
+        timeout: float = 2.0,
+        max_batch_rows: int = 1000,
+        linger_seconds: float = 0.1,
+    ) -> None:
         if mode not in ("all", "request", "response"):
             raise ValueError(f"logger mode '{mode}' is not one of all, request, response")
         parts = urlsplit(url)
@@ -59,8 +70,13 @@ class EventForwarder:
         self._thread = threading.Thread(target=self._run, name="event-forwarder", daemon=True)
         self._thread.start()
 
-    def submit(self, request_id: str, columns: dict[str, np.ndarray], datatypes: dict[str, str],
-               outputs: dict[str, tuple[str, np.ndarray]]) -> None:
+    def submit(
+        self,
+        request_id: str,
+        columns: dict[str, np.ndarray],
+        datatypes: dict[str, str],
+        outputs: dict[str, tuple[str, np.ndarray]],
+    ) -> None:
         """Queue one request/response pair; drops (and counts) when the queue is full."""
         if len(self._pending) >= self.max_queue:
             FORWARDED.labels(outcome="dropped").inc()
@@ -95,35 +111,75 @@ class EventForwarder:
         request_id, datatypes = batch[0][0], batch[0][2]
         # Which rows belong to which request, so the sidecar logs (and later joins labels
         # with) each request under its own id; absent for a single request, as from KServe.
-        parameters = {} if len(batch) == 1 else {BATCH_PARAMETER: json.dumps(
-            [[item[0], len(next(iter(item[1].values())))] for item in batch])}
+        parameters = (
+            {}
+            if len(batch) == 1
+            else {
+                BATCH_PARAMETER: json.dumps(
+                    [[item[0], len(next(iter(item[1].values())))] for item in batch]
+                )
+            }
+        )
         if self.mode in ("all", "request"):
             columns = {n: np.concatenate([item[1][n] for item in batch]) for n in batch[0][1]}
             rows = len(next(iter(columns.values())))
-            self._post(REQUEST_EVENT, request_id, {"id": request_id, "inputs": [
-                {"name": n, "shape": [rows], "datatype": datatypes[n], "data": _json_ready(v)}
-                for n, v in columns.items()], **({"parameters": parameters} if parameters
-                                                  else {})})
+            self._post(
+                REQUEST_EVENT,
+                request_id,
+                {
+                    "id": request_id,
+                    "inputs": [
+                        {
+                            "name": n,
+                            "shape": [rows],
+                            "datatype": datatypes[n],
+                            "data": _json_ready(v),
+                        }
+                        for n, v in columns.items()
+                    ],
+                    **({"parameters": parameters} if parameters else {}),
+                },
+            )
         if self.mode in ("all", "response"):
-            outputs = {n: (t, np.concatenate([item[3][n][1] for item in batch]))
-                       for n, (t, _) in batch[0][3].items()}
-            self._post(RESPONSE_EVENT, request_id, {
-                "id": request_id, "model_name": self.model_name, "outputs": [
-                    {"name": n, "shape": list(v.shape), "datatype": t, "data": v.ravel().tolist()}
-                    for n, (t, v) in outputs.items()],
-                **({"parameters": parameters} if parameters else {})})
+            outputs = {
+                n: (t, np.concatenate([item[3][n][1] for item in batch]))
+                for n, (t, _) in batch[0][3].items()
+            }
+            self._post(
+                RESPONSE_EVENT,
+                request_id,
+                {
+                    "id": request_id,
+                    "model_name": self.model_name,
+                    "outputs": [
+                        {
+                            "name": n,
+                            "shape": list(v.shape),
+                            "datatype": t,
+                            "data": v.ravel().tolist(),
+                        }
+                        for n, (t, v) in outputs.items()
+                    ],
+                    **({"parameters": parameters} if parameters else {}),
+                },
+            )
 
     def _post(self, kind: str, request_id: str, body: dict) -> None:
         host, port, path = self._address
-        headers = {"Content-Type": "application/json", "ce-specversion": "1.0",
-                   "ce-id": request_id or str(uuid.uuid4()), "ce-source": self.source,
-                   "ce-type": kind, "ce-inferenceservicename": self.model_name,
-                   "ce-component": "predictor", "ce-endpoint": "local"}
+        headers = {
+            "Content-Type": "application/json",
+            "ce-specversion": "1.0",
+            "ce-id": request_id or str(uuid.uuid4()),
+            "ce-source": self.source,
+            "ce-type": kind,
+            "ce-inferenceservicename": self.model_name,
+            "ce-component": "predictor",
+            "ce-endpoint": "local",
+        }
         try:
             if self._connection is None:
                 self._connection = HTTPConnection(host, port, timeout=self.timeout)
-            self._connection.request("POST", path, body=json.dumps(body).encode(),
-                                     headers=headers)
+            self._connection.request("POST", path, body=json.dumps(body).encode(), headers=headers)
             answer = self._connection.getresponse()
             answer.read()
             FORWARDED.labels(outcome="sent" if answer.status < 400 else "refused").inc()

@@ -52,12 +52,16 @@ class CompiledModel:
             missing = np.isnan(block)
             if missing.any():
                 block = np.where(missing, self.numeric_fill, block)
-            out[:, :len(self.numeric)] = (block - self.mean) / self.scale
+            out[:, : len(self.numeric)] = (block - self.mean) / self.scale
         row_index = np.arange(rows)
-        for name, fill, index, offset in zip(self.categorical, self.categorical_fill,
-                                             self.category_index, self.offsets, strict=True):
-            codes = np.fromiter((index.get(fill if _missing(v) else v, -1) for v in columns[name]),
-                                dtype=np.int64, count=rows)
+        for name, fill, index, offset in zip(
+            self.categorical, self.categorical_fill, self.category_index, self.offsets, strict=True
+        ):
+            codes = np.fromiter(
+                (index.get(fill if _missing(v) else v, -1) for v in columns[name]),
+                dtype=np.int64,
+                count=rows,
+            )
             known = codes >= 0
             out[row_index[known], offset + codes[known]] = 1.0
         return out
@@ -87,19 +91,24 @@ def checked_fast_path(model: LoadedModel) -> tuple[CompiledModel | None, str]:
     rows, expected = stored
     now, _ = largest_difference(expected, model.scores(rows))
     if now > TOLERANCE:
-        logger.warning("the pipeline now answers the stored probe rows differently from when "
-                       "it was trained (max diff %.2e): are the library versions the same?", now)
+        logger.warning(
+            "the pipeline now answers the stored probe rows differently from when "
+            "it was trained (max diff %.2e): are the library versions the same?",
+            now,
+        )
     compiled = compile_model(model.pipeline, model.schema)
     if compiled is None:
         return None, "the pipeline's structure has no fast path"
     try:
-        diff, row = largest_difference(expected, compiled.scores(canonical_columns(rows,
-                                                                                   model.schema)))
+        diff, row = largest_difference(
+            expected, compiled.scores(canonical_columns(rows, model.schema))
+        )
     except (ValueError, TypeError, IndexError) as exc:
         return None, f"the fast path failed on the probe rows: {exc}"
     if diff > TOLERANCE:
-        return None, (f"the fast path differs from the registered answers by {diff:.2e} on "
-                      f"probe row {row}")
+        return None, (
+            f"the fast path differs from the registered answers by {diff:.2e} on probe row {row}"
+        )
     return compiled, f"fast path proven on {len(rows)} probe rows (max diff {diff:.1e})"
 
 
@@ -155,12 +164,23 @@ def _compile(pipeline: Any, schema: Schema) -> CompiledModel | None:
             return None
     if set(numeric) | set(categorical) != set(schema.features):
         return None
-    return CompiledModel(numeric, fill_num, mean, scale, categorical, fill_cat, index, offsets,
-                         width, _scorer(estimator, LogisticRegression, Ridge))
+    return CompiledModel(
+        numeric,
+        fill_num,
+        mean,
+        scale,
+        categorical,
+        fill_cat,
+        index,
+        offsets,
+        width,
+        _scorer(estimator, LogisticRegression, Ridge),
+    )
 
 
-def _scorer(estimator: Any, logistic_type: type[Any], ridge_type: type[Any]
-            ) -> Callable[[np.ndarray], np.ndarray]:
+def _scorer(
+    estimator: Any, logistic_type: type[Any], ridge_type: type[Any]
+) -> Callable[[np.ndarray], np.ndarray]:
     name = type(estimator).__name__
     if name in ("XGBClassifier", "XGBRegressor"):
         # One thread: for request-sized inputs OpenMP's fork/spin costs more than it saves,
@@ -199,8 +219,9 @@ def _softmax(z: np.ndarray) -> np.ndarray:
 
 def probe_frame(schema: Schema) -> pd.DataFrame:
     """Rows that exercise every category, an unseen one, bounds, midpoints and missing values."""
-    rows = max(8, max((len(schema.column(n).categories or []) for n in schema.categorical),
-                      default=0) + 2)
+    rows = max(
+        8, max((len(schema.column(n).categories or []) for n in schema.categorical), default=0) + 2
+    )
     data: dict[str, list] = {}
     for name in schema.features:
         column = schema.column(name)

@@ -14,8 +14,17 @@ from kserve.errors import (
 )
 
 CLIENT_FAULTS: tuple[tuple[type[Exception], int], ...] = (
-    (InvalidInput, 400), (ModelNotFound, 404), (NotImplementedError, 501),
-    (UnsupportedProtocol, 501), (ModelNotReady, 503), (ServerNotReady, 503),
-    (ServerNotLive, 503))
-GRPC_CODES = {400: StatusCode.INVALID_ARGUMENT, 404: StatusCode.NOT_FOUND,
-              501: StatusCode.UNIMPLEMENTED, 503: StatusCode.UNAVAILABLE}
+    (InvalidInput, 400),
+    (ModelNotFound, 404),
+    (NotImplementedError, 501),
+    (UnsupportedProtocol, 501),
+    (ModelNotReady, 503),
+    (ServerNotReady, 503),
+    (ServerNotLive, 503),
+)
+GRPC_CODES = {
+    400: StatusCode.INVALID_ARGUMENT,
+    404: StatusCode.NOT_FOUND,
+    501: StatusCode.UNIMPLEMENTED,
+    503: StatusCode.UNAVAILABLE,
+}

@@ -39,13 +39,19 @@ from shipyard.serving.repository import (
 class OneLineErrors(ExceptionToStatusInterceptor):
     """Client faults: one log line and a bounded status message; anything else as kserve."""
 
-    async def handle_exception(self, ex: Exception, request_or_iterator: Any,
-                               context: aio.ServicerContext, method_name: str) -> Any:
+    async def handle_exception(
+        self,
+        ex: Exception,
+        request_or_iterator: Any,
+        context: aio.ServicerContext,
+        method_name: str,
+    ) -> Any:
         for cls, status in CLIENT_FAULTS:
             code = GRPC_CODES[status]
             if isinstance(ex, cls) and not isinstance(ex, InferenceError):
-                message = bounded_message(getattr(ex, "reason", None) or str(ex)
-                                          or type(ex).__name__)
+                message = bounded_message(
+                    getattr(ex, "reason", None) or str(ex) or type(ex).__name__
+                )
                 logger.warning("%s %s: %s", code.name, method_name, message)
                 await context.abort(code, message)
         if isinstance(ex, GrpcException):
@@ -57,8 +63,12 @@ class HardenedServicer(InferenceServicer):
     """kserve's servicer with decoding checked, readiness honoured and the repository calls
     guarded by the token (metadata ``authorization: Bearer …``)."""
 
-    def __init__(self, data_plane: HardenedDataPlane, repository: ServedModelsRepository,
-                 token: SecretStr | None) -> None:
+    def __init__(
+        self,
+        data_plane: HardenedDataPlane,
+        repository: ServedModelsRepository,
+        token: SecretStr | None,
+    ) -> None:
         super().__init__(data_plane, repository)
         self.token = token
 
@@ -72,57 +82,70 @@ class HardenedServicer(InferenceServicer):
             raise Unauthenticated(DENIED_MESSAGE)
 
     async def RepositoryModelLoad(  # noqa: N802 (gRPC's name)
-            self, request: pb.RepositoryModelLoadRequest, context: aio.ServicerContext
+        self, request: pb.RepositoryModelLoadRequest, context: aio.ServicerContext
     ) -> pb.RepositoryModelLoadResponse:
         self._authorize(context)  # kserve's own answers INTERNAL: its extension returns None
         await self._mode_repository_extension.load(request.model_name)
         return pb.RepositoryModelLoadResponse(model_name=request.model_name, isLoaded=True)
 
     async def RepositoryModelUnload(  # noqa: N802
-            self, request: pb.RepositoryModelUnloadRequest, context: aio.ServicerContext
+        self, request: pb.RepositoryModelUnloadRequest, context: aio.ServicerContext
     ) -> pb.RepositoryModelUnloadResponse:
         self._authorize(context)
         await self._mode_repository_extension.unload(request.model_name)
         return pb.RepositoryModelUnloadResponse(model_name=request.model_name, isUnloaded=True)
 
     async def ModelInfer(  # noqa: N802
-            self, request: pb.ModelInferRequest, context: aio.ServicerContext
+        self, request: pb.ModelInferRequest, context: aio.ServicerContext
     ) -> pb.ModelInferResponse:
         if not await self._data_plane.model_ready(request.model_name, True):
             raise ModelNotReady(request.model_name)
         infer_request = self._data_plane.decode_grpc(request)
-        response, _ = await self._data_plane.infer(request=infer_request,
-                                                   headers=to_headers(context),
-                                                   model_name=request.model_name)
+        response, _ = await self._data_plane.infer(
+            request=infer_request, headers=to_headers(context), model_name=request.model_name
+        )
         if isinstance(response, pb.ModelInferResponse):
             return response
         if isinstance(response, InferResponse):
             return response.to_grpc()
-        return pb.ModelInferResponse(id=response["id"], model_name=response["model_name"],
-                                     outputs=response["outputs"])
+        return pb.ModelInferResponse(
+            id=response["id"], model_name=response["model_name"], outputs=response["outputs"]
+        )
 
 
 class GRPCServer:
     """The v2 gRPC service on ``host:port``; ``max_receive`` bounds a request's size."""
 
-    def __init__(self, host: str, port: int, data_plane: HardenedDataPlane,
-                 repository: ServedModelsRepository, grace: int,
-                 max_receive: int, token: SecretStr | None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        data_plane: HardenedDataPlane,
+        repository: ServedModelsRepository,
+        grace: int,
+        max_receive: int,
+        token: SecretStr | None,
+    ) -> None:
         self.address = f"{host}:{port}"
         self.data_plane, self.repository, self.token = data_plane, repository, token
         self.grace = grace
         self._server: aio.Server | None = None
-        self.options = [("grpc.max_send_message_length", 64 << 20),
-                        ("grpc.max_receive_message_length", max_receive),
-                        ("grpc.so_reuseport", 0)]  # a busy port is an error, not shared
+        self.options = [
+            ("grpc.max_send_message_length", 64 << 20),
+            ("grpc.max_receive_message_length", max_receive),
+            ("grpc.so_reuseport", 0),
+        ]  # a busy port is an error, not shared
 
     async def start(self, max_workers: int) -> None:
-        server = aio.server(futures.ThreadPoolExecutor(max_workers=max_workers),
-                            interceptors=(LoggingInterceptor(), OneLineErrors()),
-                            options=self.options)
+        server = aio.server(
+            futures.ThreadPoolExecutor(max_workers=max_workers),
+            interceptors=(LoggingInterceptor(), OneLineErrors()),
+            options=self.options,
+        )
         self._server = server
         grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
-            HardenedServicer(self.data_plane, self.repository, self.token), server)
+            HardenedServicer(self.data_plane, self.repository, self.token), server
+        )
         server.add_insecure_port(self.address)
         await server.start()
         await server.wait_for_termination()

@@ -30,8 +30,9 @@ from prometheus_client import Counter
 from shipyard.settings import Settings
 
 logger = logging.getLogger(__name__)
-ROWS = Counter("shipyard_inference_log_rows", "Inference-log rows by outcome",
-               ("outcome",))  # written | dropped
+ROWS = Counter(
+    "shipyard_inference_log_rows", "Inference-log rows by outcome", ("outcome",)
+)  # written | dropped
 ID, TIME, ROW, PREDICTION = "request_id", "logged_at", "row", "prediction"
 LABELS_PREFIX = "labels/"  # labels/model=…/version=…/…, beside the rows' model=…/…
 
@@ -112,14 +113,19 @@ class InferenceLog:
         if not batches:
             return 0
         frame = pd.concat(batches, ignore_index=True)
-        frame[PREDICTION] = frame[PREDICTION].astype(object).map(
-            lambda v: None if v is None else str(v))  # one column type whatever the task
+        frame[PREDICTION] = (
+            frame[PREDICTION].astype(object).map(lambda v: None if v is None else str(v))
+        )  # one column type whatever the task
         try:
             self.files.append(self._write(frame))
         except Exception as exc:  # storage down: never the requests' problem
             ROWS.labels("dropped").inc(len(frame))
-            logger.warning("inference log: %d rows dropped, cannot write to %s: %s",
-                           len(frame), self.settings.uri, str(exc)[:300])
+            logger.warning(
+                "inference log: %d rows dropped, cannot write to %s: %s",
+                len(frame),
+                self.settings.uri,
+                str(exc)[:300],
+            )
             return 0
         ROWS.labels("written").inc(len(frame))
         return len(frame)
@@ -135,8 +141,10 @@ class InferenceLog:
         while not self._stopped:
             self._wake.wait(timeout=min(1.0, self.settings.max_age_seconds))
             self._wake.clear()
-            aged = self._oldest is not None and \
-                time.monotonic() - self._oldest >= self.settings.max_age_seconds
+            aged = (
+                self._oldest is not None
+                and time.monotonic() - self._oldest >= self.settings.max_age_seconds
+            )
             if self._buffered >= self.settings.max_rows or aged:
                 self.flush()
 
@@ -145,21 +153,26 @@ class InferenceLog:
         try:
             self.files.append(self._write(labels, LABELS_PREFIX))
         except Exception as exc:
-            logger.warning("inference log: %d labels not kept, cannot write to %s: %s",
-                           len(labels), self.settings.uri, str(exc)[:300])
+            logger.warning(
+                "inference log: %d labels not kept, cannot write to %s: %s",
+                len(labels),
+                self.settings.uri,
+                str(exc)[:300],
+            )
 
     def _write(self, frame: pd.DataFrame, prefix: str = "") -> str:
         now = datetime.now(UTC)
-        key = (f"{prefix}model={self.settings.model}/version={self.settings.version}/"
-               f"date={now:%Y-%m-%d}/hour={now:%H}/{now:%H%M%S}-{uuid.uuid4().hex[:8]}.parquet")
+        key = (
+            f"{prefix}model={self.settings.model}/version={self.settings.version}/"
+            f"date={now:%Y-%m-%d}/hour={now:%H}/{now:%H%M%S}-{uuid.uuid4().hex[:8]}.parquet"
+        )
         if self.settings.uri.startswith("s3://"):
             from shipyard import storage
 
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "part.parquet"
                 frame.to_parquet(path, index=False)
-                return storage.upload(path, f"{self.settings.uri.rstrip('/')}/{key}",
-                                      self.storage)
+                return storage.upload(path, f"{self.settings.uri.rstrip('/')}/{key}", self.storage)
         target = Path(self.settings.uri.removeprefix("file://")) / key
         target.parent.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(target, index=False)

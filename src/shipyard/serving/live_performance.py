@@ -20,14 +20,22 @@ from prometheus_client import Counter, Gauge
 from shipyard.schema import Schema
 from shipyard.task import BINARY, MULTICLASS, REGRESSION, plain
 
-LIVE = Gauge("shipyard_live_metric", "Model performance on labelled production rows",
-             ("model", "version", "metric"))
-HOLDOUT = Gauge("shipyard_holdout_metric", "The version's holdout metric at registration",
-                ("model", "version", "metric"))
-LABELLED = Gauge("shipyard_live_labelled_rows", "Labelled rows the live metrics are over",
-                 ("model", "version"))
-LABELS = Counter("shipyard_labels", "Ground-truth labels received, by outcome",
-                 ("model", "version", "outcome"))  # joined | unknown_id | bad_label
+LIVE = Gauge(
+    "shipyard_live_metric",
+    "Model performance on labelled production rows",
+    ("model", "version", "metric"),
+)
+HOLDOUT = Gauge(
+    "shipyard_holdout_metric",
+    "The version's holdout metric at registration",
+    ("model", "version", "metric"),
+)
+LABELLED = Gauge(
+    "shipyard_live_labelled_rows", "Labelled rows the live metrics are over", ("model", "version")
+)
+LABELS = Counter(
+    "shipyard_labels", "Ground-truth labels received, by outcome", ("model", "version", "outcome")
+)  # joined | unknown_id | bad_label
 
 
 @dataclass
@@ -56,12 +64,14 @@ class LivePerformance:
         for name, value in self.holdout.items():
             HOLDOUT.labels(self.model, self.version, name).set(value)
 
-    def add_predictions(self, request_id: str, values: list[Any],
-                        proba: list[list[float]] | None = None) -> None:
+    def add_predictions(
+        self, request_id: str, values: list[Any], proba: list[list[float]] | None = None
+    ) -> None:
         with self._lock:
             for row, value in enumerate(values):
                 self._predictions[(request_id, row)] = Prediction(
-                    value, None if proba is None else list(proba[row]))
+                    value, None if proba is None else list(proba[row])
+                )
             while len(self._predictions) > self.max_predictions:
                 self._predictions.popitem(last=False)
 
@@ -104,14 +114,17 @@ class LivePerformance:
 
 def compute(schema: Schema, threshold: float | None, pairs: list) -> dict[str, float]:
     """The task's live metrics over (label, prediction) pairs; {} until there are any."""
-    if not pairs or schema.task not in (BINARY, MULTICLASS, REGRESSION) or \
-            (schema.task != REGRESSION and not schema.classes):
+    if (
+        not pairs
+        or schema.task not in (BINARY, MULTICLASS, REGRESSION)
+        or (schema.task != REGRESSION and not schema.classes)
+    ):
         return {}
     truth = [label for label, _ in pairs]
     served = [p.value for _, p in pairs]
     if schema.task == REGRESSION:
         error = np.asarray(served, float) - np.asarray(truth, float)
-        return {"rmse": float(np.sqrt(np.mean(error ** 2))), "mae": float(np.mean(np.abs(error)))}
+        return {"rmse": float(np.sqrt(np.mean(error**2))), "mae": float(np.mean(np.abs(error)))}
     from sklearn.metrics import (
         accuracy_score,
         f1_score,
@@ -123,13 +136,17 @@ def compute(schema: Schema, threshold: float | None, pairs: list) -> dict[str, f
     classes = [str(c) for c in schema.classes or []]
     y, predicted = [str(t) for t in truth], [str(v) for v in served]
     if schema.task == MULTICLASS:
-        return {"accuracy": float(accuracy_score(y, predicted)),
-                "f1_macro": float(f1_score(y, predicted, labels=classes, average="macro",
-                                           zero_division=0))}
+        return {
+            "accuracy": float(accuracy_score(y, predicted)),
+            "f1_macro": float(
+                f1_score(y, predicted, labels=classes, average="macro", zero_division=0)
+            ),
+        }
     positive = classes[-1]
-    out = {"precision": float(precision_score(y, predicted, pos_label=positive,
-                                              zero_division=0)),
-           "recall": float(recall_score(y, predicted, pos_label=positive, zero_division=0))}
+    out = {
+        "precision": float(precision_score(y, predicted, pos_label=positive, zero_division=0)),
+        "recall": float(recall_score(y, predicted, pos_label=positive, zero_division=0)),
+    }
     scores = [p.proba[-1] for _, p in pairs if p.proba]
     if schema.task == BINARY and len(scores) == len(pairs) and len(set(y)) == 2:
         out["roc_auc"] = float(roc_auc_score([t == positive for t in y], scores))

@@ -37,64 +37,126 @@ class LocalPredictor:
         stop_process_group(self.process)
 
     def infer(self, body: dict) -> dict:
-        request = urllib.request.Request(f"{self.base_url}/v2/models/{self.model_name}/infer",
-                                         data=json.dumps(body).encode(),
-                                         headers={"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            f"{self.base_url}/v2/models/{self.model_name}/infer",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
 
-def start_predictor(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
-                    http_port: int | None = None, grpc_port: int | None = None,
-                    timeout: float = 120.0, logger_url: str | None = None,
-                    role: str | None = None, model_version: str | None = None,
-                    env: dict[str, str] | None = None) -> LocalPredictor:
+def start_predictor(
+    source: str,
+    model_name: str,
+    log: Path,
+    host: str = "127.0.0.1",
+    http_port: int | None = None,
+    grpc_port: int | None = None,
+    timeout: float = 120.0,
+    logger_url: str | None = None,
+    role: str | None = None,
+    model_version: str | None = None,
+    env: dict[str, str] | None = None,
+) -> LocalPredictor:
     """Start the predictor (``shipyard-predictor``, the image's entrypoint too) and wait
     until ready; ``env`` adds settings (``SHIPYARD_*``) for that process only."""
-    return _start(PREDICTOR, "predictor", model_name, log,
-                  host, http_port, grpc_port, timeout,
-                  ["--model_source", source,
-                   *(["--logger_url", logger_url] if logger_url else []),
-                   *(["--role", role] if role else []),
-                   *(["--model_version", model_version] if model_version else [])], env=env)
+    return _start(
+        PREDICTOR,
+        "predictor",
+        model_name,
+        log,
+        host,
+        http_port,
+        grpc_port,
+        timeout,
+        [
+            "--model_source",
+            source,
+            *(["--logger_url", logger_url] if logger_url else []),
+            *(["--role", role] if role else []),
+            *(["--model_version", model_version] if model_version else []),
+        ],
+        env=env,
+    )
 
 
-def start_detector(source: str, model_name: str, log: Path, host: str = "127.0.0.1",
-                   http_port: int | None = None, timeout: float = 120.0,
-                   window_size: int = 500,
-                   nice: int = 10, append_log: bool = False,
-                   env: dict[str, str] | None = None) -> LocalPredictor:
+def start_detector(
+    source: str,
+    model_name: str,
+    log: Path,
+    host: str = "127.0.0.1",
+    http_port: int | None = None,
+    timeout: float = 120.0,
+    window_size: int = 500,
+    nice: int = 10,
+    append_log: bool = False,
+    env: dict[str, str] | None = None,
+) -> LocalPredictor:
     """Start the drift detector (``shipyard-drift``, the image's entrypoint too) and wait
     until ready. It runs ``nice``: on one machine the
     predictor's requests come before scoring windows. ``append_log`` keeps what a previous
     run wrote to ``log`` (a restart after a crash)."""
-    return _start(DRIFT, "drift detector",
-                  model_name, log, host, http_port, None, timeout,
-                  ["--detector_source", source, "--window_size", str(window_size),
-                   "--nice", str(nice)], append_log, env)
+    return _start(
+        DRIFT,
+        "drift detector",
+        model_name,
+        log,
+        host,
+        http_port,
+        None,
+        timeout,
+        ["--detector_source", source, "--window_size", str(window_size), "--nice", str(nice)],
+        append_log,
+        env,
+    )
 
 
 def _script(name: str) -> str:
     """The console script installed beside this interpreter (the same environment)."""
     script = Path(sys.executable).parent / name
     if not script.is_file():
-        raise ServiceUnavailable(f"{name} is not installed beside {sys.executable}",
-                                 hint="install the project (make install)")
+        raise ServiceUnavailable(
+            f"{name} is not installed beside {sys.executable}",
+            hint="install the project (make install)",
+        )
     return str(script)
 
 
-def _start(entry: str, what: str, model_name: str, log: Path, host: str,
-           http_port: int | None, grpc_port: int | None, timeout: float,
-           extra: list[str], append_log: bool = False,
-           env: dict[str, str] | None = None) -> LocalPredictor:
+def _start(
+    entry: str,
+    what: str,
+    model_name: str,
+    log: Path,
+    host: str,
+    http_port: int | None,
+    grpc_port: int | None,
+    timeout: float,
+    extra: list[str],
+    append_log: bool = False,
+    env: dict[str, str] | None = None,
+) -> LocalPredictor:
     http_port, grpc_port = http_port or free_port(host), grpc_port or free_port(host)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "a" if append_log else "w") as handle:
         process = subprocess.Popen(
-            [_script(entry), "--model_name", model_name, "--host", host,
-             "--http_port", str(http_port), "--grpc_port", str(grpc_port), *extra],
-            stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-            env={**os.environ, **env} if env else None)
+            [
+                _script(entry),
+                "--model_name",
+                model_name,
+                "--host",
+                host,
+                "--http_port",
+                str(http_port),
+                "--grpc_port",
+                str(grpc_port),
+                *extra,
+            ],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **env} if env else None,
+        )
     server = LocalPredictor(process, f"http://{host}:{http_port}", model_name, log)
     try:
         if wait_for_http(f"{server.base_url}/v2/models/{model_name}/ready", timeout, process):
@@ -102,8 +164,9 @@ def _start(entry: str, what: str, model_name: str, log: Path, host: str,
     except ChildProcessError as exc:
         raise ServiceUnavailable(f"the {what} {exc}", hint=f"its log: {log}") from None
     server.stop()
-    raise ServiceUnavailable(f"the {what} was not ready within {timeout:.0f} s",
-                             hint=f"its log: {log}")
+    raise ServiceUnavailable(
+        f"the {what} was not ready within {timeout:.0f} s", hint=f"its log: {log}"
+    )
 
 
 def v2_request(frame: pd.DataFrame, schema: Schema, request_id: str = "sample") -> dict:

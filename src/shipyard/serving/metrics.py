@@ -8,16 +8,27 @@ from __future__ import annotations
 from prometheus_client import Counter, Histogram
 
 LABELS = ("model", "version", "role")
-REQUESTS = Counter("shipyard_predictor_requests", "Inference requests by outcome",
-                   LABELS + ("status",))
-LATENCY = Histogram("shipyard_predictor_request_seconds", "Time spent in the model handler",
-                    LABELS, buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2,
-                                     0.5, 1.0, 2.0, 5.0))
-ROWS = Histogram("shipyard_predictor_rows_per_request", "Rows in each inference request",
-                 LABELS, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384))
+REQUESTS = Counter(
+    "shipyard_predictor_requests", "Inference requests by outcome", LABELS + ("status",)
+)
+LATENCY = Histogram(
+    "shipyard_predictor_request_seconds",
+    "Time spent in the model handler",
+    LABELS,
+    buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+)
+ROWS = Histogram(
+    "shipyard_predictor_rows_per_request",
+    "Rows in each inference request",
+    LABELS,
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384),
+)
 PREDICTED = Counter("shipyard_predictor_predicted_class", "Predicted labels", LABELS + ("class",))
-REJECTED = Counter("shipyard_predictor_rejected_requests",
-                   "Malformed request bodies answered 400 before reaching a model", ("path",))
+REJECTED = Counter(
+    "shipyard_predictor_rejected_requests",
+    "Malformed request bodies answered 400 before reaching a model",
+    ("path",),
+)
 
 
 def count_rejected(path: str) -> None:

@@ -33,19 +33,25 @@ def resolve(source: str, settings: Settings | None = None) -> ServedModel:
     settings = settings or get_settings()
     if ModelRef.is_ref(source):
         fetched = fetch(ModelRef.parse(source), MODEL, settings)
-        return ServedModel(load_bundle(fetched.path), fetched.ref.name,
-                           str(fetched.ref.version), source)
+        return ServedModel(
+            load_bundle(fetched.path), fetched.ref.name, str(fetched.ref.version), source
+        )
     path = Path(source.removeprefix("file://"))
     if not path.exists():
-        raise ModelNotFound(f"no model at {source}",
-                            hint="give models:/name@alias, models:/name/N or a bundle folder")
+        raise ModelNotFound(
+            f"no model at {source}",
+            hint="give models:/name@alias, models:/name/N or a bundle folder",
+        )
     bundle = find_bundle(path)  # /mnt/models holds the whole MLflow model
     if settings.model_sha256:
         actual = sha256_file(bundle / MANIFEST)
         if actual != settings.model_sha256:
-            raise IntegrityError(f"the model at {source}: manifest SHA-256 {actual[:12]}… "
-                                 f"differs from the {settings.model_sha256[:12]}… recorded at "
-                                 "registration", hint="the artifact changed after registration")
+            raise IntegrityError(
+                f"the model at {source}: manifest SHA-256 {actual[:12]}… "
+                f"differs from the {settings.model_sha256[:12]}… recorded at "
+                "registration",
+                hint="the artifact changed after registration",
+            )
     model = load_bundle(bundle)
     version = settings.model_version or str(model.manifest.get("version", "local"))
     return ServedModel(model, settings.model_name, version, source)

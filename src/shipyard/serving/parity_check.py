@@ -38,10 +38,12 @@ class ParityReport:
     path: str  # "fast path" or "pipeline"
 
     def tags(self) -> dict[str, str]:
-        return {"shipyard.parity_rows": str(self.rows),
-                "shipyard.parity_max_diff": f"{self.max_difference:.3e}",
-                "shipyard.parity_label_mismatches": str(self.label_mismatches),
-                "shipyard.parity_path": self.path}
+        return {
+            "shipyard.parity_rows": str(self.rows),
+            "shipyard.parity_max_diff": f"{self.max_difference:.3e}",
+            "shipyard.parity_label_mismatches": str(self.label_mismatches),
+            "shipyard.parity_path": self.path,
+        }
 
 
 def check_served_parity(model: LoadedModel, frame: pd.DataFrame) -> ParityReport:
@@ -54,11 +56,13 @@ def check_served_parity(model: LoadedModel, frame: pd.DataFrame) -> ParityReport
         body = json.dumps(request_body(frame, model.schema, "parity", spelling)).encode()
         request = InferRequest.from_bytes(body, len(body), "parity")
         outputs = scorer.outputs(to_columns(request, model.schema))
-        scores, labels = outputs.get("predict_proba", outputs["predict"])[1], \
-            outputs["predict"][1]
+        scores, labels = outputs.get("predict_proba", outputs["predict"])[1], outputs["predict"][1]
         diff, row = largest_difference(expected_scores, scores)
-        tolerance = TOLERANCE * (max(1.0, float(np.abs(expected_scores[row]).max()))
-                                 if model.task == REGRESSION and diff < np.inf else 1.0)
+        tolerance = TOLERANCE * (
+            max(1.0, float(np.abs(expected_scores[row]).max()))
+            if model.task == REGRESSION and diff < np.inf
+            else 1.0
+        )
         wrong = np.flatnonzero(_labels_differ(expected_labels, labels))
         if diff > tolerance or wrong.size:
             at = int(wrong[0]) if wrong.size else row
@@ -66,10 +70,12 @@ def check_served_parity(model: LoadedModel, frame: pd.DataFrame) -> ParityReport
                 f"served answers differ from the registered model's (bools as {spelling}): "
                 f"row '{frame.index[at]}' differs by {diff:.3g} "
                 f"(labels {expected_labels[at]!r} vs {labels[at]!r})",
-                hint="a feature is encoded differently when served; see shipyard.features")
+                hint="a feature is encoded differently when served; see shipyard.features",
+            )
         worst, mismatches = max(worst, diff), mismatches + int(wrong.size)
-    return ParityReport(len(frame), worst, mismatches,
-                        "fast path" if scorer.fast is not None else "pipeline")
+    return ParityReport(
+        len(frame), worst, mismatches, "fast path" if scorer.fast is not None else "pipeline"
+    )
 
 
 def _labels_differ(expected: np.ndarray, got: np.ndarray) -> np.ndarray:

@@ -61,12 +61,18 @@ class Scorer:
 
     def output_types(self) -> list[dict[str, Any]]:
         classes = self.model.classes
-        types: list[dict[str, Any]] = [{"name": "predict", "datatype": label_datatype(classes),
-                                        "shape": [-1]}]
+        types: list[dict[str, Any]] = [
+            {"name": "predict", "datatype": label_datatype(classes), "shape": [-1]}
+        ]
         if classes is not None:
-            types.append({"name": "predict_proba", "datatype": "FP64",
-                          "shape": [-1, len(classes)],
-                          "parameters": {"classes": [str(c) for c in classes]}})
+            types.append(
+                {
+                    "name": "predict_proba",
+                    "datatype": "FP64",
+                    "shape": [-1, len(classes)],
+                    "parameters": {"classes": [str(c) for c in classes]},
+                }
+            )
         return types
 
 
@@ -89,8 +95,9 @@ class ShipyardPredictor(Model):
         if self.settings.logger_url:
             from shipyard.serving.event_forwarder import EventForwarder
 
-            self.forwarder = EventForwarder(self.settings.logger_url, self.name,
-                                            mode=self.settings.logger_mode)
+            self.forwarder = EventForwarder(
+                self.settings.logger_url, self.name, mode=self.settings.logger_mode
+            )
         self.ready = True
         return self.ready
 
@@ -117,8 +124,9 @@ class ShipyardPredictor(Model):
         _, scorer = self.loaded()
         return scorer.output_types()
 
-    def predict(self, payload: InferRequest, headers: dict[str, str] | None = None
-                ) -> InferResponse:
+    def predict(
+        self, payload: InferRequest, headers: dict[str, str] | None = None
+    ) -> InferResponse:
         labels = {"model": self.name, "version": self.version or "", "role": self.settings.role}
         start = time.perf_counter()
         try:
@@ -152,17 +160,22 @@ class ShipyardPredictor(Model):
         outputs = []
         for name in wanted or list(results):
             if name not in results:
-                raise InvalidInput(f"output '{name}' does not exist for a "
-                                   f"{served.model.task} model")
+                raise InvalidInput(
+                    f"output '{name}' does not exist for a {served.model.task} model"
+                )
             datatype, values = results[name]
             output = InferOutput(name=name, shape=list(values.shape), datatype=datatype)
             output.set_data_from_numpy(values, binary_data=False)
             outputs.append(output)
-        response = InferResponse(response_id=payload.id or str(uuid.uuid4()),
-                                 model_name=self.name, model_version=self.version,
-                                 infer_outputs=outputs, parameters=payload.parameters or None,
-                                 use_binary_outputs=payload.use_binary_outputs,
-                                 requested_outputs=payload.request_outputs)
+        response = InferResponse(
+            response_id=payload.id or str(uuid.uuid4()),
+            model_name=self.name,
+            model_version=self.version,
+            infer_outputs=outputs,
+            parameters=payload.parameters or None,
+            use_binary_outputs=payload.use_binary_outputs,
+            requested_outputs=payload.request_outputs,
+        )
         return response, predicted
 
     @staticmethod
@@ -170,6 +183,7 @@ class ShipyardPredictor(Model):
         requested = [o.name for o in payload.request_outputs or []]
         unknown = [n for n in requested if n not in OUTPUTS]
         if unknown:
-            raise InvalidInput(f"unknown output '{unknown[0]}'; the model's outputs are: "
-                               f"{', '.join(OUTPUTS)}")
+            raise InvalidInput(
+                f"unknown output '{unknown[0]}'; the model's outputs are: {', '.join(OUTPUTS)}"
+            )
         return requested

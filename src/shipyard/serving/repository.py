@@ -20,8 +20,10 @@ from kserve.model import BaseKServeModel
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 from pydantic import SecretStr
 
-DISABLED_MESSAGE = ("the model repository extension (load/unload) is disabled on this server; "
-                    "set SHIPYARD_MODEL_REPOSITORY_TOKEN to enable it")
+DISABLED_MESSAGE = (
+    "the model repository extension (load/unload) is disabled on this server; "
+    "set SHIPYARD_MODEL_REPOSITORY_TOKEN to enable it"
+)
 DENIED_MESSAGE = "the model repository extension needs 'Authorization: Bearer <token>'"
 
 
@@ -40,8 +42,11 @@ def authorize(token: SecretStr | None, authorization: str | None) -> Verdict:
     if scheme.lower() != "bearer" or not presented:
         return Verdict.DENIED
     expected = token.get_secret_value().encode()
-    return Verdict.ALLOWED if hmac.compare_digest(presented.strip().encode(), expected) \
+    return (
+        Verdict.ALLOWED
+        if hmac.compare_digest(presented.strip().encode(), expected)
         else Verdict.DENIED
+    )
 
 
 class ServedModelsRepository(ModelRepositoryExtension):

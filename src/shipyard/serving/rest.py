@@ -31,13 +31,22 @@ from shipyard.serving.faults import CLIENT_FAULTS
 from shipyard.serving.repository import DENIED_MESSAGE, DISABLED_MESSAGE, Verdict, authorize
 
 
-async def send_json(send: Send, status: int, message: str,
-                    headers: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+async def send_json(
+    send: Send, status: int, message: str, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
     """A complete JSON error response from ASGI middleware."""
     body = json.dumps({"error": message}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()), *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -59,8 +68,7 @@ class BodyLimit:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         declared = _header(scope, b"content-length")
-        if declared is not None and declared.strip().isdigit() \
-                and int(declared) > self.max_bytes:
+        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
             return await self._refuse(scope, receive, send, more=True)
         chunks: list[bytes] = []
         size, disconnected = 0, False
@@ -71,8 +79,9 @@ class BodyLimit:
                 break
             size += len(message.get("body", b""))
             if size > self.max_bytes:
-                return await self._refuse(scope, receive, send,
-                                          more=message.get("more_body", False))
+                return await self._refuse(
+                    scope, receive, send, more=message.get("more_body", False)
+                )
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
                 break
@@ -97,10 +106,10 @@ class BodyLimit:
             message = await receive()
             discarded += len(message.get("body", b""))
             more = message["type"] == "http.request" and message.get("more_body", False)
-        reason = (f"request body larger than {self.max_bytes} bytes "
-                  "(SHIPYARD_MAX_REQUEST_BYTES)")
-        logger.warning("413 %s %s: %s", scope.get("method"), bounded(scope.get("path"), 120),
-                       reason)
+        reason = f"request body larger than {self.max_bytes} bytes (SHIPYARD_MAX_REQUEST_BYTES)"
+        logger.warning(
+            "413 %s %s: %s", scope.get("method"), bounded(scope.get("path"), 120), reason
+        )
         await send_json(send, 413, reason, ((b"connection", b"close"),))
 
 
@@ -119,8 +128,13 @@ class RepositoryGuard:
             if verdict is not Verdict.ALLOWED:
                 status = 404 if verdict is Verdict.DISABLED else 401
                 message = DISABLED_MESSAGE if status == 404 else DENIED_MESSAGE
-                logger.warning("%d %s %s: %s", status, scope.get("method"),
-                               bounded(scope.get("path"), 120), message)
+                logger.warning(
+                    "%d %s %s: %s",
+                    status,
+                    scope.get("method"),
+                    bounded(scope.get("path"), 120),
+                    message,
+                )
                 extra = ((b"www-authenticate", b"Bearer"),) if status == 401 else ()
                 return await send_json(send, status, message, extra)
         await self.app(scope, receive, send)
@@ -136,10 +150,10 @@ def client_error(status: int) -> Callable:
     """A handler answering ``status`` with the bounded message, logged as one line."""
 
     async def handler(request: Request, exc: Exception) -> JSONResponse:
-        message = bounded_message(getattr(exc, "reason", None) or str(exc)
-                                  or type(exc).__name__)
-        logger.warning("%d %s %s: %s", status, request.method, bounded(request.url.path, 120),
-                       message)
+        message = bounded_message(getattr(exc, "reason", None) or str(exc) or type(exc).__name__)
+        logger.warning(
+            "%d %s %s: %s", status, request.method, bounded(request.url.path, 120), message
+        )
         return JSONResponse(status_code=status, content={"error": message})
 
     return handler
@@ -167,16 +181,22 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
     """A bug of ours: the traceback goes to the log, the client gets the exception's type."""
     logger.error("500 %s %s", request.method, bounded(request.url.path, 120), exc_info=exc)
-    return JSONResponse(status_code=500,
-                        content={"error": f"internal error ({type(exc).__name__})"})
+    return JSONResponse(
+        status_code=500, content={"error": f"internal error ({type(exc).__name__})"}
+    )
 
 
 class HardenedRESTServer(RESTServer):
     """``RESTServer`` with Shipyard's middleware and handlers installed on kserve's app."""
 
-    def __init__(self, *args: Any, max_request_bytes: int, repository_token: SecretStr | None,
-                 middleware: Sequence[tuple[Callable[..., ASGIApp], dict[str, Any]]] = (),
-                 **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        max_request_bytes: int,
+        repository_token: SecretStr | None,
+        middleware: Sequence[tuple[Callable[..., ASGIApp], dict[str, Any]]] = (),
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.max_request_bytes, self.repository_token = max_request_bytes, repository_token
         self.extra_middleware = list(middleware)

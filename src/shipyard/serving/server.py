@@ -57,11 +57,20 @@ class VersionedPaths:
             name, version = match["name"], match["version"]
             served = self.versions.get(name)
             if served is not None and version != served:
-                body = json.dumps({"error": f"model '{bounded(name)}' version "
-                                            f"'{bounded(version)}' is not served here; this "
-                                            f"server serves version '{served}'"}).encode()
-                await send({"type": "http.response.start", "status": 404,
-                            "headers": [(b"content-type", b"application/json")]})
+                body = json.dumps(
+                    {
+                        "error": f"model '{bounded(name)}' version "
+                        f"'{bounded(version)}' is not served here; this "
+                        f"server serves version '{served}'"
+                    }
+                ).encode()
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 404,
+                        "headers": [(b"content-type", b"application/json")],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
             path = f"/v2/models/{name}{match['rest'] or ''}"
@@ -73,9 +82,13 @@ class ShipyardModelServer(ModelServer):
     """``kserve.ModelServer`` with a listen ``host``, hardened request handling, and the
     model-repository extension behind ``settings.model_repository_token``."""
 
-    def __init__(self, host: str = "127.0.0.1",
-                 routes: list[tuple[str, Callable[..., Any], list[str]]] | None = None,
-                 settings: Settings | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        routes: list[tuple[str, Callable[..., Any], list[str]]] | None = None,
+        settings: Settings | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
         self.host = host
         self.routes = routes or []  # extra endpoints: (path, handler, methods)
@@ -85,8 +98,10 @@ class ShipyardModelServer(ModelServer):
 
     def check_ports(self) -> None:
         """``ServiceUnavailable`` naming the port if either one is taken."""
-        check_ports(self.host, {"HTTP": self.http_port,
-                                "gRPC": self.grpc_port if self.enable_grpc else None})
+        check_ports(
+            self.host,
+            {"HTTP": self.http_port, "gRPC": self.grpc_port if self.enable_grpc else None},
+        )
 
     def start(self, models: list[Any]) -> None:
         from kserve.model_server import app
@@ -98,31 +113,55 @@ class ShipyardModelServer(ModelServer):
         served = {m.name: m for m in models if m.ready}
         self.dataplane.served = set(served)
         self.model_repository_extension.served = served
-        versions = {m.name: str(getattr(m, "version", None)) for m in models
-                    if getattr(m, "version", None) is not None}
+        versions = {
+            m.name: str(getattr(m, "version", None))
+            for m in models
+            if getattr(m, "version", None) is not None
+        }
         token = self.settings.model_repository_token
         self._rest_server = HardenedRESTServer(
-            FASTAPI_APP_IMPORT_STRING, self.dataplane, self.model_repository_extension,
-            self.http_port, access_log_format=self.access_log_format, workers=1,
-            grace_period=self.grace_period, event_loop=self.event_loop,
+            FASTAPI_APP_IMPORT_STRING,
+            self.dataplane,
+            self.model_repository_extension,
+            self.http_port,
+            access_log_format=self.access_log_format,
+            workers=1,
+            grace_period=self.grace_period,
+            event_loop=self.event_loop,
             timeout_keep_alive=self.timeout_keep_alive,
-            max_request_bytes=self.settings.max_request_bytes, repository_token=token,
-            middleware=[(VersionedPaths, {"versions": versions})])
+            max_request_bytes=self.settings.max_request_bytes,
+            repository_token=token,
+            middleware=[(VersionedPaths, {"versions": versions})],
+        )
         self._rest_server.config.host = self.host
         self.servers.append(self._rest_server.start())
         if self.enable_grpc:
-            self._grpc_server = GRPCServer(self.host, self.grpc_port, self.dataplane,
-                                           self.model_repository_extension, self.grace_period,
-                                           self.settings.max_request_bytes, token)
+            self._grpc_server = GRPCServer(
+                self.host,
+                self.grpc_port,
+                self.dataplane,
+                self.model_repository_extension,
+                self.grace_period,
+                self.settings.max_request_bytes,
+                token,
+            )
             self.servers.append(self._grpc_server.start(self.max_threads))
         self.setup_event_loop()
         self.register_signal_handler()
         asyncio.run(self._serve())
 
 
-def serve_predictor(source: str, name: str, host: str, http_port: int, grpc_port: int,
-                    enable_grpc: bool = True, logger_url: str | None = None,
-                    settings: Settings | None = None, **server_kwargs: Any) -> None:
+def serve_predictor(
+    source: str,
+    name: str,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    enable_grpc: bool = True,
+    logger_url: str | None = None,
+    settings: Settings | None = None,
+    **server_kwargs: Any,
+) -> None:
     """Load the model (verified) and serve it until SIGTERM/SIGINT; with ``logger_url``,
     forward each request/response to it as KServe's logger would (the drift detector)."""
     from shipyard.serving.predictor import ShipyardPredictor
@@ -130,8 +169,14 @@ def serve_predictor(source: str, name: str, host: str, http_port: int, grpc_port
     settings = settings or get_settings()
     if logger_url:
         settings = settings.model_copy(update={"logger_url": logger_url})
-    server = ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
-                                 enable_grpc=enable_grpc, settings=settings, **server_kwargs)
+    server = ShipyardModelServer(
+        host=host,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        enable_grpc=enable_grpc,
+        settings=settings,
+        **server_kwargs,
+    )
     server.check_ports()  # before the model loads: a busy port fails in a second, not ten
     model = ShipyardPredictor(name, source, settings)
     model.load()
@@ -145,17 +190,20 @@ def _parser(description: str) -> argparse.ArgumentParser:
     from kserve import model_server
     from shipyard.settings import get_settings
 
-    parser = argparse.ArgumentParser(parents=[model_server.parser], conflict_handler="resolve",
-                                     description=description)
-    parser.add_argument("--host", default=get_settings().serve_host,
-                        help="address to listen on (0.0.0.0 in a pod)")
+    parser = argparse.ArgumentParser(
+        parents=[model_server.parser], conflict_handler="resolve", description=description
+    )
+    parser.add_argument(
+        "--host", default=get_settings().serve_host, help="address to listen on (0.0.0.0 in a pod)"
+    )
     return parser
 
 
 def _settings_from(args: argparse.Namespace, names: tuple[str, ...]) -> Settings:
     """The process settings with the command line's values for ``names`` on top."""
-    return get_settings().model_copy(update={n: getattr(args, n) for n in names
-                                             if getattr(args, n) is not None})
+    return get_settings().model_copy(
+        update={n: getattr(args, n) for n in names if getattr(args, n) is not None}
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -163,29 +211,53 @@ def main(argv: list[str] | None = None) -> None:
     ``SHIPYARD_*`` setting."""
     defaults = get_settings()
     parser = _parser("Shipyard KServe v2 predictor")
-    parser.add_argument("--model_source", default=defaults.model_source,
-                        help="models:/name@alias, models:/name/N, or a bundle folder "
-                             "(KServe mounts storageUri at /mnt/models)")
-    parser.add_argument("--logger_url", default=defaults.logger_url,
-                        help="post each request/response there as CloudEvents (local mode; "
-                             "on a cluster the InferenceService logger does this)")
-    parser.add_argument("--logger_mode", choices=("all", "request", "response"),
-                        default=defaults.logger_mode,
-                        help="which events to forward, as the InferenceService logger.mode "
-                             "(the drift detector reads requests only)")
-    parser.add_argument("--role", choices=("stable", "canary"), default=defaults.role,
-                        help="label on the metrics that tells stable from canary "
-                             "(SHIPYARD_ROLE)")
-    parser.add_argument("--model_version", default=defaults.model_version,
-                        help="registry version of a model served from a folder: the metrics' "
-                             "version label (SHIPYARD_MODEL_VERSION)")
+    parser.add_argument(
+        "--model_source",
+        default=defaults.model_source,
+        help="models:/name@alias, models:/name/N, or a bundle folder "
+        "(KServe mounts storageUri at /mnt/models)",
+    )
+    parser.add_argument(
+        "--logger_url",
+        default=defaults.logger_url,
+        help="post each request/response there as CloudEvents (local mode; "
+        "on a cluster the InferenceService logger does this)",
+    )
+    parser.add_argument(
+        "--logger_mode",
+        choices=("all", "request", "response"),
+        default=defaults.logger_mode,
+        help="which events to forward, as the InferenceService logger.mode "
+        "(the drift detector reads requests only)",
+    )
+    parser.add_argument(
+        "--role",
+        choices=("stable", "canary"),
+        default=defaults.role,
+        help="label on the metrics that tells stable from canary (SHIPYARD_ROLE)",
+    )
+    parser.add_argument(
+        "--model_version",
+        default=defaults.model_version,
+        help="registry version of a model served from a folder: the metrics' "
+        "version label (SHIPYARD_MODEL_VERSION)",
+    )
     args, _ = parser.parse_known_args(argv)
-    settings = _settings_from(args, ("model_source", "logger_url", "logger_mode", "role",
-                                     "model_version"))
+    settings = _settings_from(
+        args, ("model_source", "logger_url", "logger_mode", "role", "model_version")
+    )
     with one_line_errors():
-        serve_predictor(settings.model_source, args.model_name, args.host, args.http_port,
-                        args.grpc_port, enable_grpc=args.enable_grpc, settings=settings,
-                        workers=1, max_threads=args.max_threads)
+        serve_predictor(
+            settings.model_source,
+            args.model_name,
+            args.host,
+            args.http_port,
+            args.grpc_port,
+            enable_grpc=args.enable_grpc,
+            settings=settings,
+            workers=1,
+            max_threads=args.max_threads,
+        )
 
 
 class one_line_errors:  # noqa: N801 (a context manager used like a function)
@@ -195,26 +267,40 @@ class one_line_errors:  # noqa: N801 (a context manager used like a function)
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> Literal[False]:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> Literal[False]:
         if isinstance(exc, ShipyardError):
             print(f"shipyard: error: {one_line(exc)}", file=sys.stderr, flush=True)
             sys.exit(exit_code(exc))
         return False
 
 
-def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port: int,
-                   monitor_settings: MonitorSettings | None = None, **server_kwargs: Any) -> None:
+def serve_detector(
+    source: str,
+    name: str,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    monitor_settings: MonitorSettings | None = None,
+    **server_kwargs: Any,
+) -> None:
     """Load the drift detector (verified) and serve it until SIGTERM/SIGINT."""
     from shipyard.serving.detector import DriftDetectorModel
 
     async def latest() -> JSONResponse:
         monitor, _ = model.loaded()
-        return JSONResponse({
-            "model": name, "windows_scored": monitor.scored,
-            "drift_windows": monitor.drift_windows, "detector_errors": monitor.errors,
-            "rows_dropped": monitor.dropped, "rows_buffered": monitor.buffered,
-            "latest": monitor.latest.to_dict() if monitor.latest else None})
+        return JSONResponse(
+            {
+                "model": name,
+                "windows_scored": monitor.scored,
+                "drift_windows": monitor.drift_windows,
+                "detector_errors": monitor.errors,
+                "rows_dropped": monitor.dropped,
+                "rows_buffered": monitor.buffered,
+                "latest": monitor.latest.to_dict() if monitor.latest else None,
+            }
+        )
 
     async def labels(request: Request) -> JSONResponse:
         """Ground truth for earlier requests: ``{"labels": [{"id", "row", "label"}, …]}``."""
@@ -230,17 +316,19 @@ def serve_detector(source: str, name: str, host: str, http_port: int, grpc_port:
                 if "id" not in item or "label" not in item:
                     raise ValueError(f"labels[{n}] needs an id and a label")
         except (ValueError, KeyError, TypeError) as exc:
-            return JSONResponse({"error": f"invalid labels: {bounded(str(exc))}"},
-                                status_code=400)
+            return JSONResponse({"error": f"invalid labels: {bounded(str(exc))}"}, status_code=400)
         _, live = model.loaded()
         counts = live.add_labels(items)
         model.keep_labels(items)
         return JSONResponse({**counts, "metrics": live.metrics()})
 
-    server = ShipyardModelServer(host=host, http_port=http_port, grpc_port=grpc_port,
-                                 routes=[(f"/v1/drift/{name}", latest, ["GET"]),
-                                         (f"/v1/labels/{name}", labels, ["POST"])],
-                                 **server_kwargs)
+    server = ShipyardModelServer(
+        host=host,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        routes=[(f"/v1/drift/{name}", latest, ["GET"]), (f"/v1/labels/{name}", labels, ["POST"])],
+        **server_kwargs,
+    )
     server.check_ports()
     model = DriftDetectorModel(name, source, monitor_settings)
     model.load()
@@ -256,21 +344,32 @@ def drift_main(argv: list[str] | None = None) -> None:
 
     defaults = get_settings()
     parser = _parser("Shipyard drift detector (alibi-detect) for KServe's request logger")
-    parser.add_argument("--detector_source", default=defaults.detector_source,
-                        help="models:/name@alias, models:/name/N, or a saved detector folder")
+    parser.add_argument(
+        "--detector_source",
+        default=defaults.detector_source,
+        help="models:/name@alias, models:/name/N, or a saved detector folder",
+    )
     parser.add_argument("--window_size", type=int, default=defaults.drift_window_size)
-    parser.add_argument("--max_age_seconds", type=float,
-                        default=defaults.drift_max_age_seconds)
-    parser.add_argument("--max_buffered_rows", type=int,
-                        default=defaults.drift_max_buffered_rows)
-    parser.add_argument("--nice", type=int, default=0,
-                        help="lower this process's CPU priority (local mode: the predictor on "
-                             "the same machine comes first; in a pod, CPU limits do this)")
+    parser.add_argument("--max_age_seconds", type=float, default=defaults.drift_max_age_seconds)
+    parser.add_argument("--max_buffered_rows", type=int, default=defaults.drift_max_buffered_rows)
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="lower this process's CPU priority (local mode: the predictor on "
+        "the same machine comes first; in a pod, CPU limits do this)",
+    )
     args, _ = parser.parse_known_args(argv)
     if args.nice:
         os.nice(args.nice)
     with one_line_errors():
-        serve_detector(args.detector_source, args.model_name, args.host, args.http_port,
-                       args.grpc_port, MonitorSettings(args.window_size, args.max_age_seconds,
-                                                       args.max_buffered_rows),
-                       enable_grpc=False, workers=1)
+        serve_detector(
+            args.detector_source,
+            args.model_name,
+            args.host,
+            args.http_port,
+            args.grpc_port,
+            MonitorSettings(args.window_size, args.max_age_seconds, args.max_buffered_rows),
+            enable_grpc=False,
+            workers=1,
+        )

@@ -33,18 +33,27 @@ if TYPE_CHECKING:
 
 def _say(line: str) -> None:
     """One line on stderr, stamped, beside the predictor's own log lines."""
-    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} shipyard: {line}", file=sys.stderr,
-          flush=True)
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} shipyard: {line}", file=sys.stderr, flush=True)
 
-UP = Gauge("shipyard_drift_detector_up", "1 while the supervised drift detector process runs",
-           ("detector",))
-EXITS = Counter("shipyard_drift_detector_exits", "Times the supervised drift detector exited",
-                ("detector",))
-RESTARTS = Counter("shipyard_drift_detector_restarts",
-                   "Times the supervisor started the drift detector again", ("detector",))
-STOPPED = Gauge("shipyard_drift_detector_supervision_stopped",
-                "1 once the detector exited too often and is no longer restarted",
-                ("detector",))
+
+UP = Gauge(
+    "shipyard_drift_detector_up",
+    "1 while the supervised drift detector process runs",
+    ("detector",),
+)
+EXITS = Counter(
+    "shipyard_drift_detector_exits", "Times the supervised drift detector exited", ("detector",)
+)
+RESTARTS = Counter(
+    "shipyard_drift_detector_restarts",
+    "Times the supervisor started the drift detector again",
+    ("detector",),
+)
+STOPPED = Gauge(
+    "shipyard_drift_detector_supervision_stopped",
+    "1 once the detector exited too often and is no longer restarted",
+    ("detector",),
+)
 
 
 class Process(Protocol):
@@ -74,9 +83,18 @@ ChildT = TypeVar("ChildT", bound=Child)
 class Supervisor(Generic[ChildT]):
     """Watch ``child``; on exit start it again with ``start`` within the bound."""
 
-    def __init__(self, what: str, child: ChildT, start: Callable[[], ChildT], *,
-                 label: str = "drift", max_restarts: int = 3, window_seconds: float = 60.0,
-                 poll_seconds: float = 0.5, say: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        what: str,
+        child: ChildT,
+        start: Callable[[], ChildT],
+        *,
+        label: str = "drift",
+        max_restarts: int = 3,
+        window_seconds: float = 60.0,
+        poll_seconds: float = 0.5,
+        say: Callable[[str], None] | None = None,
+    ) -> None:
         self.what, self.name, self.child, self.start = what, label, child, start
         self.max_restarts, self.window_seconds = max_restarts, window_seconds
         self.poll_seconds = poll_seconds
@@ -85,8 +103,7 @@ class Supervisor(Generic[ChildT]):
         self.gave_up = False
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._watch, name=f"supervise-{label}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._watch, name=f"supervise-{label}", daemon=True)
         UP.labels(label).set(1)
         STOPPED.labels(label).set(0)
         EXITS.labels(label)
@@ -125,16 +142,20 @@ class Supervisor(Generic[ChildT]):
             if len(self.restarts) >= self.max_restarts:
                 self.gave_up = True
                 STOPPED.labels(self.name).set(1)
-                self.say(f"{self.what} (pid {pid}) {how}; it was restarted "
-                         f"{self.max_restarts} times within {self.window_seconds:g} s, so it "
-                         f"stays down: the predictor keeps serving without it (its log: "
-                         f"{self.child.log})")
+                self.say(
+                    f"{self.what} (pid {pid}) {how}; it was restarted "
+                    f"{self.max_restarts} times within {self.window_seconds:g} s, so it "
+                    f"stays down: the predictor keeps serving without it (its log: "
+                    f"{self.child.log})"
+                )
                 return False
             self.restarts.append(now)
             RESTARTS.labels(self.name).inc()
-            self.say(f"{self.what} (pid {pid}) {how}; restarting it ({len(self.restarts)} of "
-                     f"{self.max_restarts} within {self.window_seconds:g} s; its log: "
-                     f"{self.child.log})")
+            self.say(
+                f"{self.what} (pid {pid}) {how}; restarting it ({len(self.restarts)} of "
+                f"{self.max_restarts} within {self.window_seconds:g} s; its log: "
+                f"{self.child.log})"
+            )
             began = time.monotonic()
             try:
                 child = self.start()
@@ -148,14 +169,17 @@ class Supervisor(Generic[ChildT]):
                     return False
                 self.child = child
             UP.labels(self.name).set(1)
-            self.say(f"{self.what} restarted (pid {child.process.pid}) in "
-                     f"{time.monotonic() - began:.1f} s")
+            self.say(
+                f"{self.what} restarted (pid {child.process.pid}) in "
+                f"{time.monotonic() - began:.1f} s"
+            )
             return True
         return False
 
 
-def supervise_detector(source: str, log: Path, host: str, port: int, name: str = "drift",
-                       **limits: Any) -> Supervisor[LocalPredictor]:
+def supervise_detector(
+    source: str, log: Path, host: str, port: int, name: str = "drift", **limits: Any
+) -> Supervisor[LocalPredictor]:
     """Start the drift detector on ``host:port`` and supervise it (restarts on the same port,
     where the predictor forwards; its log appended to)."""
     from shipyard.processes import free_port
@@ -163,6 +187,10 @@ def supervise_detector(source: str, log: Path, host: str, port: int, name: str =
 
     port = port or free_port(host)
     first = start_detector(source, name, log, host, port)
-    return Supervisor("drift detector", first,
-                      lambda: start_detector(source, name, log, host, port, append_log=True),
-                      label=name, **limits).begin()
+    return Supervisor(
+        "drift detector",
+        first,
+        lambda: start_detector(source, name, log, host, port, append_log=True),
+        label=name,
+        **limits,
+    ).begin()

@@ -24,10 +24,26 @@ from shipyard.schema import BOOL_DTYPE, CATEGORICAL, Schema
 if TYPE_CHECKING:
     from kserve.protocol.infer_type import InferInput, InferRequest
 
-NUMERIC_DATATYPES = frozenset({"BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16",
-                               "INT32", "INT64", "FP16", "FP32", "FP64"})
-INTEGER_DATATYPES = {name: np.iinfo(name.lower()) for name in
-                     ("UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64")}
+NUMERIC_DATATYPES = frozenset(
+    {
+        "BOOL",
+        "UINT8",
+        "UINT16",
+        "UINT32",
+        "UINT64",
+        "INT8",
+        "INT16",
+        "INT32",
+        "INT64",
+        "FP16",
+        "FP32",
+        "FP64",
+    }
+)
+INTEGER_DATATYPES = {
+    name: np.iinfo(name.lower())
+    for name in ("UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64")
+}
 MAX_ADVERTISED_CATEGORIES = 50
 
 
@@ -44,8 +60,12 @@ class InputSpec:
         parameters: dict = {"nullable": self.nullable}
         if self.categories is not None:
             parameters["categories"] = self.categories
-        return {"name": self.name, "datatype": self.datatype, "shape": self.shape,
-                "parameters": parameters}
+        return {
+            "name": self.name,
+            "datatype": self.datatype,
+            "shape": self.shape,
+            "parameters": parameters,
+        }
 
 
 def input_specs(schema: Schema) -> list[InputSpec]:
@@ -77,8 +97,10 @@ def _column(infer_input: InferInput) -> np.ndarray:
     except (ValueError, TypeError) as exc:
         detail = str(exc).split("\n")[0]
         expected = int(np.prod(shape))
-        raise InvalidInput(f"input '{name}': data does not fit datatype {infer_input.datatype} "
-                           f"and shape {shape} ({expected} values): {detail}") from None
+        raise InvalidInput(
+            f"input '{name}': data does not fit datatype {infer_input.datatype} "
+            f"and shape {shape} ({expected} values): {detail}"
+        ) from None
     return values
 
 
@@ -99,11 +121,13 @@ def _check_json_values(infer_input: InferInput) -> None:
         types = set(map(type, values))
     info = INTEGER_DATATYPES.get(datatype)
     if types <= _JSON_TYPES.get(datatype, {int} if info else _NUMBERS) and (
-            info is None or not values or info.min <= min(values) and max(values) <= info.max):
+        info is None or not values or info.min <= min(values) and max(values) <= info.max
+    ):
         return
     bad = next(value for value in values if not _fits(value, datatype))
-    raise InvalidInput(f"input '{_short(name)}': value {_short(repr(bad))} does not fit "
-                       f"datatype {datatype}")
+    raise InvalidInput(
+        f"input '{_short(name)}': value {_short(repr(bad))} does not fit datatype {datatype}"
+    )
 
 
 _NUMBERS: set[type] = {int, float, type(None)}
@@ -117,8 +141,9 @@ def _fits(value: Any, datatype: str) -> bool:
         return isinstance(value, bool)
     if datatype in INTEGER_DATATYPES:
         info = INTEGER_DATATYPES[datatype]
-        return isinstance(value, int) and not isinstance(value, bool) and \
-            info.min <= value <= info.max
+        return (
+            isinstance(value, int) and not isinstance(value, bool) and info.min <= value <= info.max
+        )
     return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
@@ -153,12 +178,15 @@ def to_columns(request: InferRequest, schema: Schema) -> dict[str, np.ndarray]:
         raise InvalidInput(f"input '{duplicates[0]}' is given more than once")
     unknown = [n for n in names if n not in features]
     if unknown:
-        raise InvalidInput(f"unknown input '{unknown[0]}'; the model's inputs are: "
-                           f"{', '.join(features)}")
+        raise InvalidInput(
+            f"unknown input '{unknown[0]}'; the model's inputs are: {', '.join(features)}"
+        )
     missing = [f for f in features if f not in names]
     if missing:
-        raise InvalidInput(f"missing input '{missing[0]}'"
-                           + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        raise InvalidInput(
+            f"missing input '{missing[0]}'"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+        )
     columns: dict[str, np.ndarray] = {}
     for infer_input in inputs:
         columns[infer_input.name] = _feature_column(infer_input, schema)
@@ -178,8 +206,10 @@ def _feature_column(infer_input: InferInput, schema: Schema) -> np.ndarray:
     if column.kind == CATEGORICAL:
         allowed = ("BOOL", "BYTES") if column.dtype == BOOL_DTYPE else ("BYTES",)
         if datatype not in allowed:
-            raise InvalidInput(f"input '{name}' has datatype {datatype}; expected "
-                               f"{' or '.join(allowed)} (a categorical feature)")
+            raise InvalidInput(
+                f"input '{name}' has datatype {datatype}; expected "
+                f"{' or '.join(allowed)} (a categorical feature)"
+            )
         values = _column(infer_input).reshape(-1)
         if not column.nullable and any(v is None for v in values):
             raise InvalidInput(f"input '{name}' has nulls; this feature takes no null")
@@ -188,8 +218,10 @@ def _feature_column(infer_input: InferInput, schema: Schema) -> np.ndarray:
         except ValueError as exc:
             raise InvalidInput(f"input '{name}': {exc}") from None
     if datatype not in NUMERIC_DATATYPES:
-        raise InvalidInput(f"input '{name}' has datatype {datatype}; expected a numeric "
-                           "datatype such as FP32, FP64 or INT64")
+        raise InvalidInput(
+            f"input '{name}' has datatype {datatype}; expected a numeric "
+            "datatype such as FP32, FP64 or INT64"
+        )
     values = _column(infer_input).reshape(-1).astype(np.float64)
     _check_finite(name, values, column.nullable)
     return values
@@ -198,18 +230,21 @@ def _feature_column(infer_input: InferInput, schema: Schema) -> np.ndarray:
 def _from_tensor(infer_input: InferInput, schema: Schema) -> dict[str, np.ndarray]:
     name, datatype, features = infer_input.name, infer_input.datatype, schema.features
     if schema.categorical:
-        raise InvalidInput(f"input '{name}' is not a feature of this model; a single tensor is "
-                           f"accepted only by all-numeric models. Inputs: {', '.join(features)}")
+        raise InvalidInput(
+            f"input '{name}' is not a feature of this model; a single tensor is "
+            f"accepted only by all-numeric models. Inputs: {', '.join(features)}"
+        )
     if datatype not in NUMERIC_DATATYPES:
         raise InvalidInput(f"input '{name}' has datatype {datatype}; expected FP32 or FP64")
     shape = list(infer_input.shape or [])
     if len(shape) != 2 or shape[1] != len(features):
-        raise InvalidInput(f"input '{name}': shape {shape} must be [rows, {len(features)}] "
-                           f"(the features in order: {', '.join(features)})")
+        raise InvalidInput(
+            f"input '{name}': shape {shape} must be [rows, {len(features)}] "
+            f"(the features in order: {', '.join(features)})"
+        )
     values = _column(infer_input).astype(np.float64).reshape(shape)
     for j, feature in enumerate(features):
-        _check_finite(f"{name}[:, {j}] ({feature})", values[:, j],
-                      schema.column(feature).nullable)
+        _check_finite(f"{name}[:, {j}] ({feature})", values[:, j], schema.column(feature).nullable)
     return {feature: values[:, j] for j, feature in enumerate(features)}
 
 
@@ -217,12 +252,15 @@ def _check_finite(name: str, values: np.ndarray, nullable: bool) -> None:
     bad = np.isinf(values) if nullable else ~np.isfinite(values)
     if bad.any():
         rows = np.flatnonzero(bad)[:5].tolist()
-        raise InvalidInput(f"input '{name}' has non-finite values at rows {rows}"
-                           + ("" if nullable else "; this feature takes finite numbers only"))
+        raise InvalidInput(
+            f"input '{name}' has non-finite values at rows {rows}"
+            + ("" if nullable else "; this feature takes finite numbers only")
+        )
 
 
-def request_body(frame: pd.DataFrame, schema: Schema, request_id: str = "sample",
-                 bools_as: str = "BOOL") -> dict:
+def request_body(
+    frame: pd.DataFrame, schema: Schema, request_id: str = "sample", bools_as: str = "BOOL"
+) -> dict:
     """A v2 JSON request with one input per feature, as the model's metadata asks for it;
     bool columns as BOOL, or as BYTES (``"true"``/``"false"``) with ``bools_as="BYTES"`` or
     where a value is null (BOOL cannot say null)."""
@@ -244,6 +282,7 @@ def request_body(frame: pd.DataFrame, schema: Schema, request_id: str = "sample"
             data = [None if m else str(v) for v, m in zip(values, missing, strict=True)]
         else:
             data = [None if m else float(v) for v, m in zip(values, missing, strict=True)]
-        inputs.append({"name": spec.name, "shape": [len(frame)], "datatype": datatype,
-                       "data": data})
+        inputs.append(
+            {"name": spec.name, "shape": [len(frame)], "datatype": datatype, "data": data}
+        )
     return {"id": request_id, "inputs": inputs}

@@ -48,24 +48,35 @@ class ScriptedHealth:
         return self.stable
 
 
-PLAN = RolloutPlan(steps=(10, 50, 100), bake_seconds=2, poll_seconds=1,
-                   thresholds=Thresholds(min_requests=20))
+PLAN = RolloutPlan(
+    steps=(10, 50, 100), bake_seconds=2, poll_seconds=1, thresholds=Thresholds(min_requests=20)
+)
 
 
 def rollout(traffic, health, **kwargs):
     health.traffic = traffic
     promoted = []
-    report = run_rollout("2", traffic, health, PLAN, on_promoted=promoted.append,
-                         sleep=lambda s: None, log=lambda m: None, **kwargs)
+    report = run_rollout(
+        "2",
+        traffic,
+        health,
+        PLAN,
+        on_promoted=promoted.append,
+        sleep=lambda s: None,
+        log=lambda m: None,
+        **kwargs,
+    )
     return report, promoted
 
 
 def test_a_healthy_canary_is_promoted_step_by_step():
     traffic = MemoryTraffic(stable="1")
-    report, promoted = rollout(traffic, ScriptedHealth(lambda p: Health(p * 10, 0, 0.01,
-                                                                         False)))
-    assert [c for c in traffic.calls if c[0] == "route"] == [("route", 10), ("route", 50),
-                                                              ("route", 100)]
+    report, promoted = rollout(traffic, ScriptedHealth(lambda p: Health(p * 10, 0, 0.01, False)))
+    assert [c for c in traffic.calls if c[0] == "route"] == [
+        ("route", 10),
+        ("route", 50),
+        ("route", 100),
+    ]
     assert report.outcome == "promoted" and promoted == ["2"] and traffic.stable == "2"
     assert all(step.passed for step in report.steps)
 

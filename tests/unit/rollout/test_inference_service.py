@@ -21,8 +21,9 @@ def validator():
 
 
 def errors(validator, body) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}"
-            for e in validator.iter_errors(body)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(body)
+    ]
 
 
 @pytest.mark.parametrize("mode", ["Serverless", "RawDeployment"])
@@ -95,8 +96,10 @@ def test_kserves_stock_runtime_where_asked(validator, mode):
     options = ServiceOptions(mode=mode, model_format="sklearn")
     body = inference_service(V1, options, V2, 10)
     assert errors(validator, body) == []
-    predictors = [body["spec"]["predictor"], *(c["predictor"]
-                                               for c in body["spec"].get("canary", []))]
+    predictors = [
+        body["spec"]["predictor"],
+        *(c["predictor"] for c in body["spec"].get("canary", [])),
+    ]
     for predictor in predictors:
         model = predictor["model"]
         assert model["modelFormat"] == {"name": "sklearn"} and "runtime" not in model

@@ -15,8 +15,9 @@ from shipyard.rollout.inference_service import ModelVersion, ServiceOptions
 from shipyard.rollout.kserve_traffic import KServeTraffic
 from support import inference_service_validator
 
-VERSIONS = {v: ModelVersion("shipyard-fraud", v, f"s3://shipyard/models/{v}/bundle")
-            for v in ("1", "2")}
+VERSIONS = {
+    v: ModelVersion("shipyard-fraud", v, f"s3://shipyard/models/{v}/bundle") for v in ("1", "2")
+}
 
 
 class FakeCustomObjects:
@@ -35,27 +36,30 @@ class FakeCustomObjects:
         stored = copy.deepcopy(body)
         stored["metadata"].update(generation=generation, resourceVersion=str(generation))
         ready = "True" if self.becomes_ready else "False"
-        stored["status"] = {"observedGeneration": generation,
-                            "conditions": [{"type": "Ready", "status": ready,
-                                            "message": "RevisionMissing"}]}
+        stored["status"] = {
+            "observedGeneration": generation,
+            "conditions": [{"type": "Ready", "status": ready, "message": "RevisionMissing"}],
+        }
         self.objects[name] = stored
         return stored
 
     def get_namespaced_custom_object(self, group, version, namespace, plural, name):
-        assert (group, version, plural) == ("serving.kserve.io", "v1beta1",
-                                            "inferenceservices")
+        assert (group, version, plural) == ("serving.kserve.io", "v1beta1", "inferenceservices")
         if name not in self.objects:
             raise ApiException(status=404, reason="Not Found")
         return copy.deepcopy(self.objects[name])
 
-    def create_namespaced_custom_object(self, group, version, namespace, plural, body,
-                                        dry_run=None):
+    def create_namespaced_custom_object(
+        self, group, version, namespace, plural, body, dry_run=None
+    ):
         return self._store(body, dry_run)
 
-    def replace_namespaced_custom_object(self, group, version, namespace, plural, name, body,
-                                         dry_run=None):
-        assert body["metadata"]["resourceVersion"] == self.objects[name]["metadata"][
-            "resourceVersion"]
+    def replace_namespaced_custom_object(
+        self, group, version, namespace, plural, name, body, dry_run=None
+    ):
+        assert (
+            body["metadata"]["resourceVersion"] == self.objects[name]["metadata"]["resourceVersion"]
+        )
         return self._store(body, dry_run)
 
 
@@ -100,7 +104,10 @@ def test_canary_steps_then_promotion(api, mode):
         assert [s["predictor"].get("canaryTrafficPercent") for s in steps] == [10, 50, 100, None]
     else:
         assert [c[0]["trafficPercent"] for c in (s.get("canary") for s in steps) if c] == [
-            10, 50, 100]
+            10,
+            50,
+            100,
+        ]
     final = api.objects["fraud"]["spec"]
     assert final["predictor"]["model"]["storageUri"] == VERSIONS["2"].storage_uri
     assert "canary" not in final and "canaryTrafficPercent" not in final["predictor"]

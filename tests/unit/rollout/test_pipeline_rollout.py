@@ -20,13 +20,18 @@ def test_the_version_and_model_of_the_uri_are_rolled_out_on_the_cluster(monkeypa
 
     monkeypatch.setattr(run, "cluster_rollout", fake_cluster_rollout)
     monkeypatch.setattr(run, "local_rollout", lambda *a, **k: pytest.fail("went local"))
-    report = run.rollout_step("models:/credit/7", PLAN, "RawDeployment", "credit", "ml",
-                              "sklearn", "http://prom:9090")
+    report = run.rollout_step(
+        "models:/credit/7", PLAN, "RawDeployment", "credit", "ml", "sklearn", "http://prom:9090"
+    )
     assert report.outcome == "promoted"
     [(version, plan, options, prometheus, model)] = calls
     assert (version, plan, prometheus, model) == ("7", PLAN, "http://prom:9090", "credit")
     assert (options.name, options.namespace, options.mode, options.model_format) == (
-        "credit", "ml", "RawDeployment", "sklearn")
+        "credit",
+        "ml",
+        "RawDeployment",
+        "sklearn",
+    )
 
 
 def test_local_mode_rolls_out_behind_the_local_router(monkeypatch):
@@ -42,11 +47,14 @@ def test_local_mode_rolls_out_behind_the_local_router(monkeypatch):
     assert calls == [("7", PLAN, "credit", True)]
 
 
-@pytest.mark.parametrize("uri, message", [
-    ("models:/credit@champion", "names no version"),
-    ("models:/credit", "names no version"),
-    ("credit/7", "not a registered model reference"),
-])
+@pytest.mark.parametrize(
+    "uri, message",
+    [
+        ("models:/credit@champion", "names no version"),
+        ("models:/credit", "names no version"),
+        ("credit/7", "not a registered model reference"),
+    ],
+)
 def test_refused_before_anything_is_asked(monkeypatch, uri, message):
     monkeypatch.setattr(run, "cluster_rollout", lambda *a, **k: pytest.fail("asked a cluster"))
     monkeypatch.setattr(run, "local_rollout", lambda *a, **k: pytest.fail("went local"))

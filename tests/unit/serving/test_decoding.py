@@ -27,8 +27,9 @@ from shipyard.serving.repository import Verdict, authorize
 
 def test_bounded_message_cuts_long_quotes_and_keeps_the_rest():
     message = bounded_message(f"unknown input '{'n' * 10**6}'; the model's inputs are: a, b")
-    assert message == (f"unknown input '{'n' * 50}…' (1000000 characters); the model's "
-                       "inputs are: a, b")
+    assert message == (
+        f"unknown input '{'n' * 50}…' (1000000 characters); the model's inputs are: a, b"
+    )
     assert len(bounded_message("z" * 10**6)) < 500
 
 
@@ -74,8 +75,7 @@ def binary(inputs: list[dict], *parts: bytes) -> tuple[bytes, int]:
 
 
 def test_binary_body_sizes_must_add_up():
-    spec = {"name": "a", "shape": [1], "datatype": "FP64",
-            "parameters": {"binary_data_size": 8}}
+    spec = {"name": "a", "shape": [1], "datatype": "FP64", "parameters": {"binary_data_size": 8}}
     check_binary_body(*binary([spec], b"\0" * 8))
     with pytest.raises(InvalidInput, match="runs past the end"):
         check_binary_body(*binary([spec], b"\0" * 4))
@@ -88,9 +88,11 @@ def test_binary_body_sizes_must_add_up():
 
 
 def test_parameters_beyond_64_bits_and_too_deep():
-    request = InferRequest("m", [InferInput("a", [1], "FP64", [1.0],
-                                            parameters={"n": 2**64 - 1})],
-                           parameters={"ok": [1, {"x": -(2**63)}]})
+    request = InferRequest(
+        "m",
+        [InferInput("a", [1], "FP64", [1.0], parameters={"n": 2**64 - 1})],
+        parameters={"ok": [1, {"x": -(2**63)}]},
+    )
     check_parameters(request)
     request.parameters = {"big": [2**64]}
     with pytest.raises(InvalidInput, match="request parameter 'big'.*64-bit"):
@@ -104,20 +106,25 @@ def test_json_without_binary_header_and_decode_errors():
     assert parse_json_request(b'{"inputs": []}').inputs == []
     with pytest.raises(InvalidInput, match="malformed JSON"):
         parse_json_request(b'{"inputs": [')
-    assert describe_decode_error(KeyError("inputs")) == \
-        "malformed inference request: missing field 'inputs'"
+    assert (
+        describe_decode_error(KeyError("inputs"))
+        == "malformed inference request: missing field 'inputs'"
+    )
     assert len(describe_decode_error(ValueError("v" * 10**6))) < 300
 
 
-@pytest.mark.parametrize("token, header, verdict", [
-    (None, "Bearer x", Verdict.DISABLED),
-    (SecretStr(""), "Bearer x", Verdict.DISABLED),
-    (SecretStr("s3cret"), None, Verdict.DENIED),
-    (SecretStr("s3cret"), "s3cret", Verdict.DENIED),
-    (SecretStr("s3cret"), "Bearer wrong", Verdict.DENIED),
-    (SecretStr("s3cret"), "Basic s3cret", Verdict.DENIED),
-    (SecretStr("s3cret"), "bearer s3cret", Verdict.ALLOWED),
-])
+@pytest.mark.parametrize(
+    "token, header, verdict",
+    [
+        (None, "Bearer x", Verdict.DISABLED),
+        (SecretStr(""), "Bearer x", Verdict.DISABLED),
+        (SecretStr("s3cret"), None, Verdict.DENIED),
+        (SecretStr("s3cret"), "s3cret", Verdict.DENIED),
+        (SecretStr("s3cret"), "Bearer wrong", Verdict.DENIED),
+        (SecretStr("s3cret"), "Basic s3cret", Verdict.DENIED),
+        (SecretStr("s3cret"), "bearer s3cret", Verdict.ALLOWED),
+    ],
+)
 def test_authorize(token, header, verdict):
     assert authorize(token, header) is verdict
 

@@ -37,19 +37,20 @@ def test_shifted_traffic_is_flagged_within_one_window(monitor):
     assert monitor.latest.is_drift
     assert {"amount", "channel", "merchant_category"} <= set(monitor.latest.drifted)
     assert REGISTRY.get_sample_value("shipyard_drift_is_drift") == 1.0
-    assert REGISTRY.get_sample_value("shipyard_drift_feature_drift",
-                                     {"feature": "amount"}) == 1.0
+    assert REGISTRY.get_sample_value("shipyard_drift_feature_drift", {"feature": "amount"}) == 1.0
 
 
-@pytest.mark.parametrize("monitor", [MonitorSettings(window_size=1000,
-                                                     max_buffered_rows=100)], indirect=True)
+@pytest.mark.parametrize(
+    "monitor", [MonitorSettings(window_size=1000, max_buffered_rows=100)], indirect=True
+)
 def test_overload_drops_the_oldest_rows_and_counts_them(monitor):
     monitor.add(generate_transactions(250, seed=3))
     assert monitor.dropped == 150 and monitor.buffered == 100
 
 
-@pytest.mark.parametrize("monitor", [MonitorSettings(window_size=1000, max_age_seconds=0.3,
-                                                     min_rows=50)], indirect=True)
+@pytest.mark.parametrize(
+    "monitor", [MonitorSettings(window_size=1000, max_age_seconds=0.3, min_rows=50)], indirect=True
+)
 def test_an_aged_partial_window_is_scored(monitor):
     monitor.add(generate_transactions(120, seed=4))
     assert monitor.wait_for(1, timeout=10)

@@ -21,10 +21,12 @@ def sink():
 
 
 def submit(forwarder: EventForwarder, i: int) -> None:
-    forwarder.submit(f"r{i}", {"amount": np.array([float(i), np.nan]),
-                               "channel": np.array(["web", "pos"], dtype=object)},
-                     {"amount": "FP64", "channel": "BYTES"},
-                     {"predict": ("INT64", np.array([0, 1]))})
+    forwarder.submit(
+        f"r{i}",
+        {"amount": np.array([float(i), np.nan]), "channel": np.array(["web", "pos"], dtype=object)},
+        {"amount": "FP64", "channel": "BYTES"},
+        {"predict": ("INT64", np.array([0, 1]))},
+    )
 
 
 def test_queued_requests_travel_as_one_request_event(sink):
@@ -61,8 +63,7 @@ def test_a_batched_event_names_each_request_and_its_rows(sink):
     parts = [["r0", 2], ["r1", 2], ["r2", 2]]
     assert json.loads(request["parameters"]["shipyard_requests"]) == parts
     assert json.loads(response["parameters"]["shipyard_requests"]) == parts
-    assert requests_in(request["parameters"], 6, "r0") == [("r0", 0, 2), ("r1", 2, 4),
-                                                            ("r2", 4, 6)]
+    assert requests_in(request["parameters"], 6, "r0") == [("r0", 0, 2), ("r1", 2, 4), ("r2", 4, 6)]
     received.clear()
     single = EventForwarder(url, "fraud", mode="request")
     submit(single, 9)
@@ -70,16 +71,23 @@ def test_a_batched_event_names_each_request_and_its_rows(sink):
     assert "parameters" not in received[0][1]
 
 
-@pytest.mark.parametrize("parameters", [None, {}, {"shipyard_requests": "[[\"a\", 5]]"},
-                                        {"shipyard_requests": "not json"},
-                                        {"shipyard_requests": "[[\"a\", 0], [\"b\", 6]]"}])
+@pytest.mark.parametrize(
+    "parameters",
+    [
+        None,
+        {},
+        {"shipyard_requests": '[["a", 5]]'},
+        {"shipyard_requests": "not json"},
+        {"shipyard_requests": '[["a", 0], ["b", 6]]'},
+    ],
+)
 def test_a_batch_parameter_that_does_not_add_up_is_not_trusted(parameters):
     assert requests_in(parameters, 6, "event") == [("event", 0, 6)]
 
 
 def test_a_full_queue_drops_and_counts(sink):
     url, _ = sink
-    dropped = 'shipyard_predictor_events_forwarded_total'
+    dropped = "shipyard_predictor_events_forwarded_total"
     before = REGISTRY.get_sample_value(dropped, {"outcome": "dropped"}) or 0.0
     forwarder = EventForwarder(url, "fraud", max_queue=3, linger_seconds=5)
     for i in range(5):

@@ -24,9 +24,14 @@ def data(small_data):
 def messy_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:
     """Nulls in numbers and categories, a bool column with nulls, three classes."""
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({"a": rng.normal(size=rows), "b": rng.integers(0, 9, rows),
-                          "flag": rng.random(rows) < 0.3,
-                          "cat": rng.choice(["x", "y", "z", None], rows)})
+    frame = pd.DataFrame(
+        {
+            "a": rng.normal(size=rows),
+            "b": rng.integers(0, 9, rows),
+            "flag": rng.random(rows) < 0.3,
+            "cat": rng.choice(["x", "y", "z", None], rows),
+        }
+    )
     frame["y"] = np.where(frame["flag"], "high", np.where(frame["a"] > 0, "mid", "low"))
     frame.loc[frame.index[:20], "a"] = np.nan
     frame["flag"] = frame["flag"].astype(object)
@@ -34,20 +39,25 @@ def messy_frame(rows: int = 600, seed: int = 0) -> pd.DataFrame:
     return frame
 
 
-@pytest.mark.parametrize("name, params", [("xgboost", {"n_estimators": 30}),
-                                          ("linear", {}),
-                                          ("random_forest", {"n_estimators": 10})])
+@pytest.mark.parametrize(
+    "name, params",
+    [("xgboost", {"n_estimators": 30}), ("linear", {}), ("random_forest", {"n_estimators": 10})],
+)
 def test_same_probabilities_as_the_pipeline(data, name, params):
     schema, train, test = data
-    pipeline = make_pipeline(schema, name, params).fit(canonical_frame(train, schema),
-                                                       train["is_fraud"])
+    pipeline = make_pipeline(schema, name, params).fit(
+        canonical_frame(train, schema), train["is_fraud"]
+    )
     compiled = compile_model(pipeline, schema)
     assert compiled is not None
     rows = test.head(300).copy()
     rows.loc[rows.index[:3], "amount"] = np.nan  # imputed like the pipeline does
     rows.loc[rows.index[3], "channel"] = "teleport"  # unseen: ignored like the pipeline does
-    np.testing.assert_allclose(compiled.scores(canonical_columns(rows, schema)),
-                               pipeline.predict_proba(canonical_frame(rows, schema)), atol=1e-6)
+    np.testing.assert_allclose(
+        compiled.scores(canonical_columns(rows, schema)),
+        pipeline.predict_proba(canonical_frame(rows, schema)),
+        atol=1e-6,
+    )
 
 
 @pytest.mark.parametrize("task", ["multiclass", "regression"])
@@ -57,15 +67,22 @@ def test_multiclass_and_regression_with_bools_and_nulls(task, name):
     if task == "regression":
         frame["y"] = frame["a"].fillna(0) * 3 + frame["b"]
     schema, _ = with_task(infer_schema(frame, "y"), frame["y"], task)
-    y = frame["y"].to_numpy(float) if task == "regression" else encode_labels(frame["y"],
-                                                                               schema.classes)
+    y = (
+        frame["y"].to_numpy(float)
+        if task == "regression"
+        else encode_labels(frame["y"], schema.classes)
+    )
     params = {"n_estimators": 10} if name != "linear" else {}
     pipeline = make_pipeline(schema, name, params).fit(canonical_frame(frame, schema), y)
     compiled = compile_model(pipeline, schema)
-    expected = (pipeline.predict(canonical_frame(frame, schema)) if task == "regression"
-                else pipeline.predict_proba(canonical_frame(frame, schema)))
-    np.testing.assert_allclose(compiled.scores(canonical_columns(frame, schema)), expected,
-                               atol=1e-6)
+    expected = (
+        pipeline.predict(canonical_frame(frame, schema))
+        if task == "regression"
+        else pipeline.predict_proba(canonical_frame(frame, schema))
+    )
+    np.testing.assert_allclose(
+        compiled.scores(canonical_columns(frame, schema)), expected, atol=1e-6
+    )
 
 
 def test_trained_bundle_is_proven_on_its_stored_probes(trained, data):
@@ -73,8 +90,9 @@ def test_trained_bundle_is_proven_on_its_stored_probes(trained, data):
     model = load_bundle(trained.bundle_dir)
     compiled, note = checked_fast_path(model)
     assert compiled is not None and "proven" in note
-    np.testing.assert_allclose(compiled.scores(canonical_columns(test, schema)),
-                               model.scores(test), atol=1e-6)
+    np.testing.assert_allclose(
+        compiled.scores(canonical_columns(test, schema)), model.scores(test), atol=1e-6
+    )
 
 
 def test_a_fast_path_that_differs_from_the_stored_answers_is_not_used(trained, tmp_path):
@@ -100,9 +118,13 @@ def test_unknown_structure_falls_back(data):
 
     schema, train, _ = data
     pipeline = make_pipeline(schema, "linear")
-    pipeline = Pipeline([("preprocess", pipeline.named_steps["preprocess"]),
-                         ("extra", FunctionTransformer()),
-                         ("model", pipeline.named_steps["model"])])
+    pipeline = Pipeline(
+        [
+            ("preprocess", pipeline.named_steps["preprocess"]),
+            ("extra", FunctionTransformer()),
+            ("model", pipeline.named_steps["model"]),
+        ]
+    )
     pipeline.fit(canonical_frame(train, schema), train["is_fraud"])
     assert compile_model(pipeline, schema) is None
 

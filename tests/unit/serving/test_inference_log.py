@@ -11,8 +11,9 @@ from support import free_port
 
 
 def rows(n: int, start: int = 0) -> pd.DataFrame:
-    return pd.DataFrame({"amount": [float(i) for i in range(start, start + n)],
-                         "channel": ["web"] * n})
+    return pd.DataFrame(
+        {"amount": [float(i) for i in range(start, start + n)], "channel": ["web"] * n}
+    )
 
 
 def counted(outcome: str) -> float:
@@ -20,8 +21,7 @@ def counted(outcome: str) -> float:
 
 
 def test_rows_and_predictions_land_partitioned_by_model_version_and_time(tmp_path):
-    log = InferenceLog(LogSettings(str(tmp_path), "fraud", "3", max_rows=1000,
-                                   max_age_seconds=60))
+    log = InferenceLog(LogSettings(str(tmp_path), "fraud", "3", max_rows=1000, max_age_seconds=60))
     log.add_request("req-1", rows(2))
     log.add_request("req-2", rows(3, 10))
     assert log.add_response("req-1", ["yes", "no"])
@@ -53,8 +53,11 @@ def test_batches_are_written_by_size_and_by_age(tmp_path):
 
 def test_memory_is_bounded_and_dropped_rows_are_counted(tmp_path):
     before = counted("dropped")
-    log = InferenceLog(LogSettings(str(tmp_path), "m", "1", max_rows=10_000,
-                                   max_age_seconds=60, max_buffered_rows=10))
+    log = InferenceLog(
+        LogSettings(
+            str(tmp_path), "m", "1", max_rows=10_000, max_age_seconds=60, max_buffered_rows=10
+        )
+    )
     for i in range(5):
         log.add_request(f"r{i}", rows(4))  # 20 rows into room for 10: the oldest go
     log.close()
@@ -63,11 +66,16 @@ def test_memory_is_bounded_and_dropped_rows_are_counted(tmp_path):
 
 
 def test_storage_down_drops_and_counts_without_blocking(tmp_path):
-    settings = Settings(s3_endpoint=f"127.0.0.1:{free_port()}", s3_access_key="k",
-                        s3_secret_key="s", s3_region="us-east-1")
+    settings = Settings(
+        s3_endpoint=f"127.0.0.1:{free_port()}",
+        s3_access_key="k",
+        s3_secret_key="s",
+        s3_region="us-east-1",
+    )
     before = counted("dropped")
-    log = InferenceLog(LogSettings("s3://nowhere/log", "m", "1", max_rows=1000,
-                                   max_age_seconds=60), settings)
+    log = InferenceLog(
+        LogSettings("s3://nowhere/log", "m", "1", max_rows=1000, max_age_seconds=60), settings
+    )
     started = time.monotonic()
     for i in range(50):
         log.add_request(f"r{i}", rows(2))
@@ -83,6 +91,10 @@ def test_written_to_s3(s3_settings):
     log = InferenceLog(LogSettings("s3://inference-log/prod", "fraud", "2"), s3_settings)
     log.add_request("x", rows(3))
     log.close()
-    objects = [o.object_name for o in client(s3_settings).list_objects(
-        "inference-log", prefix="prod/model=fraud/version=2/", recursive=True)]
+    objects = [
+        o.object_name
+        for o in client(s3_settings).list_objects(
+            "inference-log", prefix="prod/model=fraud/version=2/", recursive=True
+        )
+    ]
     assert len(objects) == 1 and objects[0].endswith(".parquet")

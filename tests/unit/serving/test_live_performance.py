@@ -7,8 +7,12 @@ from shipyard.serving.live_performance import LABELS, LIVE, LivePerformance
 
 
 def schema(task, classes=None):
-    return Schema([Column("x", "numeric", "float64"), Column("y", "target", "object")], "y",
-                  task=task, classes=classes)
+    return Schema(
+        [Column("x", "numeric", "float64"), Column("y", "target", "object")],
+        "y",
+        task=task,
+        classes=classes,
+    )
 
 
 def test_binary_roc_auc_precision_recall_from_joined_labels():
@@ -16,12 +20,16 @@ def test_binary_roc_auc_precision_recall_from_joined_labels():
     live.add_predictions("a", ["yes", "no", "yes"], [[0.1, 0.9], [0.8, 0.2], [0.4, 0.6]])
     live.add_predictions("b", ["no"], [[0.7, 0.3]])
     before = LABELS.labels("churn", "4", "unknown_id")._value.get()
-    counts = live.add_labels([{"id": "a", "row": 0, "label": "yes"},
-                              {"id": "a", "row": 1, "label": "no"},
-                              {"id": "a", "row": 2, "label": "no"},
-                              {"id": "b", "label": "yes"},
-                              {"id": "zzz", "label": "yes"},
-                              {"id": "b", "row": 0, "label": "maybe"}])
+    counts = live.add_labels(
+        [
+            {"id": "a", "row": 0, "label": "yes"},
+            {"id": "a", "row": 1, "label": "no"},
+            {"id": "a", "row": 2, "label": "no"},
+            {"id": "b", "label": "yes"},
+            {"id": "zzz", "label": "yes"},
+            {"id": "b", "row": 0, "label": "maybe"},
+        ]
+    )
     assert counts == {"joined": 4, "unknown_id": 1, "bad_label": 1}
     assert LABELS.labels("churn", "4", "unknown_id")._value.get() == before + 1
     metrics = live.metrics()
@@ -38,4 +46,4 @@ def test_multiclass_and_regression():
     reg = LivePerformance(schema("regression"), "r", "1")
     reg.add_predictions("q", [1.0, 2.0])
     reg.add_labels([{"id": "q", "row": 0, "label": 2.0}, {"id": "q", "row": 1, "label": 2.0}])
-    assert reg.metrics() == {"rmse": pytest.approx(0.5 ** 0.5), "mae": pytest.approx(0.5)}
+    assert reg.metrics() == {"rmse": pytest.approx(0.5**0.5), "mae": pytest.approx(0.5)}

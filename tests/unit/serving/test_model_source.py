@@ -13,8 +13,9 @@ from shipyard.settings import settings_for
 @pytest.fixture(scope="module")
 def registered(trained, small_data):
     settings = settings_for("serving-source")
-    decision = register(trained.model_uri, trained.bundle_dir, small_data["test"],
-                        settings=settings)
+    decision = register(
+        trained.model_uri, trained.bundle_dir, small_data["test"], settings=settings
+    )
     return settings, decision
 
 
@@ -45,8 +46,9 @@ def test_a_bare_name_means_the_champion_and_junk_is_refused(registered):
 
 def test_a_folder_is_checked_against_the_recorded_checksum(registered, trained):
     settings, decision = registered
-    checked = settings.model_copy(update={"model_sha256": decision.lineage[
-        "shipyard.manifest_sha256"]})
+    checked = settings.model_copy(
+        update={"model_sha256": decision.lineage["shipyard.manifest_sha256"]}
+    )
     assert resolve(str(trained.bundle_dir), checked).model.features
     wrong = settings.model_copy(update={"model_sha256": "0" * 64})
     with pytest.raises(IntegrityError, match="recorded at registration"):

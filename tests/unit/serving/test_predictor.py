@@ -30,8 +30,11 @@ def column_inputs(frame, schema, **overrides):
         datatype = "BYTES" if name in schema.categorical else "FP64"
         inputs.append(InferInput(name, [len(values)], datatype, values))
     for name, value in overrides.items():
-        inputs = [value if i.name == name else i for i in inputs] if value is not None \
+        inputs = (
+            [value if i.name == name else i for i in inputs]
+            if value is not None
             else [i for i in inputs if i.name != name]
+        )
     return inputs
 
 
@@ -53,8 +56,9 @@ def test_outputs_equal_the_models_own_predictions(predictor, trained, rows):
     model = load_bundle(trained.bundle_dir)
     proba = response.get_output_by_name("predict_proba").as_numpy()
     np.testing.assert_allclose(proba, model.predict_proba(rows), rtol=1e-6)
-    np.testing.assert_array_equal(response.get_output_by_name("predict").as_numpy(),
-                                  model.predict(rows))
+    np.testing.assert_array_equal(
+        response.get_output_by_name("predict").as_numpy(), model.predict(rows)
+    )
     assert response.id == "abc"
     assert response.get_output_by_name("predict").datatype == "INT64"
     assert response.get_output_by_name("predict_proba").datatype == "FP64"  # no rounding
@@ -62,53 +66,75 @@ def test_outputs_equal_the_models_own_predictions(predictor, trained, rows):
 
 def test_requested_outputs_and_parameters_echoed(predictor, rows):
     schema = predictor.served.model.schema
-    response = predictor.predict(request(column_inputs(rows, schema), parameters={"tag": "x"},
-                                         request_outputs=[RequestedOutput("predict")]))
+    response = predictor.predict(
+        request(
+            column_inputs(rows, schema),
+            parameters={"tag": "x"},
+            request_outputs=[RequestedOutput("predict")],
+        )
+    )
     assert [o.name for o in response.outputs] == ["predict"]
     assert response.parameters == {"tag": "x"}
 
 
-@pytest.mark.parametrize("case, message", [
-    ("no_inputs", "the request has no inputs"),
-    ("unknown", "unknown input 'colour'"),
-    ("missing", "missing input 'amount'"),
-    ("duplicate", "input 'amount' is given more than once"),
-    ("wrong_datatype", "input 'channel' has datatype FP32; expected BYTES"),
-    ("numeric_as_bytes", "input 'amount' has datatype BYTES; expected a numeric"),
-    ("shape_mismatch", "input 'amount': data does not fit datatype FP64 and shape [5]"),
-    ("ragged", "inputs have different row counts"),
-    ("non_finite", "input 'amount' has non-finite values at rows [0]"),
-    ("text_in_numbers", "input 'amount': value 'lots' does not fit datatype FP64"),
-    ("bad_shape", "input 'amount': shape [64, 2] must be [rows] or [rows, 1]"),
-    ("unknown_output", "unknown output 'score'"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("no_inputs", "the request has no inputs"),
+        ("unknown", "unknown input 'colour'"),
+        ("missing", "missing input 'amount'"),
+        ("duplicate", "input 'amount' is given more than once"),
+        ("wrong_datatype", "input 'channel' has datatype FP32; expected BYTES"),
+        ("numeric_as_bytes", "input 'amount' has datatype BYTES; expected a numeric"),
+        ("shape_mismatch", "input 'amount': data does not fit datatype FP64 and shape [5]"),
+        ("ragged", "inputs have different row counts"),
+        ("non_finite", "input 'amount' has non-finite values at rows [0]"),
+        ("text_in_numbers", "input 'amount': value 'lots' does not fit datatype FP64"),
+        ("bad_shape", "input 'amount': shape [64, 2] must be [rows] or [rows, 1]"),
+        ("unknown_output", "unknown output 'score'"),
+    ],
+)
 def test_client_mistakes_are_invalid_input_naming_the_field(predictor, rows, case, message):
     schema = predictor.served.model.schema
     n = len(rows)
     amount = rows["amount"].tolist()
     cases = {
         "no_inputs": request([]),
-        "unknown": request(column_inputs(rows, schema) + [InferInput("colour", [n], "FP64",
-                                                                      [0.0] * n)]),
+        "unknown": request(
+            column_inputs(rows, schema) + [InferInput("colour", [n], "FP64", [0.0] * n)]
+        ),
         "missing": request(column_inputs(rows, schema, amount=None)),
-        "duplicate": request(column_inputs(rows, schema) + [InferInput("amount", [n], "FP64",
-                                                                       amount)]),
-        "wrong_datatype": request(column_inputs(rows, schema, channel=InferInput(
-            "channel", [n], "FP32", [1.0] * n))),
-        "numeric_as_bytes": request(column_inputs(rows, schema, amount=InferInput(
-            "amount", [n], "BYTES", ["1"] * n))),
-        "shape_mismatch": request(column_inputs(rows, schema, amount=InferInput(
-            "amount", [5], "FP64", amount))),
-        "ragged": request(column_inputs(rows, schema, amount=InferInput(
-            "amount", [n - 1], "FP64", amount[:-1]))),
-        "non_finite": request(column_inputs(rows, schema, amount=InferInput(
-            "amount", [n], "FP64", [float("inf")] + amount[1:]))),
-        "text_in_numbers": request(column_inputs(rows, schema, amount=InferInput(
-            "amount", [n], "FP64", ["lots"] + amount[1:]))),
-        "bad_shape": request(column_inputs(rows, schema, amount=InferInput(
-            "amount", [n, 2], "FP64", amount * 2))),
-        "unknown_output": request(column_inputs(rows, schema),
-                                  request_outputs=[RequestedOutput("score")]),
+        "duplicate": request(
+            column_inputs(rows, schema) + [InferInput("amount", [n], "FP64", amount)]
+        ),
+        "wrong_datatype": request(
+            column_inputs(rows, schema, channel=InferInput("channel", [n], "FP32", [1.0] * n))
+        ),
+        "numeric_as_bytes": request(
+            column_inputs(rows, schema, amount=InferInput("amount", [n], "BYTES", ["1"] * n))
+        ),
+        "shape_mismatch": request(
+            column_inputs(rows, schema, amount=InferInput("amount", [5], "FP64", amount))
+        ),
+        "ragged": request(
+            column_inputs(rows, schema, amount=InferInput("amount", [n - 1], "FP64", amount[:-1]))
+        ),
+        "non_finite": request(
+            column_inputs(
+                rows, schema, amount=InferInput("amount", [n], "FP64", [float("inf")] + amount[1:])
+            )
+        ),
+        "text_in_numbers": request(
+            column_inputs(
+                rows, schema, amount=InferInput("amount", [n], "FP64", ["lots"] + amount[1:])
+            )
+        ),
+        "bad_shape": request(
+            column_inputs(rows, schema, amount=InferInput("amount", [n, 2], "FP64", amount * 2))
+        ),
+        "unknown_output": request(
+            column_inputs(rows, schema), request_outputs=[RequestedOutput("score")]
+        ),
     }
     with pytest.raises(InvalidInput) as raised:
         predictor.predict(cases[case])
@@ -124,17 +150,23 @@ def test_single_tensor_for_an_all_numeric_model(tmp_path):
 
     frame = load_breast_cancer(as_frame=True).frame
     schema = infer_schema(frame, "target")
-    pipeline = make_pipeline(schema, "logistic_regression").fit(frame[schema.features],
-                                                                frame["target"])
+    pipeline = make_pipeline(schema, "logistic_regression").fit(
+        frame[schema.features], frame["target"]
+    )
     save_bundle(pipeline, tmp_path, schema, "logistic_regression", "sklearn", 0.5)
     model = ShipyardPredictor("cancer", str(tmp_path))
     model.load()
     x = frame[schema.features].head(10).to_numpy()
-    response = model.predict(request([InferInput("input-0", list(x.shape), "FP32",
-                                                 x.astype(np.float32).ravel().tolist())]))
-    expected = pipeline.predict_proba(pd.DataFrame(x.astype(np.float32).astype(np.float64),
-                                                   columns=schema.features))
-    np.testing.assert_allclose(response.get_output_by_name("predict_proba").as_numpy(),
-                               expected, rtol=1e-5)
+    response = model.predict(
+        request(
+            [InferInput("input-0", list(x.shape), "FP32", x.astype(np.float32).ravel().tolist())]
+        )
+    )
+    expected = pipeline.predict_proba(
+        pd.DataFrame(x.astype(np.float32).astype(np.float64), columns=schema.features)
+    )
+    np.testing.assert_allclose(
+        response.get_output_by_name("predict_proba").as_numpy(), expected, rtol=1e-5
+    )
     with pytest.raises(InvalidInput, match=r"shape \[10, 3\] must be \[rows, 30\]"):
         model.predict(request([InferInput("input-0", [10, 3], "FP32", [0.0] * 30)]))

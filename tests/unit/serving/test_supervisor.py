@@ -43,8 +43,9 @@ def wait_until(check, timeout: float = 10.0) -> None:
 def test_a_killed_child_is_restarted_and_counted():
     lines: list[str] = []
     first = child()
-    supervisor = Supervisor("drift detector", first, child, label="t-restart",
-                            poll_seconds=0.05, say=lines.append).begin()
+    supervisor = Supervisor(
+        "drift detector", first, child, label="t-restart", poll_seconds=0.05, say=lines.append
+    ).begin()
     try:
         assert value("shipyard_drift_detector_up", "t-restart") == 1
         os.kill(first.process.pid, signal.SIGKILL)
@@ -53,10 +54,13 @@ def test_a_killed_child_is_restarted_and_counted():
         assert supervisor.child.process.poll() is None
         assert value("shipyard_drift_detector_restarts_total", "t-restart") == 1
         assert value("shipyard_drift_detector_exits_total", "t-restart") == 1
-        assert lines[0].startswith(f"drift detector (pid {first.process.pid}) was killed by "
-                                   "signal 9; restarting it (1 of 3 within 60 s; its log:")
-        assert lines[1].startswith(f"drift detector restarted (pid "
-                                   f"{supervisor.child.process.pid}) in ")
+        assert lines[0].startswith(
+            f"drift detector (pid {first.process.pid}) was killed by "
+            "signal 9; restarting it (1 of 3 within 60 s; its log:"
+        )
+        assert lines[1].startswith(
+            f"drift detector restarted (pid {supervisor.child.process.pid}) in "
+        )
     finally:
         supervisor.stop()
     assert supervisor.child.process.poll() is not None  # stopped with the supervisor
@@ -66,9 +70,16 @@ def test_a_killed_child_is_restarted_and_counted():
 def test_restarts_are_bounded_then_it_stays_down():
     lines: list[str] = []
     crashing = "import sys; sys.exit(3)"
-    supervisor = Supervisor("drift detector", child(crashing), lambda: child(crashing),
-                            label="t-bound", max_restarts=2, window_seconds=60,
-                            poll_seconds=0.05, say=lines.append).begin()
+    supervisor = Supervisor(
+        "drift detector",
+        child(crashing),
+        lambda: child(crashing),
+        label="t-bound",
+        max_restarts=2,
+        window_seconds=60,
+        poll_seconds=0.05,
+        say=lines.append,
+    ).begin()
     try:
         wait_until(lambda: supervisor.gave_up)
         assert value("shipyard_drift_detector_restarts_total", "t-bound") == 2
@@ -77,8 +88,10 @@ def test_restarts_are_bounded_then_it_stays_down():
         assert value("shipyard_drift_detector_up", "t-bound") == 0
         said = [line for line in lines if "exited with code 3" in line]
         assert len(said) == 3 and "(2 of 2 within 60 s" in said[1]
-        assert "restarted 2 times within 60 s, so it stays down: the predictor keeps " \
-               "serving without it" in said[2]
+        assert (
+            "restarted 2 times within 60 s, so it stays down: the predictor keeps "
+            "serving without it" in said[2]
+        )
     finally:
         supervisor.stop()
 
@@ -87,9 +100,16 @@ def test_the_bound_is_a_sliding_window():
     """Exits further apart than the window never exhaust the restarts."""
     lines: list[str] = []
     short = "import time; time.sleep(0.3)"
-    supervisor = Supervisor("drift detector", child(short), lambda: child(short),
-                            label="t-window", max_restarts=1, window_seconds=0.2,
-                            poll_seconds=0.05, say=lines.append).begin()
+    supervisor = Supervisor(
+        "drift detector",
+        child(short),
+        lambda: child(short),
+        label="t-window",
+        max_restarts=1,
+        window_seconds=0.2,
+        poll_seconds=0.05,
+        say=lines.append,
+    ).begin()
     try:
         wait_until(lambda: value("shipyard_drift_detector_restarts_total", "t-window") >= 3)
         assert not supervisor.gave_up
@@ -103,13 +123,21 @@ def test_a_failed_start_counts_as_a_restart():
     def broken():
         raise ServiceUnavailable("the drift detector exited with 1", hint="its log: d.log")
 
-    supervisor = Supervisor("drift detector", child("pass"), broken, label="t-broken",
-                            max_restarts=2, poll_seconds=0.05, say=lines.append).begin()
+    supervisor = Supervisor(
+        "drift detector",
+        child("pass"),
+        broken,
+        label="t-broken",
+        max_restarts=2,
+        poll_seconds=0.05,
+        say=lines.append,
+    ).begin()
     try:
         wait_until(lambda: supervisor.gave_up)
         assert value("shipyard_drift_detector_restarts_total", "t-broken") == 2
-        assert ("drift detector did not start again: the drift detector exited with 1 "
-                "(its log: d.log)") in lines
+        assert (
+            "drift detector did not start again: the drift detector exited with 1 (its log: d.log)"
+        ) in lines
         assert "failed to start; it was restarted 2 times" in lines[-1]
     finally:
         supervisor.stop()
