@@ -185,7 +185,7 @@ def test_other_tasks_from_a_bundle_folder(task, tmp_path):
     assert len(pd.read_csv(tmp_path / "p.csv")) == len(frame)
 
 
-def test_model_reference_and_unknown_write_scheme(tmp_path):
+def test_model_ref_pick_and_unknown_write_scheme(tmp_path):
     assert ModelRef.pick("m").uri == "models:/m@champion"
     assert ModelRef.pick("m", "challenger", "").uri == "models:/m@challenger"
     assert ModelRef.pick("m", "champion", "3").uri == "models:/m/3"
