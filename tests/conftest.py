@@ -4,13 +4,12 @@ dataset, one trained model, one S3-compatible server (moto) started and stopped 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
 
 from shipyard.settings import get_settings
-from support import free_port, stop, wait_for_port
+from support import free_port, listening
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -73,17 +72,8 @@ def trained(small_data, tmp_path_factory):
 def s3_server():
     """moto's S3-compatible server on 127.0.0.1 (no MinIO server binary is installable here)."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_for_port(port, process)
+    with listening([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], port):
         yield f"127.0.0.1:{port}"
-    finally:
-        stop(process)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ __all__ = [
     "cloudevent",
     "free_port",
     "latest",
+    "listening",
     "messy_table",
     "post",
     "run_prometheus",
@@ -67,32 +68,29 @@ def silent_endpoint():
 
 
 @contextlib.contextmanager
+def listening(command: list[str], port: int):
+    """Run a server ``command`` that listens on 127.0.0.1:``port`` in a session of its own;
+    yield once it listens, stop it by PID afterwards."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        wait_for_port(port, process)
+        yield process
+    finally:
+        stop(process)
+
+
+@contextlib.contextmanager
 def web_server(folder: Path):
     """``host:port`` of a plain web server (``python -m http.server``) serving ``folder``,
     stopped by PID."""
     import sys
 
     port = free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "http.server",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--directory",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_for_port(port, process)
+    command = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    with listening([*command, "--directory", str(folder)], port):
         yield f"127.0.0.1:{port}"
-    finally:
-        stop(process)
 
 
 CRD_FILE = PROJECT.parent / "shared" / "crds" / "serving.kserve.io_inferenceservices.yaml"

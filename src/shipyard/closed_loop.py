@@ -42,7 +42,6 @@ class Inbox:
 
     def __init__(self, echo: bool = False) -> None:
         self.messages: list[dict[str, Any]] = []
-        self.received: list[tuple[dict[str, str], Any]] = []  # (headers, payload), in order
         self.started = time.monotonic()
         inbox = self
 
@@ -62,7 +61,6 @@ class Inbox:
                         "at": time.monotonic() - inbox.started,
                     }
                 )
-                inbox.received.append((headers, payload))
                 if echo:
                     print(f"  [{self.path.strip('/')}] {inbox.text(payload)}", flush=True)
                 self.send_response(200)
@@ -75,6 +73,11 @@ class Inbox:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def received(self) -> list[tuple[dict[str, str], Any]]:
+        """(headers, payload) of every post, in order."""
+        return [(m["headers"], m["payload"]) for m in self.messages]
 
     @staticmethod
     def text(payload: dict) -> str:
@@ -142,6 +145,7 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
     from shipyard.local_monitoring import (
         alert_rules,
         alertmanager_config,
+        firing,
         start_alertmanager,
         start_prometheus,
     )
@@ -241,8 +245,6 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
         deadline = time.monotonic() + options.timeout
         while time.monotonic() < deadline:
             traffic.trickle()  # production keeps flowing
-            from shipyard.local_monitoring import firing
-
             for alert in firing(prometheus.url):
                 alert_name = alert["labels"]["alertname"]
                 if alert_name not in seen_alerts:
@@ -286,41 +288,16 @@ def start_trigger(
 ) -> LocalPredictor:
     """``shipyard trigger serve`` as its own process, as on a cluster, with ``env`` added to
     its settings (``SHIPYARD_*``)."""
-    import subprocess
-
-    from shipyard.processes import free_port, wait_for_http
+    from shipyard.processes import console_script, free_port, start_server
     from shipyard.serving.local import LocalPredictor
 
     port = free_port()
     log = folder / "trigger.log"
-    with open(log, "w") as handle:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from shipyard.cli import main; main()",
-                "trigger",
-                "serve",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--pipeline-file",
-                str(pipeline_file),
-            ],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **env} if env else None,
-        )
-    server = LocalPredictor(process, f"http://127.0.0.1:{port}", "trigger", log)
-    try:
-        if not wait_for_http(f"{server.base_url}/healthz", 60, process):
-            raise TimeoutError
-    except (TimeoutError, ChildProcessError):
-        server.stop()
-        raise ConfigError("shipyard trigger did not start", hint=f"see {log}") from None
-    return server
+    command = [console_script("shipyard"), "trigger", "serve", "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--pipeline-file", str(pipeline_file)]
+    base_url = f"http://127.0.0.1:{port}"
+    process = start_server(command, log, f"{base_url}/healthz", "trigger", 60, env)
+    return LocalPredictor(process, base_url, "trigger", log)
 
 
 def _get(url: str) -> dict:

@@ -21,7 +21,7 @@ from pathlib import Path
 import yaml
 
 from shipyard.errors import ConfigError, ServiceUnavailable
-from shipyard.processes import free_port, stop_process_group
+from shipyard.processes import free_port, start_server, stop_process_group
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "manifests" / "base"
 
@@ -131,24 +131,7 @@ def _start(
     command: list[str], url: str, ready: str, folder: Path, what: str, timeout: float = 60.0
 ) -> LocalServer:
     log = folder / f"{what}.log"
-    with open(log, "w") as handle:
-        process = subprocess.Popen(
-            command, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    server = LocalServer(process, url, log)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise ServiceUnavailable(f"{what} exited with {process.returncode}", hint=f"see {log}")
-        try:
-            with urllib.request.urlopen(url + ready, timeout=2) as response:
-                if response.status == 200:
-                    return server
-        except OSError:
-            pass
-        time.sleep(0.3)
-    server.stop()
-    raise ServiceUnavailable(f"{what} was not ready within {timeout:.0f} s", hint=f"see {log}")
+    return LocalServer(start_server(command, log, url + ready, what, timeout), url, log)
 
 
 def start_alertmanager(config: dict, folder: Path) -> LocalServer:

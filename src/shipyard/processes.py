@@ -1,4 +1,5 @@
-"""Local server processes: a free loopback port, and stopping a process group by its PID.
+"""Local server processes: a free loopback port, starting a server and waiting until it is
+ready, and stopping a process group by its PID.
 
 Servers (the predictor, test servers) start with ``start_new_session=True`` so that their
 whole process group can be stopped by PID, never by name.
@@ -11,6 +12,8 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+from pathlib import Path
 
 from shipyard.errors import ServiceUnavailable
 
@@ -85,3 +88,48 @@ def wait_for_http(
             pass
         time.sleep(interval)
     return False
+
+
+def console_script(name: str) -> str:
+    """The project's console script ``name`` installed beside this interpreter (the same
+    environment), as the image runs it."""
+    script = Path(sys.executable).parent / name
+    if not script.is_file():
+        raise ServiceUnavailable(
+            f"{name} is not installed beside {sys.executable}",
+            hint="install the project (make install)",
+        )
+    return str(script)
+
+
+def start_server(
+    command: list[str],
+    log: Path,
+    ready_url: str,
+    what: str,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    append_log: bool = False,
+) -> subprocess.Popen:
+    """Start ``command`` in a session of its own (so :func:`stop_process_group` stops all of
+    it), its output in ``log``, ``env`` added to its environment; return once ``ready_url``
+    answers 200. A server that exits or is not ready in time is stopped and reported as
+    ``ServiceUnavailable`` naming ``what`` and its log."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a" if append_log else "w") as handle:
+        process = subprocess.Popen(
+            command,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **env} if env else None,
+        )
+    try:
+        if wait_for_http(ready_url, timeout, process):
+            return process
+    except ChildProcessError as exc:
+        raise ServiceUnavailable(f"the {what} {exc}", hint=f"its log: {log}") from None
+    stop_process_group(process)
+    raise ServiceUnavailable(
+        f"the {what} was not ready within {timeout:.0f} s", hint=f"its log: {log}"
+    )

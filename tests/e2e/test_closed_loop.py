@@ -10,7 +10,6 @@ was announced. Only the rules' ``for`` durations are shortened (10 s instead of 
 """
 
 import mailbox
-import subprocess
 import sys
 
 import pytest
@@ -19,7 +18,7 @@ from shipyard.closed_loop import LoopOptions, run_loop
 from shipyard.local_run import run_local
 from shipyard.settings import get_settings
 from shipyard.storage import client
-from support import free_port, stop, wait_for_port
+from support import free_port, listening
 
 pytestmark = pytest.mark.e2e
 MODEL = "loop-fraud"
@@ -30,27 +29,11 @@ def smtp_server(tmp_path):
     """aiosmtpd, a real SMTP server, delivering into a Maildir."""
     port = free_port()
     maildir = tmp_path / "maildir"
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "aiosmtpd",
-            "-n",
-            "-l",
-            f"127.0.0.1:{port}",
-            "-c",
-            "aiosmtpd.handlers.Mailbox",
-            str(maildir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        wait_for_port(port, process)
+    handler = ["-c", "aiosmtpd.handlers.Mailbox", str(maildir)]
+    with listening(
+        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", *handler], port
+    ):
         yield port, maildir
-    finally:
-        stop(process)
 
 
 def test_drift_and_decay_retrain_and_the_canary_promotes_the_new_version(

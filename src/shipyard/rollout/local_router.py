@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from shipyard.errors import ConfigError, RolloutFailed, ServiceUnavailable
-from shipyard.processes import free_port, wait_for_http
+from shipyard.processes import free_port, start_server, wait_for_http
 from shipyard.rollout.inference_service import check_percent
 
 if TYPE_CHECKING:
@@ -185,51 +185,39 @@ def start_router(
 ) -> LocalPredictor:
     """Start the router as a local process (stopped by PID), all traffic on stable unless a
     canary and its percent are given: the split holds from the first request on."""
-    import subprocess
     import sys
 
     from shipyard.serving.local import LocalPredictor
 
     port = port or free_port(host)
-    with open(log, "w") as handle:
-        process = subprocess.Popen(
+    command = [
+        sys.executable,
+        "-m",
+        "shipyard.rollout.local_router",
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--stable-version",
+        stable_version,
+        "--stable-url",
+        stable_url,
+        *(
             [
-                sys.executable,
-                "-m",
-                "shipyard.rollout.local_router",
-                "--host",
-                host,
-                "--port",
-                str(port),
-                "--stable-version",
-                stable_version,
-                "--stable-url",
-                stable_url,
-                *(
-                    [
-                        "--canary-version",
-                        canary.version,
-                        "--canary-url",
-                        canary.url,
-                        "--canary-percent",
-                        str(canary_percent),
-                    ]
-                    if canary
-                    else []
-                ),
-            ],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    router = LocalPredictor(process, f"http://{host}:{port}", "router", log)
-    try:
-        if wait_for_http(f"{router.base_url}/router/traffic", timeout, process):
-            return router
-    except ChildProcessError as exc:
-        raise ServiceUnavailable(f"the local router {exc}", hint=f"its log: {log}") from None
-    router.stop()
-    raise ServiceUnavailable(f"the local router was not up within {timeout:.0f} s")
+                "--canary-version",
+                canary.version,
+                "--canary-url",
+                canary.url,
+                "--canary-percent",
+                str(canary_percent),
+            ]
+            if canary
+            else []
+        ),
+    ]
+    base_url = f"http://{host}:{port}"
+    process = start_server(command, log, f"{base_url}/router/traffic", "local router", timeout)
+    return LocalPredictor(process, base_url, "router", log)
 
 
 class LocalTraffic:

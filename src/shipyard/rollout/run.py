@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, cast
 
 from shipyard.errors import ConfigError, RolloutFailed, ServiceUnavailable
 from shipyard.model_ref import ModelRef
-from shipyard.rollout.controller import RolloutPlan, RolloutReport, run_rollout
+from shipyard.rollout.controller import RolloutPlan, RolloutReport, Traffic, run_rollout
+from shipyard.rollout.health import HealthSource
 from shipyard.rollout.inference_service import Mode, ModelFormat, ModelVersion, ServiceOptions
 from shipyard.settings import Settings, get_settings
 
@@ -32,7 +33,7 @@ def cluster_rollout(
 ) -> RolloutReport:
     """Roll ``version`` of the configured model out on the cluster (in-cluster credentials,
     else the kubeconfig); gates read Prometheus at ``prometheus_url``."""
-    from shipyard.registry import MANIFEST_SHA_TAG, move_champion, version_of, version_storage_uri
+    from shipyard.registry import MANIFEST_SHA_TAG, version_of, version_storage_uri
     from shipyard.rollout.health import MLSERVER_METRICS, SHIPYARD_METRICS, PrometheusHealth
     from shipyard.rollout.kserve_traffic import KServeTraffic
 
@@ -57,14 +58,26 @@ def cluster_rollout(
         )
     metrics = MLSERVER_METRICS if options.model_format == "sklearn" else SHIPYARD_METRICS
     health = PrometheusHealth(prometheus_url, options.name, metrics=metrics)
+    return promoting_rollout(version, traffic, health, plan, name, settings)
+
+
+def promoting_rollout(
+    version: str,
+    traffic: Traffic,
+    health: HealthSource,
+    plan: RolloutPlan,
+    name: str,
+    settings: Settings,
+) -> RolloutReport:
+    """Roll ``version`` out (cluster or local: the same controller); ``champion`` moves to it
+    at 100 %, and people are told the outcome either way."""
+    from shipyard.registry import move_champion
+
+    def promote(v: str) -> None:
+        move_champion(ModelRef.of(name, v), settings)
+
     return announced(
-        lambda: run_rollout(
-            version,
-            traffic,
-            health,
-            plan,
-            on_promoted=lambda v: move_champion(ModelRef.of(name, v), settings),
-        ),
+        lambda: run_rollout(version, traffic, health, plan, on_promoted=promote),
         name,
         version,
         settings,
@@ -177,7 +190,7 @@ def local_rollout(
     through the router meanwhile (otherwise send your own to the printed URL)."""
     import threading
 
-    from shipyard.registry import champion_version, load_registered, move_champion
+    from shipyard.registry import champion_version, load_registered
     from shipyard.rollout.health import ScrapedHealth
     from shipyard.rollout.local_router import LocalTraffic, start_router
     from shipyard.serving.local import start_predictor, v2_request
@@ -233,18 +246,7 @@ def local_rollout(
             router.base_url, "fraud", {v: s.base_url for v, s in servers.items() if v != "router"}
         )
         health = ScrapedHealth("fraud", {v: (servers[v].base_url, None) for v in (stable, version)})
-        return announced(
-            lambda: run_rollout(
-                version,
-                traffic,
-                health,
-                plan,
-                on_promoted=lambda v: move_champion(ModelRef.of(name, v), settings),
-            ),
-            name,
-            version,
-            settings,
-        )
+        return promoting_rollout(version, traffic, health, plan, name, settings)
     finally:
         stop.set()
         for server in servers.values():

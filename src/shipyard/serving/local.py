@@ -7,9 +7,7 @@ request), ``shipyard serve --with-drift`` (predictor + drift detector) and the b
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -17,8 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from shipyard.errors import ServiceUnavailable
-from shipyard.processes import free_port, stop_process_group, wait_for_http
+from shipyard.processes import console_script, free_port, start_server, stop_process_group
 from shipyard.schema import Schema
 
 # The servers' console scripts ([project.scripts]): one entrypoint each, here and in the image.
@@ -112,17 +109,6 @@ def start_detector(
     )
 
 
-def _script(name: str) -> str:
-    """The console script installed beside this interpreter (the same environment)."""
-    script = Path(sys.executable).parent / name
-    if not script.is_file():
-        raise ServiceUnavailable(
-            f"{name} is not installed beside {sys.executable}",
-            hint="install the project (make install)",
-        )
-    return str(script)
-
-
 def _start(
     entry: str,
     what: str,
@@ -137,36 +123,22 @@ def _start(
     env: dict[str, str] | None = None,
 ) -> LocalPredictor:
     http_port, grpc_port = http_port or free_port(host), grpc_port or free_port(host)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "a" if append_log else "w") as handle:
-        process = subprocess.Popen(
-            [
-                _script(entry),
-                "--model_name",
-                model_name,
-                "--host",
-                host,
-                "--http_port",
-                str(http_port),
-                "--grpc_port",
-                str(grpc_port),
-                *extra,
-            ],
-            stdout=handle,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            env={**os.environ, **env} if env else None,
-        )
-    server = LocalPredictor(process, f"http://{host}:{http_port}", model_name, log)
-    try:
-        if wait_for_http(f"{server.base_url}/v2/models/{model_name}/ready", timeout, process):
-            return server
-    except ChildProcessError as exc:
-        raise ServiceUnavailable(f"the {what} {exc}", hint=f"its log: {log}") from None
-    server.stop()
-    raise ServiceUnavailable(
-        f"the {what} was not ready within {timeout:.0f} s", hint=f"its log: {log}"
-    )
+    base_url = f"http://{host}:{http_port}"
+    command = [
+        console_script(entry),
+        "--model_name",
+        model_name,
+        "--host",
+        host,
+        "--http_port",
+        str(http_port),
+        "--grpc_port",
+        str(grpc_port),
+        *extra,
+    ]
+    ready = f"{base_url}/v2/models/{model_name}/ready"
+    process = start_server(command, log, ready, what, timeout, env, append_log)
+    return LocalPredictor(process, base_url, model_name, log)
 
 
 def v2_request(frame: pd.DataFrame, schema: Schema, request_id: str = "sample") -> dict:

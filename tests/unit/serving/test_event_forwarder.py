@@ -14,9 +14,10 @@ from shipyard.serving.event_forwarder import EventForwarder
 
 @pytest.fixture
 def sink():
-    """A real HTTP server standing in for the detector, recording (headers, body)."""
+    """A real HTTP server standing in for the detector; ``inbox.received`` holds (headers,
+    body) of each post."""
     inbox = Inbox()
-    yield f"{inbox.url}/v1/models/drift:predict", inbox.received
+    yield f"{inbox.url}/v1/models/drift:predict", inbox
     inbox.stop()
 
 
@@ -30,45 +31,45 @@ def submit(forwarder: EventForwarder, i: int) -> None:
 
 
 def test_queued_requests_travel_as_one_request_event(sink):
-    url, received = sink
+    url, inbox = sink
     forwarder = EventForwarder(url, "fraud", mode="request", linger_seconds=0.2)
     for i in range(5):
         submit(forwarder, i)
     forwarder.close()
-    assert len(received) == 1
-    headers, body = received[0]
+    assert len(inbox.received) == 1
+    headers, body = inbox.received[0]
     assert headers["ce-type"] == REQUEST_EVENT and headers["ce-inferenceservicename"] == "fraud"
     amount = next(i for i in body["inputs"] if i["name"] == "amount")
     assert amount["shape"] == [10] and amount["data"][:2] == [0.0, None]
 
 
 def test_mode_all_also_sends_the_response(sink):
-    url, received = sink
+    url, inbox = sink
     forwarder = EventForwarder(url, "fraud", mode="all")
     submit(forwarder, 1)
     forwarder.close()
-    assert [h["ce-type"] for h, _ in received] == [REQUEST_EVENT, RESPONSE_EVENT]
-    assert received[1][1]["outputs"][0]["data"] == [0, 1]
+    assert [h["ce-type"] for h, _ in inbox.received] == [REQUEST_EVENT, RESPONSE_EVENT]
+    assert inbox.received[1][1]["outputs"][0]["data"] == [0, 1]
 
 
 def test_a_batched_event_names_each_request_and_its_rows(sink):
     """The sidecar splits it back into requests (the inference log and label joins are by
     request id); a single request carries no parameter, as KServe's agent sends it."""
-    url, received = sink
+    url, inbox = sink
     forwarder = EventForwarder(url, "fraud", mode="all", linger_seconds=0.3)
     for i in range(3):
         submit(forwarder, i)
     forwarder.close()
-    request, response = received[0][1], received[1][1]
+    request, response = inbox.received[0][1], inbox.received[1][1]
     parts = [["r0", 2], ["r1", 2], ["r2", 2]]
     assert json.loads(request["parameters"]["shipyard_requests"]) == parts
     assert json.loads(response["parameters"]["shipyard_requests"]) == parts
     assert requests_in(request["parameters"], 6, "r0") == [("r0", 0, 2), ("r1", 2, 4), ("r2", 4, 6)]
-    received.clear()
+    inbox.messages.clear()
     single = EventForwarder(url, "fraud", mode="request")
     submit(single, 9)
     single.close()
-    assert "parameters" not in received[0][1]
+    assert "parameters" not in inbox.received[0][1]
 
 
 @pytest.mark.parametrize(
