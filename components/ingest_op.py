@@ -18,8 +18,11 @@ def ingest_op(
     split: str = "stratified",
     test_fraction: float = 0.2,
     time_column: str = "timestamp",
+    task: str = "auto",
+    group_column: str = "",
 ):
-    """Ingest CSV/Parquet from a path or s3:// URI, or generate synthetic transactions."""
+    """Ingest CSV/Parquet from a path or s3:// URI, or generate synthetic transactions; drop
+    unlabelled rows and single-row classes, coerce numbers with text tokens; split."""
     from shipyard.timing import timed
 
     with timed() as timer:
@@ -36,6 +39,8 @@ def ingest_op(
             split=split,
             test_fraction=test_fraction,
             time_column=time_column,
+            task=task,
+            group_column=group_column,
         )
     train_data.metadata.update({**result.metadata("train"), **timer.as_metadata()})
     test_data.metadata.update(result.metadata("test"))

@@ -18,6 +18,7 @@ def register_op(
     floors: str = "",
     margin: float = 0.002,
     model_name: str = "",
+    source: str = "",
     pipeline_run_id: str = "local",
     deploy: bool = False,
 ) -> NamedTuple("Registration", model_uri=str, version=str, promoted=bool, reason=str):
@@ -37,7 +38,7 @@ def register_op(
             train_data.metadata.get("content_hash", ""),
             floors=floors,
             margin=margin,
-            settings=settings_for(model_name),
+            settings=settings_for(model_name, source),
             reference_path=train_data.path,
             move_champion=not deploy,
         )

@@ -12,6 +12,7 @@ def summary_op(
     summary: Output[Markdown],
     pipeline_run_id: str = "local",
     model_name: str = "",
+    source: str = "",
     deploy: bool = False,
 ):
     """Steps, metrics, decision and outcome of the run (from MLflow, by the pipeline run id)
@@ -29,6 +30,6 @@ def summary_op(
             status.error_message or "",
             deploy,
             summary.path,
-            settings_for(model_name),
+            settings_for(model_name, source),
         )
     summary.metadata.update({**result.metadata(), **timer.as_metadata()})

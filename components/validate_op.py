@@ -16,13 +16,15 @@ def validate_op(
     target: str = "is_fraud",
     schema_uri: str = "",
     model_name: str = "",
+    source: str = "",
+    skew_action: str = "report",
     task: str = "auto",
     positive_class: str = "",
     ignore_columns: str = "",
     cv_folds: int = 3,
 ):
-    """Decide the task; validate columns, dtypes, nulls, ranges, categories, labels and
-    train/test skew."""
+    """Decide the task; validate columns, dtypes and labels (a stop), and report nulls,
+    ranges, categories, train/test skew and possible leakage (warnings)."""
     from shipyard.timing import timed
 
     with timed() as timer:
@@ -36,11 +38,13 @@ def validate_op(
             schema.path,
             report.path,
             schema_uri=schema_uri,
-            settings=settings_for(model_name),
+            settings=settings_for(model_name, source),
             task=task,
             positive_class=positive_class,
             ignore_columns=ignore_columns,
             cv_folds=cv_folds,
+            skew_action=skew_action,
+            preparation=dict(train_data.metadata),
         )
     for name, value in result.metrics().items():
         metrics.log_metric(name, value)

@@ -86,8 +86,10 @@ def training_pipeline(
     seed: int = 42,
     shift: float = 0.0,
     split: str = "stratified",
+    group_column: str = "",
     test_fraction: float = 0.2,
     schema_uri: str = "",
+    skew_action: str = "report",
     model_type: str = "xgboost",
     model_types: str = "xgboost,random_forest,linear",
     tune_metric: str = "auto",
@@ -96,7 +98,7 @@ def training_pipeline(
     threshold: float = 0.0,
     floors: str = "",
     margin: float = 0.002,
-    model_name: str = "shipyard-fraud",
+    model_name: str = "",
     deploy: bool = False,
     service_name: str = "fraud",
     namespace: str = "shipyard",
@@ -121,9 +123,13 @@ def training_pipeline(
         rows: Rows of synthetic data (used only when source is empty).
         seed: Random seed for data generation, splits, search and models.
         shift: Distribution shift of synthetic data in [0, 1] (drift demos).
-        split: "stratified" on the label, or "time" (the newest rows are the test set).
+        split: "stratified" (on the class, or on quantile bins of a regression label),
+            "random", "group" (all rows of one group_column value on one side) or "time"
+            (the newest rows are the test set).
+        group_column: The column naming the entity for split "group" (customer, patient).
         test_fraction: Share of rows held out as the test set.
         schema_uri: Declared schema JSON; empty uses the champion's schema, else infers one.
+        skew_action: "report" (train/test skew is shown) or "fail" (skew stops the run).
         model_type: Model family of the baseline (xgboost, random_forest, logistic_regression).
         model_types: Comma-separated families the tune step searches (xgboost,
             random_forest, linear: logistic regression or ridge by task).
@@ -137,7 +143,8 @@ def training_pipeline(
             multiclass f1_macro>=0.5; regression r2>=0).
         margin: By how much a challenger must beat the champion on the task's primary
             metric to be promoted (absolute for scores, relative for errors such as rmse).
-        model_name: MLflow registered model name.
+        model_name: MLflow registered model name; empty: the source file's name
+            (penguins.csv -> penguins), or shipyard-fraud for the synthetic data.
         deploy: Roll a winner out as a canary InferenceService (needs a cluster, KServe and
             the manifests' RBAC for the run's service account); `champion` then moves only
             when the rollout reaches 100 %.
@@ -155,7 +162,9 @@ def training_pipeline(
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     # The exit task may take only pipeline parameters and the guarded tasks' final status;
     # it reads the rest from MLflow by the run id.
-    summary = summary_op(pipeline_run_id=run_id, model_name=model_name, deploy=deploy)
+    summary = summary_op(
+        pipeline_run_id=run_id, model_name=model_name, source=source, deploy=deploy
+    )
     with dsl.ExitHandler(summary, name="training"):
         ingest = ingest_op(
             source=source,
@@ -165,6 +174,8 @@ def training_pipeline(
             shift=shift,
             split=split,
             test_fraction=test_fraction,
+            task=task,
+            group_column=group_column,
         )
         validate = validate_op(
             train_data=ingest.outputs["train_data"],
@@ -172,6 +183,8 @@ def training_pipeline(
             target=target,
             schema_uri=schema_uri,
             model_name=model_name,
+            source=source,
+            skew_action=skew_action,
             task=task,
             positive_class=positive_class,
             ignore_columns=ignore_columns,
@@ -206,6 +219,7 @@ def training_pipeline(
             floors=floors,
             margin=margin,
             model_name=model_name,
+            source=source,
             pipeline_run_id=run_id,
             deploy=deploy,
         )

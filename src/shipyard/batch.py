@@ -164,7 +164,7 @@ def score_table(
     """Score ``source`` with ``model_ref``; write the predictions (Parquet) to ``output`` and,
     if given, ``destination`` (a path or ``s3://``; CSV or Parquet by extension)."""
     from shipyard.data.sources import read_table, table_format, uri_scheme
-    from shipyard.features import canonical_columns
+    from shipyard.features import canonical_inputs
     from shipyard.serving.predictor import Scorer
 
     settings = settings or get_settings()
@@ -180,7 +180,7 @@ def score_table(
     frame = read_table(source, settings)
     _check_features(list(frame.columns), model, source, served.version, id_column)
     try:
-        columns = canonical_columns(frame, model.schema)
+        columns = canonical_inputs(frame, model.schema)
     except ValueError as exc:  # a bool column holding something that is not a bool
         name = next(n for n in model.features if _bad_bool(frame[n], model.schema.column(n)))
         raise SchemaError(f"{source}: feature {name!r}: {exc}") from None
@@ -287,13 +287,13 @@ def _bad_bool(values: pd.Series, column: Column) -> bool:
 
 
 def _check_values(columns: dict[str, np.ndarray], schema: Schema, source: str) -> None:
-    """The endpoint's rules (a 400 there): no null in a feature that had none in training, no
+    """The endpoint's rules (a 400 there): no null in a feature declared not nullable, no
     infinite number anywhere."""
     for name, values in columns.items():
         nullable = schema.column(name).nullable
         if values.dtype == object:  # categorical: only nulls can be wrong here
             bad = np.zeros(len(values), bool) if nullable else pd.isna(values)
-            what = "nulls; this feature had none in training"
+            what = "nulls; this feature is declared not nullable"
         else:
             bad = np.isinf(values) if nullable else ~np.isfinite(values)
             what = (

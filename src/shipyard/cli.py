@@ -73,9 +73,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print()
     print(format_summary(summary))
     if not args.no_serve:
-        model_name = (
-            arguments.get("model_name") or pipeline.component_spec.inputs["model_name"].default
-        )
+        from shipyard.settings import settings_for
+
+        model_name = settings_for(
+            str(arguments.get("model_name") or ""), str(arguments.get("source") or "")
+        ).model_name
         serve_sample(summary.run_dir, model_name)
     return 0
 

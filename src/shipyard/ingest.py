@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from shipyard.data.prepare import prepare
 from shipyard.data.sources import read_table
-from shipyard.data.split import split_frame
+from shipyard.data.split import split_with_report
 from shipyard.data.synthetic import TARGET, TIMESTAMP, generate_transactions
 from shipyard.errors import SchemaError
 from shipyard.inference_data import is_log_source, read_logged
 from shipyard.settings import Settings
+from shipyard.task import AUTO, detect_task, is_classification
 
 
 @dataclass
@@ -23,9 +25,11 @@ class IngestResult:
     columns: list[str]
     content_hash: str
     source: str
+    notes: dict = field(default_factory=dict)  # what preparing and splitting did
 
     def metadata(self, part: str) -> dict:
         return {
+            **self.notes,
             "rows": self.train_rows if part == "train" else self.test_rows,
             "train_rows": self.train_rows,
             "test_rows": self.test_rows,
@@ -92,8 +96,11 @@ def ingest(
     test_fraction: float = 0.2,
     time_column: str = TIMESTAMP,
     settings: Settings | None = None,
+    task: str = AUTO,
+    group_column: str = "",
 ) -> IngestResult:
-    """Read ``source`` (or generate data), split it and write train/test as Parquet."""
+    """Read ``source`` (or generate data), prepare it (``shipyard.data.prepare``), split it
+    and write train/test as Parquet."""
     frame = load_source(source, rows, seed, shift, time_column, settings, target)
     if target not in frame.columns:
         raise SchemaError(
@@ -101,7 +108,11 @@ def ingest(
             hint=f"columns are: {', '.join(map(str, frame.columns))}; "
             "set the pipeline's target parameter",
         )
-    train, test = split_frame(frame, target, test_fraction, split, time_column, seed)
+    classification = is_classification(detect_task(frame[target].dropna(), task)[0])
+    frame, prepared = prepare(frame, target, classification)
+    train, test, report = split_with_report(
+        frame, target, test_fraction, split, time_column, seed, classification, group_column
+    )
     for frame_part, path in ((train, train_path), (test, test_path)):
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         frame_part.to_parquet(path, index=False)
@@ -111,4 +122,5 @@ def ingest(
         list(map(str, frame.columns)),
         content_hash(frame),
         source or f"synthetic(rows={rows},seed={seed},shift={shift})",
+        {**prepared.metadata(), **report.metadata()},
     )

@@ -121,7 +121,15 @@ def json_rows(frame: pd.DataFrame) -> list[dict[Hashable, Any]]:
     """Rows as JSON-able dicts (nulls as None), the form a v2 client sends them in."""
     return [
         {
-            k: (None if _null(v) else v.item() if isinstance(v, np.generic) else v)
+            k: (
+                None
+                if _null(v)
+                else v.isoformat()
+                if isinstance(v, pd.Timestamp)
+                else v.item()
+                if isinstance(v, np.generic)
+                else v
+            )
             for k, v in row.items()
         }
         for row in frame.to_dict(orient="records")

@@ -138,14 +138,14 @@ def make_preprocessor(schema: Schema) -> Any:
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     parts = []
-    if schema.numeric:
+    if schema.model_numeric:
         parts.append(
             (
                 "numeric",
                 Pipeline(
                     [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())]
                 ),
-                schema.numeric,
+                schema.model_numeric,
             )
         )
     if schema.categorical:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from shipyard.schema import BOOL_DTYPE, CATEGORICAL, Schema
+from shipyard.schema import BOOL_DTYPE, CATEGORICAL, DATETIME, Schema
 
 UNSEEN = "__unseen__"
 MAX_SAMPLE = 40
@@ -41,6 +41,8 @@ def probe_rows(schema: Schema, sample: pd.DataFrame, max_sample: int = MAX_SAMPL
             values += [(f"= {v!r}", v) for v in known[:MAX_CATEGORIES]]
             if column.dtype != BOOL_DTYPE:
                 values.append(("unseen category", UNSEEN))
+        elif column.kind == DATETIME:
+            values += [(f"= {_iso(b)}", _iso(b)) for b in (column.min, column.max) if b is not None]
         else:
             values += [(f"= {b:g}", b) for b in (column.min, column.max) if b is not None]
         for label, value in values:
@@ -49,6 +51,10 @@ def probe_rows(schema: Schema, sample: pd.DataFrame, max_sample: int = MAX_SAMPL
             rows.append(probe)
             names.append(f"{name} {label}")
     return pd.DataFrame(rows, index=names, columns=schema.features)
+
+
+def _iso(seconds: float) -> str:
+    return pd.Timestamp(int(round(seconds * 1e9)), unit="ns").isoformat()
 
 
 def largest_difference(expected: np.ndarray, got: np.ndarray) -> tuple[float, int]:

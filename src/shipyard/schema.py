@@ -14,25 +14,36 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from shipyard.errors import SchemaError
 
-NUMERIC, CATEGORICAL, TIMESTAMP, TARGET, IGNORED = (
+NUMERIC, CATEGORICAL, DATETIME, TIMESTAMP, TARGET, IGNORED = (
     "numeric",
     "categorical",
+    "datetime",
     "timestamp",
     "target",
     "ignored",
 )
-KINDS = (NUMERIC, CATEGORICAL, TIMESTAMP, TARGET, IGNORED)
+KINDS = (NUMERIC, CATEGORICAL, DATETIME, TIMESTAMP, TARGET, IGNORED)
+# What a datetime feature becomes inside the model (``shipyard.features.model_columns``);
+# "hour" only where the training values have a time of day.
+DATE_PARTS = ("year", "month", "day", "weekday", "days")
+TIME_PARTS = ("hour",)
 BOOL_DTYPE = "bool"  # a categorical whose values are True/False (however they are spelled)
 ID_MIN_ROWS = 20  # below this many rows, distinct values per row say nothing about IDs
 
 
 @dataclass
 class Column:
-    """One column: ``kind`` is numeric, categorical, timestamp, target or ignored."""
+    """One column: ``kind`` is numeric, categorical, datetime (a date or time feature, sent
+    as text), timestamp (the time axis of a split, not a feature), target or ignored.
+
+    An inferred schema takes every feature as ``nullable`` (the model imputes a null as in
+    training; the predictor counts them); ``trained_with_nulls`` says whether training had
+    any, so later nulls are reported. A datetime's ``min``/``max`` are epoch seconds."""
 
     name: str
     kind: str
@@ -42,6 +53,8 @@ class Column:
     max: float | None = None
     categories: list[str] | None = None
     note: str | None = None  # why an ignored column is not a feature
+    trained_with_nulls: bool | None = None
+    parts: list[str] | None = None  # a datetime's derived model columns
 
 
 @dataclass
@@ -93,9 +106,30 @@ class Schema:
         return [c for c in self.columns if c.kind == IGNORED]
 
     @property
+    def datetimes(self) -> list[str]:
+        return [c.name for c in self.columns if c.kind == DATETIME]
+
+    @property
     def features(self) -> list[str]:
-        """Model inputs in order: every numeric and categorical column."""
-        return [c.name for c in self.columns if c.kind in (NUMERIC, CATEGORICAL)]
+        """Model inputs in order (what a v2 client sends): numeric, categorical and datetime
+        columns."""
+        return [c.name for c in self.columns if c.kind in (NUMERIC, CATEGORICAL, DATETIME)]
+
+    @property
+    def model_numeric(self) -> list[str]:
+        """The numeric columns the model's preprocessing sees: numeric features, then each
+        datetime feature's derived parts (``name__year`` ...)."""
+        derived = [
+            f"{c.name}__{part}"
+            for c in self.columns
+            if c.kind == DATETIME
+            for part in c.parts or []
+        ]
+        return self.numeric + derived
+
+    @property
+    def model_columns(self) -> list[str]:
+        return self.model_numeric + self.categorical
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,12 +172,14 @@ def infer_schema(
     max_categories: int = 50,
     ignore: list[str] | tuple[str, ...] = (),
     drop_unusable: bool = True,
+    time_column: str = "timestamp",
 ) -> Schema:
     """Infer a schema from training data: kinds from dtypes, bounds and categories observed.
 
     Columns named in ``ignore``, and those that cannot be features (see :func:`unusable`),
     become ``ignored`` with the reason; with ``drop_unusable=False`` the latter are an error.
-    Dates held as text are refused: Shipyard derives no features from them.
+    Dates and times (as text, or typed) become datetime features, except ``time_column`` when
+    it is typed: that one orders a time split and the inference log.
     """
     if target not in frame.columns:
         raise SchemaError(
@@ -160,8 +196,12 @@ def infer_schema(
         if name == target:
             columns.append(Column(name, TARGET, str(series.dtype), nullable))
             continue
-        if pd.api.types.is_datetime64_any_dtype(series):
+        typed_date = pd.api.types.is_datetime64_any_dtype(series)
+        if typed_date and name == time_column:
             columns.append(Column(name, TIMESTAMP, str(series.dtype), nullable))
+            continue
+        if name not in ignore and (typed_date or looks_like_dates(series)):
+            columns.append(_datetime_column(str(name), series))
             continue
         reason = "listed in ignore_columns" if name in ignore else unusable(series, max_categories)
         if reason and name not in ignore and not drop_unusable:
@@ -174,21 +214,37 @@ def infer_schema(
             columns.append(Column(name, IGNORED, str(series.dtype), nullable, note=reason))
         elif is_bool_like(series):
             columns.append(
-                Column(name, CATEGORICAL, BOOL_DTYPE, nullable, categories=["False", "True"])
+                Column(
+                    name,
+                    CATEGORICAL,
+                    BOOL_DTYPE,
+                    True,
+                    categories=["False", "True"],
+                    trained_with_nulls=nullable,
+                )
             )
         elif not pd.api.types.is_numeric_dtype(series):
-            _refuse_dates(name, series)
             values = sorted(map(str, series.dropna().unique()))
-            columns.append(Column(name, CATEGORICAL, "string", nullable, categories=values))
+            columns.append(
+                Column(
+                    name,
+                    CATEGORICAL,
+                    "string",
+                    True,
+                    categories=values,
+                    trained_with_nulls=nullable,
+                )
+            )
         else:
             columns.append(
                 Column(
                     name,
                     NUMERIC,
                     str(series.dtype),
-                    nullable,
+                    True,
                     min=_float(series.min()),
                     max=_float(series.max()),
+                    trained_with_nulls=nullable,
                 )
             )
     return Schema(columns=columns, target=target, inferred=True)
@@ -226,18 +282,41 @@ def is_bool_like(series: pd.Series) -> bool:
     return series.dtype == object and not values.empty and all(isinstance(v, bool) for v in values)
 
 
-def _refuse_dates(name: str, series: pd.Series) -> None:
-    sample = series.dropna().astype(str).head(200)
-    if sample.empty or not sample.str.contains(r"\d{1,4}[-/:.]\d{1,2}").all():
-        return
-    parsed = pd.to_datetime(sample, errors="coerce", format="mixed")
-    if parsed.notna().mean() >= 0.95:
-        raise SchemaError(
-            f"column {name!r} holds dates or times as text (e.g. {sample.iloc[0]!r}); "
-            "Shipyard derives no features from them",
-            hint="derive numeric features upstream (hour, day of week, days since an event), "
-            "pass it as the time_column to split by time, or list it in ignore_columns",
-        )
+def looks_like_dates(series: pd.Series) -> bool:
+    """A text column whose values are dates or times (ISO dates, timestamps, 3/14/2015 ...)."""
+    if series.dtype != object:
+        return False
+    sample = series.dropna().head(200)
+    if sample.empty or not all(isinstance(v, str) for v in sample):
+        return False
+    text = sample.astype(str).str.strip()
+    if not text.str.fullmatch(r"[\dTZ:+\-/. ]{6,40}|[\w ,:+\-/.]{6,40}").all():
+        return False
+    dated = r"\d{4}-\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{4}|\d{4}[/.]\d{1,2}[/.]\d{1,2}"
+    if not text.str.contains(dated).all():
+        return False
+    from shipyard.features import to_epoch_seconds
+
+    return bool(np.isfinite(to_epoch_seconds(text)).mean() >= 0.95)
+
+
+def _datetime_column(name: str, series: pd.Series) -> Column:
+    """A datetime feature: its bounds in epoch seconds and the parts the model derives."""
+    from shipyard.features import to_epoch_seconds
+
+    seconds = to_epoch_seconds(series)
+    finite = seconds[np.isfinite(seconds)]
+    timed = bool(finite.size) and bool(np.any(np.mod(finite, 86400) != 0))
+    return Column(
+        name,
+        DATETIME,
+        "string",
+        True,
+        min=float(finite.min()) if finite.size else None,
+        max=float(finite.max()) if finite.size else None,
+        trained_with_nulls=bool(series.isna().any()),
+        parts=list(DATE_PARTS) + (list(TIME_PARTS) if timed else []),
+    )
 
 
 def _float(value: Any) -> float | None:

@@ -244,10 +244,30 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def settings_for(model_name: str = "") -> Settings:
-    """The process settings, with the model name a pipeline parameter may override."""
+def settings_for(model_name: str = "", source: str = "") -> Settings:
+    """The process settings, with the model name a pipeline parameter may override.
+
+    With no ``model_name`` (and none set as SHIPYARD_MODEL_NAME), a table's own name names its
+    model (``penguins.csv`` -> ``penguins``), so two tables never share a registered model and
+    a second table is never gated against the first one's champion."""
     settings = get_settings()
+    if not model_name and source and "model_name" not in settings.model_fields_set:
+        model_name = model_name_for(source)
     return settings.model_copy(update={"model_name": model_name}) if model_name else settings
+
+
+def model_name_for(source: str) -> str:
+    """A registry-safe model name from a table's URI (its file stem); "" for no file
+    (synthetic data, the inference log: their callers name the model)."""
+    import re
+    from pathlib import PurePosixPath
+    from urllib.parse import urlparse
+
+    if not source or source.startswith("inference-log:"):
+        return ""
+    stem = PurePosixPath(urlparse(source).path or source).name.split(".")[0]
+    name = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")[:63].strip("-")
+    return name or "shipyard-model"
 
 
 def component_image() -> str:

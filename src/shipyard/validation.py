@@ -1,7 +1,11 @@
 """The validate step: check train/test data against the schema and against each other.
 
-Every rule runs and every violation is collected, so one failed run lists all that is wrong
-(column, rule, observed value, expectation) instead of the first problem only.
+Every rule runs and every finding is collected, so one report lists all that is wrong
+(column, rule, observed value, expectation) instead of the first problem only. A finding stops
+the run only where the model or its serving contract would break (a missing column, an
+incompatible type, no usable label); everything else a schema observed rather than promised
+(ranges, categories, nulls, skew between random splits, possible leakage) is a warning with
+counts and examples. ``skew_action="fail"`` makes skew a stop.
 """
 
 from __future__ import annotations
@@ -11,8 +15,16 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pandas as pd
 
-from shipyard.errors import SchemaError, ValidationFailed
-from shipyard.schema import CATEGORICAL, NUMERIC, TIMESTAMP, Column, Schema, infer_schema
+from shipyard.errors import ConfigError, SchemaError, ValidationFailed
+from shipyard.schema import (
+    CATEGORICAL,
+    DATETIME,
+    NUMERIC,
+    TIMESTAMP,
+    Column,
+    Schema,
+    infer_schema,
+)
 from shipyard.settings import Settings
 from shipyard.task import AUTO, REGRESSION, is_classification, plain, with_task
 
@@ -21,6 +33,22 @@ from shipyard.task import AUTO, REGRESSION, is_classification, plain, with_task
 SKEW_ALPHA = 0.01
 SKEW_MAX_ROWS = 5000  # rows per side the skew tests see: DriftDetector.fit's reference cap
 RANGE_FACTOR = 10.0  # how loose inferred numeric bounds are (see _bounds)
+# Rules that report without stopping: the schema observed these, it did not promise them.
+WARNING_RULES = frozenset(
+    {
+        "unexpected columns",
+        "no nulls",
+        "nulls",
+        "minimum",
+        "maximum",
+        "categories",
+        "train/test skew",
+        "possible leakage",
+        "cross-validation folds",
+    }
+)
+SKEW_ACTIONS = ("report", "fail")
+LEAKAGE_AGREEMENT = 0.99  # a feature equal to the label on this share of rows
 
 
 @dataclass(frozen=True)
@@ -49,14 +77,22 @@ class ValidationReport:
     origin: str = "given"
     task: str = ""
     task_reason: str = ""
-    min_class_rows: int = 0  # a class needs this many training rows (cross-validation folds)
+    cv_folds: int = 0  # cross-validation folds asked for; lowered to the smallest class
+    warnings: list[Violation] = field(default_factory=list)
+    warning_rules: frozenset[str] = WARNING_RULES
+    preparation: dict[str, object] = field(default_factory=dict)  # what ingest did
+    labels: dict[str, str] = field(default_factory=dict)  # split -> label distribution
 
     @property
     def ok(self) -> bool:
         return not self.violations
 
     def metrics(self) -> dict[str, float]:
-        data = {"checks": float(self.checks), "violations": float(len(self.violations))}
+        data = {
+            "checks": float(self.checks),
+            "violations": float(len(self.violations)),
+            "warnings": float(len(self.warnings)),
+        }
         data.update({f"{name}_rows": float(n) for name, n in self.rows.items()})
         if self.skew:
             data["min_skew_p_value"] = _round(min(self.skew.values()))
@@ -80,15 +116,26 @@ class ValidationReport:
                 f"{positive}."
             ]
         lines.append("")
+        lines += _preparation_lines(self.preparation, self.rows, self.labels)
+        if schema.datetimes:
+            lines += [
+                "**Dates and times used as features** (the model derives "
+                "year, month, day, weekday, days since 1970 and, where times occur, hour): "
+                + ", ".join(f"`{n}`" for n in schema.datetimes),
+                "",
+            ]
         if schema.ignored:
             lines += ["## Columns not used as features", "", "| column | why |", "|---|---|"]
             lines += [f"| {c.name} | {c.note} |" for c in schema.ignored]
             lines.append("")
-        if self.violations:
+        for title, found in (("Stops", self.violations), ("Warnings", self.warnings)):
+            if not found:
+                continue
+            lines += [f"## {title}", ""]
             lines += ["| dataset | column | rule | observed | expected |", "|---|---|---|---|---|"]
             lines += [
                 f"| {v.dataset} | {v.column} | {v.rule} | {v.observed} | {v.expected} |"
-                for v in self.violations
+                for v in found
             ]
             lines.append("")
         if self.skew:
@@ -117,26 +164,99 @@ class ValidationReport:
 
 
 def validate_frames(
-    frames: dict[str, pd.DataFrame], schema: Schema, min_class_rows: int = 0
+    frames: dict[str, pd.DataFrame],
+    schema: Schema,
+    cv_folds: int = 0,
+    skew_action: str = "report",
 ) -> ValidationReport:
     """Check each named frame against ``schema``, then the first frame against the others."""
-    report = ValidationReport(min_class_rows=min_class_rows)
+    if skew_action not in SKEW_ACTIONS:
+        raise ConfigError(
+            f"unknown skew_action {skew_action!r}", hint=f"use one of {', '.join(SKEW_ACTIONS)}"
+        )
+    rules = WARNING_RULES - ({"train/test skew"} if skew_action == "fail" else set())
+    report = ValidationReport(cv_folds=cv_folds, warning_rules=rules)
     first = next(iter(frames.values()))
     if schema.task is None and schema.target in first.columns:  # decide as validate() does
         schema, report.task_reason = with_task(schema, first[schema.target])
     for name, frame in frames.items():
         report.rows[name] = len(frame)
         _check_frame(name, frame, schema, report)
+        if schema.target in frame.columns:
+            report.labels[name] = _distribution(frame[schema.target], schema)
+    if schema.target in first.columns:
+        _check_leakage(first, schema, report)
     names = list(frames)
     for other in names[1:]:
         _check_skew(frames[names[0]], frames[other], other, schema, report)
     return report
 
 
+def _preparation_lines(
+    preparation: dict[str, object], rows: dict[str, int], labels: dict[str, str]
+) -> list[str]:
+    """What ingest did to the table and how it split it, as the report's first section."""
+    lines = ["## Data and split", ""]
+    shown = {
+        "rows_read": "rows read",
+        "null_labels_dropped": "rows without a label, dropped",
+        "dropped_classes": "classes with a single row, dropped",
+        "numeric_with_tokens": "numbers with text tokens, read as null",
+        "split_method": "split",
+        "train_only_classes": "classes too small for the test set, kept in train",
+    }
+    lines += [f"- {text}: {preparation[key]}" for key, text in shown.items() if key in preparation]
+    lines += [f"- {name}: {n} rows; label {labels.get(name, '')}" for name, n in rows.items()]
+    return lines + [""]
+
+
+def _distribution(labels: pd.Series, schema: Schema) -> str:
+    """A label's distribution in a few words: class counts, or the range of a number."""
+    values = labels.dropna()
+    if schema.task == REGRESSION or not is_classification(schema.task or ""):
+        numbers = pd.to_numeric(values, errors="coerce").dropna()
+        if numbers.empty:
+            return "no numbers"
+        return (
+            f"mean {numbers.mean():.4g}, std {numbers.std():.4g}, "
+            f"range {numbers.min():.4g} to {numbers.max():.4g}"
+        )
+    counts = pd.Series([plain(v) for v in values], dtype=object).value_counts()
+    parts = [f"{c}: {n} ({n / max(len(values), 1):.1%})" for c, n in counts.head(12).items()]
+    return ", ".join(parts) + (f", … {len(counts) - 12} more" if len(counts) > 12 else "")
+
+
+def _check_leakage(train: pd.DataFrame, schema: Schema, report: ValidationReport) -> None:
+    """A feature that (nearly) equals the label is reported: it may be the answer itself,
+    unavailable when the model is asked in production."""
+    labels = train[schema.target]
+    text = labels.astype(str)
+    numeric_label = pd.api.types.is_numeric_dtype(labels) and not pd.api.types.is_bool_dtype(labels)
+    for name in schema.features:
+        if name not in train.columns or schema.column(name).kind == DATETIME:
+            continue
+        series = train[name]
+        agreement = float((series.astype(str) == text).mean())
+        if agreement < LEAKAGE_AGREEMENT and numeric_label and schema.column(name).kind == NUMERIC:
+            pair = pd.DataFrame({"f": pd.to_numeric(series, errors="coerce"), "y": labels}).dropna()
+            if len(pair) > 2 and pair["f"].std() > 0 and pair["y"].std() > 0:
+                agreement = abs(float(pair["f"].corr(pair["y"])))
+        _add(
+            report,
+            agreement < LEAKAGE_AGREEMENT,
+            "train",
+            name,
+            "possible leakage",
+            f"agrees with the label {schema.target!r} ({agreement:.3f})",
+            "a feature known before the label is",
+        )
+
+
 def _add(report: ValidationReport, ok: bool, *violation: str) -> None:
     report.checks += 1
     if not ok:
-        report.violations.append(Violation(*violation))
+        found = Violation(*violation)
+        (report.warnings if found.rule in report.warning_rules else report.violations).append(found)
 
 
 def _check_frame(name: str, frame: pd.DataFrame, schema: Schema, report: ValidationReport) -> None:
@@ -169,19 +289,33 @@ def _check_frame(name: str, frame: pd.DataFrame, schema: Schema, report: Validat
         nulls = int(series.isna().sum())
         if not column.nullable:
             _add(report, nulls == 0, name, column.name, "no nulls", f"{nulls} null(s)", "0")
+        elif column.trained_with_nulls is False and name != "train":
+            _add(
+                report,
+                nulls == 0,
+                name,
+                column.name,
+                "nulls",
+                f"{nulls} null(s) of {len(series)} rows",
+                "none, as in training (the model imputes them)",
+            )
         if column.kind == NUMERIC:
             _check_numeric(name, column, series, report, schema.inferred)
         elif column.kind == CATEGORICAL:
-            values = set(map(str, series.dropna().unique()))
-            unknown = sorted(values - set(column.categories or values))
+            text = series.dropna().astype(str)
+            unknown = sorted(set(text.unique()) - set(column.categories or text.unique()))
+            shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
+            known = column.categories or []
             _add(
                 report,
                 not unknown,
                 name,
                 column.name,
                 "categories",
-                ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else ""),
-                f"one of {', '.join(column.categories or [])}",
+                f"{int(text.isin(unknown).sum())} row(s) with {len(unknown)} unseen "
+                f"value(s): {shown}",
+                f"one of {', '.join(known[:10])}{' …' if len(known) > 10 else ''} "
+                "(unseen ones are served as 'none of the known')",
             )
         elif column.kind == TIMESTAMP:
             _add(
@@ -201,7 +335,7 @@ def _check_labels(name: str, labels: pd.Series, schema: Schema, report: Validati
     """No null labels; a classifier's labels are its classes, and in training every class
     has enough rows for the cross-validation folds."""
     nulls = int(labels.isna().sum())
-    _add(
+    _add(  # ingest drops unlabelled rows; a frame from elsewhere may still have them
         report,
         nulls == 0,
         name,
@@ -244,17 +378,19 @@ def _check_labels(name: str, labels: pd.Series, schema: Schema, report: Validati
         f"classes {sorted(map(str, counts.index))}",
         "two or more classes",
     )
-    if name != "train":
+    if name != "train" or len(counts) < 2 or not report.cv_folds:
         return
-    rare = {str(c): int(n) for c, n in counts.items() if n < report.min_class_rows}
+    smallest = int(counts.min())
+    folds = max(2, min(report.cv_folds, smallest))
+    schema.extra["cv_folds"] = folds
     _add(
         report,
-        not rare,
+        folds == report.cv_folds,
         name,
         schema.target,
-        "rows per class",
-        ", ".join(f"{c}: {n}" for c, n in rare.items()),
-        f">= {report.min_class_rows} per class (cross-validation folds)",
+        "cross-validation folds",
+        f"class {counts.idxmin()!s} has {smallest} training row(s)",
+        f"{report.cv_folds} folds; lowered to {folds}",
     )
 
 
@@ -278,25 +414,26 @@ def _check_numeric(
         "finite numbers",
     )
     low, high = _bounds(column, inferred)
-    observed_min, observed_max = float(np.nanmin(values)), float(np.nanmax(values))
     if low is not None:
+        below = values[values < low]
         _add(
             report,
-            observed_min >= low,
+            below.size == 0,
             name,
             column.name,
             "minimum",
-            f"{observed_min:g}",
+            f"{below.size} value(s) below, e.g. {below.min() if below.size else 0:g}",
             f">= {low:g}",
         )
     if high is not None:
+        above = values[values > high]
         _add(
             report,
-            observed_max <= high,
+            above.size == 0,
             name,
             column.name,
             "maximum",
-            f"{observed_max:g}",
+            f"{above.size} value(s) above, e.g. {above.max() if above.size else 0:g}",
             f"<= {high:g}",
         )
 
@@ -330,7 +467,9 @@ def _check_skew(
     from shipyard.drift import DriftDetector
 
     names = [
-        n for n in schema.features if _testable(train, n, schema) and _testable(other, n, schema)
+        n
+        for n in schema.features
+        if n not in schema.datetimes and _testable(train, n, schema) and _testable(other, n, schema)
     ]
     if not names:
         return
@@ -431,6 +570,8 @@ def validate(
     positive_class: str = "",
     ignore_columns: str = "",
     cv_folds: int = 3,
+    skew_action: str = "report",
+    preparation: dict[str, object] | None = None,
 ) -> ValidationReport:
     """Check train and test; decide the task; write the schema used and a Markdown report;
     raise on violations.
@@ -451,8 +592,9 @@ def validate(
             hint=f"columns are: {', '.join(map(str, train.columns))}",
         )
     schema, reason = with_task(schema, train[target], task, positive_class)
-    report = validate_frames({"train": train, "test": test}, schema, min_class_rows=cv_folds)
+    report = validate_frames({"train": train, "test": test}, schema, cv_folds, skew_action)
     report.origin, report.task, report.task_reason = origin, schema.task or "", reason
+    report.preparation = dict(preparation or {})
     schema.save(schema_out)
     with open(report_out, "w") as handle:
         handle.write(report.markdown(schema))

@@ -134,12 +134,28 @@ def test_unreadable_source_destination_or_id_column(registered, small_data, tmp_
         score_table(str(small_data["test"]), ref, tmp_path / "p.parquet", id_column="predict")
 
 
-def test_nulls_the_endpoint_refuses_are_refused(registered, small_data, tmp_path):
+def test_nulls_in_a_feature_trained_without_any_are_imputed_and_scored(
+    registered, small_data, tmp_path
+):
     frame = pd.read_parquet(small_data["test"]).head(50)
+    assert frame["amount"].notna().all()
     frame.loc[frame.index[[3, 7]], "amount"] = np.nan
     source = tmp_path / "nulls.parquet"
     frame.to_parquet(source)
-    with pytest.raises(SchemaError, match=r"feature 'amount' has nulls.*rows \[3, 7\]"):
+    result = score_table(
+        str(source), f"models:/{NAME}@champion", tmp_path / "p.parquet", settings=registered
+    )
+    scored = pd.read_parquet(tmp_path / "p.parquet")
+    assert len(scored) == 50 and scored["predict"].notna().all()
+    assert result.rows == 50
+
+
+def test_infinite_values_the_endpoint_refuses_are_refused(registered, small_data, tmp_path):
+    frame = pd.read_parquet(small_data["test"]).head(50)
+    frame.loc[frame.index[[3, 7]], "amount"] = np.inf
+    source = tmp_path / "inf.parquet"
+    frame.to_parquet(source)
+    with pytest.raises(SchemaError, match=r"feature 'amount' has .*rows \[3, 7\]"):
         score_table(
             str(source), f"models:/{NAME}@champion", tmp_path / "p.parquet", settings=registered
         )

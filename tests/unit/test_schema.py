@@ -3,7 +3,15 @@ import pytest
 
 from shipyard.data.synthetic import generate_transactions
 from shipyard.errors import SchemaError
-from shipyard.schema import CATEGORICAL, NUMERIC, TARGET, TIMESTAMP, Schema, infer_schema
+from shipyard.schema import (
+    CATEGORICAL,
+    DATETIME,
+    NUMERIC,
+    TARGET,
+    TIMESTAMP,
+    Schema,
+    infer_schema,
+)
 
 
 def test_infers_kinds_bounds_and_categories():
@@ -59,13 +67,22 @@ def test_columns_that_cannot_be_features_are_ignored_with_the_reason():
         infer_schema(frame, "y", ignore=["nope"])
 
 
-def test_dates_as_text_are_refused_with_how_to_derive_features():
+def test_dates_as_text_are_datetime_features_with_their_parts():
     frame = pd.DataFrame(
-        {"when": [f"2024-01-{d:02d} 10:00" for d in range(1, 29)] * 2, "y": [0, 1] * 28}
+        {
+            "when": [f"2024-01-{d:02d} 10:00" for d in range(1, 29)] * 2,
+            "day": [f"3/{d}/2023" for d in range(1, 29)] * 2,
+            "code": ["1.2.3", "2.0.1"] * 28,  # versions, not dates
+            "y": [0, 1] * 28,
+        }
     )
-    with pytest.raises(SchemaError, match="'when' holds dates or times as text") as error:
-        infer_schema(frame, "y")
-    assert "day of week" in str(error.value)
+    schema = infer_schema(frame, "y")
+    when, day = schema.column("when"), schema.column("day")
+    assert (when.kind, day.kind, schema.column("code").kind) == (DATETIME, DATETIME, CATEGORICAL)
+    assert when.parts == ["year", "month", "day", "weekday", "days", "hour"]
+    assert day.parts == ["year", "month", "day", "weekday", "days"]  # no time of day
+    assert schema.features == ["when", "day", "code"]
+    assert "when__hour" in schema.model_columns and "day__hour" not in schema.model_columns
 
 
 def test_bools_with_nulls_are_a_bool_categorical():

@@ -20,6 +20,10 @@ def rules(report):
     return {(v.dataset, v.column, v.rule) for v in report.violations}
 
 
+def warned(report):
+    return {(v.dataset, v.column, v.rule) for v in report.warnings}
+
+
 def test_clean_data_passes(reference):
     train, test, schema = reference
     report = validate_frames({"train": train, "test": test}, schema)
@@ -36,16 +40,24 @@ def test_every_violation_is_listed_at_once(reference):
     bad.loc[7, "merchant_category"] = "casino"
     bad["customer_age"] = bad["customer_age"].astype(str)
     report = validate_frames({"train": train, "test": bad}, schema)
-    assert {
+    # what breaks serving stops the run ...
+    assert rules(report) == {
         ("test", "channel", "column present"),
+        ("test", "customer_age", "dtype"),
+    }
+    # ... what the inferred schema only observed is a warning with counts and examples
+    assert {
         ("test", "extra", "unexpected columns"),
-        ("test", "amount", "no nulls"),
+        ("test", "amount", "nulls"),
         ("test", "amount", "minimum"),
         ("test", "merchant_category", "categories"),
-        ("test", "customer_age", "dtype"),
-    } <= rules(report)
-    casino = next(v for v in report.violations if v.rule == "categories")
-    assert casino.observed == "casino"
+    } <= warned(report)
+    casino = next(v for v in report.warnings if v.rule == "categories")
+    assert casino.observed == "1 row(s) with 1 unseen value(s): casino"
+    below = next(v for v in report.warnings if v.rule == "minimum")
+    assert below.observed == "1 value(s) below, e.g. -5"
+    nulls = next(v for v in report.warnings if v.rule == "nulls")
+    assert nulls.observed.startswith("6 null(s)")
 
 
 def test_single_class_label_and_empty_frame(reference):
@@ -58,7 +70,7 @@ def test_single_class_label_and_empty_frame(reference):
 
 
 def skewed(report):
-    return {v.column for v in report.violations if v.rule == "train/test skew"}
+    return {v.column for v in report.violations + report.warnings if v.rule == "train/test skew"}
 
 
 def test_shifted_test_set_is_skewed(reference):
@@ -68,7 +80,9 @@ def test_shifted_test_set_is_skewed(reference):
     assert {"amount", "channel", "merchant_category"} <= skewed(report)
     assert report.skew["amount"] < report.skew_threshold
     assert report.metrics()["min_skew_p_value"] < SKEW_ALPHA / len(schema.features)
-    amount = next(v for v in report.violations if v.column == "amount")
+    assert report.ok  # reported, not a stop ...
+    assert not validate_frames({"train": train, "test": shifted}, schema, skew_action="fail").ok
+    amount = next(v for v in report.warnings if v.column == "amount")
     assert (amount.dataset, amount.observed[:2], amount.expected) == (
         "test",
         "p=",
@@ -132,7 +146,7 @@ def test_all_null_or_missing_columns_are_not_tested_for_skew(reference):
 def test_validate_writes_schema_and_report_then_raises(tmp_path, reference):
     train, test, _ = reference
     train.to_parquet(tmp_path / "train.parquet")
-    test.assign(amount=-1.0).to_parquet(tmp_path / "test.parquet")
+    test.assign(amount=-1.0).drop(columns=["channel"]).to_parquet(tmp_path / "test.parquet")
     with pytest.raises(ValidationFailed) as failed:
         validate(
             str(tmp_path / "train.parquet"),
@@ -142,11 +156,13 @@ def test_validate_writes_schema_and_report_then_raises(tmp_path, reference):
             str(tmp_path / "report.md"),
             settings=_fresh_settings(tmp_path),
         )
-    assert "test.amount: minimum" in str(failed.value)
+    assert "test.channel: column present" in str(failed.value)
+    assert "minimum" not in str(failed.value)  # a warning, not a reason to stop
     report = (tmp_path / "report.md").read_text()
     assert "FAILED" in report and "| test | amount | minimum |" in report
+    assert report.index("## Stops") < report.index("## Warnings") < report.index("| test | amount")
     assert "## Train/test skew (KS / Chi² with Bonferroni, family-wise α=0.01)" in report
-    assert "| amount | KS |" in report and "| channel | Chi² |" in report
+    assert "| amount | KS |" in report and "| merchant_category | Chi² |" in report
     assert (tmp_path / "schema.json").is_file()
 
 

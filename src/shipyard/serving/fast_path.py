@@ -67,7 +67,8 @@ class CompiledModel:
         return out
 
     def scores(self, columns: dict[str, np.ndarray]) -> np.ndarray:
-        """Probabilities ``[n, k]`` (classifiers) or values ``[n]`` (regressors)."""
+        """Probabilities ``[n, k]`` (classifiers) or values ``[n]`` (regressors) for the
+        model's columns (``shipyard.features.model_columns``)."""
         rows = len(next(iter(columns.values())))
         return np.asarray(self.score(self.transform(columns, rows)), dtype=np.float64)
 
@@ -162,7 +163,7 @@ def _compile(pipeline: Any, schema: Schema) -> CompiledModel | None:
                 width += len(categories)
         else:
             return None
-    if set(numeric) | set(categorical) != set(schema.features):
+    if set(numeric) | set(categorical) != set(schema.model_columns):
         return None
     return CompiledModel(
         numeric,
@@ -228,6 +229,13 @@ def probe_frame(schema: Schema) -> pd.DataFrame:
         if name in schema.categorical:
             unseen = [] if column.dtype == BOOL_DTYPE else ["__unseen__"]
             values = list(column.categories or []) + unseen + [np.nan]
+        elif name in schema.datetimes:
+            low = column.min if column.min is not None else 0.0
+            high = column.max if column.max is not None else 86400.0
+            values = [
+                pd.Timestamp(int(s * 1e9), unit="ns").isoformat()
+                for s in np.linspace(low, high, rows - 1)
+            ] + [np.nan]
         else:
             low = column.min if column.min is not None else -1.0
             high = column.max if column.max is not None else 1.0

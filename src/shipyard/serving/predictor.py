@@ -21,6 +21,7 @@ from kserve.errors import InvalidInput, ModelNotReady
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from kserve import Model
+from shipyard.features import model_columns
 from shipyard.model_bundle import LoadedModel
 from shipyard.serving import metrics
 from shipyard.serving.fast_path import CompiledModel, checked_fast_path
@@ -46,8 +47,9 @@ class Scorer:
         logger.info("model %s: %s", model.manifest.get("model_type"), self.note)
 
     def scores(self, columns: dict[str, np.ndarray]) -> np.ndarray:
+        """Scores for canonical inputs (feature -> values, as the v2 decoder yields them)."""
         if self.fast is not None:
-            return self.fast.scores(columns)
+            return self.fast.scores(model_columns(columns, self.model.schema))
         return self.model.scores(pd.DataFrame(columns, columns=self.model.features))
 
     def outputs(self, columns: dict[str, np.ndarray]) -> dict[str, tuple[str, np.ndarray]]:

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from kserve.errors import InvalidInput
 
-from shipyard.features import canonical_values
-from shipyard.schema import BOOL_DTYPE, CATEGORICAL, Schema
+from shipyard.features import canonical_values, to_epoch_seconds
+from shipyard.schema import BOOL_DTYPE, CATEGORICAL, DATETIME, Schema
 
 if TYPE_CHECKING:
     from kserve.protocol.infer_type import InferInput, InferRequest
@@ -74,6 +74,9 @@ def input_specs(schema: Schema) -> list[InputSpec]:
     specs = []
     for name in schema.features:
         column = schema.column(name)
+        if column.kind == DATETIME:  # text: an ISO date or time, parsed as in training
+            specs.append(InputSpec(name, "BYTES", [-1], column.nullable))
+            continue
         if column.kind != CATEGORICAL:
             specs.append(InputSpec(name, "FP64", [-1], column.nullable))
             continue
@@ -203,6 +206,19 @@ def _feature_column(infer_input: InferInput, schema: Schema) -> np.ndarray:
     shape = list(infer_input.shape or [])
     if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
         raise InvalidInput(f"input '{name}': shape {shape} must be [rows] or [rows, 1]")
+    if column.kind == DATETIME:
+        if datatype != "BYTES":
+            raise InvalidInput(
+                f"input '{name}' has datatype {datatype}; expected BYTES (a date or time as "
+                "text, e.g. 2024-03-14 or 2024-03-14T09:30:00)"
+            )
+        values = _column(infer_input).reshape(-1)
+        if not column.nullable and any(v is None for v in values):
+            raise InvalidInput(f"input '{name}' has nulls; this feature takes no null")
+        try:
+            return to_epoch_seconds(values, strict=True)
+        except ValueError as exc:
+            raise InvalidInput(f"input '{name}': {exc}") from None
     if column.kind == CATEGORICAL:
         allowed = ("BOOL", "BYTES") if column.dtype == BOOL_DTYPE else ("BYTES",)
         if datatype not in allowed:
@@ -229,7 +245,7 @@ def _feature_column(infer_input: InferInput, schema: Schema) -> np.ndarray:
 
 def _from_tensor(infer_input: InferInput, schema: Schema) -> dict[str, np.ndarray]:
     name, datatype, features = infer_input.name, infer_input.datatype, schema.features
-    if schema.categorical:
+    if schema.categorical or schema.datetimes:
         raise InvalidInput(
             f"input '{name}' is not a feature of this model; a single tensor is "
             f"accepted only by all-numeric models. Inputs: {', '.join(features)}"
@@ -258,6 +274,11 @@ def _check_finite(name: str, values: np.ndarray, nullable: bool) -> None:
         )
 
 
+def _iso(seconds: float) -> str:
+    """Epoch seconds as the ISO text a client sends (to the nanosecond: parsed back equal)."""
+    return pd.Timestamp(int(round(seconds * 1e9)), unit="ns").isoformat()
+
+
 def request_body(
     frame: pd.DataFrame, schema: Schema, request_id: str = "sample", bools_as: str = "BOOL"
 ) -> dict:
@@ -278,6 +299,8 @@ def request_body(
             data = [None if m else str(v).lower() for v, m in zip(values, missing, strict=True)]
         elif datatype == "BOOL":
             data = [v == "True" for v in values]
+        elif column.kind == DATETIME:
+            data = [None if m else _iso(v) for v, m in zip(values, missing, strict=True)]
         elif datatype == "BYTES":
             data = [None if m else str(v) for v, m in zip(values, missing, strict=True)]
         else:
