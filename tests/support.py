@@ -246,9 +246,14 @@ def messy_table(seed: int, task: str, rows: int = 300):
             "mixed": rng.choice([1, 2.5, 3, 4.25], rows).astype(object),
             "flag": (rng.random(rows) < 0.4).astype(object),
             "color": rng.choice(["red", "green", "blue", "Red ", "ünï"], rows).astype(object),
+            # dates as a CSV holds them: text, some with a time of day, one with a zone
+            "when": (
+                pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.integers(0, 900, rows), "h")
+            ).strftime("%Y-%m-%d %H:%M"),
         }
     )
-    for name, share in (("floats", 0.1), ("flag", 0.1), ("color", 0.15)):
+    frame.loc[0, "when"] = "2023-02-03T04:05:06+02:00"
+    for name, share in (("floats", 0.1), ("flag", 0.1), ("color", 0.15), ("when", 0.05)):
         frame.loc[rng.random(rows) < share, name] = None
     signal = frame["ints"] / 10 + frame["floats"].fillna(10) / 3 + (frame["flag"] == True)  # noqa: E712
     if task == "regression":

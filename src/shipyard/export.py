@@ -36,6 +36,12 @@ def check_exportable(model: LoadedModel) -> None:
             f"model's labels ({', '.join(map(str, classes[:5]))})",
             hint="serve it with Shipyard's predictor (model_format=shipyard)",
         )
+    if model.schema.datetimes:
+        raise ConfigError(
+            f"KServe's stock runtime cannot derive the date parts of "
+            f"{', '.join(model.schema.datetimes)} as the model was trained on them",
+            hint="serve it with Shipyard's predictor (model_format=shipyard)",
+        )
     bools = [
         c.name for c in model.schema.columns if c.dtype == BOOL_DTYPE and c.name in model.features
     ]

@@ -16,7 +16,7 @@ so a row means the same thing wherever it comes from (a Parquet file, a CSV, a v
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -122,7 +122,7 @@ def model_columns(columns: dict[str, np.ndarray], schema: Schema) -> dict[str, n
     for name in schema.datetimes:
         seconds = np.asarray(columns[name], dtype=np.float64)
         known = np.isfinite(seconds)
-        stamps = pd.DatetimeIndex(np.where(known, seconds, 0).astype("datetime64[s]"))
+        stamps = pd.DatetimeIndex(np.floor(np.where(known, seconds, 0)).astype("datetime64[s]"))
         for part in schema.column(name).parts or []:
             value = _DATE_PART[part](stamps, seconds)
             out[f"{name}__{part}"] = np.where(known, np.asarray(value, dtype=np.float64), np.nan)
@@ -130,7 +130,7 @@ def model_columns(columns: dict[str, np.ndarray], schema: Schema) -> dict[str, n
     return out
 
 
-_DATE_PART = {
+_DATE_PART: dict[str, Callable[[pd.DatetimeIndex, np.ndarray], Any]] = {
     "year": lambda s, _: s.year,
     "month": lambda s, _: s.month,
     "day": lambda s, _: s.day,

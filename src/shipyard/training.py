@@ -137,7 +137,7 @@ def finalize(
     scores = raw_scores(pipeline, split.x_test, task)
     result = evaluate(split.y_test_labels.to_numpy(), scores, threshold, schema.classes, task)
     metric = cv_metric or primary_metric(task)
-    probes = probe_rows(schema, split.x_test)
+    probes = probe_rows(schema, split.raw_test)
     bundle = save_bundle(
         pipeline,
         model_dir,

@@ -205,9 +205,16 @@ def _preparation_lines(
         "split_method": "split",
         "train_only_classes": "classes too small for the test set, kept in train",
     }
-    lines += [f"- {text}: {preparation[key]}" for key, text in shown.items() if key in preparation]
+    lines += [
+        f"- {text}: {_plain(preparation[key])}" for key, text in shown.items() if key in preparation
+    ]
     lines += [f"- {name}: {n} rows; label {labels.get(name, '')}" for name, n in rows.items()]
     return lines + [""]
+
+
+def _plain(value: object) -> object:
+    """KFP metadata holds numbers as floats: 600.0 rows is 600 rows."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _distribution(labels: pd.Series, schema: Schema) -> str:

@@ -34,7 +34,7 @@ def multiclass_server(tmp_path_factory, shipyard_home):
         "xgboost",
         "xgboost",
         None,
-        probes=probe_rows(schema, canonical_frame(test, schema)),
+        probes=probe_rows(schema, test),
     )
     server = start_predictor(str(folder), "levels", shipyard_home / "levels.log")
     yield {"base": server.base_url, "model": load_bundle(folder), "test": test, "server": server}

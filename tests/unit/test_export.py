@@ -22,15 +22,21 @@ def bundle_of(frame, tmp_path, drop=()):
     return load_bundle(tmp_path)
 
 
-def test_text_labels_and_bool_features_are_refused(tmp_path):
+def test_text_labels_bool_and_date_features_are_refused(tmp_path):
     model = bundle_of(messy_table(1, "binary"), tmp_path / "a", drop=["flag"])
     with pytest.raises(ConfigError, match="class indices, not this model's labels"):
         write_mlserver_sklearn(model, tmp_path / "out", "m", "1")
     frame = messy_table(1, "binary")
     frame["label"] = (frame["label"] == "yes").astype(int)
     with pytest.raises(ConfigError, match="bool feature"):
-        write_mlserver_sklearn(bundle_of(frame, tmp_path / "b"), tmp_path / "out", "m", "1")
+        write_mlserver_sklearn(
+            bundle_of(frame, tmp_path / "b", drop=["when"]), tmp_path / "out", "m", "1"
+        )
+    with pytest.raises(ConfigError, match="date parts of when"):
+        write_mlserver_sklearn(
+            bundle_of(frame, tmp_path / "d", drop=["flag"]), tmp_path / "out", "m", "1"
+        )
     exported = write_mlserver_sklearn(
-        bundle_of(frame, tmp_path / "c", drop=["flag"]), tmp_path / "out", "m", "1"
+        bundle_of(frame, tmp_path / "c", drop=["flag", "when"]), tmp_path / "out", "m", "1"
     )
     assert (exported / "model.joblib").is_file()

@@ -82,7 +82,7 @@ def prepare(
 
 def to_number(series: pd.Series) -> pd.Series:
     """Numbers as float64; anything that is not one (a token, a blank) is null."""
-    text = series.astype(object).where(series.notna(), None)
+    text = series.astype(object).mask(series.isna())
     return pd.to_numeric(
         text.map(lambda v: v.strip() if isinstance(v, str) else v), errors="coerce"
     ).astype("float64")

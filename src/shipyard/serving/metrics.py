@@ -5,7 +5,11 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
 from prometheus_client import Counter, Histogram
+
+from shipyard.schema import Schema
 
 LABELS = ("model", "version", "role")
 REQUESTS = Counter(
@@ -31,5 +35,26 @@ REJECTED = Counter(
 )
 
 
+NULLS = Counter(
+    "shipyard_predictor_null_values",
+    "Null feature values answered (imputed as in training); trained_with_nulls=false counts "
+    "nulls in a feature that had none in training",
+    LABELS + ("feature", "trained_with_nulls"),
+)
+
+
 def count_rejected(path: str) -> None:
     REJECTED.labels(path=path).inc()
+
+
+def count_nulls(columns: dict[str, np.ndarray], schema: Schema, labels: dict[str, str]) -> None:
+    """Count each feature's nulls in a decoded request (NaN, or None for text)."""
+    for name, values in columns.items():
+        missing = (
+            int(np.isnan(values).sum()) if values.dtype.kind == "f" else int(pd.isna(values).sum())
+        )
+        if missing:
+            trained = schema.column(name).trained_with_nulls
+            NULLS.labels(
+                **labels, feature=name, trained_with_nulls="false" if trained is False else "true"
+            ).inc(missing)

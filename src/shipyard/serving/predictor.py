@@ -129,7 +129,7 @@ class ShipyardPredictor(Model):
     def predict(
         self, payload: InferRequest, headers: dict[str, str] | None = None
     ) -> InferResponse:
-        labels = {"model": self.name, "version": self.version or "", "role": self.settings.role}
+        labels = self._metric_labels()
         start = time.perf_counter()
         try:
             response, predicted = self._infer(payload)
@@ -149,12 +149,16 @@ class ShipyardPredictor(Model):
                 metrics.PREDICTED.labels(**labels, **{"class": str(value)}).inc(count)
         return response
 
+    def _metric_labels(self) -> dict[str, str]:
+        return {"model": self.name, "version": self.version or "", "role": self.settings.role}
+
     def _infer(self, payload: InferRequest) -> tuple[InferResponse, np.ndarray]:
         if not isinstance(payload, InferRequest):
             raise InvalidInput("expected an Open Inference Protocol (v2) request")
         wanted = self._requested(payload)
         served, scorer = self.loaded()
         columns = to_columns(payload, served.model.schema)
+        metrics.count_nulls(columns, served.model.schema, self._metric_labels())
         results = scorer.outputs(columns)
         predicted = results["predict"][1]
         if self.forwarder is not None:  # like KServe's logger: after answering, never waiting

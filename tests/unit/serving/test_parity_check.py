@@ -39,7 +39,7 @@ def test_served_answers_equal_the_registered_model(tmp_path, seed, task):
         name,
         family(name).flavor,
         threshold,
-        probes=probe_rows(schema, canonical_frame(test, schema)),
+        probes=probe_rows(schema, test),
     )
     model = load_bundle(tmp_path)
     report = check_served_parity(model, probe_rows(model.schema, test, max_sample=len(test)))

@@ -141,6 +141,53 @@ def test_client_mistakes_are_invalid_input_naming_the_field(predictor, rows, cas
     assert message in str(raised.value)
 
 
+def test_a_null_in_a_feature_trained_without_nulls_is_answered_and_counted(
+    predictor, trained, rows
+):
+    from prometheus_client import REGISTRY
+
+    schema = predictor.served.model.schema
+    assert schema.column("amount").trained_with_nulls is False
+    amount = [None, None] + rows["amount"].tolist()[2:]
+    sample = dict(
+        name="shipyard_predictor_null_values_total",
+        labels={
+            "model": "fraud",
+            "version": predictor.version or "",
+            "role": predictor.settings.role,
+            "feature": "amount",
+            "trained_with_nulls": "false",
+        },
+    )
+    before = REGISTRY.get_sample_value(**sample) or 0.0
+    response = predictor.predict(
+        request(
+            column_inputs(rows, schema, amount=InferInput("amount", [len(rows)], "FP64", amount))
+        )
+    )
+    expected = load_bundle(trained.bundle_dir).predict_proba(rows.assign(amount=amount))
+    np.testing.assert_allclose(
+        response.get_output_by_name("predict_proba").as_numpy(), expected, rtol=1e-6
+    )
+    assert REGISTRY.get_sample_value(**sample) == before + 2
+
+
+def test_a_date_that_is_not_one_is_invalid_input_naming_it():
+    from shipyard.schema import DATETIME, Column, Schema
+    from shipyard.serving.v2_inputs import to_columns
+
+    schema = Schema(
+        [Column("when", DATETIME, "string", True, parts=["year"]), Column("y", "target", "int")],
+        "y",
+    )
+    good = request([InferInput("when", [2], "BYTES", ["2024-03-14", None])])
+    assert np.isnan(to_columns(good, schema)["when"][1])
+    with pytest.raises(InvalidInput, match="input 'when': 'soon' is not a date or time"):
+        to_columns(request([InferInput("when", [1], "BYTES", ["soon"])]), schema)
+    with pytest.raises(InvalidInput, match="input 'when' has datatype FP64; expected BYTES"):
+        to_columns(request([InferInput("when", [1], "FP64", [1.0])]), schema)
+
+
 def test_single_tensor_for_an_all_numeric_model(tmp_path):
     from sklearn.datasets import load_breast_cancer
 
