@@ -132,9 +132,12 @@ def _multiclass(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> Evaluat
     k = len(classes)
     predicted = proba.argmax(axis=1)
     labels = list(range(k))
+    # a class with no test row that is never predicted says nothing about the model: it
+    # does not count as an F1 of 0 (tiny classes stay in train, shipyard.data.split)
+    present = sorted(set(y.tolist()) | set(predicted.tolist()))
     metrics = {
         "accuracy": accuracy_score(y, predicted),
-        "f1_macro": f1_score(y, predicted, average="macro", labels=labels, zero_division=0),
+        "f1_macro": f1_score(y, predicted, average="macro", labels=present, zero_division=0),
         "log_loss": log_loss(y, np.clip(proba, 1e-15, 1), labels=labels),
     }
     if len(np.unique(y)) == k:  # one-vs-rest AUC needs every class in the holdout
