@@ -34,6 +34,11 @@ DATE_PARTS = ("year", "month", "day", "weekday", "days")
 TIME_PARTS = ("hour",)
 BOOL_DTYPE = "bool"  # a categorical whose values are True/False (however they are spelled)
 ID_MIN_ROWS = 20  # below this many rows, distinct values per row say nothing about IDs
+# A text column is a categorical feature up to max_categories values, and up to
+# MAX_CATEGORIES_REPEATED where its values repeat (states, cities, product codes in a large
+# table); beyond that it is free text or a key.
+MAX_CATEGORIES_REPEATED = 1000
+REPEATED_SHARE = 0.05
 
 
 @dataclass
@@ -169,7 +174,7 @@ class Schema:
 def infer_schema(
     frame: pd.DataFrame,
     target: str,
-    max_categories: int = 50,
+    max_categories: int = 100,
     ignore: list[str] | tuple[str, ...] = (),
     drop_unusable: bool = True,
     time_column: str = "timestamp",
@@ -250,7 +255,7 @@ def infer_schema(
     return Schema(columns=columns, target=target, inferred=True)
 
 
-def unusable(series: pd.Series, max_categories: int = 50) -> str | None:
+def unusable(series: pd.Series, max_categories: int = 100) -> str | None:
     """Why a column cannot be a feature, or None: all null, an ID (a distinct integer or text
     per row), or more distinct texts than a categorical feature can hold."""
     values = series.dropna()
@@ -266,10 +271,14 @@ def unusable(series: pd.Series, max_categories: int = 50) -> str | None:
         and distinct == len(series)
     ):
         return "ID-like: a distinct value in every row"
-    if text and distinct > max_categories:
+    if text and distinct > max_categories and (
+        distinct > MAX_CATEGORIES_REPEATED or distinct > REPEATED_SHARE * len(values)
+    ):
         return (
-            f"{distinct} distinct text values; too many for a categorical feature "
-            f"(limit {max_categories})"
+            f"{distinct} distinct text values in {len(values)} rows: free text or a key, too "
+            f"many for a categorical feature (limit {max_categories}, or "
+            f"{MAX_CATEGORIES_REPEATED} where each value repeats about "
+            f"{1 / REPEATED_SHARE:.0f} times)"
         )
     return None
 

@@ -40,7 +40,20 @@ def test_missing_target_and_too_many_categories():
         infer_schema(frame, "y", drop_unusable=False)
     frame["text"] = [f"t{i % 60}" for i in range(100)]
     with pytest.raises(SchemaError, match="'text' cannot be a feature: 60 distinct text values"):
-        infer_schema(frame.drop(columns="id"), "y", drop_unusable=False)
+        infer_schema(frame.drop(columns="id"), "y", max_categories=50, drop_unusable=False)
+
+
+def test_a_categorical_with_many_repeated_values_is_kept_free_text_is_not():
+    states = [f"state-{i % 51}" for i in range(5000)]  # 51 values: the US states
+    cities = [f"city-{i % 400}" for i in range(20_000)]  # each value 50 times
+    notes = [f"note {i % 3000}" for i in range(20_000)]  # 3,000 distinct texts
+    assert infer_schema(pd.DataFrame({"s": states, "y": [0, 1] * 2500}), "y").column("s").kind == (
+        CATEGORICAL
+    )
+    frame = pd.DataFrame({"c": cities, "n": notes, "y": [0, 1] * 10_000})
+    schema = infer_schema(frame, "y")
+    assert schema.column("c").kind == CATEGORICAL
+    assert schema.column("n").kind == "ignored" and "free text" in (schema.column("n").note or "")
 
 
 def test_columns_that_cannot_be_features_are_ignored_with_the_reason():
