@@ -35,6 +35,7 @@ _KEY_METRICS = (
     "test_rows",
     "checks",
     "violations",
+    "warnings",
     "min_skew_p_value",
     "task",
     "model_type",
