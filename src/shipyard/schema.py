@@ -271,8 +271,10 @@ def unusable(series: pd.Series, max_categories: int = 100) -> str | None:
         and distinct == len(series)
     ):
         return "ID-like: a distinct value in every row"
-    if text and distinct > max_categories and (
-        distinct > MAX_CATEGORIES_REPEATED or distinct > REPEATED_SHARE * len(values)
+    if (
+        text
+        and distinct > max_categories
+        and (distinct > MAX_CATEGORIES_REPEATED or distinct > REPEATED_SHARE * len(values))
     ):
         return (
             f"{distinct} distinct text values in {len(values)} rows: free text or a key, too "
