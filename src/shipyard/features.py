@@ -91,6 +91,11 @@ def to_epoch_seconds(values: Iterable, strict: bool = False) -> np.ndarray:
     return np.where(np.isnat(stamps), np.nan, seconds)
 
 
+def iso_text(seconds: float) -> str:
+    """Epoch seconds as the ISO text a client sends (to the nanosecond: parsed back equal)."""
+    return pd.Timestamp(int(round(seconds * 1e9)), unit="ns").isoformat()
+
+
 def _parse_dates(series: pd.Series, strict: bool) -> pd.Series:
     text = series.astype(object).map(
         lambda v: (

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from shipyard.features import iso_text
 from shipyard.schema import BOOL_DTYPE, CATEGORICAL, DATETIME, Schema
 
 UNSEEN = "__unseen__"
@@ -42,7 +43,9 @@ def probe_rows(schema: Schema, sample: pd.DataFrame, max_sample: int = MAX_SAMPL
             if column.dtype != BOOL_DTYPE:
                 values.append(("unseen category", UNSEEN))
         elif column.kind == DATETIME:
-            values += [(f"= {_iso(b)}", _iso(b)) for b in (column.min, column.max) if b is not None]
+            values += [
+                (f"= {iso_text(b)}", iso_text(b)) for b in (column.min, column.max) if b is not None
+            ]
         else:
             values += [(f"= {b:g}", b) for b in (column.min, column.max) if b is not None]
         for label, value in values:
@@ -51,10 +54,6 @@ def probe_rows(schema: Schema, sample: pd.DataFrame, max_sample: int = MAX_SAMPL
             rows.append(probe)
             names.append(f"{name} {label}")
     return pd.DataFrame(rows, index=names, columns=schema.features)
-
-
-def _iso(seconds: float) -> str:
-    return pd.Timestamp(int(round(seconds * 1e9)), unit="ns").isoformat()
 
 
 def largest_difference(expected: np.ndarray, got: np.ndarray) -> tuple[float, int]:

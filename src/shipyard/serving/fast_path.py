@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from shipyard.features import canonical_columns
+from shipyard.features import canonical_columns, iso_text
 from shipyard.parity import largest_difference
 from shipyard.schema import BOOL_DTYPE, Schema
 
@@ -232,10 +232,7 @@ def probe_frame(schema: Schema) -> pd.DataFrame:
         elif name in schema.datetimes:
             low = column.min if column.min is not None else 0.0
             high = column.max if column.max is not None else 86400.0
-            values = [
-                pd.Timestamp(int(s * 1e9), unit="ns").isoformat()
-                for s in np.linspace(low, high, rows - 1)
-            ] + [np.nan]
+            values = [iso_text(s) for s in np.linspace(low, high, rows - 1)] + [np.nan]
         else:
             low = column.min if column.min is not None else -1.0
             high = column.max if column.max is not None else 1.0

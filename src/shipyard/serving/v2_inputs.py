@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from kserve.errors import InvalidInput
 
-from shipyard.features import canonical_values, to_epoch_seconds
+from shipyard.features import canonical_values, iso_text, to_epoch_seconds
 from shipyard.schema import BOOL_DTYPE, CATEGORICAL, DATETIME, Schema
 
 if TYPE_CHECKING:
@@ -274,11 +274,6 @@ def _check_finite(name: str, values: np.ndarray, nullable: bool) -> None:
         )
 
 
-def _iso(seconds: float) -> str:
-    """Epoch seconds as the ISO text a client sends (to the nanosecond: parsed back equal)."""
-    return pd.Timestamp(int(round(seconds * 1e9)), unit="ns").isoformat()
-
-
 def request_body(
     frame: pd.DataFrame, schema: Schema, request_id: str = "sample", bools_as: str = "BOOL"
 ) -> dict:
@@ -300,7 +295,7 @@ def request_body(
         elif datatype == "BOOL":
             data = [v == "True" for v in values]
         elif column.kind == DATETIME:
-            data = [None if m else _iso(v) for v, m in zip(values, missing, strict=True)]
+            data = [None if m else iso_text(v) for v, m in zip(values, missing, strict=True)]
         elif datatype == "BYTES":
             data = [None if m else str(v) for v, m in zip(values, missing, strict=True)]
         else:
