@@ -109,7 +109,7 @@ def test_a_failing_step_ends_in_one_line_naming_it(pipeline_file, tmp_path):
     assert "shipyard: error: target column 'label' is missing" in out
     # the exit task summed the failed run up all the same, and the command says where
     summary = Path(out.split("run summary (Markdown): ", 1)[1].split()[0])
-    assert summary.read_text().startswith("# Pipeline failed: shipyard-fraud")
+    assert summary.read_text().startswith("# Pipeline failed: t (run ")  # named for its source file
 
 
 def test_a_step_that_loses_mlflow_exits_with_the_service_code(pipeline_file, tmp_path, monkeypatch):
