@@ -243,3 +243,23 @@ def describe_decode_error(exc: BaseException) -> str:
     if isinstance(exc, orjson.JSONDecodeError):
         return f"malformed JSON: {bounded(exc, 120)}"
     return f"malformed inference request: {type(exc).__name__}: {bounded(exc, 160)}"
+
+
+MAX_JSON_DEPTH = 1024  # orjson's own limit: deeper nesting is refused without recursing
+
+
+def parse_json(body: bytes | bytearray | memoryview | str, what: str = "request body") -> object:
+    """A JSON body from a client, for any route of the predictor or the drift sidecar.
+
+    orjson parses without recursing and refuses nesting deeper than ``MAX_JSON_DEPTH``
+    levels, where the standard library's ``json`` raises ``RecursionError`` (a 500) and
+    Starlette's ``Request.json()`` uses it. Every failure is ``InvalidInput`` (a 400) naming
+    ``what`` and the problem, never quoting more than a few characters of the body."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise InvalidInput(
+                f"malformed JSON: the {what} is nested more than {MAX_JSON_DEPTH} levels deep"
+            ) from None
+        raise InvalidInput(f"malformed JSON in the {what}: {bounded(exc, 120)}") from None
