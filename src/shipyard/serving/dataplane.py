@@ -18,6 +18,7 @@ from kserve.protocol.infer_type import InferRequest
 
 from shipyard.serving import metrics
 from shipyard.serving.decoding import (
+    RefusedInput,
     bounded,
     check_binary_body,
     check_raw_tensor,
@@ -88,8 +89,9 @@ class HardenedDataPlane(DataPlane):
                 check_request(request)
         except Exception as exc:  # a client's bytes: never a 500
             metrics.count_rejected("/v2/models/{model_name}/infer")
-            self.count_refused(model_name, 400)
-            raise InvalidInput(describe_decode_error(exc)) from None
+            if model_name is not None:  # kserve's v1 route passes none: rest.py counts those
+                self.count_refused(model_name, 400)
+            raise RefusedInput(describe_decode_error(exc), counted=model_name is not None) from None
         return request, attributes
 
     def decode_inference_request(

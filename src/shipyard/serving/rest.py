@@ -170,14 +170,15 @@ def count_refusal(count: Count | None, path: str, status: int) -> None:
 def client_error(status: int, count: Count | None = None) -> Callable:
     """A handler answering ``status`` with the bounded message, logged as one line; with
     ``count``, a refusal on an inference path is counted in the request metrics (except
-    ``InvalidInput``: decoding and the model count those where they raise them)."""
+    ``InvalidInput``: decoding and the model count those where they raise them, but for a
+    ``RefusedInput`` not ``counted`` yet)."""
 
     async def handler(request: Request, exc: Exception) -> JSONResponse:
         message = bounded_message(getattr(exc, "reason", None) or str(exc) or type(exc).__name__)
         logger.warning(
             "%d %s %s: %s", status, request.method, bounded(request.url.path, 120), message
         )
-        if not isinstance(exc, InvalidInput):
+        if not isinstance(exc, InvalidInput) or getattr(exc, "counted", True) is False:
             count_refusal(count, request.url.path, status)
         return JSONResponse(status_code=status, content={"error": message})
 
