@@ -9,6 +9,7 @@ not a traceback from the middle of a step minutes later.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextlib import closing
 
 from shipyard.settings import Settings, get_settings
 
@@ -36,7 +37,10 @@ def check_services(
     within the ``SHIPYARD_S3_*`` bounds, like S3), then that each ``s3://`` object in
     ``reads`` exists and the credentials may read it.
 
-    Raises ``ServiceUnavailable`` (exit 3) naming the server, ``DataSourceError`` (exit 1)
+    A local ``sqlite:///`` store must be a readable SQLite database no other process holds
+    locked (:func:`check_sqlite_store`).
+
+    Raises ``ServiceUnavailable`` (exit 3) naming the server or store, ``DataSourceError`` (exit 1)
     naming a missing object, ``ConfigError`` (exit 2) for an ``s3://`` URI without an endpoint.
     """
     from shipyard import storage
@@ -44,6 +48,7 @@ def check_services(
 
     settings = settings or get_settings()
     check_reachable(settings.tracking_uri)
+    check_sqlite_store(settings.tracking_uri)
     given = [uri for uri in reads if uri]
     objects = [
         uri
@@ -57,3 +62,68 @@ def check_services(
     storage.check_endpoint(settings)
     for uri in objects:
         storage.stat(uri, settings)
+
+
+def check_sqlite_store(uri: str, timeout: float = 2.0, check_seconds: float = 2.0) -> None:
+    """For a ``sqlite:///`` tracking URI whose file exists: open it read-only, waiting at most
+    ``timeout`` seconds for a lock, and run ``PRAGMA quick_check`` (cut off after
+    ``check_seconds`` on a large store: then the schema read is the check); then make sure
+    no other process holds its write lock (``BEGIN IMMEDIATE``, rolled back: nothing is
+    written). MLflow itself would retry for many seconds and end in a ``DatabaseError`` and
+    tracebacks; here it is ``ServiceUnavailable`` (exit 3) naming the file. A missing file
+    is fine: MLflow creates it."""
+    import sqlite3
+    import time
+    from pathlib import Path
+    from urllib.parse import quote
+
+    from shipyard.errors import ServiceUnavailable
+
+    if not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
+    if not path.is_file():
+        return
+    where = f"the MLflow store {path}"
+    move = (
+        "move it aside (MLflow starts a new one) or restore it from a backup, or set "
+        "SHIPYARD_MLFLOW_TRACKING_URI to another store"
+    )
+    phase = "read"
+    try:
+        with closing(
+            sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=timeout)
+        ) as reader:
+            reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            deadline = time.monotonic() + check_seconds
+            reader.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+            try:
+                found = [row[0] for row in reader.execute("PRAGMA quick_check(3)")]
+            except sqlite3.OperationalError as exc:
+                if "interrupted" not in str(exc):
+                    raise
+                found = ["ok"]  # too large to check whole in time: the schema was read
+            if found != ["ok"]:
+                raise sqlite3.DatabaseError("; ".join(str(f) for f in found))
+        phase = "write"
+        with closing(sqlite3.connect(str(path), timeout=timeout)) as writer:
+            writer.isolation_level = None
+            writer.execute("BEGIN IMMEDIATE")
+            writer.execute("ROLLBACK")
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            raise ServiceUnavailable(
+                f"{where} is locked by another process (no {phase} access within {timeout:g} s)",
+                hint="stop the process holding it (fuser shows it) or wait until it ends",
+            ) from None
+        if "readonly" in text or "unable to open" in text:
+            raise ServiceUnavailable(
+                f"{where} cannot be opened for writing ({text})",
+                hint="fix the file's permissions or set SHIPYARD_MLFLOW_TRACKING_URI",
+            ) from None
+        raise ServiceUnavailable(f"{where} is not usable: {text}", hint=move) from None
+    except sqlite3.DatabaseError as exc:
+        raise ServiceUnavailable(
+            f"{where} is corrupt or not a SQLite database ({exc})", hint=move
+        ) from None

@@ -133,3 +133,69 @@ def start_server(
     raise ServiceUnavailable(
         f"the {what} was not ready within {timeout:.0f} s", hint=f"its log: {log}"
     )
+
+
+PARENT_PID_ENV = "SHIPYARD_PARENT_PID"  # set by a parent whose child must not outlive it
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+PARENT_DEATH_SIGNAL = signal.SIGUSR2
+
+
+def die_with_parent(
+    parent: int | None = None, poll_seconds: float = 0.25, grace_seconds: float = 3.0
+) -> int | None:
+    """End this process when ``parent`` (default: ``$SHIPYARD_PARENT_PID``; nothing without
+    it) ends, however it ends — ``kill -9`` included — so a local sidecar never outlives
+    ``shipyard serve`` and keeps its port. Returns the parent's pid watched, or None.
+
+    Two ways, either one enough: on Linux the kernel sends ``PARENT_DEATH_SIGNAL`` when the
+    parent exits (``prctl(PR_SET_PDEATHSIG)``; also when the *thread* that started this
+    process ends, so the handler acts only once ``getppid()`` is no longer the parent), and
+    everywhere a watchdog thread compares ``getppid()`` with the parent every
+    ``poll_seconds``. Either one SIGTERMs this process (the server's graceful stop) and, if
+    it is still there ``grace_seconds`` later, SIGKILLs it."""
+    import threading
+    import time
+
+    if parent is None:
+        value = os.environ.get(PARENT_PID_ENV, "").strip()
+        parent = int(value) if value.isdigit() else None
+    if not parent:
+        return None
+    stopping = threading.Event()
+
+    def stop() -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        print(
+            f"shipyard: the parent process (pid {parent}) is gone: stopping this "
+            f"{Path(sys.argv[0]).name} (pid {os.getpid()})",
+            file=sys.stderr,
+            flush=True,
+        )
+        os.kill(os.getpid(), signal.SIGTERM)
+        timer = threading.Timer(grace_seconds, os.kill, (os.getpid(), signal.SIGKILL))
+        timer.daemon = True  # a graceful exit before it does not wait for it
+        timer.start()
+
+    def on_signal(signum: int, frame: object) -> None:
+        if os.getppid() != parent:
+            threading.Thread(target=stop, daemon=True).start()
+
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            signal.signal(PARENT_DEATH_SIGNAL, on_signal)
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, int(PARENT_DEATH_SIGNAL), 0, 0, 0)
+        except (OSError, AttributeError, ValueError):  # ValueError: not the main thread
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        stop()
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+    return parent

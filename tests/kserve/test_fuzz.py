@@ -151,7 +151,10 @@ def mutate_json(rng: random.Random, metadata: dict) -> Case:
         return Case("reject", "input field dropped", json.dumps(body).encode())
     if op == 1:
         target[rng.choice(["name", "shape", "datatype", "data"])] = junk(rng)
-        kind = "any" if target.get("data") == [] and target["shape"] == [0] else "reject"
+        nullable = {t["name"] for t in metadata["inputs"] if t["parameters"].get("nullable")}
+        empty = target.get("data") == [] and target["shape"] == [0]
+        null = target.get("data") == [None] and target["shape"] == [1] and name in nullable
+        kind = "any" if empty or null else "reject"  # a null where the model takes nulls
         return Case(kind, "input field junk", json.dumps(body).encode())
     if op == 2:
         target["shape"] = [rng.choice([-1, -(2**63), 2**63 - 1, 2**64, 0, 10**12])]

@@ -115,6 +115,16 @@ def test_repository_is_off_by_default(predictor_server):
     assert http("GET", f"{base}/v2/models/fraud/ready")[0] == 200
 
 
+def test_server_metadata_lists_the_repository_extension_only_while_it_is_on(
+    predictor_server, guarded
+):
+    for server, on in ((predictor_server, False), (guarded, True)):
+        answer = stub(server["grpc"]).ServerMetadata(pb.ServerMetadataRequest(), timeout=10)
+        assert ("model_repository_extension" in answer.extensions) is on
+        status, _, rest = http("GET", f"{server['base']}/v2")
+        assert status == 200 and ("model_repository_extension" in rest["extensions"]) is on
+
+
 def test_repository_needs_the_token_and_readiness_follows(guarded, rows, model):
     base, token = guarded["base"], guarded["token"]
     url = f"{base}/v2/repository/models/fraud"

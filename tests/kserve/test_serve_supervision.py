@@ -109,3 +109,89 @@ def test_a_killed_detector_is_restarted_and_counted(trained, small_data, tmp_pat
         stop(serve)
         out.close()
         err.close()
+
+
+def serve_with_drift(tmp_path, trained, detector, http, grpc, drift, tag):
+    out, err = open(tmp_path / f"{tag}.out", "w"), open(tmp_path / f"{tag}.err", "w")
+    process = subprocess.Popen(
+        [
+            SHIPYARD,
+            "serve",
+            "--source",
+            str(trained.bundle_dir),
+            "--name",
+            "fraud",
+            "--http-port",
+            str(http),
+            "--grpc-port",
+            str(grpc),
+            "--with-drift",
+            "--drift-source",
+            str(detector),
+            "--drift-port",
+            str(drift),
+        ],
+        env={**os.environ, "SHIPYARD_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"},
+        stdout=out,
+        stderr=err,
+        start_new_session=True,
+    )
+    out.close()
+    err.close()
+    return process
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_detector_dies_with_a_killed_serve_and_frees_its_port(trained, tmp_path):
+    """`kill -9` of `shipyard serve --with-drift`: the detector follows it (parent-death
+    signal, watchdog), its port is free within 5 s, and the next `serve` starts."""
+    from shipyard.processes import listen_problem
+
+    reference = generate_transactions(2000, seed=1)
+    detector = DriftDetector.fit(reference, infer_schema(reference, "is_fraud")).save(
+        tmp_path / "detector"
+    )
+    http, grpc, drift = free_port(), free_port(), free_port()
+    serve = serve_with_drift(tmp_path, trained, detector, http, grpc, drift, "first")
+    child = None
+    again = None
+    try:
+        wait_for_http(f"http://127.0.0.1:{http}/v2/models/fraud/ready", serve, timeout=180)
+        child = int(
+            re.search(r"drift detector \(pid (\d+)\)", (tmp_path / "first.out").read_text()).group(
+                1
+            )
+        )
+        assert alive(child) and listen_problem("127.0.0.1", drift) == "already in use"
+
+        os.kill(serve.pid, signal.SIGKILL)  # by PID: nothing runs the parent's cleanup
+        killed = time.monotonic()
+        serve.wait()
+        while time.monotonic() - killed < 30 and (
+            listen_problem("127.0.0.1", drift) is not None or alive(child)
+        ):
+            time.sleep(0.05)
+        freed = time.monotonic() - killed
+        print(f"serve killed with -9: the detector's port was free after {freed:.2f} s")
+        assert listen_problem("127.0.0.1", drift) is None
+        assert freed < 5
+        log = (tmp_path / "home" / "drift.log").read_text()
+        assert f"shipyard: the parent process (pid {serve.pid}) is gone" in log, log[-2000:]
+
+        again = serve_with_drift(tmp_path, trained, detector, http, grpc, drift, "second")
+        wait_for_http(f"http://127.0.0.1:{http}/v2/models/fraud/ready", again, timeout=180)
+        assert again.poll() is None  # not exit 3 for a busy port
+    finally:
+        if child is not None and alive(child):
+            os.killpg(child, signal.SIGKILL)  # its own session: its group is its pid
+        if again is not None:
+            stop(again)
+        if serve.poll() is None:
+            stop(serve)

@@ -18,6 +18,7 @@ from kserve.protocol.infer_type import InferRequest
 
 from shipyard.serving import metrics
 from shipyard.serving.decoding import (
+    RefusedInput,
     bounded,
     check_binary_body,
     check_raw_tensor,
@@ -34,9 +35,46 @@ if TYPE_CHECKING:
 class HardenedDataPlane(DataPlane):
     """``DataPlane`` whose decode raises only ``InvalidInput`` and whose readiness is real."""
 
-    def __init__(self, model_registry: ModelRepository) -> None:
+    def __init__(
+        self,
+        model_registry: ModelRepository,
+        *,
+        role: str = "",
+        request_metrics: bool = True,
+        repository_enabled: bool = False,
+    ) -> None:
         super().__init__(model_registry)
         self.served: set[str] = set()  # names the server was started with
+        self.role = role  # the metrics' role label for a request naming no model served here
+        self.request_metrics = request_metrics  # off on the drift sidecar: not a predictor
+        self.repository_enabled = repository_enabled  # advertised in the server metadata
+
+    def metadata(self) -> dict:
+        """kserve lists ``model_repository_extension`` always; here only while it is on."""
+        metadata = dict(super().metadata())
+        if not self.repository_enabled:
+            metadata["extensions"] = [
+                e for e in metadata.get("extensions", []) if e != "model_repository_extension"
+            ]
+        return metadata
+
+    def count_refused(self, model_name: str | None, status: int) -> None:
+        """A request refused before it reached the model, in ``…_requests_total`` with the
+        model's own labels (``model="(unknown)"`` for a name not served here)."""
+        if not self.request_metrics:
+            return
+        model = self._model_registry.get_model(model_name) if model_name in self.served else None
+        own = getattr(model, "_metric_labels", None)
+        labels = (
+            own()
+            if callable(own)
+            else {
+                "model": model_name if model_name in self.served else metrics.UNKNOWN_MODEL,
+                "version": str(getattr(model, "version", None) or ""),
+                "role": self.role,
+            }
+        )
+        metrics.count_request(labels, status)
 
     def decode(
         self,
@@ -51,7 +89,9 @@ class HardenedDataPlane(DataPlane):
                 check_request(request)
         except Exception as exc:  # a client's bytes: never a 500
             metrics.count_rejected("/v2/models/{model_name}/infer")
-            raise InvalidInput(describe_decode_error(exc)) from None
+            if model_name is not None:  # kserve's v1 route passes none: rest.py counts those
+                self.count_refused(model_name, 400)
+            raise RefusedInput(describe_decode_error(exc), counted=model_name is not None) from None
         return request, attributes
 
     def decode_inference_request(
@@ -71,6 +111,7 @@ class HardenedDataPlane(DataPlane):
             return self._decode_grpc(request)
         except InvalidInput:
             metrics.count_rejected("grpc:ModelInfer")
+            self.count_refused(request.model_name, 400)
             raise
 
     def _decode_grpc(self, request: pb.ModelInferRequest) -> InferRequest:

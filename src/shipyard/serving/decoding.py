@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 MAX_QUOTED = 200  # characters of anything the client sent that a message may quote
 INT_MIN, UINT_MAX = -(1 << 63), (1 << 64) - 1  # what JSON encoders (orjson) and tensors hold
 HEADER = "Inference-Header-Content-Length"
+MAX_JSON_DEPTH = 1024  # orjson's own limit: deeper nesting is refused without recursing
 
 
 def bounded(text: object, limit: int = MAX_QUOTED) -> str:
@@ -234,8 +235,19 @@ def parse_json_request(body: bytes) -> InferenceRequest:
         raise InvalidInput(describe_errors(exc.errors())) from None
 
 
+class RefusedInput(InvalidInput):
+    """``InvalidInput`` raised while decoding, before the model; ``counted`` once it is in
+    the request metrics (else the REST layer, which knows the path's model, counts it)."""
+
+    def __init__(self, reason: str, counted: bool) -> None:
+        super().__init__(reason)
+        self.counted = counted
+
+
 def describe_decode_error(exc: BaseException) -> str:
     """A bounded one-liner for an exception kserve's decoding raised on a client's bytes."""
+    if "depth limit exceeded" in str(getattr(exc, "reason", None) or exc):  # orjson's words
+        return f"malformed JSON: the request body is nested more than {MAX_JSON_DEPTH} levels deep"
     if isinstance(exc, InvalidInput):
         return bounded(exc.reason, 2 * MAX_QUOTED)
     if isinstance(exc, KeyError):
@@ -243,3 +255,20 @@ def describe_decode_error(exc: BaseException) -> str:
     if isinstance(exc, orjson.JSONDecodeError):
         return f"malformed JSON: {bounded(exc, 120)}"
     return f"malformed inference request: {type(exc).__name__}: {bounded(exc, 160)}"
+
+
+def parse_json(body: bytes | bytearray | memoryview | str, what: str = "request body") -> object:
+    """A JSON body from a client, for any route of the predictor or the drift sidecar.
+
+    orjson parses without recursing and refuses nesting deeper than ``MAX_JSON_DEPTH``
+    levels, where the standard library's ``json`` raises ``RecursionError`` (a 500) and
+    Starlette's ``Request.json()`` uses it. Every failure is ``InvalidInput`` (a 400) naming
+    ``what`` and the problem, never quoting more than a few characters of the body."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth limit" in str(exc):
+            raise InvalidInput(
+                f"malformed JSON: the {what} is nested more than {MAX_JSON_DEPTH} levels deep"
+            ) from None
+        raise InvalidInput(f"malformed JSON in the {what}: {bounded(exc, 120)}") from None

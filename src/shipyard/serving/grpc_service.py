@@ -14,7 +14,7 @@ from typing import Any
 
 from grpc import aio
 from grpc_interceptor.exceptions import GrpcException, Unauthenticated, Unimplemented
-from kserve.errors import InferenceError, ModelNotReady
+from kserve.errors import InferenceError, ModelNotFound, ModelNotReady
 from kserve.logging import logger
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc import grpc_predict_v2_pb2_grpc
@@ -95,10 +95,32 @@ class HardenedServicer(InferenceServicer):
         await self._mode_repository_extension.unload(request.model_name)
         return pb.RepositoryModelUnloadResponse(model_name=request.model_name, isUnloaded=True)
 
+    async def ModelMetadata(  # noqa: N802
+        self, request: pb.ModelMetadataRequest, context: aio.ServicerContext
+    ) -> pb.ModelMetadataResponse:
+        """kserve builds the proto from each tensor's dict, ``parameters`` included, which
+        ``TensorMetadata`` has no field for: INTERNAL for every model. Here name, datatype and
+        shape (the REST metadata keeps the parameters), and the version served."""
+        metadata = await self._data_plane.model_metadata(request.name)
+        model = self._data_plane.get_model_from_registry(request.name)
+        version = getattr(model, "version", None)
+        return pb.ModelMetadataResponse(
+            name=metadata["name"],
+            versions=[str(version)] if version is not None else [],
+            platform=metadata.get("platform") or "",
+            inputs=_tensors(metadata.get("inputs") or []),
+            outputs=_tensors(metadata.get("outputs") or []),
+        )
+
     async def ModelInfer(  # noqa: N802
         self, request: pb.ModelInferRequest, context: aio.ServicerContext
     ) -> pb.ModelInferResponse:
-        if not await self._data_plane.model_ready(request.model_name, True):
+        try:
+            ready = await self._data_plane.model_ready(request.model_name, True)
+        except ModelNotFound:
+            self._data_plane.count_refused(request.model_name, 404)
+            raise
+        if not ready:
             raise ModelNotReady(request.model_name)
         infer_request = self._data_plane.decode_grpc(request)
         response, _ = await self._data_plane.infer(
@@ -111,6 +133,17 @@ class HardenedServicer(InferenceServicer):
         return pb.ModelInferResponse(
             id=response["id"], model_name=response["model_name"], outputs=response["outputs"]
         )
+
+
+def _tensors(items: list[dict]) -> list[pb.ModelMetadataResponse.TensorMetadata]:
+    return [
+        pb.ModelMetadataResponse.TensorMetadata(
+            name=str(t["name"]),
+            datatype=str(t["datatype"]),
+            shape=[int(d) for d in t.get("shape") or []],
+        )
+        for t in items
+    ]
 
 
 class GRPCServer:

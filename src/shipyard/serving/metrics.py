@@ -58,3 +58,12 @@ def count_nulls(columns: dict[str, np.ndarray], schema: Schema, labels: dict[str
             NULLS.labels(
                 **labels, feature=name, trained_with_nulls="false" if trained is False else "true"
             ).inc(missing)
+
+
+UNKNOWN_MODEL = "(unknown)"  # a path naming no model of this server: one bounded label value
+
+
+def count_request(labels: dict[str, str], status: int) -> None:
+    """One request in ``shipyard_predictor_requests_total`` refused before it reached the
+    model (which counts what reaches it): an unparsable body, an unknown model, a 413."""
+    REQUESTS.labels(**labels, status=str(status)).inc()

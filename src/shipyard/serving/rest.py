@@ -61,8 +61,8 @@ class BodyLimit:
     """ASGI middleware: a request body larger than ``max_bytes`` is a 413, decided from
     ``Content-Length`` before reading and by counting chunked bodies while reading."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
-        self.app, self.max_bytes = app, max_bytes
+    def __init__(self, app: ASGIApp, max_bytes: int, count: Count | None = None) -> None:
+        self.app, self.max_bytes, self.count = app, max_bytes, count
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -110,6 +110,7 @@ class BodyLimit:
         logger.warning(
             "413 %s %s: %s", scope.get("method"), bounded(scope.get("path"), 120), reason
         )
+        count_refusal(self.count, scope.get("path", ""), 413)
         await send_json(send, 413, reason, ((b"connection", b"close"),))
 
 
@@ -146,36 +147,85 @@ def _route(request: Request) -> str:
     return getattr(route, "path", "unmatched")
 
 
-def client_error(status: int) -> Callable:
-    """A handler answering ``status`` with the bounded message, logged as one line."""
+Count = Callable[[str | None, int], None]  # (model name, status): ``count_refused``
+_INFER_PATH = re.compile(
+    r"^/+v2/+models/+(?P<v2>[^/]+)(?:/+versions/+[^/]+)?/+infer/*$"
+    r"|^/+v1/+models/+(?P<v1>[^/:]+):predict$"
+)
+
+
+def inference_model(path: str) -> str | None:
+    """The model an inference path (v2 ``…/infer``, v1 ``…:predict``) names, else None."""
+    match = _INFER_PATH.match(path)
+    return (match["v2"] or match["v1"]) if match else None
+
+
+def count_refusal(count: Count | None, path: str, status: int) -> None:
+    """Count a 4xx on an inference path that never reached the model."""
+    name = inference_model(path)
+    if count is not None and name is not None and 400 <= status < 500:
+        count(name, status)
+
+
+def client_error(status: int, count: Count | None = None) -> Callable:
+    """A handler answering ``status`` with the bounded message, logged as one line; with
+    ``count``, a refusal on an inference path is counted in the request metrics (except
+    ``InvalidInput``: decoding and the model count those where they raise them, but for a
+    ``RefusedInput`` not ``counted`` yet)."""
 
     async def handler(request: Request, exc: Exception) -> JSONResponse:
         message = bounded_message(getattr(exc, "reason", None) or str(exc) or type(exc).__name__)
         logger.warning(
             "%d %s %s: %s", status, request.method, bounded(request.url.path, 120), message
         )
+        if not isinstance(exc, InvalidInput) or getattr(exc, "counted", True) is False:
+            count_refusal(count, request.url.path, status)
         return JSONResponse(status_code=status, content={"error": message})
 
     return handler
 
 
-async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+def validation_error(count: Count | None = None) -> Callable:
     """FastAPI would answer 422 echoing the whole body; a 400 naming the fields instead."""
-    metrics.count_rejected(_route(request))
-    return await client_error(400)(request, InvalidInput(describe_errors(exc.errors())))
+
+    async def handler(request: Request, exc: RequestValidationError) -> JSONResponse:
+        metrics.count_rejected(_route(request))
+        count_refusal(count, request.url.path, 400)
+        return await client_error(400)(request, InvalidInput(describe_errors(exc.errors())))
+
+    return handler
 
 
-async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+def http_error(count: Count | None = None) -> Callable:
     """Starlette's own 4xx (unknown path, wrong method, unparsable body) in the same
     ``{"error": …}`` shape, one log line each."""
-    if exc.status_code >= 500:
-        return await internal_error(request, exc)
-    detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
-    if detail == "There was an error parsing the body":  # FastAPI's words for e.g. deep JSON
-        detail = "the request body could not be parsed (malformed or too deeply nested JSON)"
-    response = await client_error(exc.status_code)(request, InvalidInput(detail))
-    response.headers.update(exc.headers or {})
-    return response
+
+    async def handler(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code >= 500:
+            return await internal_error(request, exc)
+        detail = exc.detail if isinstance(exc.detail, str) else json.dumps(exc.detail)
+        if detail == "There was an error parsing the body":  # FastAPI's words for e.g. deep JSON
+            detail = "the request body could not be parsed (malformed or too deeply nested JSON)"
+        count_refusal(count, request.url.path, exc.status_code)
+        response = await client_error(exc.status_code)(request, InvalidInput(detail))
+        response.headers.update(exc.headers or {})
+        return response
+
+    return handler
+
+
+def nested_too_deep(count: Count | None = None) -> Callable:
+    """A route that parsed a client's JSON with the standard library (Starlette's
+    ``Request.json()``) recursed too deep on nested arrays or objects: the client's fault, a
+    400. Routes should parse with ``decoding.parse_json``, which refuses this without
+    recursing; this is the net for one that does not."""
+
+    async def handler(request: Request, exc: RecursionError) -> JSONResponse:
+        count_refusal(count, request.url.path, 400)
+        reason = "malformed JSON: the request body is nested too deeply"
+        return await client_error(400)(request, InvalidInput(reason))
+
+    return handler
 
 
 async def internal_error(request: Request, exc: Exception) -> JSONResponse:
@@ -195,10 +245,12 @@ class HardenedRESTServer(RESTServer):
         max_request_bytes: int,
         repository_token: SecretStr | None,
         middleware: Sequence[tuple[Callable[..., ASGIApp], dict[str, Any]]] = (),
+        count: Count | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.max_request_bytes, self.repository_token = max_request_bytes, repository_token
+        self.count = count  # refusals on inference paths, into the request metrics
         self.extra_middleware = list(middleware)
 
     def _register_endpoints(self, app: FastAPI) -> None:
@@ -218,13 +270,15 @@ class HardenedRESTServer(RESTServer):
         app.add_middleware(RepositoryGuard, token=self.repository_token)
         for cls, options in self.extra_middleware:
             app.add_middleware(cls, **options)
-        app.add_middleware(BodyLimit, max_bytes=self.max_request_bytes)  # outermost
+        # outermost: a body over the limit is refused before anything reads it
+        app.add_middleware(BodyLimit, max_bytes=self.max_request_bytes, count=self.count)
 
     def _add_exception_handlers(self, app: FastAPI) -> None:
         super()._add_exception_handlers(app)
         # starlette types every handler as taking Exception, not the class it is registered for
-        app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
-        app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
+        app.add_exception_handler(RequestValidationError, validation_error(self.count))
+        app.add_exception_handler(StarletteHTTPException, http_error(self.count))
+        app.add_exception_handler(RecursionError, nested_too_deep(self.count))
         for cls, status in CLIENT_FAULTS:
-            app.add_exception_handler(cls, client_error(status))
+            app.add_exception_handler(cls, client_error(status, self.count))
         app.add_exception_handler(Exception, internal_error)

@@ -21,16 +21,17 @@ from typing import TYPE_CHECKING, Any, Literal
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
+from kserve.errors import InvalidInput
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kserve import ModelServer
 from shipyard.errors import ShipyardError, exit_code, one_line
-from shipyard.processes import check_ports
+from shipyard.processes import check_ports, die_with_parent
 from shipyard.serving.dataplane import HardenedDataPlane
-from shipyard.serving.decoding import bounded
+from shipyard.serving.decoding import bounded, parse_json
 from shipyard.serving.grpc_service import GRPCServer
-from shipyard.serving.repository import ServedModelsRepository
-from shipyard.serving.rest import HardenedRESTServer
+from shipyard.serving.repository import ServedModelsRepository, Verdict, authorize
+from shipyard.serving.rest import Count, HardenedRESTServer, count_refusal
 from shipyard.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -48,8 +49,8 @@ class VersionedPaths:
 
     _PATH = re.compile(r"^/v2/models/(?P<name>[^/]+)/versions/(?P<version>[^/]+)(?P<rest>/.*)?$")
 
-    def __init__(self, app: ASGIApp, versions: dict[str, str]) -> None:
-        self.app, self.versions = app, versions
+    def __init__(self, app: ASGIApp, versions: dict[str, str], count: Count | None = None) -> None:
+        self.app, self.versions, self.count = app, versions, count
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         match = self._PATH.match(scope.get("path", "")) if scope["type"] == "http" else None
@@ -72,6 +73,7 @@ class VersionedPaths:
                     }
                 )
                 await send({"type": "http.response.body", "body": body})
+                count_refusal(self.count, scope.get("path", ""), 404)
                 return
             path = f"/v2/models/{name}{match['rest'] or ''}"
             scope = {**scope, "path": path, "raw_path": path.encode()}
@@ -87,13 +89,20 @@ class ShipyardModelServer(ModelServer):
         host: str = "127.0.0.1",
         routes: list[tuple[str, Callable[..., Any], list[str]]] | None = None,
         settings: Settings | None = None,
+        request_metrics: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.host = host
         self.routes = routes or []  # extra endpoints: (path, handler, methods)
         self.settings = settings or get_settings()
-        self.dataplane = HardenedDataPlane(self.registered_models)
+        self.dataplane = HardenedDataPlane(
+            self.registered_models,
+            role=self.settings.role,
+            request_metrics=request_metrics,  # a predictor's; the drift sidecar has none
+            repository_enabled=authorize(self.settings.model_repository_token, None)
+            is not Verdict.DISABLED,
+        )
         self.model_repository_extension = ServedModelsRepository(self.registered_models)
 
     def check_ports(self) -> None:
@@ -131,7 +140,10 @@ class ShipyardModelServer(ModelServer):
             timeout_keep_alive=self.timeout_keep_alive,
             max_request_bytes=self.settings.max_request_bytes,
             repository_token=token,
-            middleware=[(VersionedPaths, {"versions": versions})],
+            middleware=[
+                (VersionedPaths, {"versions": versions, "count": self.dataplane.count_refused})
+            ],
+            count=self.dataplane.count_refused,
         )
         self._rest_server.config.host = self.host
         self.servers.append(self._rest_server.start())
@@ -305,7 +317,7 @@ def serve_detector(
     async def labels(request: Request) -> JSONResponse:
         """Ground truth for earlier requests: ``{"labels": [{"id", "row", "label"}, …]}``."""
         try:
-            body = await request.json()
+            body = parse_json(await request.body(), "labels body")  # deep nesting: a 400
             items = body["labels"] if isinstance(body, dict) else body
             if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
                 raise ValueError("labels must be a list of {id, row, label} objects")
@@ -315,6 +327,8 @@ def serve_detector(
                     raise ValueError(f"labels[{n}].row must be a whole number >= 0")
                 if "id" not in item or "label" not in item:
                     raise ValueError(f"labels[{n}] needs an id and a label")
+        except InvalidInput as exc:
+            return JSONResponse({"error": f"invalid labels: {exc.reason}"}, status_code=400)
         except (ValueError, KeyError, TypeError) as exc:
             return JSONResponse({"error": f"invalid labels: {bounded(str(exc))}"}, status_code=400)
         _, live = model.loaded()
@@ -327,6 +341,7 @@ def serve_detector(
         http_port=http_port,
         grpc_port=grpc_port,
         routes=[(f"/v1/drift/{name}", latest, ["GET"]), (f"/v1/labels/{name}", labels, ["POST"])],
+        request_metrics=False,
         **server_kwargs,
     )
     server.check_ports()
@@ -360,6 +375,7 @@ def drift_main(argv: list[str] | None = None) -> None:
         "the same machine comes first; in a pod, CPU limits do this)",
     )
     args, _ = parser.parse_known_args(argv)
+    die_with_parent()  # started by `shipyard serve --with-drift`: never outlive it
     if args.nice:
         os.nice(args.nice)
     with one_line_errors():

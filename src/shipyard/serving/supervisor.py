@@ -181,16 +181,20 @@ def supervise_detector(
     source: str, log: Path, host: str, port: int, name: str = "drift", **limits: Any
 ) -> Supervisor[LocalPredictor]:
     """Start the drift detector on ``host:port`` and supervise it (restarts on the same port,
-    where the predictor forwards; its log appended to)."""
-    from shipyard.processes import free_port
+    where the predictor forwards; its log appended to). The detector ends when this process
+    does, ``kill -9`` included (``processes.die_with_parent``), so it never keeps the port."""
+    import os
+
+    from shipyard.processes import PARENT_PID_ENV, free_port
     from shipyard.serving.local import start_detector
 
     port = port or free_port(host)
-    first = start_detector(source, name, log, host, port)
+    env = {PARENT_PID_ENV: str(os.getpid())}
+    first = start_detector(source, name, log, host, port, env=env)
     return Supervisor(
         "drift detector",
         first,
-        lambda: start_detector(source, name, log, host, port, append_log=True),
+        lambda: start_detector(source, name, log, host, port, append_log=True, env=env),
         label=name,
         **limits,
     ).begin()
