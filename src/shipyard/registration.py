@@ -244,7 +244,8 @@ def gate(
             refusals += [
                 _refused_by_floor(n, floors[n], challenger[n], baseline.get(n), task) for n in below
             ] or [" ".join(str(exc.message).split())]
-    floors_said = ", ".join(_floor_text(n, v) for n, v in floors.items()) or "none set"
+    floors_said = ", ".join(_floor_text(n, v) for n, v in floors.items())
+    cleared = f"; clears the floors {floors_said}" if floors else ""
     paired = (
         f"; challenger − champion {versus.difference.text(signed=True)} ({versus.how()})"
         if versus is not None and versus.resamples
@@ -272,7 +273,7 @@ def gate(
             return False, "; ".join(refusals)
         return True, (
             f"{primary} {ours:.4f} beats the champion's {theirs:.4f} by at least "
-            f"{margin}{'' if main.bounded else ' (relative)'}{paired}; floors: {floors_said}"
+            f"{margin}{'' if main.bounded else ' (relative)'}{paired}{cleared}"
         )
     if primary in baseline:
         beats, said = _against_baseline(baseline[primary], task)
@@ -280,10 +281,10 @@ def gate(
             refusals.insert(0, said)
         if refusals:
             return False, "; ".join(refusals)
-        return True, f"{said}; floors: {floors_said}"
+        return True, f"{said}{cleared}"
     if refusals:
         return False, "; ".join(refusals)
-    return True, f"first model: clears the floors ({floors_said})"
+    return True, f"first model{cleared or ': no floors set'}"
 
 
 @dataclass
