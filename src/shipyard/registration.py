@@ -264,7 +264,8 @@ def gate(
                     EvaluationResult(champion, {}),
                 )
             except MlflowException as exc:
-                refusals.append(" ".join(str(exc.message).split()) + paired)
+                said = " ".join(str(exc.message).split())  # MLflow calls the champion "baseline"
+                refusals.append(f"against the champion: {said}{paired}")
         elif (ours < theirs) if main.greater_is_better else (ours > theirs):  # margin 0
             refusals.append(
                 f"{primary} {ours:.4f} is worse than the champion's {theirs:.4f}{paired}"
@@ -421,7 +422,11 @@ def evaluate(
             train = None
     evaluation.thin = thin_holdout(y_test, challenger.task, challenger.classes)
     if evaluation.thin and previous is None and train is not None:
-        found = cross_validated(challenger, train)
+        try:
+            found = cross_validated(challenger, train)
+        except ValueError as exc:  # e.g. a fold the pipeline cannot fit: the holdout decides
+            evaluation.thin += f" (cross-validation failed: {' '.join(str(exc).split())[:200]})"
+            found = None
         if found is not None:
             evaluation.cv_y, evaluation.cv_scores = found
     return evaluation
