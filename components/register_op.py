@@ -22,7 +22,8 @@ def register_op(
     pipeline_run_id: str = "local",
     deploy: bool = False,
 ) -> NamedTuple("Registration", model_uri=str, version=str, promoted=bool, reason=str):
-    """Register in MLflow; move `champion` only past the floors and the champion + margin
+    """Register in MLflow; move `champion` only if the model beats a trivial baseline with 95 %
+    confidence (a first version) or the champion by the margin, and clears the user's floors
     (with `deploy`, the deploy step's rollout moves it at 100 % instead)."""
     from shipyard.timing import timed
 
@@ -51,6 +52,7 @@ def register_op(
             "version": result.version,
             "promoted": result.promoted,
             "champion_version": result.champion_version or "",
+            "quality": result.quality,
             **timer.as_metadata(),
         }
     )

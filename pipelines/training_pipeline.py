@@ -138,9 +138,10 @@ def training_pipeline(
         n_candidates: Random candidates per family for successive halving.
         cv_folds: Cross-validation folds for tuning.
         threshold: Decision threshold; 0 picks the F1-optimal one by cross-validation.
-        floors: Holdout floors for promotion, e.g. "roc_auc>=0.75,pr_auc>=0.05" or
-            "rmse<=40"; empty: the task's defaults (binary roc_auc>=0.75,pr_auc>=0.05;
-            multiclass f1_macro>=0.5; regression r2>=0).
+        floors: Optional fixed holdout floors, your business threshold, e.g.
+            "roc_auc>=0.75,pr_auc>=0.05" or "rmse<=40"; empty (default): none. Without a
+            champion, a model is promoted when it beats a trivial baseline (class prior,
+            train mean) on the primary metric with 95 % confidence (paired bootstrap).
         margin: By how much a challenger must beat the champion on the task's primary
             metric to be promoted (absolute for scores, relative for errors such as rmse).
         model_name: MLflow registered model name; empty: the source file's name

@@ -173,9 +173,10 @@ def vertex_training_pipeline(
         tune_metric: Metric the tune step optimises and the margin applies to; "auto":
             roc_auc (binary), f1_macro (multiclass), rmse (regression).
         n_candidates: Random candidates per family for successive halving.
-        floors: Holdout floors for promotion, e.g. "roc_auc>=0.75,pr_auc>=0.05" or
-            "rmse<=40"; empty: the task's defaults (binary roc_auc>=0.75,pr_auc>=0.05;
-            multiclass f1_macro>=0.5; regression r2>=0).
+        floors: Optional fixed holdout floors, your business threshold, e.g.
+            "roc_auc>=0.75,pr_auc>=0.05" or "rmse<=40"; empty (default): none. Without a
+            champion, a model is promoted when it beats a trivial baseline (class prior,
+            train mean) on the primary metric with 95 % confidence (paired bootstrap).
         margin: By how much a challenger must beat the champion on the primary metric.
         model_name: MLflow registered model name (also the Vertex model's display name).
         predictor_image: Shipyard's predictor image (KServe v2 routes on port 8080).

@@ -405,6 +405,8 @@ def format_summary(summary: RunSummary) -> str:
             f"{'promoted' if m.get('promoted') else 'not promoted'}; "
             f"`champion` -> v{m.get('champion_version') or '(none)'}"
         )
+        if register.metadata.get("quality"):
+            lines.append(f"how good: {register.metadata['quality']}")
     if summary.model_uri:
         lines.append(f"registered model: {summary.model_uri}")
     if summary.summary_markdown:

@@ -5,10 +5,12 @@ An exit task cannot read the outputs of the tasks it guards (KFP allows it only 
 parameters and the guarded tasks' final status), so the summary reads what the steps left in
 MLflow under the pipeline run id: the train and tune step runs (tag
 ``shipyard.pipeline_run_id``) with their metrics, the model version the register step created
-(same tag, with its ``shipyard.decision`` and ``shipyard.reason``), and where ``champion``
-points now. Ingest and validate leave no MLflow record: they show as succeeded when a later
-step ran, else as "no record". The deploy step's outcome follows from the decision, the
-``deploy`` parameter, the run's state and the ``champion`` alias.
+(same tag, with its ``shipyard.decision``, ``shipyard.reason`` and ``shipyard.quality``: how
+good it is, in one sentence, next to a trivial baseline), and where ``champion`` points now
+(with its own ``shipyard.quality`` when it is another version). Ingest and validate leave no
+MLflow record: they show as succeeded when a later step ran, else as "no record". The deploy
+step's outcome follows from the decision, the ``deploy`` parameter, the run's state and the
+``champion`` alias.
 
 Nothing here makes the exit task fail but an unwritable summary: an unreadable MLflow becomes
 a note in the summary, a notifier that is down a logged, counted failure.
@@ -73,6 +75,8 @@ class PipelineSummary:
     promoted: bool | None = None
     reason: str = ""
     champion_version: str | None = None
+    quality: str = ""  # "AUC 0.67 (0.64–0.70); guessing scores 0.50." for this run's version
+    champion_quality: str = ""  # the same for the champion, when it is another version
     deploy: str = ""  # the deploy step's outcome, in words
     notes: list[str] = field(default_factory=list)
     notified: dict[str, str] = field(default_factory=dict)  # channel → sent | failed
@@ -93,6 +97,16 @@ class PipelineSummary:
             return "nothing registered"
         verdict = "promoted" if self.promoted else "kept as challenger (the gate refused)"
         return f"v{self.version} {verdict}" + (f": {self.reason}" if self.reason else "")
+
+    @property
+    def how_good(self) -> str:
+        """The plain sentence(s): how good this run's model is, and the champion if another."""
+        parts = []
+        if self.quality:
+            parts.append(f"v{self.version}: {self.quality}")
+        if self.champion_quality and self.champion_version != self.version:
+            parts.append(f"champion v{self.champion_version}: {self.champion_quality}")
+        return " ".join(parts)
 
     @property
     def outcome(self) -> str:
@@ -128,6 +142,7 @@ class PipelineSummary:
             "",
             f"**Decision:** {self.decision}",
             "",
+            *([f"**How good:** {self.how_good}", ""] if self.how_good else []),
             f"**Outcome:** {self.outcome}",
             "",
             "| step | status | key results |",
@@ -145,6 +160,7 @@ class PipelineSummary:
         return {
             "state": self.state,
             "decision": self.decision,
+            "how_good": self.how_good,
             "outcome": self.outcome,
             "model_uri": self.model_uri,
             "version": self.version or "",
@@ -206,11 +222,16 @@ def _read_mlflow(summary: PipelineSummary, settings: Settings) -> dict[str, Step
         record.metrics.update(_step_metrics(run))
     versions = mlflow_client.search_model_versions(f"name = '{summary.model_name}' and {tag}")
     summary.champion_version = champion_version(mlflow_client, summary.model_name)
+    if summary.champion_version is not None:
+        summary.champion_quality = mlflow_client.get_model_version(
+            summary.model_name, summary.champion_version
+        ).tags.get("shipyard.quality", "")
     if versions:
         version = max(versions, key=lambda v: int(v.version))
         summary.version = str(version.version)
         summary.promoted = version.tags.get("shipyard.decision") == "promoted"
         summary.reason = version.tags.get("shipyard.reason", "")
+        summary.quality = version.tags.get("shipyard.quality", "")
         records["register"] = StepRecord(
             "register",
             "succeeded",

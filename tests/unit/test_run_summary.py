@@ -196,3 +196,23 @@ def test_mlflow_and_the_notifier_down_still_give_a_summary(tmp_path):
     text = (tmp_path / "summary.md").read_text()
     assert "MLflow could not be read (ServiceUnavailable" in text
     assert "# Pipeline failed: summary-down (run r1), nothing registered" in text
+
+
+def test_the_summary_says_how_good_this_version_and_the_champion_are():
+    s, run_id = settings("summary-how-good"), new_run_id()
+    champion = register_version(s, new_run_id(), "promoted", "first version", champion=True)
+    version = register_version(s, run_id, "rejected", "worse than the champion", False)
+    client = MlflowClient()
+    client.set_model_version_tag(
+        s.model_name, champion, "shipyard.quality", "AUC 0.67 (0.64–0.70); guessing scores 0.50."
+    )
+    client.set_model_version_tag(
+        s.model_name, version, "shipyard.quality", "AUC 0.61 (0.58–0.64); guessing scores 0.50."
+    )
+    summary = collect(run_id, "SUCCEEDED", "", False, s)
+    assert summary.how_good == (
+        f"v{version}: AUC 0.61 (0.58–0.64); guessing scores 0.50. "
+        f"champion v{champion}: AUC 0.67 (0.64–0.70); guessing scores 0.50."
+    )
+    assert f"**How good:** {summary.how_good}" in summary.markdown()
+    assert summary.metadata()["how_good"] == summary.how_good
