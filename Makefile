@@ -72,3 +72,6 @@ typecheck: install  ## mypy on src/shipyard (settings in pyproject.toml [tool.my
 
 clean:
 	rm -rf build .shipyard local_outputs .pytest_cache .mypy_cache
+
+bench-effort: compile  ## effort sized to the data: a 569-row table and the 20k run, vs a default HistGradientBoosting
+	$(WITH_VENV) $(BIN)/python benchmarks/effort.py $(ARGS)

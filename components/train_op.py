@@ -14,7 +14,7 @@ def train_op(
     model: Output[Model],
     metrics: Output[Metrics],
     classification: Output[ClassificationMetrics],
-    model_type: str = "xgboost",
+    model_type: str = "hist_gradient_boosting",
     params_json: str = "{}",
     threshold: float = 0.0,
     seed: int = 42,

@@ -1,4 +1,5 @@
-"""KFP component: successive halving per model family; keep the best by the CV metric."""
+"""KFP component: successive halving per model family within a budget sized to the table
+(``auto`` families, 0 candidates = auto); the best finalist by the same-fold CV metric."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, ClassificationMetrics, Dataset, Input, Metrics, Model, Output
@@ -15,8 +16,8 @@ def tune_op(
     model: Output[Model],
     metrics: Output[Metrics],
     classification: Output[ClassificationMetrics],
-    model_types: str = "xgboost,random_forest,linear",
-    n_candidates: int = 8,
+    model_types: str = "auto",
+    n_candidates: int = 0,
     cv_folds: int = 3,
     threshold: float = 0.0,
     seed: int = 42,

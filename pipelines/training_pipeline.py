@@ -90,10 +90,10 @@ def training_pipeline(
     test_fraction: float = 0.2,
     schema_uri: str = "",
     skew_action: str = "report",
-    model_type: str = "xgboost",
-    model_types: str = "xgboost,random_forest,linear",
+    model_type: str = "hist_gradient_boosting",
+    model_types: str = "auto",
     tune_metric: str = "auto",
-    n_candidates: int = 8,
+    n_candidates: int = 0,
     cv_folds: int = 3,
     threshold: float = 0.0,
     floors: str = "",
@@ -130,12 +130,16 @@ def training_pipeline(
         test_fraction: Share of rows held out as the test set.
         schema_uri: Declared schema JSON; empty uses the champion's schema, else infers one.
         skew_action: "report" (train/test skew is shown) or "fail" (skew stops the run).
-        model_type: Model family of the baseline (xgboost, random_forest, logistic_regression).
-        model_types: Comma-separated families the tune step searches (xgboost,
-            random_forest, linear: logistic regression or ridge by task).
+        model_type: Model family of the baseline (hist_gradient_boosting, xgboost,
+            random_forest, logistic_regression).
+        model_types: Comma-separated families the tune step searches (hist_gradient_boosting,
+            xgboost, random_forest, linear: logistic regression or ridge by task); "auto":
+            sized to the table (up to 1,000 rows hist_gradient_boosting,linear; above,
+            hist_gradient_boosting,xgboost,linear).
         tune_metric: Metric the tune step optimises and the margin applies to; "auto":
             roc_auc (binary), f1_macro (multiclass), rmse (regression).
-        n_candidates: Random candidates per family for successive halving.
+        n_candidates: Random candidates per family for successive halving; 0 sizes it to
+            rows x features (4 up to 1,000 rows, then 8, falling to 4 for large tables).
         cv_folds: Cross-validation folds for tuning.
         threshold: Decision threshold; 0 picks the F1-optimal one by cross-validation.
         floors: Optional fixed holdout floors, your business threshold, e.g.

@@ -140,9 +140,9 @@ def vertex_training_pipeline(
     ignore_columns: str = "",
     rows: int = 20000,
     seed: int = 42,
-    model_types: str = "xgboost,random_forest,linear",
+    model_types: str = "auto",
     tune_metric: str = "auto",
-    n_candidates: int = 8,
+    n_candidates: int = 0,
     floors: str = "",
     margin: float = 0.002,
     model_name: str = "shipyard-fraud",
@@ -168,11 +168,14 @@ def vertex_training_pipeline(
         ignore_columns: Comma-separated columns that are not features (IDs, free text).
         rows: Rows of synthetic data (used only when source is empty).
         seed: Random seed for data, splits, search and models.
-        model_types: Comma-separated families the tune step searches (xgboost,
-            random_forest, linear: logistic regression or ridge by task).
+        model_types: Comma-separated families the tune step searches (hist_gradient_boosting,
+            xgboost, random_forest, linear: logistic regression or ridge by task); "auto":
+            sized to the table (up to 1,000 rows hist_gradient_boosting,linear; above,
+            hist_gradient_boosting,xgboost,linear).
         tune_metric: Metric the tune step optimises and the margin applies to; "auto":
             roc_auc (binary), f1_macro (multiclass), rmse (regression).
-        n_candidates: Random candidates per family for successive halving.
+        n_candidates: Random candidates per family for successive halving; 0 sizes it to
+            rows x features (4 up to 1,000 rows, then 8, falling to 4 for large tables).
         floors: Optional fixed holdout floors, your business threshold, e.g.
             "roc_auc>=0.75,pr_auc>=0.05" or "rmse<=40"; empty (default): none. Without a
             champion, a model is promoted when it beats a trivial baseline (class prior,

@@ -31,7 +31,13 @@ MANIFEST = "shipyard_model.json"
 PROBES = "probes.json"
 FORMAT_VERSION = 1
 # Types skops may construct beyond its built-in trusted set; anything else is refused.
-SKOPS_ALLOWED = frozenset({"numpy.dtype", "sklearn.tree._tree.Tree"})
+SKOPS_ALLOWED = frozenset(
+    {
+        "numpy.dtype",
+        "sklearn.tree._tree.Tree",  # random forests
+        "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",  # HistGradientBoosting
+    }
+)
 
 
 def sha256_file(path: Path) -> str:

@@ -17,7 +17,7 @@ import pandas as pd
 from shipyard.evaluation import Evaluation, evaluate, primary_metric
 from shipyard.features import canonical_frame
 from shipyard.model_bundle import raw_scores, save_bundle
-from shipyard.models import family, make_pipeline
+from shipyard.models import DEFAULT_MODEL, family, limited_threads, make_pipeline
 from shipyard.parity import probe_rows
 from shipyard.schema import Schema
 from shipyard.settings import Settings
@@ -89,6 +89,20 @@ def _targets(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
     return encode_labels(frame[schema.target], schema.classes or [])
 
 
+def cv_folds(schema: Schema, default: int) -> int:
+    """The folds to cross-validate with: ``schema.extra["cv_folds"]`` where the validate step
+    set it (fewer folds for a table whose smallest class cannot fill more), else ``default``.
+    Anything but an integer of at least 2 there is ignored."""
+    value = schema.extra.get("cv_folds") if isinstance(schema.extra, dict) else None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return default
+    try:
+        folds = int(value)
+    except ValueError:
+        return default
+    return folds if folds >= 2 and folds == float(value) else default
+
+
 def fit(
     pipeline: Any,
     x_train: pd.DataFrame,
@@ -96,17 +110,18 @@ def fit(
     threshold: float | None,
     seed: int = 42,
     task: str = BINARY,
+    cv: int = 3,
 ) -> tuple[Any, float | None]:
     """Fit ``pipeline``; a binary classifier with no ``threshold`` gets the F1-optimal one by
-    cross-validation (scikit-learn's ``TunedThresholdClassifierCV``), since 0.5 is wrong for
-    rare positives. Other tasks have no threshold (None)."""
+    ``cv``-fold cross-validation (scikit-learn's ``TunedThresholdClassifierCV``), since 0.5 is
+    wrong for rare positives. Other tasks have no threshold (None)."""
     if task != BINARY:
         return pipeline.fit(x_train, y_train), None
     if threshold is not None:
         return pipeline.fit(x_train, y_train), float(threshold)
     from sklearn.model_selection import TunedThresholdClassifierCV
 
-    tuned = TunedThresholdClassifierCV(pipeline, scoring="f1", cv=3, random_state=seed)
+    tuned = TunedThresholdClassifierCV(pipeline, scoring="f1", cv=cv, random_state=seed)
     tuned.fit(x_train, y_train)
     return tuned.estimator_, float(tuned.best_threshold_)
 
@@ -125,15 +140,20 @@ def finalize(
     cv_score: float | None = None,
     tags: dict[str, str] | None = None,
     cv_metric: str | None = None,
+    cv: int | None = None,
 ) -> ModelResult:
-    """Fit ``pipeline`` (and a binary threshold), evaluate it on the holdout, save its bundle
-    with probe rows, log it to MLflow."""
+    """Fit ``pipeline`` (and a binary threshold, over ``cv`` folds: default the schema's or 3),
+    evaluate it on the holdout, save its bundle with probe rows, log it to MLflow."""
     import mlflow
 
     from shipyard.tracking import log_bundle, step_run
 
     schema, task = split.schema, split.schema.task or BINARY
-    pipeline, threshold = fit(pipeline, split.x_train, split.y_train, threshold, seed, task)
+    folds = cv if cv is not None else cv_folds(schema, 3)
+    with limited_threads():
+        pipeline, threshold = fit(
+            pipeline, split.x_train, split.y_train, threshold, seed, task, folds
+        )
     scores = raw_scores(pipeline, split.x_test, task)
     result = evaluate(split.y_test_labels.to_numpy(), scores, threshold, schema.classes, task)
     metric = cv_metric or primary_metric(task)
@@ -179,7 +199,7 @@ def train(
     test_path: str | Path,
     schema_path: str | Path,
     model_dir: str | Path,
-    model_type: str = "xgboost",
+    model_type: str = DEFAULT_MODEL,
     params: dict | None = None,
     threshold: float | None = None,
     seed: int = 42,

@@ -1,11 +1,18 @@
 """The tune step: scikit-learn's successive-halving search over each model family.
 
-Every candidate evaluation is an MLflow child run; the best configuration by the task's
-cross-validated metric (ROC AUC, macro F1, RMSE — or the one asked for) is compared with the
-train step's baseline on the same folds, and the better one is refit on all training data and
-finalized. Selection happens here, inside one component, not as a fan-out of tasks: successive
-halving compares every candidate on the same folds round by round, and one process pays the
-pandas/scikit-learn/XGBoost imports (5–9 s per task here) once rather than per candidate.
+Every candidate evaluation is an MLflow child run. Selection happens here, inside one
+component, not as a fan-out of tasks: successive halving compares every candidate on the same
+folds round by round, and one process pays the pandas/scikit-learn imports (5–9 s per task
+here) once rather than per candidate.
+
+Model choice: halving's best score comes from its last rung (a subsample of rows, smaller
+test folds) and is the best of many noisy estimates, so it is not comparable with a full
+cross-validation. Each family's best configuration, the train step's model and the
+HistGradientBoosting defaults (the quality floor's reference) are therefore re-scored by
+``cross_val_score`` on the same folds over all training rows, and the best of those is the
+candidate; the test split only judges it (and feeds the gate).
+
+The budget (:func:`search_budget`) is sized to rows × features unless given explicitly.
 """
 
 from __future__ import annotations
@@ -20,15 +27,65 @@ import numpy as np
 
 from shipyard.evaluation import METRICS, primary_metric
 from shipyard.model_bundle import load_bundle
-from shipyard.models import family, make_pipeline, parse_model_types
+from shipyard.models import family, limited_threads, make_pipeline, parse_model_types
 from shipyard.schema import Schema
 from shipyard.settings import Settings
 from shipyard.task import REGRESSION
-from shipyard.training import ModelResult, Split, finalize, load_split
+from shipyard.training import ModelResult, Split, cv_folds, finalize, load_split
 
 if TYPE_CHECKING:
     from shipyard.evaluation import Evaluation
     from shipyard.model_bundle import LoadedModel
+
+AUTO = "auto"
+TINY_ROWS = 1_000  # at most this many training rows: a handful of candidates, cheap families
+TINY_FAMILIES = ("hist_gradient_boosting", "linear")
+FAMILIES_AUTO = ("hist_gradient_boosting", "xgboost", "linear")
+# (training rows × features) up to which a family gets this many candidates; beyond the last
+# step the budget stays capped at the last value.
+CANDIDATES_BY_CELLS = ((2_000_000, 8), (20_000_000, 6))
+CANDIDATES_CAP = 4
+TINY_CANDIDATES = 4
+FLOOR_FAMILY = "hist_gradient_boosting"  # its defaults are always a finalist
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What the search may spend: which families, and random candidates per family."""
+
+    families: list[str]
+    n_candidates: int
+
+
+def search_budget(
+    rows: int, features: int, model_types: str = AUTO, n_candidates: int = 0
+) -> Budget:
+    """The default search effort for a table of ``rows`` × ``features``.
+
+    ``model_types`` "auto" (or empty) picks the families, ``n_candidates`` 0 (or less) the
+    candidates per family; anything else is an explicit override. A tiny table's run is
+    dominated by fixed costs, so it gets few candidates and only the cheap families; larger
+    tables get more candidates up to a cap that falls as the table grows (halving's cost grows
+    with the rows, the candidates multiply it)."""
+    tiny = rows <= TINY_ROWS
+    if model_types.strip().lower() in ("", AUTO):
+        families = list(TINY_FAMILIES if tiny else FAMILIES_AUTO)
+    else:
+        families = parse_model_types(model_types)
+    if n_candidates > 0:
+        return Budget(families, n_candidates)
+    if tiny:
+        return Budget(families, TINY_CANDIDATES)
+    cells = rows * max(features, 1)
+    for limit, count in CANDIDATES_BY_CELLS:
+        if cells <= limit:
+            return Budget(families, count)
+    return Budget(families, CANDIDATES_CAP)
+
+
+def space_size(space: dict[str, list[Any]]) -> int:
+    """How many distinct configurations a grid of lists holds."""
+    return math.prod(len(values) for values in space.values())
 
 
 @dataclass
@@ -36,6 +93,11 @@ class Candidate:
     model_type: str
     params: dict[str, Any]
     cv_score: float
+    source: str = "tuned"  # tuned (a search's best), baseline (the train step's), default
+
+    @property
+    def label(self) -> str:
+        return "baseline" if self.source == "baseline" else f"{self.model_type}_{self.source}"
 
 
 def search_family(
@@ -47,19 +109,22 @@ def search_family(
     seed: int,
     parent_step_run_id: str | None = None,
 ) -> Candidate:
-    """Successive halving over one family's space; log each evaluation as a child run."""
+    """Successive halving over one family's space; log each evaluation as a child run.
+
+    ``n_candidates`` is capped at the size of the space (no configuration twice)."""
     from sklearn.experimental import enable_halving_search_cv  # noqa: F401
     from sklearn.model_selection import HalvingRandomSearchCV
 
     task = split.schema.task or "binary"
     x, y = split.x_train, split.y_train
     space = {f"model__{k}": v for k, v in family(name).space_for(task).items()}
+    n_candidates = max(1, min(n_candidates, space_size(space)))
     rarest = len(y) if task == REGRESSION else max(1, int(np.bincount(y)[np.bincount(y) > 0].min()))
     # The first rung must still hold some rows of the rarest class per fold.
     min_resources = min(
         len(y),
         max(
-            len(y) // 3 ** max(math.ceil(math.log(n_candidates, 3)) - 1, 0),
+            len(y) // 3 ** max(math.ceil(math.log(max(n_candidates, 2), 3)) - 1, 0),
             math.ceil(10 * folds.get_n_splits() * len(y) / rarest),
         ),
     )
@@ -120,6 +185,48 @@ def _log_trials(name: str, metric: str, results: dict, parent_run_id: str | None
     client.set_tag(parent_run_id, f"shipyard.{name}.trials", str(len(results["params"])))
 
 
+def cross_validated(
+    candidate: Candidate, split: Split, metric: str, folds: Any, seed: int
+) -> float:
+    """``candidate``'s mean score over ``folds`` on all training rows, in the metric's units."""
+    from sklearn.model_selection import cross_val_score
+
+    scores = cross_val_score(
+        make_pipeline(split.schema, candidate.model_type, candidate.params, seed),
+        split.x_train,
+        split.y_train,
+        cv=folds,
+        scoring=METRICS[metric].scorer,
+        error_score="raise",
+    )
+    return _natural(metric, float(np.mean(scores)))
+
+
+def choose(candidates: list[Candidate], metric: str) -> Candidate:
+    """The best by cross-validated score; on a tie the earliest (the baseline comes first)."""
+    sign = 1.0 if METRICS[metric].greater_is_better else -1.0
+    return max(candidates, key=lambda c: sign * c.cv_score)
+
+
+def finalists(
+    baseline: Candidate, searched: list[Candidate], task: str, families: list[str]
+) -> list[Candidate]:
+    """The baseline, each family's best and the floor family's defaults, without repeats."""
+    pool = [baseline, *searched]
+    if FLOOR_FAMILY in families:
+        pool.append(
+            Candidate(FLOOR_FAMILY, family(FLOOR_FAMILY).defaults_for(task), 0.0, "default")
+        )
+    unique: list[Candidate] = []
+    for candidate in pool:
+        key = (family(candidate.model_type).name, sorted(candidate.params.items(), key=str))
+        if all(
+            (family(u.model_type).name, sorted(u.params.items(), key=str)) != key for u in unique
+        ):
+            unique.append(candidate)
+    return unique
+
+
 def tune(
     train_path: str | Path,
     test_path: str | Path,
@@ -128,8 +235,8 @@ def tune(
     model_dir: str | Path,
     baseline_uri: str,
     baseline_run_id: str,
-    model_types: str = "xgboost,random_forest,linear",
-    n_candidates: int = 8,
+    model_types: str = AUTO,
+    n_candidates: int = 0,
     cv: int = 3,
     threshold: float | None = None,
     seed: int = 42,
@@ -137,53 +244,94 @@ def tune(
     settings: Settings | None = None,
     metric: str = "auto",
 ) -> ModelResult:
-    """Search each family, compare with the baseline, finalize the winner."""
+    """Search each family within the budget (``model_types`` "auto" and ``n_candidates`` 0
+    size it to the table), re-score the finalists on the same folds, finalize the best."""
+    with limited_threads():
+        return _tune(
+            train_path,
+            test_path,
+            schema_path,
+            baseline_dir,
+            model_dir,
+            baseline_uri,
+            baseline_run_id,
+            model_types,
+            n_candidates,
+            cv,
+            threshold,
+            seed,
+            pipeline_run_id,
+            settings,
+            metric,
+        )
+
+
+def _tune(
+    train_path: str | Path,
+    test_path: str | Path,
+    schema_path: str | Path,
+    baseline_dir: str | Path,
+    model_dir: str | Path,
+    baseline_uri: str,
+    baseline_run_id: str,
+    model_types: str,
+    n_candidates: int,
+    cv: int,
+    threshold: float | None,
+    seed: int,
+    pipeline_run_id: str,
+    settings: Settings | None,
+    metric: str,
+) -> ModelResult:
     import mlflow
-    from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
+    from sklearn.model_selection import KFold, StratifiedKFold
 
     from shipyard.tracking import step_run
 
     split = load_split(train_path, test_path, Schema.load(schema_path))
     task = split.schema.task or "binary"
     metric = primary_metric(task, metric)
-    better = max if METRICS[metric].greater_is_better else min
     folds = (KFold if task == REGRESSION else StratifiedKFold)(
-        n_splits=cv, shuffle=True, random_state=seed
+        n_splits=cv_folds(split.schema, cv), shuffle=True, random_state=seed
+    )
+    budget = search_budget(
+        len(split.y_train), len(split.schema.features), model_types, n_candidates
     )
     baseline = load_bundle(baseline_dir)
-    base_type, base_params = baseline.manifest["model_type"], baseline.manifest["params"]
+    base = Candidate(
+        baseline.manifest["model_type"], dict(baseline.manifest["params"]), 0.0, "baseline"
+    )
     with step_run("tune-search", pipeline_run_id, settings) as run:
-        candidates = [
-            search_family(name, split, metric, n_candidates, folds, seed, run.info.run_id)
-            for name in parse_model_types(model_types)
-        ]
-        base_score = _natural(
-            metric,
-            float(
-                cross_val_score(
-                    make_pipeline(split.schema, base_type, base_params, seed),
-                    split.x_train,
-                    split.y_train,
-                    cv=folds,
-                    scoring=METRICS[metric].scorer,
-                ).mean()
-            ),
+        mlflow.log_params(
+            {"families": ",".join(budget.families), "n_candidates": budget.n_candidates}
         )
-        candidates.append(Candidate(base_type, base_params, base_score))
-        for c in candidates:
-            mlflow.log_metric(f"best_cv_{metric}_{c.model_type}", c.cv_score)
-    best = better(candidates, key=lambda c: c.cv_score)
-    if best is candidates[-1]:  # the baseline won: keep the model train already logged
+        searched = [
+            search_family(name, split, metric, budget.n_candidates, folds, seed, run.info.run_id)
+            for name in budget.families
+        ]
+        for c in searched:
+            mlflow.log_metric(f"search_cv_{metric}_{c.model_type}", c.cv_score)
+        pool = finalists(base, searched, task, budget.families)
+        for c in pool:
+            c.cv_score = cross_validated(c, split, metric, folds, seed)
+            mlflow.log_metric(f"cv_{metric}_{c.label}", c.cv_score)
+    best = choose(pool, metric)
+    budget_extra = {
+        "families": ",".join(budget.families),
+        "n_candidates": budget.n_candidates,
+        "cv_folds": folds.get_n_splits(),
+    }
+    if best is pool[0]:  # the baseline won: keep the model train already logged
         shutil.copytree(baseline_dir, model_dir, dirs_exist_ok=True)
         return ModelResult(
-            base_type,
-            base_params,
+            base.model_type,
+            base.params,
             _stored_evaluation(baseline, split),
             baseline_uri,
             baseline_run_id,
             str(model_dir),
-            base_score,
-            {"winner": "baseline"},
+            base.cv_score,
+            {"winner": "baseline", **budget_extra},
             task=task,
             cv_metric=metric,
         )
@@ -200,9 +348,10 @@ def tune(
         seed,
         cv_score=best.cv_score,
         cv_metric=metric,
+        cv=folds.get_n_splits(),
     )
-    result.extra["winner"] = "tuned"
-    result.extra[f"baseline_cv_{metric}"] = round(base_score, 6)
+    result.extra.update({"winner": best.source, **budget_extra})
+    result.extra[f"baseline_cv_{metric}"] = round(base.cv_score, 6)
     return result
 
 

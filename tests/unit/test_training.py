@@ -43,13 +43,18 @@ def test_pyfunc_loads_from_code_and_predicts(trained, small_data):
     assert out["predict_proba"].between(0, 1).all()
 
 
-@pytest.mark.parametrize("name", ["random_forest", "logistic_regression", "xgboost"])
+@pytest.mark.parametrize(
+    "name", ["random_forest", "logistic_regression", "xgboost", "hist_gradient_boosting"]
+)
 def test_every_family_fits(name, small_data):
     import pandas as pd
 
     schema = Schema.load(small_data["schema"])
     train = pd.read_parquet(small_data["train"])
-    params = {"n_estimators": 10} if name != "logistic_regression" else {}
+    params = {
+        "logistic_regression": {},
+        "hist_gradient_boosting": {"max_iter": 10},
+    }.get(name, {"n_estimators": 10})
     pipeline = make_pipeline(schema, name, params).fit(train[schema.features], train["is_fraud"])
     assert pipeline.predict_proba(train[schema.features].head(5)).shape == (5, 2)
 
