@@ -227,6 +227,7 @@ def failure(log_text: str) -> tuple[str, str]:
         step = message.split("'")[1]
         message = message.removeprefix(f"step '{step}' failed: ")
     message = re.sub(r";? ?\(?its (log|report): [^;)]*\)?", "", message)
+    message = re.sub(r"\s*\(see the report at [^)]*\)", "", message)
     message = message.replace("; nothing after it ran", "")
     return step, message.strip()[:400]
 
