@@ -215,12 +215,17 @@ def running_step(run_dir: Path | None) -> str:
     return started[-1].name.removesuffix("-op") if started else ""
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 def failure(log_text: str) -> tuple[str, str]:
     """The failed step and the one-line error ``shipyard run`` ended with."""
     lines = [line.strip() for line in log_text.splitlines() if line.strip()]
     error = next((line for line in reversed(lines) if line.startswith("shipyard: error:")), "")
-    if not error:  # no one-line error: the last thing it printed (a traceback's last line)
-        return "", (lines[-1] if lines else "no output")[:400]
+    if not error:  # no one-line error: the last task started, and its last line (traceback)
+        started = re.findall(r"Executing task \S*'([\w-]+)'", _ANSI.sub("", log_text))
+        step = started[-1].removesuffix("-op") if started else ""
+        return step, (lines[-1] if lines else "no output")[:400]
     message = error.removeprefix("shipyard: error:").strip()
     step = ""
     if message.startswith("step '"):

@@ -493,7 +493,7 @@ TABLES: list[TableSpec] = [
 
 BY_NAME = {spec.name: spec for spec in TABLES}
 # Three small tables, one per task, for the smoke test in `make test`.
-SMOKE = ("pima_diabetes", "iris_vega", "salaries")
+SMOKE = ("pima_diabetes", "iris_vega", "diabetes")
 
 
 def export(spec: TableSpec, folder: Path = DEFAULT_FOLDER) -> Path:
