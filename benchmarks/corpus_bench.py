@@ -123,7 +123,6 @@ def run_table(
     home: Path,
     logs: Path,
     timeout: float,
-    extra: list[str],
     pipeline: Path = PIPELINE,
 ) -> tuple[Result, Path | None]:
     """``shipyard run`` with source and target only; the run's folder if it made one."""
@@ -148,7 +147,6 @@ def run_table(
         f"source={csv_path}",
         "--set",
         f"target={spec.target}",
-        *extra,
     ]
     outputs = home / "local_outputs"
     before = set(outputs.iterdir()) if outputs.exists() else set()
@@ -593,11 +591,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--home", type=Path, default=ROOT / "build" / "corpus-home")
     parser.add_argument("--out-dir", type=Path, default=ROOT / "build" / "corpus")
     parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "corpus.md")
-    parser.add_argument(
-        "--model-name-per-table",
-        action="store_true",
-        help="diagnostic: also pass model_name=<table> (not a default run)",
-    )
     parser.add_argument("--no-serve-check", action="store_true", help="skip served==registered")
     parser.add_argument("--list", action="store_true", help="list the tables and exit")
     parser.add_argument("--pipeline-file", type=Path, default=PIPELINE, help="compiled IR YAML")
@@ -645,8 +638,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     for spec in specs:
         csv_path = export(spec, tables_dir)
-        extra = ["--set", f"model_name={spec.name}"] if args.model_name_per_table else []
-        result, run_dir = run_table(spec, csv_path, home, logs, args.timeout, extra, pipeline)
+        result, run_dir = run_table(spec, csv_path, home, logs, args.timeout, pipeline)
         task = result.task or spec.task
         result.metric = PRIMARY.get(task, "")
         steps = read_steps(run_dir)

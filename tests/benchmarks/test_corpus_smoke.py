@@ -57,7 +57,6 @@ def test_corpus_harness_on_three_tables(tmp_path):
             str(markdown),
             "--pipeline-file",
             str(pipeline),
-            "--model-name-per-table",
             "--timeout",
             "600",
         ],
