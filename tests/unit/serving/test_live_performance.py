@@ -113,3 +113,26 @@ def test_multiclass_and_regression():
     reg.add_predictions("q", [1.0, 2.0])
     reg.add_labels([{"id": "q", "row": 0, "label": 2.0}, {"id": "q", "row": 1, "label": 2.0}])
     assert reg.metrics() == {"rmse": pytest.approx(0.5**0.5), "mae": pytest.approx(0.5)}
+
+
+def test_the_sidecar_resolves_an_alias_to_its_version_number_once(monkeypatch):
+    """models:/m@champion is logged and measured as version=<number>: rows and scores of two
+    versions never mix when the alias moves."""
+    from types import SimpleNamespace
+
+    from shipyard import registry
+    from shipyard.serving.detector import DriftDetectorModel
+    from shipyard.settings import Settings
+
+    asked = []
+
+    def version_of(ref, settings=None):
+        asked.append(ref.uri)
+        return SimpleNamespace(version=12)
+
+    monkeypatch.setattr(registry, "version_of", version_of)
+    model = DriftDetectorModel("m-drift", "models:/m@champion", settings=Settings())
+    assert model._model_version() == ("m", "12", "models:/m/12")
+    assert asked == ["models:/m@champion"]
+    pinned = DriftDetectorModel("m-drift", "models:/m/3", settings=Settings())
+    assert pinned._model_version() == ("m", "3", "models:/m/3")
