@@ -342,9 +342,19 @@ REQUEST = "org.kubeflow.serving.inference.request"
 
 
 def cloudevent(
-    base: str, body: dict, kind: str = REQUEST, event_id: str = "", model: str = "drift"
+    base: str,
+    body: dict,
+    kind: str = REQUEST,
+    event_id: str = "",
+    model: str = "drift",
+    token: str | None = None,
 ):
-    """POST as KServe's agent does: binary-mode CloudEvent headers, JSON data."""
+    """POST as KServe's agent does: binary-mode CloudEvent headers, JSON data; with the
+    predictor's ingest token (``token``, else this process's SHIPYARD_INGEST_TOKEN, which
+    ``start_detector`` sets; "" sends none)."""
+    import os
+
+    token = os.environ.get("SHIPYARD_INGEST_TOKEN", "") if token is None else token
     request = urllib.request.Request(
         f"{base}/v1/models/{model}:predict",
         data=json.dumps(body).encode(),
@@ -358,6 +368,7 @@ def cloudevent(
             "ce-namespace": "default",
             "ce-component": "predictor",
             "ce-endpoint": "default",
+            **({"Authorization": f"Bearer {token}"} if token else {}),
         },
     )
     try:

@@ -176,6 +176,9 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
         "SHIPYARD_LOGGER_MODE": "all",
         "SHIPYARD_NOTIFY_WEBHOOK_URL": f"{inbox.url}/shipyard",
         "SHIPYARD_TRIGGER_TOKEN": token,
+        # the predictor and its sidecar share one ingest token; labels need their own
+        "SHIPYARD_INGEST_TOKEN": secrets.token_urlsafe(24),
+        "SHIPYARD_LABEL_TOKEN": secrets.token_urlsafe(24),
         "SHIPYARD_TRIGGER_SOURCE": f"inference-log:{log_root}?model={{model}}&hours=24",
         "SHIPYARD_TRIGGER_ARGUMENTS": json.dumps(options.pipeline_arguments),
         "SHIPYARD_TRIGGER_COOLDOWN_SECONDS": "3600",
@@ -229,7 +232,9 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
                 f"{alertmanager.url}; chat messages follow",
                 flush=True,
             )
-        traffic = _Traffic(predictor.base_url, detector.base_url, options, settings)
+        traffic = _Traffic(
+            predictor.base_url, detector.base_url, options, settings, env["SHIPYARD_LABEL_TOKEN"]
+        )
         traffic.reference()
         start = traffic.shifted()
 
@@ -305,10 +310,11 @@ def _get(url: str) -> dict:
         return json.loads(response.read())
 
 
-def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-    )
+def _post(url: str, body: dict, token: str | None = None) -> dict:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 
@@ -318,11 +324,17 @@ class _Traffic:
     and post them to the sidecar's labels endpoint by request id."""
 
     def __init__(
-        self, predictor: str, detector: str, options: LoopOptions, settings: Settings
+        self,
+        predictor: str,
+        detector: str,
+        options: LoopOptions,
+        settings: Settings,
+        label_token: str,
     ) -> None:
         from shipyard.registry import champion_schema
 
         self.predictor, self.detector, self.options = predictor, detector, options
+        self.label_token = label_token
         champion = champion_schema(settings)
         if champion is None:
             raise ConfigError(
@@ -365,7 +377,7 @@ class _Traffic:
             for rid, values in self._pending
             for i, v in enumerate(values)
         ]
-        _post(f"{self.detector}/v1/labels/{DETECTOR_NAME}", {"labels": items})
+        _post(f"{self.detector}/v1/labels/{DETECTOR_NAME}", {"labels": items}, self.label_token)
         self._frame, self._next = frame, 0
         return started
 

@@ -3,7 +3,9 @@
 
 A source ``inference-log:<folder or s3://bucket/prefix>?model=NAME&hours=168`` reads the log's
 Parquet files of every version of ``NAME`` written in the last ``hours``, joins them with the
-labels by (request id, row), and leaves out (and counts) rows that have no label yet. When a
+labels by the row's server-side key (``uid``, ``row``; files written before it had one join
+by request id and row), and leaves out (and counts) rows that have no label yet. A row's
+first label counts unless a later one was sent as a correction (then the latest correction). When a
 row was served becomes the pipeline's time column.
 """
 
@@ -19,7 +21,16 @@ from urllib.parse import parse_qs
 import pandas as pd
 
 from shipyard.errors import DataSourceError
-from shipyard.serving.inference_log import ID, LABELS_PREFIX, PREDICTION, ROW, TIME
+from shipyard.serving.inference_log import (
+    CLIENT_ID,
+    CORRECTION,
+    ID,
+    LABELS_PREFIX,
+    PREDICTION,
+    ROW,
+    TIME,
+    UID,
+)
 from shipyard.settings import Settings
 
 SCHEME = "inference-log:"
@@ -80,14 +91,39 @@ def read_logged(
             f"{len(rows)} logged rows for {spec.model!r} but no labels yet",
             hint="post ground truth to the sidecar's /v1/labels/<name>",
         )
-    labels = labels.drop_duplicates([ID, ROW], keep="last")[[ID, ROW, "label"]]
-    joined = rows.merge(labels, on=[ID, ROW], how="inner")
+    joined = _join(rows, labels)
     if time_column and time_column not in joined.columns:
         joined = joined.rename(columns={TIME: time_column})
-    frame = joined.drop(columns=[ID, ROW, TIME, PREDICTION, "version"], errors="ignore")
+    frame = joined.drop(
+        columns=[ID, ROW, TIME, PREDICTION, UID, CLIENT_ID, "version"], errors="ignore"
+    )
     frame = frame.rename(columns={"label": target})
     frame[target] = _typed(frame[target])
     return LoggedData(frame.reset_index(drop=True), len(rows), len(rows) - len(joined))
+
+
+def _join(rows: pd.DataFrame, labels: pd.DataFrame) -> pd.DataFrame:
+    """Each row with its label: by (uid, row) where both sides have a uid, else by (request
+    id, row); per row the first label, or the latest correction when there is one."""
+    if CORRECTION not in labels.columns:
+        labels = labels.assign(**{CORRECTION: False})
+    labels = labels.assign(**{CORRECTION: labels[CORRECTION].fillna(False).astype(bool)})
+    if TIME in labels.columns:
+        labels = labels.sort_values(TIME, kind="stable")
+    has_uid = labels[UID].notna() if UID in labels.columns else pd.Series(False, index=labels.index)
+    row_uid = rows[UID].notna() if UID in rows.columns else pd.Series(False, index=rows.index)
+    parts = []
+    for key, picked_rows, picked_labels in (
+        ([UID, ROW], rows[row_uid], labels[has_uid]),
+        ([ID, ROW], rows[~row_uid], labels[~has_uid]),
+    ):
+        if picked_rows.empty or picked_labels.empty:
+            continue
+        first = picked_labels[~picked_labels[CORRECTION]].drop_duplicates(key, keep="first")
+        fixes = picked_labels[picked_labels[CORRECTION]].drop_duplicates(key, keep="last")
+        chosen = pd.concat([first, fixes]).drop_duplicates(key, keep="last")[[*key, "label"]]
+        parts.append(picked_rows.merge(chosen, on=key, how="inner"))
+    return pd.concat(parts, ignore_index=True) if parts else rows.iloc[:0].assign(label=None)
 
 
 def _typed(labels: pd.Series) -> pd.Series:

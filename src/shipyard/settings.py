@@ -115,6 +115,41 @@ class Settings(BaseSettings):
         "while storage is slow; the oldest are dropped "
         "(and counted).",
     )
+    label_token: SecretStr | None = Field(
+        None,
+        description="Bearer token a caller needs to post ground truth to the drift sidecar's "
+        "/v1/labels/<name> (from a Secret on a cluster); unset, that route is off (404).",
+    )
+    ingest_token: SecretStr | None = Field(
+        None,
+        description="Bearer token the predictor sends with each event it forwards to the drift "
+        "sidecar, which takes rows only with it (or from loopback when "
+        "`ingest_trust_loopback`); `shipyard serve --with-drift` and the demo make one.",
+    )
+    ingest_trust_loopback: bool = Field(
+        False,
+        description="The sidecar also takes rows without the token from 127.0.0.1/::1: on a "
+        "cluster, KServe's logger agent in the same pod (it cannot send a token). Keep false "
+        "on a shared machine.",
+    )
+    labels_max_request_bytes: int = Field(
+        2 << 20, gt=0, description="Largest label post the sidecar reads (413 beyond it)."
+    )
+    labels_max_per_request: int = Field(
+        10_000, gt=0, description="Labels per post at most (413 beyond it)."
+    )
+    labels_max_tracked_rows: int = Field(
+        200_000,
+        gt=0,
+        description="Served rows the sidecar remembers to check labels against (a label for "
+        "an older row is refused as unknown).",
+    )
+    labels_max_buffered: int = Field(
+        50_000,
+        gt=0,
+        description="Accepted labels waiting to be written at most; beyond it a post is 503 "
+        "with Retry-After.",
+    )
     trigger_token: SecretStr | None = Field(
         None,
         description="Bearer token that Alertmanager "

@@ -52,10 +52,68 @@ def test_response_events_are_accepted_without_rows(drift_server):
     assert status == 200 and answer["accepted_rows"] == 0
 
 
-def test_plain_v2_payloads(drift_server):
+def infer(base: str, body: dict, token: str | None = None):
+    """POST a plain v2 request to the detector, with ``token`` as the bearer (or none)."""
+    import json
+    import urllib.error
+
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(
+        f"{base}/v2/models/drift/infer", data=json.dumps(body).encode(), headers=headers
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def test_plain_v2_payloads_from_the_predictor_only(drift_server):
+    import os
+
+    token = os.environ["SHIPYARD_INGEST_TOKEN"]  # what start_detector made for this run
     body = v2_request(generate_transactions(10, seed=3), drift_server["schema"])
-    status, answer = post(f"{drift_server['base']}/v2/models/drift/infer", body)
+    status, answer = infer(drift_server["base"], body, token)
     assert status == 200 and answer["outputs"][0]["data"] == [10]
+    status, answer = post(f"{drift_server['base']}/v2/models/drift/infer", body)
+    assert status == 401 and "Authorization: Bearer" in answer["error"]
+
+
+def test_made_up_rows_without_the_token_fire_no_window(drift_server):
+    """5,000 shifted rows posted by a stranger: 401 each, no row reaches a window."""
+    before = latest(drift_server["base"], 0)
+    shifted = generate_transactions(5000, seed=77, shift=1.0)
+    for part in range(10):
+        body = v2_request(shifted.iloc[part * 500 : (part + 1) * 500], drift_server["schema"])
+        assert infer(drift_server["base"], body)[0] == 401
+        assert cloudevent(drift_server["base"], body, token="")[0] == 401
+    after = latest(drift_server["base"], 0)
+    assert after["windows_scored"] == before["windows_scored"]
+    assert after["rows_buffered"] == before["rows_buffered"]
+
+
+def test_loopback_is_the_owner_check_only_where_trusted(tmp_path, shipyard_home):
+    """On a cluster KServe's agent posts from inside the pod (127.0.0.1) and cannot send a
+    token: SHIPYARD_INGEST_TRUST_LOOPBACK=true takes its events; labels still need theirs."""
+    from shipyard.drift import DriftDetector
+    from shipyard.schema import infer_schema
+    from shipyard.serving.local import start_detector
+
+    reference = generate_transactions(1000, seed=8)
+    schema = infer_schema(reference, "is_fraud")
+    folder = DriftDetector.fit(reference, schema).save(tmp_path / "d")
+    env = {"SHIPYARD_INGEST_TRUST_LOOPBACK": "true", "SHIPYARD_INGEST_TOKEN": "unused-here"}
+    server = start_detector(str(folder), "drift", shipyard_home / "loopback.log", env=env)
+    try:
+        body = v2_request(generate_transactions(5, seed=9), schema)
+        status, answer = cloudevent(server.base_url, body, token="")
+        assert status == 200 and answer["accepted_rows"] == 5
+        status, answer = post(f"{server.base_url}/v1/labels/drift", {"labels": []})
+        assert status == 404 and "SHIPYARD_LABEL_TOKEN" in answer["error"]
+    finally:
+        server.stop()
 
 
 @pytest.mark.parametrize(

@@ -63,6 +63,8 @@ class ServiceOptions:
     detector_port: int | None = None  # 8082; 8083 beside MLServer, whose metrics use 8082
     config_map: str = "shipyard-config"  # MLflow tracking URI, S3 endpoint (no secrets)
     secrets: tuple[str, ...] = ("shipyard-s3", "shipyard-mlflow")
+    # the drift sidecar's label token (key label-token), created outside git
+    sidecar_secret: str = "shipyard-sidecar"
     min_replicas: int = 1
     max_replicas: int = 3
     resources: dict = field(
@@ -161,6 +163,17 @@ def predictor_spec(version: ModelVersion, options: ServiceOptions) -> dict:
                     }
                 ],
                 "envFrom": env_from,
+                "env": [
+                    # KServe's logger agent posts from inside the pod and cannot send a
+                    # token: loopback is its owner check (the NetworkPolicy keeps others out)
+                    {"name": "SHIPYARD_INGEST_TRUST_LOOPBACK", "value": "true"},
+                    {
+                        "name": "SHIPYARD_LABEL_TOKEN",
+                        "valueFrom": {
+                            "secretKeyRef": {"name": options.sidecar_secret, "key": "label-token"}
+                        },
+                    },
+                ],
                 "readinessProbe": probe,
                 "livenessProbe": {**probe, "failureThreshold": 6},
                 "resources": copy.deepcopy(options.detector_resources),

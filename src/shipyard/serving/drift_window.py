@@ -4,8 +4,8 @@ Rows arrive from request handlers (:meth:`DriftMonitor.add` only appends to a bo
 and returns); a worker thread cuts windows (by size, or by age once rows have waited
 ``max_age_seconds``), scores them with the :class:`~shipyard.drift.DriftDetector`, and
 publishes the result as Prometheus metrics and as :attr:`DriftMonitor.latest`. When traffic
-outruns scoring, the oldest rows are dropped and counted; detector errors are logged and
-counted; nothing here raises into a request.
+outruns scoring, the oldest rows are dropped, counted and logged once per minute; detector
+errors are logged and counted; nothing here raises into a request.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import pandas as pd
 from prometheus_client import Counter, Gauge
 
 from shipyard.drift import DriftDetector, DriftResult
+from shipyard.serving.inference_log import DropReport
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,7 @@ class DriftMonitor:
         self._oldest: float | None = None
         self._lock = threading.Condition()
         self._stopped = False
+        self.drops = DropReport("drift window")
         self._worker = threading.Thread(target=self._run, name="drift-scoring", daemon=True)
         self._worker.start()
 
@@ -80,12 +82,14 @@ class DriftMonitor:
         ROWS_SEEN.inc(len(frame))
         if overflow:
             ROWS_DROPPED.inc(overflow)
+            self.drops.add("rows (scoring fell behind; oldest first)", overflow)
 
     def stop(self) -> None:
         with self._lock:
             self._stopped = True
             self._lock.notify()
         self._worker.join(timeout=10)
+        self.drops.tick(force=True)
 
     def _take(self, rows: int) -> list[pd.DataFrame]:
         """Remove the oldest ``rows`` rows (caller holds the lock)."""
@@ -114,6 +118,7 @@ class DriftMonitor:
                     self._oldest = time.monotonic() if self._size else None
                     return pd.concat(window, ignore_index=True)
                 self._lock.wait(timeout=min(1.0, self.settings.max_age_seconds))
+                self.drops.tick()
         return None
 
     def _run(self) -> None:

@@ -10,7 +10,10 @@ The request path only appends to a bounded deque — no lock, no wake-up of anot
 and returns; a background thread wakes every ``linger`` seconds, takes everything waiting, and
 posts it as one event per kind, naming each request's id and row count in the
 ``shipyard_requests`` parameter. When the detector is slow or down, events are dropped and
-counted, and predictions never wait. Waking the sender per request, and two posts per
+counted, and predictions never wait. Each post carries the ``SHIPYARD_INGEST_TOKEN`` bearer
+token (the sidecar takes rows from the predictor only); a 503/429 from the sidecar (its
+buffer is full) pauses sending for its Retry-After (at most 30 s) while the queue bounds what
+waits. Waking the sender per request, and two posts per
 prediction, cost the predictor most of its tail latency on 2 cores (GIL hand-offs).
 """
 
@@ -19,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections import deque
 from http.client import HTTPConnection
@@ -27,6 +31,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 from prometheus_client import Counter
+from pydantic import SecretStr
 
 from shipyard.serving.detector import BATCH_PARAMETER, REQUEST_EVENT, RESPONSE_EVENT
 
@@ -54,7 +59,9 @@ class EventForwarder:
         timeout: float = 2.0,
         max_batch_rows: int = 1000,
         linger_seconds: float = 0.1,
+        token: SecretStr | None = None,
     ) -> None:
+        """``token``: the sidecar's ingest token (default: ``SHIPYARD_INGEST_TOKEN``)."""
         if mode not in ("all", "request", "response"):
             raise ValueError(f"logger mode '{mode}' is not one of all, request, response")
         parts = urlsplit(url)
@@ -64,6 +71,12 @@ class EventForwarder:
         self._address = (parts.hostname, parts.port or 80, parts.path or "/")
         self.max_queue, self.timeout = max_queue, timeout
         self.max_batch_rows, self.linger = max_batch_rows, linger_seconds
+        if token is None:
+            from shipyard.settings import get_settings
+
+            token = get_settings().ingest_token
+        self._authorization = f"Bearer {token.get_secret_value()}" if token else None
+        self._paused_until, self._warned = 0.0, False
         self._pending: deque = deque()
         self._connection: HTTPConnection | None = None
         self._closed = threading.Event()
@@ -96,7 +109,7 @@ class EventForwarder:
             self._connection.close()
 
     def _drain(self) -> None:
-        while batch := self._take():
+        while time.monotonic() >= self._paused_until and (batch := self._take()):
             self._send(batch)
 
     def _take(self) -> list:
@@ -176,6 +189,8 @@ class EventForwarder:
             "ce-component": "predictor",
             "ce-endpoint": "local",
         }
+        if self._authorization:
+            headers["Authorization"] = self._authorization
         try:
             if self._connection is None:
                 self._connection = HTTPConnection(host, port, timeout=self.timeout)
@@ -183,6 +198,16 @@ class EventForwarder:
             answer = self._connection.getresponse()
             answer.read()
             FORWARDED.labels(outcome="sent" if answer.status < 400 else "refused").inc()
+            if answer.status in (429, 503):  # back-pressure: wait as told, the queue bounds
+                retry = answer.getheader("Retry-After") or "1"
+                pause = min(float(retry), 30.0) if retry.strip().isdigit() else 1.0
+                self._paused_until = time.monotonic() + pause
+            elif answer.status == 401 and not self._warned:
+                self._warned = True
+                logger.warning(
+                    "the drift sidecar refuses our events (401): give the predictor and the "
+                    "sidecar the same SHIPYARD_INGEST_TOKEN"
+                )
         except Exception as exc:  # the detector being down must not matter to predictions
             logger.debug("could not forward %s: %s", kind, exc)
             FORWARDED.labels(outcome="failed").inc()

@@ -1,16 +1,22 @@
-"""Live model performance from ground truth: labels that arrive later for earlier requests,
-joined with the predictions the detector sidecar saw, exported to Prometheus per model version
-over the last ``window`` labelled rows.
+"""Live model performance from ground truth, and the check every label passes first.
+
+The sidecar remembers the rows it was sent (the last ``max_tracked`` (request id, row) keys,
+each with the server-side uid its inference-log row has, and the prediction once the response
+event arrives). A label is accepted only for a remembered row, with a value that is a class of
+the served version (a finite number for regression); the first label of a row wins, and a
+second one is refused unless the caller asks to correct it (recorded as a correction).
+Accepted labels are joined with the predictions and exported to Prometheus per model version
+(a registry version number, never an alias) over the last ``window`` labelled rows:
 
 binary: ROC AUC, precision and recall at the model's threshold; multiclass: accuracy and macro
-F1; regression: RMSE and MAE. Labels for request ids it never saw (or has forgotten: it keeps
-the last ``max_predictions`` rows) are counted, not errors.
+F1; regression: RMSE and MAE. Every label is counted by outcome in ``shipyard_labels_total``.
 """
 
 from __future__ import annotations
 
+import math
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +41,10 @@ LABELLED = Gauge(
 )
 LABELS = Counter(
     "shipyard_labels", "Ground-truth labels received, by outcome", ("model", "version", "outcome")
-)  # joined | unknown_id | bad_label
+)  # accepted | corrected | unknown_id | bad_row | bad_label | duplicate | bad_item
+MAX_ID_CHARS = 256
+MAX_ROW = 2**31 - 1
+UNSET: Any = object()
 
 
 @dataclass
@@ -45,66 +54,184 @@ class Prediction:
 
 
 @dataclass
+class Served:
+    """One row the sidecar was sent: its inference-log uid, its prediction, its label."""
+
+    uid: str | None
+    prediction: Prediction | None = None
+    label: Any = UNSET
+
+
+@dataclass
+class Rejected:
+    index: int
+    field: str  # the item's field at fault: id, row, label, correct, or the item itself
+    reason: str
+    outcome: str  # the shipyard_labels_total outcome
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "field": self.field, "error": self.reason}
+
+
+@dataclass
+class LabelResult:
+    accepted: list[dict[str, Any]]  # request_id, row, uid, label, correction
+    rejected: list[Rejected]
+    counts: dict[str, int]
+
+
+@dataclass
 class LivePerformance:
-    """Predictions by (request id, row); labels joined against them; metrics recomputed."""
+    """Served rows by (request id, row); labels checked against them, joined, measured."""
 
     schema: Schema
     model: str
     version: str
     threshold: float | None = None
     window: int = 1000
-    max_predictions: int = 200_000
+    max_tracked: int = 200_000
     holdout: dict[str, float] = field(default_factory=dict)
-    _predictions: OrderedDict = field(default_factory=OrderedDict)
-    _pairs: deque = field(default_factory=deque)
+    _served: OrderedDict = field(default_factory=OrderedDict)  # (id, row) -> Served
+    _pairs: OrderedDict = field(default_factory=OrderedDict)  # (id, row) -> (label, Prediction)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self._pairs = deque(maxlen=self.window)
         for name, value in self.holdout.items():
             HOLDOUT.labels(self.model, self.version, name).set(value)
+
+    def add_requests(self, request_id: str, rows: int, uid: str | None) -> None:
+        """Rows a request event carried (their log uid): labels may name them from now on. A
+        request id sent again names its latest request."""
+        with self._lock:
+            for row in range(rows):
+                key = (request_id, row)
+                self._served.pop(key, None)
+                self._served[key] = Served(uid)
+                self._pairs.pop(key, None)
+            self._forget()
 
     def add_predictions(
         self, request_id: str, values: list[Any], proba: list[list[float]] | None = None
     ) -> None:
+        """A response event's predictions, for the rows of the same request id."""
         with self._lock:
             for row, value in enumerate(values):
-                self._predictions[(request_id, row)] = Prediction(
-                    value, None if proba is None else list(proba[row])
-                )
-            while len(self._predictions) > self.max_predictions:
-                self._predictions.popitem(last=False)
+                key = (request_id, row)
+                served = self._served.get(key)
+                if served is None:  # logger mode "response": no request event came
+                    served = self._served[key] = Served(None)
+                served.prediction = Prediction(value, None if proba is None else list(proba[row]))
+            self._forget()
 
-    def add_labels(self, labels: list[dict]) -> dict[str, int]:
-        """``[{"id": request id, "row": 0, "label": value}, …]`` → counts by outcome."""
-        counts = {"joined": 0, "unknown_id": 0, "bad_label": 0}
+    def _forget(self) -> None:
+        while len(self._served) > self.max_tracked:
+            self._served.popitem(last=False)
+
+    def add_labels(self, labels: list[Any], correct: bool = False) -> LabelResult:
+        """Check each ``{"id", "row", "label"[, "correct"]}``; keep the good ones (joined with
+        their predictions), refuse the others naming why; counts by outcome."""
+        accepted: list[dict[str, Any]] = []
+        rejected: list[Rejected] = []
         with self._lock:
-            for item in labels:
-                key = (str(item.get("id", "")), int(item.get("row", 0) or 0))
-                prediction = self._predictions.get(key)
-                label = plain(item.get("label"))
-                if prediction is None:
-                    counts["unknown_id"] += 1
-                elif not self._valid(label):
-                    counts["bad_label"] += 1
-                else:
-                    self._pairs.append((label, prediction))
-                    counts["joined"] += 1
-            pairs = list(self._pairs)
-        for outcome, n in counts.items():
-            if n:
-                LABELS.labels(self.model, self.version, outcome).inc(n)
-        self._export(pairs)
-        return counts
+            for index, item in enumerate(labels):
+                outcome = self._check(index, item, correct)
+                if isinstance(outcome, Rejected):
+                    rejected.append(outcome)
+                    continue
+                key, served, label, correction = outcome
+                served.label = label
+                accepted.append(
+                    {
+                        "request_id": key[0],
+                        "row": key[1],
+                        "uid": served.uid,
+                        "label": label,
+                        "correction": correction,
+                    }
+                )
+                if served.prediction is not None:
+                    self._pairs.pop(key, None)
+                    self._pairs[key] = (label, served.prediction)
+                    while len(self._pairs) > self.window:
+                        self._pairs.popitem(last=False)
+            pairs = list(self._pairs.values())
+        counts: dict[str, int] = {}
+        for item in accepted:
+            name = "corrected" if item["correction"] else "accepted"
+            counts[name] = counts.get(name, 0) + 1
+        for refusal in rejected:
+            counts[refusal.outcome] = counts.get(refusal.outcome, 0) + 1
+        for kind, n in counts.items():
+            LABELS.labels(self.model, self.version, kind).inc(n)
+        if accepted:
+            self._export(pairs)
+        return LabelResult(accepted, rejected, counts)
+
+    def _check(
+        self, index: int, item: Any, correct: bool
+    ) -> Rejected | tuple[tuple[str, int], Served, Any, bool]:
+        if not isinstance(item, dict):
+            return Rejected(index, "", "is not an object {id, row, label}", "bad_item")
+        request_id, row = item.get("id"), item.get("row", 0)
+        if isinstance(request_id, bool) or not isinstance(request_id, str | int):
+            return Rejected(index, "id", "must be the request id (a string)", "bad_item")
+        request_id = str(request_id)
+        if not 0 < len(request_id) <= MAX_ID_CHARS:
+            return Rejected(index, "id", f"must have 1 to {MAX_ID_CHARS} characters", "bad_item")
+        if isinstance(row, bool) or not isinstance(row, int) or not 0 <= row <= MAX_ROW:
+            return Rejected(index, "row", "must be a whole number >= 0", "bad_row")
+        if "label" not in item:
+            return Rejected(index, "label", "is missing", "bad_item")
+        flag = item.get("correct", correct)
+        if not isinstance(flag, bool):
+            return Rejected(index, "correct", "must be true or false", "bad_item")
+        served = self._served.get((request_id, row))
+        if served is None:
+            return Rejected(
+                index,
+                "id",
+                f"request '{request_id}' row {row} was not served here (or is older than the "
+                f"last {self.max_tracked} rows)",
+                "unknown_id",
+            )
+        label = self._as_label(plain(item["label"]))
+        if label is UNSET:
+            return Rejected(index, "label", self._label_hint(item["label"]), "bad_label")
+        if served.label is not UNSET and not flag:
+            return Rejected(
+                index,
+                "label",
+                f"request '{request_id}' row {row} is labelled already (send \"correct\": true "
+                "to replace it)",
+                "duplicate",
+            )
+        return (request_id, row), served, label, served.label is not UNSET and flag
+
+    def _as_label(self, label: Any) -> Any:
+        """The label as the version knows it, or UNSET."""
+        if self.schema.task == REGRESSION:
+            if isinstance(label, bool) or not isinstance(label, int | float):
+                return UNSET
+            return float(label) if math.isfinite(label) else UNSET
+        for known in self.schema.classes or []:
+            if isinstance(known, bool) != isinstance(label, bool):
+                continue
+            if isinstance(known, str) != isinstance(label, str):
+                continue
+            if known == label:
+                return known
+        return UNSET
+
+    def _label_hint(self, label: Any) -> str:
+        shown = repr(label)[:40]
+        if self.schema.task == REGRESSION:
+            return f"{shown} is not a finite number"
+        classes = ", ".join(repr(c) for c in (self.schema.classes or [])[:20])
+        return f"{shown} is not a class of version {self.version} ({classes})"
 
     def metrics(self) -> dict[str, float]:
         with self._lock:
-            return compute(self.schema, self.threshold, list(self._pairs))
-
-    def _valid(self, label: Any) -> bool:
-        if self.schema.task == REGRESSION:
-            return isinstance(label, int | float) and not isinstance(label, bool)
-        return label in (self.schema.classes or [])
+            return compute(self.schema, self.threshold, list(self._pairs.values()))
 
     def _export(self, pairs: list) -> None:
         LABELLED.labels(self.model, self.version).set(len(pairs))

@@ -7,6 +7,8 @@ request), ``shipyard serve --with-drift`` (predictor + drift detector) and the b
 from __future__ import annotations
 
 import json
+import os
+import secrets
 import subprocess
 import urllib.error
 import urllib.request
@@ -17,6 +19,29 @@ import pandas as pd
 
 from shipyard.processes import console_script, free_port, start_server, stop_process_group
 from shipyard.schema import Schema
+
+INGEST_TOKEN = "SHIPYARD_INGEST_TOKEN"
+
+
+def ingest_token_env(env: dict[str, str] | None = None) -> dict[str, str]:
+    """``env`` with the token the predictor and its local drift sidecar share: the one in
+    ``env``, in this process's environment or settings, else a new one, exported to this
+    process's environment so that every predictor started from here (in this process or as a
+    child) sends what the sidecar expects. Never written anywhere else."""
+    env = dict(env or {})
+    if env.get(INGEST_TOKEN):
+        return env
+    if not os.environ.get(INGEST_TOKEN):
+        from shipyard.settings import get_settings
+
+        configured = get_settings().ingest_token
+        os.environ[INGEST_TOKEN] = (
+            configured.get_secret_value() if configured else secrets.token_urlsafe(32)
+        )
+        get_settings.cache_clear()
+    env[INGEST_TOKEN] = os.environ[INGEST_TOKEN]
+    return env
+
 
 # The servers' console scripts ([project.scripts]): one entrypoint each, here and in the image.
 PREDICTOR, DRIFT = "shipyard-predictor", "shipyard-drift"
@@ -74,7 +99,7 @@ def start_predictor(
             *(["--role", role] if role else []),
             *(["--model_version", model_version] if model_version else []),
         ],
-        env=env,
+        env=ingest_token_env(env) if logger_url else env,
     )
 
 
@@ -91,7 +116,8 @@ def start_detector(
     env: dict[str, str] | None = None,
 ) -> LocalPredictor:
     """Start the drift detector (``shipyard-drift``, the image's entrypoint too) and wait
-    until ready. It runs ``nice``: on one machine the
+    until ready; it takes rows only with the ingest token (:func:`ingest_token_env`), and
+    labels only with ``SHIPYARD_LABEL_TOKEN`` when one is set. It runs ``nice``: on one machine the
     predictor's requests come before scoring windows. ``append_log`` keeps what a previous
     run wrote to ``log`` (a restart after a crash)."""
     return _start(
@@ -105,7 +131,7 @@ def start_detector(
         timeout,
         ["--detector_source", source, "--window_size", str(window_size), "--nice", str(nice)],
         append_log,
-        env,
+        ingest_token_env(env),
     )
 
 

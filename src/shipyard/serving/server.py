@@ -18,17 +18,14 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
-from fastapi import Request
-from fastapi.responses import JSONResponse
 from kserve.constants.constants import FASTAPI_APP_IMPORT_STRING
-from kserve.errors import InvalidInput
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from kserve import ModelServer
 from shipyard.errors import ShipyardError, exit_code, one_line
 from shipyard.processes import check_ports, die_with_parent
 from shipyard.serving.dataplane import HardenedDataPlane
-from shipyard.serving.decoding import bounded, parse_json
+from shipyard.serving.decoding import bounded
 from shipyard.serving.grpc_service import GRPCServer
 from shipyard.serving.repository import ServedModelsRepository, Verdict, authorize
 from shipyard.serving.rest import Count, HardenedRESTServer, count_refusal
@@ -90,11 +87,13 @@ class ShipyardModelServer(ModelServer):
         routes: list[tuple[str, Callable[..., Any], list[str]]] | None = None,
         settings: Settings | None = None,
         request_metrics: bool = True,
+        middleware: list[tuple[Callable[..., ASGIApp], dict[str, Any]]] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.host = host
         self.routes = routes or []  # extra endpoints: (path, handler, methods)
+        self.middleware = middleware or []  # extra ASGI middleware (outside VersionedPaths)
         self.settings = settings or get_settings()
         self.dataplane = HardenedDataPlane(
             self.registered_models,
@@ -141,7 +140,8 @@ class ShipyardModelServer(ModelServer):
             max_request_bytes=self.settings.max_request_bytes,
             repository_token=token,
             middleware=[
-                (VersionedPaths, {"versions": versions, "count": self.dataplane.count_refused})
+                (VersionedPaths, {"versions": versions, "count": self.dataplane.count_refused}),
+                *self.middleware,
             ],
             count=self.dataplane.count_refused,
         )
@@ -297,55 +297,21 @@ def serve_detector(
     monitor_settings: MonitorSettings | None = None,
     **server_kwargs: Any,
 ) -> None:
-    """Load the drift detector (verified) and serve it until SIGTERM/SIGINT."""
-    from shipyard.serving.detector import DriftDetectorModel
+    """Load the drift detector (verified) and serve it until SIGTERM/SIGINT; its write
+    paths are guarded by ``detector.IngestGuard`` (tokens, loopback, back-pressure)."""
+    from shipyard.serving.detector import DriftDetectorModel, IngestGuard, sidecar_routes
 
-    async def latest() -> JSONResponse:
-        monitor, _ = model.loaded()
-        return JSONResponse(
-            {
-                "model": name,
-                "windows_scored": monitor.scored,
-                "drift_windows": monitor.drift_windows,
-                "detector_errors": monitor.errors,
-                "rows_dropped": monitor.dropped,
-                "rows_buffered": monitor.buffered,
-                "latest": monitor.latest.to_dict() if monitor.latest else None,
-            }
-        )
-
-    async def labels(request: Request) -> JSONResponse:
-        """Ground truth for earlier requests: ``{"labels": [{"id", "row", "label"}, …]}``."""
-        try:
-            body = parse_json(await request.body(), "labels body")  # deep nesting: a 400
-            items = body["labels"] if isinstance(body, dict) else body
-            if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-                raise ValueError("labels must be a list of {id, row, label} objects")
-            for n, item in enumerate(items):
-                row = item.get("row", 0)
-                if not isinstance(row, int) or isinstance(row, bool) or row < 0:
-                    raise ValueError(f"labels[{n}].row must be a whole number >= 0")
-                if "id" not in item or "label" not in item:
-                    raise ValueError(f"labels[{n}] needs an id and a label")
-        except InvalidInput as exc:
-            return JSONResponse({"error": f"invalid labels: {exc.reason}"}, status_code=400)
-        except (ValueError, KeyError, TypeError) as exc:
-            return JSONResponse({"error": f"invalid labels: {bounded(str(exc))}"}, status_code=400)
-        _, live = model.loaded()
-        counts = live.add_labels(items)
-        model.keep_labels(items)
-        return JSONResponse({**counts, "metrics": live.metrics()})
-
+    model = DriftDetectorModel(name, source, monitor_settings)
     server = ShipyardModelServer(
         host=host,
         http_port=http_port,
         grpc_port=grpc_port,
-        routes=[(f"/v1/drift/{name}", latest, ["GET"]), (f"/v1/labels/{name}", labels, ["POST"])],
+        routes=sidecar_routes(model),
+        middleware=[(IngestGuard, {"model": model})],
         request_metrics=False,
         **server_kwargs,
     )
     server.check_ports()
-    model = DriftDetectorModel(name, source, monitor_settings)
     model.load()
     server.start([model])
 

@@ -103,3 +103,52 @@ def test_a_full_queue_drops_and_counts(sink):
 def test_only_plain_http_urls(url):
     with pytest.raises(ValueError, match="not an http:// URL"):
         EventForwarder(url, "fraud")
+
+
+def test_the_ingest_token_travels_as_a_bearer_header(sink):
+    from pydantic import SecretStr
+
+    url, inbox = sink
+    forwarder = EventForwarder(url, "fraud", mode="request", token=SecretStr("s3cret"))
+    submit(forwarder, 1)
+    forwarder.close()
+    headers = {k.lower(): v for k, v in inbox.received[0][0].items()}
+    assert headers["authorization"] == "Bearer s3cret"
+
+
+def test_a_busy_sidecar_pauses_sending_for_its_retry_after():
+    """503 + Retry-After from the sidecar (its buffer is full): nothing is posted until then."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    times: list[float] = []
+
+    class Busy(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            times.append(time.monotonic())
+            self.send_response(503 if len(times) == 1 else 200)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/v1/models/drift:predict"
+        forwarder = EventForwarder(url, "fraud", mode="request", linger_seconds=0.05)
+        submit(forwarder, 1)
+        time.sleep(0.3)
+        submit(forwarder, 2)
+        deadline = time.monotonic() + 5
+        while len(times) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        forwarder.close()
+        assert len(times) == 2 and times[1] - times[0] >= 0.9
+    finally:
+        server.shutdown()
+        server.server_close()
