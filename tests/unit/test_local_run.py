@@ -206,9 +206,10 @@ def test_two_concurrent_runs_in_one_home_report_their_own_results(tmp_path, monk
     import sys
     import threading
 
+    from tiny_pipeline import compile_tiny, venv_path
+
     from shipyard.local_run import run_local
     from shipyard.settings import Settings
-    from tiny_pipeline import compile_tiny, venv_path
 
     pipeline = compile_tiny(tmp_path)
     home = tmp_path / "home"
