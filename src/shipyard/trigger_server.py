@@ -287,6 +287,18 @@ class ReadDeadlineProtocol(H11Protocol):
         if cycle is not None and not cycle.more_body and not cycle.response_complete:
             self._disarm()  # the request is in: the answer is the app's to give
 
+    def send_400_response(self, msg: str) -> None:
+        """The parser refused what followed a request's headers (a bad chunk, say): its 400 is
+        the answer, and the app, already started on those headers, must not answer too."""
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if cycle.response_started:  # half an answer is out: no 400 can follow it
+                self.transport.close()
+                return
+            cycle.disconnected = True  # the app's reads end, its answer is dropped
+            cycle.message_event.set()
+        super().send_400_response(msg)
+
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if not self.transport.is_closing():

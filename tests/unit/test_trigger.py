@@ -166,7 +166,14 @@ def test_a_person_starts_a_run(service):
 
 
 def test_signature_check_matches_mlflows_own_signing():
+    from mlflow.webhooks import constants
     from mlflow.webhooks.delivery import _generate_hmac_signature
+
+    from shipyard import trigger
+
+    for name in ("SIGNATURE", "TIMESTAMP", "DELIVERY_ID"):
+        header = f"WEBHOOK_{name}_HEADER"
+        assert getattr(trigger, header) == getattr(constants, header)
 
     body = json.dumps(mlflow_event())
     stamp = str(int(time.time()))
