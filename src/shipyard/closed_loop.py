@@ -153,6 +153,7 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
     from shipyard.registry import champion_version
     from shipyard.serving.local import start_detector, start_predictor
     from shipyard.tracking import configure
+    from shipyard.trigger_client import decisions as decisions_of
 
     settings = settings or get_settings()
     name = settings.model_name
@@ -255,7 +256,7 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
                 if alert_name not in seen_alerts:
                     seen_alerts.add(alert_name)
                     note(f"Prometheus fires {alert_name}")
-            decisions = _get(f"{trigger.base_url}/decisions")
+            decisions = decisions_of(trigger.base_url, token)
             for decision in decisions["decisions"][seen_decisions:]:
                 note(
                     f"trigger: {decision['decision']} ({decision['source']}: "
@@ -272,7 +273,7 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
                 break
             time.sleep(1.0)
         time.sleep(2.0)  # the trigger's last notification
-        decisions = _get(f"{trigger.base_url}/decisions")
+        decisions = decisions_of(trigger.base_url, token)
         return LoopReport(
             old,
             new,
@@ -303,11 +304,6 @@ def start_trigger(
     base_url = f"http://127.0.0.1:{port}"
     process = start_server(command, log, f"{base_url}/healthz", "trigger", 60, env)
     return LocalPredictor(process, base_url, "trigger", log)
-
-
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
 
 
 def _post(url: str, body: dict, token: str | None = None) -> dict:

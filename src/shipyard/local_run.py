@@ -13,13 +13,16 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -175,49 +178,73 @@ def coerce_arguments(pipeline: Any, raw: dict[str, str]) -> dict[str, Any]:
     return arguments
 
 
+# kfp.local's configuration (``local.init``) and the captured stdout (``StepLogs``) are
+# process-wide: local runs in one process (the trigger's threads) take turns.
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def new_run_root(home: Path) -> Path:
+    """A pipeline root of one run's own under ``home/local_outputs``: created here (never
+    reused), so the run folder kfp.local writes inside it is this run's and no other's, however
+    many runs share the home, in one process or many."""
+    outputs = home / "local_outputs"
+    outputs.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    while True:
+        root = outputs / f"run-{stamp}-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            root.mkdir()
+            return root
+        except FileExistsError:  # pragma: no cover (2^32 names per process and second)
+            continue
+
+
 def run_local(
     pipeline_file: str | Path,
     arguments: dict[str, Any] | None = None,
     settings: Settings | None = None,
 ) -> RunSummary:
-    """Run the compiled pipeline on ``kfp.local.SubprocessRunner`` and summarize it."""
+    """Run the compiled pipeline on ``kfp.local.SubprocessRunner`` and summarize it. The run
+    gets a pipeline root of its own (:func:`new_run_root`); ``RunSummary.run_dir`` (or
+    ``PipelineFailed.run_dir``) is its folder, so concurrent runs in one home never read each
+    other's results."""
     from kfp import components, local
 
     settings = prepare_environment(settings)
     pipeline_file = Path(pipeline_file)
     if not pipeline_file.is_file():
         raise ConfigError(f"no compiled pipeline at {pipeline_file}", hint="run `make compile`")
-    root = settings.home / "local_outputs"
-    # No caching: ingest, validate, register, deploy and the summary must always run, and
-    # train and tune could never hit anyway (their inputs include the run's own artifact
-    # paths and run id).
-    local.init(
-        runner=local.SubprocessRunner(use_venv=False),
-        pipeline_root=str(root),
-        raise_on_error=True,
-        enable_caching=False,
-    )
     pipeline = components.load_component_from_file(str(pipeline_file))
-    before = set(root.iterdir()) if root.exists() else set()
-    start = time.perf_counter()
-    with (
-        StepLogs(Path(tempfile.mkdtemp(prefix="shipyard-logs-"))) as logs,
-        warnings.catch_warnings(),
-    ):
-        # Expected here, said once in the README: the tasks run in this environment rather
-        # than the project image, and UI names and resource limits are for Kubeflow.
-        for message in (".*non-Python base image", ".*have no effect in the current local"):
-            warnings.filterwarnings("ignore", message=message)
-        try:
-            task = pipeline(**(arguments or {}))
-        except RuntimeError as exc:
-            step = failed_step(str(exc))
-            run_dir = _newest(root, before)
-            logs.move_into(run_dir)
-            raise step_failed(step, run_dir) from exc
-    wall = time.perf_counter() - start
-    run_dir = _newest(root, before)
-    logs.move_into(run_dir)
+    with _ONE_AT_A_TIME:
+        root = new_run_root(settings.home)
+        # No caching: ingest, validate, register, deploy and the summary must always run, and
+        # train and tune could never hit anyway (their inputs include the run's own artifact
+        # paths and run id).
+        local.init(
+            runner=local.SubprocessRunner(use_venv=False),
+            pipeline_root=str(root),
+            raise_on_error=True,
+            enable_caching=False,
+        )
+        start = time.perf_counter()
+        with (
+            StepLogs(Path(tempfile.mkdtemp(prefix="shipyard-logs-"))) as logs,
+            warnings.catch_warnings(),
+        ):
+            # Expected here, said once in the README: the tasks run in this environment rather
+            # than the project image, and UI names and resource limits are for Kubeflow.
+            for message in (".*non-Python base image", ".*have no effect in the current local"):
+                warnings.filterwarnings("ignore", message=message)
+            try:
+                task = pipeline(**(arguments or {}))
+            except RuntimeError as exc:
+                step = failed_step(str(exc))
+                run_dir = run_folder(root)
+                logs.move_into(run_dir)
+                raise step_failed(step, run_dir) from exc
+        wall = time.perf_counter() - start
+        run_dir = run_folder(root)
+        logs.move_into(run_dir)
     if run_dir is None:
         raise ShipyardError(f"the pipeline finished but left no run folder in {root}")
     outputs = dict(task.outputs) if hasattr(task, "outputs") else {"Output": task.output}
@@ -343,9 +370,14 @@ def failed_step(message: str) -> str:
     return match.group(1).removesuffix("-op") if match else "unknown"
 
 
-def _newest(root: Path, before: set[Path]) -> Path | None:
-    new = [p for p in root.iterdir() if p not in before] if root.exists() else []
-    return max(new, key=lambda p: p.stat().st_mtime) if new else None
+def run_folder(root: Path) -> Path | None:
+    """The run folder kfp.local made in a run's own pipeline root (None if it made none)."""
+    found = (
+        [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        if root.exists()
+        else []
+    )
+    return found[0] if len(found) == 1 else None
 
 
 def read_steps(run_dir: Path) -> list[StepSummary]:

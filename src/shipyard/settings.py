@@ -178,6 +178,27 @@ class Settings(BaseSettings):
     trigger_arguments: dict[str, str | int | float | bool] = Field(
         default_factory=dict, description="More pipeline parameters for triggered runs."
     )
+    trigger_max_body_bytes: int = Field(
+        1 << 20,
+        gt=0,
+        description="Largest request body `shipyard trigger` reads (413 above it; the "
+        "token or signature headers are checked first).",
+    )
+    trigger_read_timeout_seconds: float = Field(
+        10.0,
+        gt=0,
+        description="A connection to `shipyard trigger` must deliver a whole request "
+        "(headers and body) within this, from opening or from its previous answer; "
+        "else it is closed.",
+    )
+    trigger_backlog: int = Field(
+        1024, gt=0, description="Listen backlog of `shipyard trigger` (capped by somaxconn)."
+    )
+    trigger_max_connections: int = Field(
+        1000,
+        gt=0,
+        description="Open connections `shipyard trigger` serves at once; more are answered 503.",
+    )
     mlflow_http_timeout_seconds: int = Field(
         30, gt=0, description="MLflow client request timeout (MLFLOW_HTTP_REQUEST_TIMEOUT)."
     )

@@ -1,4 +1,5 @@
-"""Asking a running ``shipyard trigger`` server for a run (``shipyard trigger run --url``)."""
+"""Asking a running ``shipyard trigger`` server for a run (``shipyard trigger run --url``) and
+for its recent decisions (``GET /decisions``, bearer token too)."""
 
 from __future__ import annotations
 
@@ -34,3 +35,13 @@ def ask(url: str, model: str, reason: str, settings: Settings) -> str:
     except (urllib.error.URLError, OSError) as exc:
         raise ServiceUnavailable(f"cannot reach the trigger server at {url}: {exc}") from exc
     return f"{decision['decision']}: {decision['reason']}"
+
+
+def decisions(url: str, token: str, timeout: float = 10.0) -> dict:
+    """``GET /decisions``: ``{"decisions": [...], "outcomes": {model: outcome}}``."""
+    request = urllib.request.Request(
+        f"{url.rstrip('/')}/decisions", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        answer: dict = json.loads(response.read())
+    return answer

@@ -185,3 +185,66 @@ def test_a_failed_step_points_at_the_runs_summary(tmp_path):
     failed = step_failed("validate", run_dir)
     assert failed.summary == run_dir / "summary-op" / "summary"
     assert "summary" not in str(failed)  # the one line stays the step's error and its log
+
+
+RUN_ONE = """
+import json, sys
+from shipyard.local_run import run_local
+from shipyard.settings import Settings
+from pathlib import Path
+summary = run_local(sys.argv[1], {"model_name": sys.argv[2], "seconds": 1.0},
+                    Settings(home=Path(sys.argv[3])))
+print(json.dumps({"run_dir": str(summary.run_dir),
+                  "said": summary.step("echo").metadata.get("Output")}))
+"""
+
+
+def test_two_concurrent_runs_in_one_home_report_their_own_results(tmp_path, monkeypatch):
+    """Two `run_local`s at once in one home — two processes (two `shipyard run`s) and two
+    threads (the trigger's) — each get their own run folder and read only their own step."""
+    import subprocess
+    import sys
+    import threading
+
+    from tiny_pipeline import compile_tiny, venv_path
+
+    from shipyard.local_run import run_local
+    from shipyard.settings import Settings
+
+    pipeline = compile_tiny(tmp_path)
+    home = tmp_path / "home"
+    monkeypatch.setenv("PATH", venv_path())
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", RUN_ONE, str(pipeline), name, str(home)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        for name in ("alpha", "beta")
+    ]
+    results = {}
+    for name, process in zip(("alpha", "beta"), processes, strict=True):
+        out, _ = process.communicate(timeout=120)
+        assert process.returncode == 0
+        results[name] = json.loads(out.strip().splitlines()[-1])
+    assert results["alpha"]["said"] == "alpha" and results["beta"]["said"] == "beta"
+    assert results["alpha"]["run_dir"] != results["beta"]["run_dir"]
+
+    summaries: dict = {}
+
+    def run(name: str) -> None:
+        summaries[name] = run_local(
+            pipeline, {"model_name": name, "seconds": 0.5}, Settings(home=home)
+        )
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in ("gamma", "delta")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    for name in ("gamma", "delta"):
+        assert summaries[name].step("echo").metadata["Output"] == name
+        assert summaries[name].run_dir.parent.parent == home / "local_outputs"
+    assert summaries["gamma"].run_dir != summaries["delta"].run_dir
