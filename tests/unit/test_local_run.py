@@ -214,6 +214,7 @@ def test_two_concurrent_runs_in_one_home_report_their_own_results(tmp_path, monk
     pipeline = compile_tiny(tmp_path)
     home = tmp_path / "home"
     monkeypatch.setenv("PATH", venv_path())
+    monkeypatch.setenv("SHIPYARD_HOME", str(home))  # run_local exports it; restored after
     processes = [
         subprocess.Popen(
             [sys.executable, "-c", RUN_ONE, str(pipeline), name, str(home)],
