@@ -171,6 +171,9 @@ def run_table(
     result.wall_s = round(time.perf_counter() - start, 1)
     new = [p for p in outputs.iterdir() if p not in before] if outputs.exists() else []
     run_dir = max(new, key=lambda p: p.stat().st_mtime) if new else None
+    if run_dir is not None and run_dir.name.startswith("run-"):  # one folder per command
+        inner = [p for p in run_dir.iterdir() if p.is_dir()]
+        run_dir = max(inner, key=lambda p: p.stat().st_mtime) if inner else None
     text = log.read_text(errors="replace").replace(str(home), "$SHIPYARD_HOME")
     text = text.replace(str(ROOT), ".")
     steps = read_steps(run_dir)

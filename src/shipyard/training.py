@@ -7,6 +7,7 @@ bundled and logged to MLflow the same way.
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from shipyard.parity import probe_rows
 from shipyard.schema import Schema
 from shipyard.settings import Settings
 from shipyard.task import BINARY, REGRESSION, encode_labels, with_task
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -122,7 +125,15 @@ def fit(
     from sklearn.model_selection import TunedThresholdClassifierCV
 
     tuned = TunedThresholdClassifierCV(pipeline, scoring="f1", cv=cv, random_state=seed)
-    tuned.fit(x_train, y_train)
+    try:
+        tuned.fit(x_train, y_train)
+    except ValueError as exc:
+        if "constant predictions" not in str(exc):
+            raise
+        # a model that scores every row alike (a tree on a few dozen rows) has no threshold
+        # to tune; 0.5 stands, and the gate judges the model against guessing
+        log.warning("threshold not tuned: %s; using 0.5", exc)
+        return pipeline.fit(x_train, y_train), 0.5
     return tuned.estimator_, float(tuned.best_threshold_)
 
 

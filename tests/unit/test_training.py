@@ -64,3 +64,19 @@ def test_unknown_model_type():
         parse_model_types("xgboost, svm")
     with pytest.raises(ConfigError, match="no model types"):
         parse_model_types(" , ")
+
+
+def test_a_model_with_constant_scores_keeps_threshold_half():
+    """A tree on a few dozen rows can score every row alike; threshold tuning then has
+    nothing to tune and must not stop the run (scikit-learn raises)."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.dummy import DummyClassifier
+
+    from shipyard.training import fit
+
+    x = pd.DataFrame({"a": np.arange(30.0)})
+    y = np.array([0, 1] * 15)
+    model, threshold = fit(DummyClassifier(strategy="prior"), x, y, threshold=None)
+    assert threshold == 0.5
+    assert model.predict_proba(x).shape == (30, 2)
