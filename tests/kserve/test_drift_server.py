@@ -130,3 +130,21 @@ def test_bad_events_are_400_and_counted(drift_server, body, kind, message):
     with urllib.request.urlopen(f"{drift_server['base']}/metrics", timeout=5) as response:
         text = response.read().decode()
     assert f'shipyard_drift_events_total{{outcome="rejected",type="{kind}"}}' in text
+
+
+@pytest.mark.parametrize("path", ["/v2/models/drift/infer", "/v1/labels/drift"])
+def test_a_stranger_is_refused_before_its_body_is_read(drift_server, path):
+    """Headers announcing 8 MB, no token and no body sent: the 401 comes at once (the body
+    limit would otherwise wait for, and buffer, the whole body first)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    where = urlsplit(drift_server["base"])
+    with socket.create_connection((where.hostname, where.port), timeout=5) as sock:
+        sock.sendall(
+            f"POST {path} HTTP/1.1\r\nHost: {where.netloc}\r\nContent-Type: application/json"
+            f"\r\nContent-Length: {8 * 2**20}\r\n\r\n".encode()
+        )
+        answer = sock.recv(4096).decode(errors="replace")  # times out if it waits for the body
+    # 401 without the token; 404 where labels are off (no label token configured)
+    assert answer.split(" ", 2)[1] in ("401", "404"), answer[:200]

@@ -268,10 +268,12 @@ class HardenedRESTServer(RESTServer):
     def _add_middlewares(self, app: FastAPI) -> None:
         super()._add_middlewares(app)
         app.add_middleware(RepositoryGuard, token=self.repository_token)
+        # a body over the limit is refused before anything reads it …
+        app.add_middleware(BodyLimit, max_bytes=self.max_request_bytes, count=self.count)
+        # … and outside that, the extra middleware (versioned paths, the sidecar's
+        # IngestGuard), so a caller without a token is refused before its body is read
         for cls, options in self.extra_middleware:
             app.add_middleware(cls, **options)
-        # outermost: a body over the limit is refused before anything reads it
-        app.add_middleware(BodyLimit, max_bytes=self.max_request_bytes, count=self.count)
 
     def _add_exception_handlers(self, app: FastAPI) -> None:
         super()._add_exception_handlers(app)
