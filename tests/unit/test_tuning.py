@@ -91,19 +91,26 @@ def test_search_never_asks_for_more_candidates_than_the_space_holds(small_data):
 
 
 def test_finalists_include_the_baseline_first_and_the_floor_defaults_once():
+    """Also scikit-learn's own HistGradientBoosting defaults: the plain peer."""
     from shipyard.models import family
 
     hgb = family("hgb").defaults_for("binary")
     base = Candidate("hgb", dict(hgb), 0.0, "baseline")
     tuned = Candidate("xgboost", {"max_depth": 3}, 0.9)
     pool = finalists(base, [tuned], "binary", ["hist_gradient_boosting", "xgboost"])
-    assert pool == [base, tuned]  # the HGB defaults are the baseline already
+    assert [c.label for c in pool] == [
+        "baseline",
+        "xgboost_tuned",
+        "hist_gradient_boosting_library",
+    ]
+    assert pool[:2] == [base, tuned]  # the HGB defaults are the baseline already
     base = Candidate("xgboost", {"max_depth": 4}, 0.0, "baseline")
     pool = finalists(base, [tuned], "binary", ["hist_gradient_boosting", "xgboost"])
     assert [c.label for c in pool] == [
         "baseline",
         "xgboost_tuned",
         "hist_gradient_boosting_default",
+        "hist_gradient_boosting_library",
     ]
 
 
