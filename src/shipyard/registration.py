@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -469,6 +469,52 @@ class Verdict:
         return [{"against": key.split(":")[0], **asdict(c)} for key, c in self.comparisons.items()]
 
 
+MAX_CV_ROWS = 50_000  # above this many training rows the holdout alone decides (cost)
+
+
+def holdout_cannot_tell(evaluation: Evaluation, verdict: Verdict, floors: str) -> bool:
+    """A first version refused only because the holdout's interval is wide: better than
+    guessing on the holdout, yet an interval that reaches down to it (a small test split,
+    few rows of a class). Then the out-of-fold evidence on the training rows, several times
+    as many, decides. Fixed floors, a champion, or a holdout worse than guessing: never."""
+    from shipyard.evaluation import primary_metric
+
+    if verdict.promoted or evaluation.previous is not None or floors.strip():
+        return False
+    if evaluation.cv_y is not None or evaluation.train_y is None:
+        return False
+    if len(evaluation.train_y) > MAX_CV_ROWS:
+        return False
+    base = verdict.comparisons.get(f"baseline:{primary_metric(evaluation.challenger.task)}")
+    return base is not None and base.resamples > 0 and base.better_in_point_only
+
+
+def with_cross_validation(
+    evaluation: Evaluation, verdict: Verdict, train: pd.DataFrame
+) -> Evaluation:
+    """``evaluation`` with out-of-fold scores on ``train`` as its evidence (unchanged if
+    cross-validation cannot run), saying why the holdout could not tell."""
+    from shipyard.evaluation import primary_metric
+
+    try:
+        found = cross_validated(evaluation.challenger, train)
+    except ValueError:
+        found = None
+    if found is None:
+        return evaluation
+    base = verdict.comparisons[f"baseline:{primary_metric(evaluation.challenger.task)}"]
+    rows = 0 if evaluation.y_test is None else len(evaluation.y_test)
+    return replace(
+        evaluation,
+        cv_y=found[0],
+        cv_scores=found[1],
+        thin=(
+            f"the holdout's {rows} rows cannot tell (difference to guessing "
+            f"{base.difference.text(signed=True)})"
+        ),
+    )
+
+
 def decide(evaluation: Evaluation, floors: str, margin: float) -> Verdict:
     """The gate on ``evaluation``: floors, champion or baseline (see :func:`gate`)."""
     from shipyard.evaluation import primary_metric
@@ -580,6 +626,8 @@ def register(
     train = pd.read_parquet(reference_path) if reference_path is not None else None
     evaluation = evaluate(model_dir, pd.read_parquet(test_path), name, settings, train)
     verdict = decide(evaluation, floors, margin)
+    if train is not None and holdout_cannot_tell(evaluation, verdict, floors):
+        verdict = decide(with_cross_validation(evaluation, verdict, train), floors, margin)
     promoted, reason = verdict.promoted, verdict.reason
     challenger = evaluation.challenger
     lineage = {

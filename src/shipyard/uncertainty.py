@@ -80,6 +80,13 @@ class Comparison:
         return self.difference.low > 0 if self.greater_is_better else self.difference.high < 0
 
     @property
+    def better_in_point_only(self) -> bool:
+        """Better on all the rows, but the interval reaches the other side of 0: the rows
+        are too few to tell."""
+        ahead = self.difference.value > 0 if self.greater_is_better else self.difference.value < 0
+        return bool(self.resamples) and ahead and not self.better
+
+    @property
     def worse(self) -> bool:
         if not self.resamples:
             return False
