@@ -226,8 +226,8 @@ def test_regression_is_judged_against_the_train_mean(tmp_path):
 
 def test_a_holdout_too_small_to_tell_defers_to_cross_validation(tmp_path):
     """60 test rows cannot separate AUC 0.66 from guessing (on most draws: seed 20's holdout
-    scores 0.64 with an interval reaching 0.46); the 2,400 training rows, out of fold, can. The reason says both; a model that learned nothing stays refused the same way
-    (the shuffled-table test)."""
+    scores 0.64 with an interval reaching 0.46); the 2,400 training rows, out of fold, can.
+    The reason says both; a model that learned nothing stays refused (the shuffled table)."""
     paths = write_table(tmp_path, weak_signal_frame(rows=2460, seed=20), "label", 60)
     model = trained_on(paths, tmp_path)
     decision = register(
