@@ -200,7 +200,7 @@ def read_steps(run_dir: Path | None) -> dict[str, dict[str, Any]]:
     """Each finished step's outputs and metadata, by step name."""
     if run_dir is None:
         return {}
-    from shipyard.local_run import read_steps as read
+    from shipyard.local.pipeline import read_steps as read
 
     try:
         return {step.name: step.metadata for step in read(run_dir)}
@@ -623,7 +623,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["SHIPYARD_HOME"] = str(home)
     for key in [k for k in os.environ if k.startswith("SHIPYARD_") and k != "SHIPYARD_HOME"]:
         os.environ.pop(key)
-    from shipyard.tracking import configure
+    from shipyard.registry.tracking import configure
 
     configure()  # the harness's own pyfunc loads read the same registry
     out_dir = args.out_dir.resolve()

@@ -78,9 +78,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def detector_throughput(reference_rows: int) -> float:
+    from shipyard.data.schema import infer_schema
     from shipyard.data.synthetic import generate_transactions
-    from shipyard.drift import DriftDetector
-    from shipyard.schema import infer_schema
+    from shipyard.monitoring.drift import DriftDetector
 
     reference = with_extra_features(generate_transactions(reference_rows, seed=1), 1)
     schema = infer_schema(reference, "is_fraud")
@@ -111,11 +111,11 @@ def main() -> None:
 
     import pandas as pd
 
-    from shipyard.drift import DriftDetector
-    from shipyard.ingest import ingest
-    from shipyard.schema import infer_schema
-    from shipyard.serving.local import start_detector, start_predictor, v2_request
-    from shipyard.training import train
+    from shipyard.data.schema import infer_schema
+    from shipyard.local.servers import start_detector, start_predictor, v2_request
+    from shipyard.monitoring.drift import DriftDetector
+    from shipyard.steps.ingest import ingest
+    from shipyard.steps.train import train
 
     work = Path(tempfile.mkdtemp(prefix="shipyard-drift-bench-"))
     os.environ["SHIPYARD_HOME"] = str(work / "home")

@@ -82,8 +82,8 @@ def peer(outputs: Path) -> dict[str, float | str]:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.metrics import f1_score, mean_squared_error, roc_auc_score
 
-    from shipyard.schema import Schema
-    from shipyard.training import load_split
+    from shipyard.data.schema import Schema
+    from shipyard.steps.train import load_split
 
     split = load_split(
         outputs / "ingest-op" / "train_data",

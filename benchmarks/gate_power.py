@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
-from shipyard.uncertainty import compare, trivial_scores
+from shipyard.model.uncertainty import compare, trivial_scores
 
 # name, test rows (20 % of the table), positive rate, AUC the issue reports
 CASES = [

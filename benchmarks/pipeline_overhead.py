@@ -27,8 +27,12 @@ def plain_run(rows: int, n_candidates: int, model_types: str, folder: Path) -> d
         timings[name] = time.perf_counter() - start
         return result
 
-    from shipyard import ingest, registry, training, tuning, validation
+    from shipyard.registry import client as registry
     from shipyard.settings import settings_for
+    from shipyard.steps import ingest
+    from shipyard.steps import train as training
+    from shipyard.steps import tune as tuning
+    from shipyard.steps import validate as validation
 
     settings = settings_for("bench-plain")
     paths = {
@@ -92,7 +96,7 @@ def main() -> None:
     os.environ["SHIPYARD_HOME"] = str(home)
     os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
     sys.path[:0] = [str(PROJECT / "components"), str(PROJECT / "pipelines")]
-    from shipyard.local_run import run_local
+    from shipyard.local.pipeline import run_local
     from training_pipeline import compile_pipeline
 
     pipeline_file = compile_pipeline(home / "training_pipeline.yaml")

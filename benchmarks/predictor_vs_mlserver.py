@@ -5,8 +5,8 @@ For 1-row and 256-row v2 JSON requests at concurrency 1, 8 and 32, ``wrk`` (Debi
 req/s and p50/p99 latency against each server; the bare ``predict_proba`` time for the same
 rows is the floor. MLServer runs from its own virtualenv (mlserver 1.7.1 needs uvloop<0.22),
 created under ``.bench/`` on first use. MLServer's sklearn runtime loads joblib: the model is
-written by ``shipyard.export`` exactly as ``shipyard rollout --model-format sklearn`` deploys it
-(Shipyard's own artifact stays skops + UBJ).
+written by ``shipyard.model.export`` exactly as ``shipyard rollout --model-format sklearn``
+deploys it (Shipyard's own artifact stays skops + UBJ).
 
     make bench-serving      # or: python benchmarks/predictor_vs_mlserver.py --seconds 10
 """
@@ -25,7 +25,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from shipyard.export import mlserver_python, write_mlserver_sklearn
+from shipyard.model.export import mlserver_python, write_mlserver_sklearn
 from shipyard.processes import wait_for_http
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -127,14 +127,14 @@ def main() -> None:
     import numpy as np
     import pandas as pd
 
-    from shipyard.features import canonical_columns
-    from shipyard.ingest import ingest
-    from shipyard.model_bundle import load_bundle
+    from shipyard.data.features import canonical_columns
+    from shipyard.data.schema import infer_schema
+    from shipyard.local.servers import start_predictor
+    from shipyard.model.bundle import load_bundle
     from shipyard.processes import free_port, stop_process_group
-    from shipyard.schema import infer_schema
     from shipyard.serving.fast_path import compile_model
-    from shipyard.serving.local import start_predictor
-    from shipyard.training import train
+    from shipyard.steps.ingest import ingest
+    from shipyard.steps.train import train
 
     work = Path(tempfile.mkdtemp(prefix="shipyard-serve-bench-"))
     os.environ["SHIPYARD_HOME"] = str(work / "home")

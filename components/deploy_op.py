@@ -23,7 +23,7 @@ def deploy_op(
     The pipeline runs this step only under `deploy` and the register step's gate."""
     from shipyard.rollout.controller import RolloutPlan
     from shipyard.rollout.run import rollout_step
-    from shipyard.step_errors import record_failures
+    from shipyard.steps.failure import record_failures
 
     record_failures()  # a failed rollout is one line for the caller, with its exit code
     plan = RolloutPlan(tuple(int(s) for s in canary_steps.split(",")), bake_seconds)

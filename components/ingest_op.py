@@ -23,10 +23,10 @@ def ingest_op(
 ):
     """Ingest CSV/Parquet from a path or s3:// URI, or generate synthetic transactions; drop
     unlabelled rows and single-row classes, coerce numbers with text tokens; split."""
-    from shipyard.timing import timed
+    from shipyard.steps.timing import timed
 
     with timed() as timer:
-        from shipyard.ingest import ingest
+        from shipyard.steps.ingest import ingest
 
         result = ingest(
             train_data.path,

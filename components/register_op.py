@@ -25,11 +25,11 @@ def register_op(
     """Register in MLflow; move `champion` only if the model beats a trivial baseline with 95 %
     confidence (a first version) or the champion by the margin, and clears the user's floors
     (with `deploy`, the deploy step's rollout moves it at 100 % instead)."""
-    from shipyard.timing import timed
+    from shipyard.steps.timing import timed
 
     with timed() as timer:
-        from shipyard.registration import register
         from shipyard.settings import settings_for
+        from shipyard.steps.register import register
 
         result = register(
             model.metadata["mlflow_model_uri"],

@@ -20,12 +20,12 @@ def score_op(
 ):
     """Score `source` as the endpoint would (same scorer); Parquet predictions, also written to
     `destination` if given; the batch's drift against the version's stored detector."""
-    from shipyard.timing import timed
+    from shipyard.steps.timing import timed
 
     with timed() as timer:
-        from shipyard.batch import score_table
-        from shipyard.model_ref import ModelRef
+        from shipyard.model.ref import ModelRef
         from shipyard.settings import settings_for
+        from shipyard.steps.score import score_table
 
         settings = settings_for(model_name)
         result = score_table(

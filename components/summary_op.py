@@ -18,11 +18,11 @@ def summary_op(
     """Steps, metrics, decision and outcome of the run (from MLflow, by the pipeline run id)
     as Markdown; announces "pipeline finished/failed" (a notifier that is down never fails
     this task)."""
-    from shipyard.timing import timed
+    from shipyard.steps.timing import timed
 
     with timed() as timer:
-        from shipyard.run_summary import summarize
         from shipyard.settings import settings_for
+        from shipyard.steps.summary import summarize
 
         result = summarize(
             pipeline_run_id,

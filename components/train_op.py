@@ -21,13 +21,13 @@ def train_op(
     pipeline_run_id: str = "local",
 ):
     """Train the baseline model (threshold 0 = F1-optimal by cross-validation)."""
-    from shipyard.timing import timed
+    from shipyard.steps.timing import timed
 
     with timed() as timer:
         import json
 
-        from shipyard.kfp_outputs import threshold_param, write_model_result
-        from shipyard.training import train
+        from shipyard.steps.kfp_outputs import threshold_param, write_model_result
+        from shipyard.steps.train import train
 
         result = train(
             train_data.path,

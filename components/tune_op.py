@@ -25,11 +25,11 @@ def tune_op(
     metric: str = "auto",
 ):
     """Tune each family; the winner (or the baseline, if it scores best) is the candidate."""
-    from shipyard.timing import timed
+    from shipyard.steps.timing import timed
 
     with timed() as timer:
-        from shipyard.kfp_outputs import threshold_param, write_model_result
-        from shipyard.tuning import tune
+        from shipyard.steps.kfp_outputs import threshold_param, write_model_result
+        from shipyard.steps.tune import tune
 
         result = tune(
             train_data.path,

@@ -25,11 +25,11 @@ def validate_op(
 ):
     """Decide the task; validate columns, dtypes and labels (a stop), and report nulls,
     ranges, categories, train/test skew and possible leakage (warnings)."""
-    from shipyard.timing import timed
+    from shipyard.steps.timing import timed
 
     with timed() as timer:
         from shipyard.settings import settings_for
-        from shipyard.validation import validate
+        from shipyard.steps.validate import validate
 
         result = validate(
             train_data.path,

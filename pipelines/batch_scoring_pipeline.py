@@ -13,7 +13,7 @@ from pathlib import Path
 from kfp import dsl
 
 from score_op import score_op
-from shipyard.pipeline_files import write_ir
+from shipyard.kubeflow.pipeline_files import write_ir
 from training_pipeline import _wire_credentials
 
 DEFAULT_OUTPUT = Path("build/batch_scoring_pipeline.yaml")

@@ -21,7 +21,7 @@ from kfp import dsl, kubernetes
 from deploy_op import deploy_op
 from ingest_op import ingest_op
 from register_op import register_op
-from shipyard.pipeline_files import write_ir
+from shipyard.kubeflow.pipeline_files import write_ir
 from summary_op import summary_op
 from train_op import train_op
 from tune_op import tune_op

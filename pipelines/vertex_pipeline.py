@@ -31,7 +31,7 @@ from kfp import dsl
 
 from ingest_op import ingest_op
 from register_op import register_op
-from shipyard.pipeline_files import write_ir
+from shipyard.kubeflow.pipeline_files import write_ir
 from summary_op import summary_op
 from traffic_split_op import traffic_split_op
 from train_op import train_op

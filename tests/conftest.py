@@ -34,8 +34,8 @@ def small_data(tmp_path_factory):
     """A 3 000-row synthetic split, validated, with its inferred schema."""
     import pandas as pd
 
-    from shipyard.ingest import ingest
-    from shipyard.schema import infer_schema
+    from shipyard.data.schema import infer_schema
+    from shipyard.steps.ingest import ingest
 
     folder = tmp_path_factory.mktemp("data")
     result = ingest(folder / "train.parquet", folder / "test.parquet", rows=3000, seed=7)
@@ -53,7 +53,7 @@ def small_data(tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained(small_data, tmp_path_factory):
     """One XGBoost model trained and logged to MLflow, shared by every test that needs one."""
-    from shipyard.training import train
+    from shipyard.steps.train import train
 
     model_dir = tmp_path_factory.mktemp("model") / "bundle"
     return train(

@@ -323,7 +323,7 @@ def run_prometheus(targets: dict[str, tuple[str, str]], folder):
     cluster); yields its URL once every target has been scraped, and stops it by PID."""
     import shutil
 
-    from shipyard.local_monitoring import start_prometheus
+    from shipyard.local.monitoring import start_prometheus
 
     if not shutil.which("prometheus"):
         import pytest

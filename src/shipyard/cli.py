@@ -19,10 +19,10 @@ from shipyard.errors import (
     exit_code,
     one_line,
 )
-from shipyard.pipeline_files import compile_pipeline
+from shipyard.kubeflow.pipeline_files import compile_pipeline
 
 if TYPE_CHECKING:
-    from shipyard.serving.supervisor import Supervisor
+    from shipyard.local.supervisor import Supervisor
     from shipyard.settings import Settings
 
 DEFAULT_PIPELINE_FILE = Path("build/training_pipeline.yaml")
@@ -42,7 +42,7 @@ def _pipeline_arguments(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
     """Compile if asked (or missing), then the pipeline and its typed --set arguments."""
     from kfp import components
 
-    from shipyard.local_run import coerce_arguments
+    from shipyard.local.pipeline import coerce_arguments
 
     if args.compile or not args.pipeline_file.is_file():
         compile_pipeline(args.project, PIPELINES["training"][0], args.pipeline_file)
@@ -57,9 +57,9 @@ def _pipeline_arguments(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from shipyard.local_run import PipelineFailed, format_summary, run_local
+    from shipyard.kubeflow.submit import pipeline_reads
+    from shipyard.local.pipeline import PipelineFailed, format_summary, run_local
     from shipyard.preflight import check_services
-    from shipyard.submit import pipeline_reads
 
     pipeline, arguments = _pipeline_arguments(args)
     # MLflow and S3 before anything starts: one line and exit 3, not a step's traceback
@@ -84,8 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Score a table with a registered model through the compiled batch pipeline."""
-    from shipyard.batch import run_batch_pipeline
-    from shipyard.local_run import format_summary
+    from shipyard.local.pipeline import format_summary
+    from shipyard.steps.score import run_batch_pipeline
 
     if args.compile or not args.pipeline_file.is_file():
         compile_pipeline(args.project, PIPELINES["batch"][0], args.pipeline_file)
@@ -105,8 +105,8 @@ def cmd_score(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    from shipyard.local_run import format_summary
-    from shipyard.submit import submit
+    from shipyard.kubeflow.submit import submit
+    from shipyard.local.pipeline import format_summary
 
     _, arguments = _pipeline_arguments(args)
     result = submit(
@@ -146,7 +146,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
     if not args.data:
         raise ConfigError("give a table to score (DATA) or --url of a running detector")
     from shipyard.data.sources import read_table
-    from shipyard.serving.detector import load_detector
+    from shipyard.monitoring.detector import load_detector
     from shipyard.settings import get_settings
 
     settings = get_settings()
@@ -166,7 +166,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def _champion(model_name: str) -> str:
-    from shipyard.model_ref import ModelRef
+    from shipyard.model.ref import ModelRef
 
     return ModelRef.champion(model_name).uri
 
@@ -175,8 +175,8 @@ def serve_sample(run_dir: Path, model_name: str) -> dict:
     """Serve the champion on 127.0.0.1, answer one v2 request from the run's test rows, stop."""
     import pandas as pd
 
-    from shipyard.schema import Schema
-    from shipyard.serving.local import start_predictor, v2_request
+    from shipyard.data.schema import Schema
+    from shipyard.local.servers import start_predictor, v2_request
     from shipyard.settings import get_settings
 
     source = _champion(model_name)
@@ -225,7 +225,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     detector, logger_url = None, None
     if args.with_drift:
-        from shipyard.serving.supervisor import supervise_detector
+        from shipyard.local.supervisor import supervise_detector
 
         detector = supervise_detector(
             args.drift_source or source, settings.home / "drift.log", args.host, args.drift_port
@@ -266,8 +266,8 @@ def _serve_canary(
     """Stable and canary predictors behind the local router on --http-port, until Ctrl-C."""
     import time
 
-    from shipyard.rollout.local_router import Upstream, start_router
-    from shipyard.serving.local import start_predictor
+    from shipyard.local.router import Upstream, start_router
+    from shipyard.local.servers import start_predictor
 
     servers = {}
     try:
@@ -576,8 +576,8 @@ def cmd_demo_loop(args: argparse.Namespace) -> int:
     import shutil
     import signal
 
-    from shipyard.closed_loop import LoopOptions, run_loop
-    from shipyard.local_run import format_summary, run_local
+    from shipyard.local.closed_loop import LoopOptions, run_loop
+    from shipyard.local.pipeline import format_summary, run_local
     from shipyard.settings import get_settings
 
     # SIGTERM as Ctrl-C: the demo's servers are stopped by PID on the way out either way.
@@ -611,11 +611,11 @@ def cmd_trigger(args: argparse.Namespace) -> int:
     if args.action == "run" and not args.model:
         raise ConfigError("`shipyard trigger run` needs the model to retrain")
     if args.action == "run" and args.url:
-        from shipyard.trigger_client import ask
+        from shipyard.loop.trigger_client import ask
 
         print(ask(args.url, args.model, args.reason, settings))
         return 0
-    from shipyard.trigger import Trigger, pipeline_runner
+    from shipyard.loop.trigger import Trigger, pipeline_runner
 
     trigger = Trigger(pipeline_runner(str(args.pipeline_file), settings), settings)
     if args.action == "run":
@@ -628,7 +628,7 @@ def cmd_trigger(args: argparse.Namespace) -> int:
             "the trigger server needs SHIPYARD_TRIGGER_TOKEN",
             hint="Alertmanager and people send it as a bearer token",
         )
-    from shipyard.trigger_server import serve
+    from shipyard.loop.trigger_server import serve
 
     print(
         f"shipyard trigger on http://{args.host}:{args.port} (/alertmanager, /mlflow, "

@@ -11,7 +11,7 @@ ServiceUnavailable     3     503     a service (MLflow, S3, a port, a server) is
                                      silent, not what it should be, or refused us
 =====================  ====  ======  =========================================================
 
-``PipelineFailed`` (``shipyard.local_run``) takes the exit code of the error that stopped its
+``PipelineFailed`` (``shipyard.local.pipeline``) takes the exit code of the error that stopped its
 step. :func:`exit_code` gives any exception's code (1 for one that is not a Shipyard error).
 """
 

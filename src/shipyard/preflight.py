@@ -44,7 +44,7 @@ def check_services(
     naming a missing object, ``ConfigError`` (exit 2) for an ``s3://`` URI without an endpoint.
     """
     from shipyard import storage
-    from shipyard.tracking import check_reachable
+    from shipyard.registry.tracking import check_reachable
 
     settings = settings or get_settings()
     check_reachable(settings.tracking_uri)

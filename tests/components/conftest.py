@@ -5,7 +5,7 @@ import pytest
 def local_runner(shipyard_home):
     from kfp import local
 
-    from shipyard.local_run import prepare_environment
+    from shipyard.local.pipeline import prepare_environment
 
     prepare_environment()
     local.init(

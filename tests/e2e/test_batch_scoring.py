@@ -11,10 +11,10 @@ import pytest
 
 from shipyard.cli import main
 from shipyard.data.synthetic import generate_transactions
-from shipyard.model_ref import ModelRef
-from shipyard.registration import register
-from shipyard.registry import load_registered
+from shipyard.model.ref import ModelRef
+from shipyard.registry.client import load_registered
 from shipyard.settings import settings_for
+from shipyard.steps.register import register
 from support import PROJECT
 
 pytestmark = pytest.mark.e2e

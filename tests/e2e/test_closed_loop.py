@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from shipyard.closed_loop import LoopOptions, run_loop
-from shipyard.local_run import run_local
+from shipyard.local.closed_loop import LoopOptions, run_loop
+from shipyard.local.pipeline import run_local
 from shipyard.settings import get_settings
 from shipyard.storage import client
 from support import free_port, listening

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from shipyard.local_run import LOG_FILE, PipelineFailed, run_local
+from shipyard.local.pipeline import LOG_FILE, PipelineFailed, run_local
 from shipyard.settings import get_settings
 from support import free_port, silent_endpoint, web_server
 

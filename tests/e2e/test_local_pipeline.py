@@ -13,14 +13,14 @@ import pytest
 from mlflow import MlflowClient
 
 from shipyard.cli import serve_sample
-from shipyard.local_run import PipelineFailed, format_summary, run_local
-from shipyard.registry import CHAMPION
+from shipyard.local.pipeline import PipelineFailed, format_summary, run_local
+from shipyard.local.servers import start_detector
+from shipyard.registry.client import CHAMPION
+from shipyard.registry.tracking import configure
 from shipyard.rollout.controller import RolloutPlan
 from shipyard.rollout.gates import Thresholds
 from shipyard.rollout.run import local_rollout
-from shipyard.serving.local import start_detector
 from shipyard.settings import settings_for
-from shipyard.tracking import configure
 
 pytestmark = pytest.mark.e2e
 FAST = {"rows": 4000, "n_candidates": 3, "model_types": "xgboost,logistic_regression"}

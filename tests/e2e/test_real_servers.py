@@ -14,7 +14,7 @@ import pytest
 from shipyard.data.sources import read_table, write_table
 from shipyard.data.synthetic import generate_transactions
 from shipyard.errors import ServiceUnavailable
-from shipyard.local_run import PipelineFailed, run_local
+from shipyard.local.pipeline import PipelineFailed, run_local
 from shipyard.preflight import check_services
 from shipyard.settings import Settings, get_settings
 from shipyard.storage import client
@@ -51,11 +51,11 @@ def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(
 ):
     from mlflow import MlflowClient
 
-    from shipyard.model_ref import ModelRef
-    from shipyard.registry import CHAMPION, version_storage_uri
-    from shipyard.schema import Schema
-    from shipyard.serving.local import start_predictor, v2_request
-    from shipyard.tracking import configure
+    from shipyard.data.schema import Schema
+    from shipyard.local.servers import start_predictor, v2_request
+    from shipyard.model.ref import ModelRef
+    from shipyard.registry.client import CHAMPION, version_storage_uri
+    from shipyard.registry.tracking import configure
 
     s3 = client(on_servers)
     s3.make_bucket("shipyard-data")

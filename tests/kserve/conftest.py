@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shipyard.data.schema import Schema, infer_schema
 from shipyard.data.synthetic import generate_transactions
-from shipyard.drift import DriftDetector
-from shipyard.rollout.local_router import start_router
-from shipyard.schema import Schema, infer_schema
-from shipyard.serving.local import start_detector, start_predictor, v2_request
+from shipyard.local.router import start_router
+from shipyard.local.servers import start_detector, start_predictor, v2_request
+from shipyard.monitoring.drift import DriftDetector
 from support import free_port, run_prometheus
 
 
@@ -44,7 +44,7 @@ def drift_server(tmp_path_factory, shipyard_home):
 @pytest.fixture(scope="session")
 def broken_bundle(small_data, tmp_path_factory):
     """A model that needs 'device_score', which the clients' requests lack."""
-    from shipyard.training import train
+    from shipyard.steps.train import train
 
     folder = tmp_path_factory.mktemp("broken")
     rng = np.random.default_rng(3)

@@ -12,11 +12,11 @@ import urllib.request
 import pandas as pd
 import pytest
 
-from shipyard.drift import DriftDetector
-from shipyard.schema import infer_schema
-from shipyard.serving.local import start_detector
+from shipyard.data.schema import infer_schema
+from shipyard.local.servers import start_detector
+from shipyard.model.task import with_task
+from shipyard.monitoring.drift import DriftDetector
 from shipyard.serving.v2_inputs import request_body
-from shipyard.task import with_task
 from support import cloudevent, messy_table
 
 RESPONSE = "org.kubeflow.serving.inference.response"

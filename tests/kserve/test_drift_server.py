@@ -5,7 +5,7 @@ import urllib.request
 import pytest
 
 from shipyard.data.synthetic import generate_transactions
-from shipyard.serving.local import v2_request
+from shipyard.local.servers import v2_request
 from support import REQUEST, cloudevent, latest, post
 
 
@@ -97,9 +97,9 @@ def test_made_up_rows_without_the_token_fire_no_window(drift_server):
 def test_loopback_is_the_owner_check_only_where_trusted(tmp_path, shipyard_home):
     """On a cluster KServe's agent posts from inside the pod (127.0.0.1) and cannot send a
     token: SHIPYARD_INGEST_TRUST_LOOPBACK=true takes its events; labels still need theirs."""
-    from shipyard.drift import DriftDetector
-    from shipyard.schema import infer_schema
-    from shipyard.serving.local import start_detector
+    from shipyard.data.schema import infer_schema
+    from shipyard.local.servers import start_detector
+    from shipyard.monitoring.drift import DriftDetector
 
     reference = generate_transactions(1000, seed=8)
     schema = infer_schema(reference, "is_fraud")

@@ -25,7 +25,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 from kserve.utils.numpy_codec import to_np_dtype
 
-from shipyard.serving.local import start_predictor
+from shipyard.local.servers import start_predictor
 from support import free_port
 
 SEED, JSON_CASES, BINARY_CASES, GRPC_CASES = 20261202, 3000, 1500, 1500

@@ -21,8 +21,8 @@ import pytest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
-from shipyard.model_bundle import load_bundle
-from shipyard.serving.local import start_predictor
+from shipyard.local.servers import start_predictor
+from shipyard.model.bundle import load_bundle
 from support import free_port
 
 LIMIT = 1 << 20

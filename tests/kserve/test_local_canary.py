@@ -9,10 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from shipyard.errors import RolloutFailed
+from shipyard.local.router import LocalTraffic
 from shipyard.rollout.controller import RolloutPlan, run_rollout
 from shipyard.rollout.gates import Thresholds
 from shipyard.rollout.health import ScrapedHealth
-from shipyard.rollout.local_router import LocalTraffic
 from support import Load, call
 
 PLAN = RolloutPlan(

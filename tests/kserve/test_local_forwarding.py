@@ -6,8 +6,8 @@ import time
 import urllib.request
 
 from shipyard.data.synthetic import generate_transactions
+from shipyard.local.servers import start_predictor, v2_request
 from shipyard.processes import stop_process_group
-from shipyard.serving.local import start_predictor, v2_request
 from support import free_port, post
 
 
@@ -50,7 +50,7 @@ def test_predictions_reach_the_detector(trained, drift_server, shipyard_home):
 def test_predictor_keeps_answering_with_the_detector_down(trained, small_data, shipyard_home):
     import pandas as pd
 
-    from shipyard.schema import Schema
+    from shipyard.data.schema import Schema
 
     nowhere = f"http://127.0.0.1:{free_port()}/v1/models/drift:predict"
     predictor = start_predictor(
@@ -79,9 +79,9 @@ def test_one_shared_id_is_one_logged_row_per_request_and_strangers_are_refused(
     a logged row. A predictor with another token is refused (401), counted on both sides."""
     import pandas as pd
 
-    from shipyard.drift import DriftDetector
-    from shipyard.schema import infer_schema
-    from shipyard.serving.local import start_detector
+    from shipyard.data.schema import infer_schema
+    from shipyard.local.servers import start_detector
+    from shipyard.monitoring.drift import DriftDetector
 
     reference = generate_transactions(2000, seed=5)
     folder = DriftDetector.fit(reference, infer_schema(reference, "is_fraud")).save(tmp_path / "d")

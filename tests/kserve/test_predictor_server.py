@@ -11,7 +11,7 @@ import pytest
 from kserve.protocol.infer_type import InferInput, InferRequest
 
 from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
-from shipyard.model_bundle import load_bundle
+from shipyard.model.bundle import load_bundle
 from support import post
 
 pytestmark = pytest.mark.usefixtures("predictor_server")

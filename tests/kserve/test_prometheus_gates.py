@@ -10,11 +10,11 @@ import pytest
 
 from shipyard.data.synthetic import generate_transactions
 from shipyard.errors import RolloutFailed
+from shipyard.local.router import LocalTraffic
+from shipyard.local.servers import v2_request
 from shipyard.rollout.controller import RolloutPlan, run_rollout
 from shipyard.rollout.gates import Thresholds
 from shipyard.rollout.health import PrometheusHealth
-from shipyard.rollout.local_router import LocalTraffic
-from shipyard.serving.local import v2_request
 from support import PROJECT, Load, cloudevent, latest
 
 PLAN = RolloutPlan(

@@ -8,13 +8,13 @@ import urllib.request
 import numpy as np
 import pytest
 
-from shipyard.features import canonical_frame
-from shipyard.model_bundle import load_bundle, save_bundle
-from shipyard.models import make_pipeline
-from shipyard.parity import probe_rows
-from shipyard.schema import infer_schema
-from shipyard.serving.local import start_predictor
-from shipyard.task import encode_labels, with_task
+from shipyard.data.features import canonical_frame
+from shipyard.data.schema import infer_schema
+from shipyard.local.servers import start_predictor
+from shipyard.model.bundle import load_bundle, save_bundle
+from shipyard.model.families import make_pipeline
+from shipyard.model.parity import probe_rows
+from shipyard.model.task import encode_labels, with_task
 from support import messy_table
 
 

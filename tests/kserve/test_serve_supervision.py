@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from shipyard.data.schema import Schema, infer_schema
 from shipyard.data.synthetic import generate_transactions
-from shipyard.drift import DriftDetector
-from shipyard.schema import Schema, infer_schema
-from shipyard.serving.local import v2_request
+from shipyard.local.servers import v2_request
+from shipyard.monitoring.drift import DriftDetector
 from support import free_port, post, stop, wait_for_http
 
 SHIPYARD = str(Path(sys.executable).parent / "shipyard")

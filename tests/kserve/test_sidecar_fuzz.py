@@ -17,10 +17,10 @@ import time
 
 import pytest
 
+from shipyard.data.schema import infer_schema
 from shipyard.data.synthetic import generate_transactions
-from shipyard.drift import DriftDetector
-from shipyard.schema import infer_schema
-from shipyard.serving.local import start_detector, v2_request
+from shipyard.local.servers import start_detector, v2_request
+from shipyard.monitoring.drift import DriftDetector
 
 SEED, ROW_CASES, LABEL_CASES = 20261207, 1500, 1500
 MAX_MESSAGE = 1024

@@ -11,16 +11,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from shipyard.data.schema import Schema
 from shipyard.errors import RolloutFailed
-from shipyard.export import mlserver_python, write_mlserver_sklearn
-from shipyard.model_bundle import load_bundle
+from shipyard.local.router import LocalTraffic, start_router
+from shipyard.local.servers import v2_request
+from shipyard.model.bundle import load_bundle
+from shipyard.model.export import mlserver_python, write_mlserver_sklearn
 from shipyard.processes import free_port, wait_for_http
 from shipyard.rollout.controller import RolloutPlan, run_rollout
 from shipyard.rollout.gates import Thresholds
 from shipyard.rollout.health import MLSERVER_METRICS, PrometheusHealth
-from shipyard.rollout.local_router import LocalTraffic, start_router
-from shipyard.schema import Schema
-from shipyard.serving.local import v2_request
 from support import PROJECT, Load, run_prometheus, stop
 
 # MLServer's latency histogram has coarse buckets (25, 50, 75 ms ...): with the few canary

@@ -230,7 +230,7 @@ def test_every_key_the_pipeline_maps_exists_in_the_manifests(rendered, tmp_path)
 def test_alertmanager_sends_the_retraining_alerts_to_the_trigger():
     import re
 
-    from shipyard.trigger import RETRAIN_ALERTS
+    from shipyard.loop.trigger import RETRAIN_ALERTS
 
     docs = list(yaml.safe_load_all((MANIFESTS / "base" / "trigger.yaml").read_text()))
     config = next(d for d in docs if d["kind"] == "AlertmanagerConfig")
@@ -252,8 +252,8 @@ def test_alertmanager_routes_each_alert_to_its_receivers(tmp_path):
     import shutil
     import subprocess
 
-    from shipyard.local_monitoring import alert_rules, alertmanager_config
-    from shipyard.trigger import RETRAIN_ALERTS
+    from shipyard.local.monitoring import alert_rules, alertmanager_config
+    from shipyard.loop.trigger import RETRAIN_ALERTS
 
     if not shutil.which("amtool"):
         pytest.skip("amtool is not installed (apt-get install prometheus-alertmanager)")

@@ -83,7 +83,7 @@ def test_unreachable_mlflow_is_exit_code_3(monkeypatch, capsys):
     get_settings.cache_clear()
     try:
         from shipyard.errors import exit_code
-        from shipyard.tracking import configure
+        from shipyard.registry.tracking import configure
 
         with pytest.raises(Exception) as raised:
             configure()
@@ -135,9 +135,9 @@ def test_rollout_usage_errors_exit_2(argv, message, capsys):
 
 @pytest.fixture(scope="module")
 def detector_folder(tmp_path_factory):
+    from shipyard.data.schema import infer_schema
     from shipyard.data.synthetic import generate_transactions
-    from shipyard.drift import DriftDetector
-    from shipyard.schema import infer_schema
+    from shipyard.monitoring.drift import DriftDetector
 
     reference = generate_transactions(5000, seed=1)
     return DriftDetector.fit(reference, infer_schema(reference, "is_fraud")).save(

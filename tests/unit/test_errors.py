@@ -18,8 +18,8 @@ from shipyard.errors import (
     exit_code,
     one_line,
 )
-from shipyard.local_run import PipelineFailed
-from shipyard.step_errors import StepFailure
+from shipyard.local.pipeline import PipelineFailed
+from shipyard.steps.failure import StepFailure
 from support import PROJECT
 
 

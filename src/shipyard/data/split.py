@@ -165,7 +165,7 @@ def _group_mask(
 
 
 def _regression_like(labels: pd.Series) -> bool:
-    from shipyard.task import REGRESSION, detect_task
+    from shipyard.model.task import REGRESSION, detect_task
 
     values = labels.dropna()
     if values.empty:

@@ -1,7 +1,7 @@
 """The InferenceService for a model version: Shipyard's predictor runtime on the version's
 storage URI (v2 protocol), the drift detector as a sidecar fed by KServe's request logger.
 Where the user asks (``model_format="sklearn"``), KServe's stock runtime for the format
-(MLServer's sklearn runtime) serves an export of the version instead (``shipyard.export``).
+(MLServer's sklearn runtime) serves an export of the version instead (``shipyard.model.export``).
 
 Serverless mode splits traffic with ``canaryTrafficPercent`` (Knative keeps the previous
 revision); RawDeployment mode needs KServe 0.20's ``spec.canary`` list, and ignores
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from shipyard.errors import ConfigError
-from shipyard.model_ref import ModelRef
+from shipyard.model.ref import ModelRef
 
 GROUP, VERSION, PLURAL = "serving.kserve.io", "v1beta1", "inferenceservices"
 MODE_ANNOTATION = "serving.kserve.io/deploymentMode"

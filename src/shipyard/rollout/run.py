@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 from shipyard.errors import ConfigError, RolloutFailed, ServiceUnavailable
-from shipyard.model_ref import ModelRef
+from shipyard.model.ref import ModelRef
 from shipyard.rollout.controller import RolloutPlan, RolloutReport, Traffic, run_rollout
 from shipyard.rollout.health import HealthSource
 from shipyard.rollout.inference_service import Mode, ModelFormat, ModelVersion, ServiceOptions
@@ -17,7 +17,7 @@ from shipyard.settings import Settings, get_settings
 if TYPE_CHECKING:
     import threading
 
-    from shipyard.serving.local import LocalPredictor
+    from shipyard.local.servers import LocalPredictor
 
 LOCAL = "Local"  # deployment_mode: no cluster, local predictors behind the local router
 
@@ -33,7 +33,7 @@ def cluster_rollout(
 ) -> RolloutReport:
     """Roll ``version`` of the configured model out on the cluster (in-cluster credentials,
     else the kubeconfig); gates read Prometheus at ``prometheus_url``."""
-    from shipyard.registry import MANIFEST_SHA_TAG, version_of, version_storage_uri
+    from shipyard.registry.client import MANIFEST_SHA_TAG, version_of, version_storage_uri
     from shipyard.rollout.health import MLSERVER_METRICS, SHIPYARD_METRICS, PrometheusHealth
     from shipyard.rollout.kserve_traffic import KServeTraffic
 
@@ -71,7 +71,7 @@ def promoting_rollout(
 ) -> RolloutReport:
     """Roll ``version`` out (cluster or local: the same controller); ``champion`` moves to it
     at 100 %, and people are told the outcome either way."""
-    from shipyard.registry import move_champion
+    from shipyard.registry.client import move_champion
 
     def promote(v: str) -> None:
         move_champion(ModelRef.of(name, v), settings)
@@ -89,7 +89,7 @@ def announced(
 ) -> RolloutReport:
     """Run ``rollout`` and tell people the outcome (promoted, first deploy, rolled back)
     with the gates' report; a rollback still fails the caller after it is told."""
-    from shipyard.notify import notify
+    from shipyard.loop.notify import notify
 
     try:
         report = rollout()
@@ -142,8 +142,8 @@ def export_for_stock_runtime(
     from pathlib import Path
 
     from shipyard import storage
-    from shipyard.export import write_mlserver_sklearn
-    from shipyard.registry import load_registered
+    from shipyard.model.export import write_mlserver_sklearn
+    from shipyard.registry.client import load_registered
 
     if not storage_uri.startswith("s3://"):
         raise ConfigError(
@@ -190,11 +190,11 @@ def local_rollout(
     through the router meanwhile (otherwise send your own to the printed URL)."""
     import threading
 
-    from shipyard.registry import champion_version, load_registered
+    from shipyard.local.router import LocalTraffic, start_router
+    from shipyard.local.servers import start_predictor, v2_request
+    from shipyard.registry.client import champion_version, load_registered
+    from shipyard.registry.tracking import configure
     from shipyard.rollout.health import ScrapedHealth
-    from shipyard.rollout.local_router import LocalTraffic, start_router
-    from shipyard.serving.local import start_predictor, v2_request
-    from shipyard.tracking import configure
 
     settings = settings or get_settings()
     name = settings.model_name
@@ -238,7 +238,7 @@ def local_rollout(
                     hint="send your own requests (demo_traffic off)",
                 )
             body = v2_request(probes[0].head(1), canary.schema)
-            from shipyard.serving.local import LocalPredictor
+            from shipyard.local.servers import LocalPredictor
 
             client = LocalPredictor(router.process, router.base_url, "fraud", router.log)
             threading.Thread(target=_demo_load, args=(client, body, stop), daemon=True).start()

@@ -33,7 +33,7 @@ import numpy as np
 from prometheus_client import Counter
 from pydantic import SecretStr
 
-from shipyard.serving.detector import BATCH_PARAMETER, REQUEST_EVENT, RESPONSE_EVENT
+from shipyard.monitoring.detector import BATCH_PARAMETER, REQUEST_EVENT, RESPONSE_EVENT
 
 logger = logging.getLogger(__name__)
 FORWARDED = Counter(

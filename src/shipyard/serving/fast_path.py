@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from shipyard.features import canonical_columns, iso_text
-from shipyard.parity import largest_difference
-from shipyard.schema import BOOL_DTYPE, Schema
+from shipyard.data.features import canonical_columns, iso_text
+from shipyard.data.schema import BOOL_DTYPE, Schema
+from shipyard.model.parity import largest_difference
 
 if TYPE_CHECKING:
-    from shipyard.model_bundle import LoadedModel
+    from shipyard.model.bundle import LoadedModel
 
 logger = logging.getLogger(__name__)
 TOLERANCE = 1e-6  # the parity contract: served probabilities within this of the registered
@@ -68,7 +68,7 @@ class CompiledModel:
 
     def scores(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         """Probabilities ``[n, k]`` (classifiers) or values ``[n]`` (regressors) for the
-        model's columns (``shipyard.features.model_columns``)."""
+        model's columns (``shipyard.data.features.model_columns``)."""
         rows = len(next(iter(columns.values())))
         return np.asarray(self.score(self.transform(columns, rows)), dtype=np.float64)
 

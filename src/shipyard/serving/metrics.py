@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from prometheus_client import Counter, Histogram
 
-from shipyard.schema import Schema
+from shipyard.data.schema import Schema
 
 LABELS = ("model", "version", "role")
 REQUESTS = Counter(

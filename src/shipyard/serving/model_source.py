@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shipyard.errors import IntegrityError, ModelNotFound
-from shipyard.model_bundle import MANIFEST, LoadedModel, find_bundle, load_bundle, sha256_file
-from shipyard.model_ref import ModelRef
+from shipyard.model.bundle import MANIFEST, LoadedModel, find_bundle, load_bundle, sha256_file
+from shipyard.model.ref import ModelRef
 from shipyard.settings import Settings, get_settings
 
 KSERVE_MODEL_MOUNT = Path("/mnt/models")
@@ -28,7 +28,7 @@ class ServedModel:
 
 def resolve(source: str, settings: Settings | None = None) -> ServedModel:
     """Fetch (if needed), verify and load the model that ``source`` names."""
-    from shipyard.registry import MODEL, fetch
+    from shipyard.registry.client import MODEL, fetch
 
     settings = settings or get_settings()
     if ModelRef.is_ref(source):

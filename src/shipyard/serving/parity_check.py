@@ -1,7 +1,7 @@
 """Served equals registered, measured: rows sent through the predictor's own decoding and
 scoring compared with what the registered pipeline answers for the same rows.
 
-The register step runs this on the holdout and the edge rows (``shipyard.parity``), with bool
+The register step runs this on the holdout and the edge rows (``shipyard.model.parity``), with bool
 columns spelled both as BOOL and as BYTES; a version whose served answers differ is not
 registered.
 """
@@ -16,12 +16,12 @@ import pandas as pd
 from kserve.protocol.infer_type import InferRequest
 
 from shipyard.errors import ShipyardError
-from shipyard.model_bundle import LoadedModel
-from shipyard.parity import largest_difference
+from shipyard.model.bundle import LoadedModel
+from shipyard.model.parity import largest_difference
+from shipyard.model.task import REGRESSION
 from shipyard.serving.fast_path import TOLERANCE
 from shipyard.serving.predictor import Scorer
 from shipyard.serving.v2_inputs import request_body, to_columns
-from shipyard.task import REGRESSION
 
 
 class ParityError(ShipyardError):
@@ -70,7 +70,7 @@ def check_served_parity(model: LoadedModel, frame: pd.DataFrame) -> ParityReport
                 f"served answers differ from the registered model's (bools as {spelling}): "
                 f"row '{frame.index[at]}' differs by {diff:.3g} "
                 f"(labels {expected_labels[at]!r} vs {labels[at]!r})",
-                hint="a feature is encoded differently when served; see shipyard.features",
+                hint="a feature is encoded differently when served; see shipyard.data.features",
             )
         worst, mismatches = max(worst, diff), mismatches + int(wrong.size)
     return ParityReport(

@@ -21,14 +21,14 @@ from kserve.errors import InvalidInput, ModelNotReady
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 
 from kserve import Model
-from shipyard.features import model_columns
-from shipyard.model_bundle import LoadedModel
+from shipyard.data.features import model_columns
+from shipyard.model.bundle import LoadedModel
+from shipyard.model.task import label_datatype
 from shipyard.serving import metrics
 from shipyard.serving.fast_path import CompiledModel, checked_fast_path
 from shipyard.serving.model_source import ServedModel, resolve
 from shipyard.serving.v2_inputs import input_specs, to_columns
 from shipyard.settings import Settings, get_settings
-from shipyard.task import label_datatype
 
 if TYPE_CHECKING:
     from shipyard.serving.event_forwarder import EventForwarder

@@ -34,7 +34,7 @@ from shipyard.settings import Settings, get_settings
 if TYPE_CHECKING:
     import argparse
 
-    from shipyard.serving.drift_window import MonitorSettings
+    from shipyard.monitoring.window import MonitorSettings
 
 
 class VersionedPaths:
@@ -299,7 +299,7 @@ def serve_detector(
 ) -> None:
     """Load the drift detector (verified) and serve it until SIGTERM/SIGINT; its write
     paths are guarded by ``detector.IngestGuard`` (tokens, loopback, back-pressure)."""
-    from shipyard.serving.detector import DriftDetectorModel, IngestGuard, sidecar_routes
+    from shipyard.monitoring.detector import DriftDetectorModel, IngestGuard, sidecar_routes
 
     model = DriftDetectorModel(name, source, monitor_settings)
     server = ShipyardModelServer(
@@ -321,7 +321,7 @@ def drift_main(argv: list[str] | None = None) -> None:
     ``SHIPYARD_*`` setting."""
     import os
 
-    from shipyard.serving.drift_window import MonitorSettings
+    from shipyard.monitoring.window import MonitorSettings
 
     defaults = get_settings()
     parser = _parser("Shipyard drift detector (alibi-detect) for KServe's request logger")

@@ -4,7 +4,7 @@ Every client mistake becomes kserve's ``InvalidInput`` (HTTP 400, gRPC INVALID_A
 a message naming the input and the problem; nothing a client sends can cause a 500 here.
 Two layouts are accepted: one input per feature column (BYTES for categoricals, BOOL or BYTES
 for bool columns, a numeric datatype for numerics), or, for all-numeric models, one 2-D tensor
-in signature order. Values become the canonical feature encoding of ``shipyard.features``,
+in signature order. Values become the canonical feature encoding of ``shipyard.data.features``,
 the same one training used, so a row means the same thing here as in the registered model.
 """
 
@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 from kserve.errors import InvalidInput
 
-from shipyard.features import canonical_values, iso_text, to_epoch_seconds
-from shipyard.schema import BOOL_DTYPE, CATEGORICAL, DATETIME, Schema
+from shipyard.data.features import canonical_values, iso_text, to_epoch_seconds
+from shipyard.data.schema import BOOL_DTYPE, CATEGORICAL, DATETIME, Schema
 
 if TYPE_CHECKING:
     from kserve.protocol.infer_type import InferInput, InferRequest
@@ -280,7 +280,7 @@ def request_body(
     """A v2 JSON request with one input per feature, as the model's metadata asks for it;
     bool columns as BOOL, or as BYTES (``"true"``/``"false"``) with ``bools_as="BYTES"`` or
     where a value is null (BOOL cannot say null)."""
-    from shipyard.features import canonical_values, is_missing
+    from shipyard.data.features import canonical_values, is_missing
 
     inputs = []
     for spec in input_specs(schema):

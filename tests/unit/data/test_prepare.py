@@ -4,7 +4,7 @@ import pytest
 
 from shipyard.data.prepare import numeric_tokens, prepare
 from shipyard.errors import SchemaError
-from shipyard.ingest import ingest
+from shipyard.steps.ingest import ingest
 
 
 def test_one_null_label_is_dropped_and_counted():

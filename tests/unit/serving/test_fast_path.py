@@ -5,12 +5,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shipyard.features import canonical_columns, canonical_frame
-from shipyard.model_bundle import load_bundle
-from shipyard.models import make_pipeline
-from shipyard.schema import Schema, infer_schema
+from shipyard.data.features import canonical_columns, canonical_frame
+from shipyard.data.schema import Schema, infer_schema
+from shipyard.model.bundle import load_bundle
+from shipyard.model.families import make_pipeline
+from shipyard.model.task import encode_labels, with_task
 from shipyard.serving.fast_path import checked_fast_path, compile_model, probe_frame
-from shipyard.task import encode_labels, with_task
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_a_fast_path_that_differs_from_the_stored_answers_is_not_used(trained, t
     import json
     import shutil
 
-    from shipyard.model_bundle import MANIFEST, PROBES, sha256_file
+    from shipyard.model.bundle import MANIFEST, PROBES, sha256_file
 
     bundle = shutil.copytree(trained.bundle_dir, tmp_path / "bundle")
     probes = json.loads((bundle / PROBES).read_text())

@@ -3,11 +3,11 @@ import json
 import pytest
 
 from shipyard.errors import IntegrityError, ModelNotFound
-from shipyard.model_bundle import MANIFEST, find_bundle
-from shipyard.model_ref import ModelRef
-from shipyard.registration import register
+from shipyard.model.bundle import MANIFEST, find_bundle
+from shipyard.model.ref import ModelRef
 from shipyard.serving.model_source import resolve
 from shipyard.settings import settings_for
+from shipyard.steps.register import register
 
 
 @pytest.fixture(scope="module")

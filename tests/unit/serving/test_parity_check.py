@@ -5,14 +5,14 @@ answers (nulls, bools spelled as BOOL and as text, unseen categories, mixed ints
 import numpy as np
 import pytest
 
-from shipyard.features import canonical_frame
-from shipyard.model_bundle import load_bundle, save_bundle
-from shipyard.models import family, make_pipeline
-from shipyard.parity import probe_rows
-from shipyard.schema import infer_schema
+from shipyard.data.features import canonical_frame
+from shipyard.data.schema import infer_schema
+from shipyard.model.bundle import load_bundle, save_bundle
+from shipyard.model.families import family, make_pipeline
+from shipyard.model.parity import probe_rows
+from shipyard.model.task import REGRESSION, encode_labels, with_task
 from shipyard.serving import v2_inputs
 from shipyard.serving.parity_check import ParityError, check_served_parity
-from shipyard.task import REGRESSION, encode_labels, with_task
 from support import messy_table
 
 

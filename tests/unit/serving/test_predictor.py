@@ -7,7 +7,7 @@ import pytest
 from kserve.errors import InvalidInput
 from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
-from shipyard.model_bundle import load_bundle
+from shipyard.model.bundle import load_bundle
 from shipyard.serving.predictor import ShipyardPredictor
 
 
@@ -173,7 +173,7 @@ def test_a_null_in_a_feature_trained_without_nulls_is_answered_and_counted(
 
 
 def test_a_date_that_is_not_one_is_invalid_input_naming_it():
-    from shipyard.schema import DATETIME, Column, Schema
+    from shipyard.data.schema import DATETIME, Column, Schema
     from shipyard.serving.v2_inputs import to_columns
 
     schema = Schema(
@@ -191,9 +191,9 @@ def test_a_date_that_is_not_one_is_invalid_input_naming_it():
 def test_single_tensor_for_an_all_numeric_model(tmp_path):
     from sklearn.datasets import load_breast_cancer
 
-    from shipyard.model_bundle import save_bundle
-    from shipyard.models import make_pipeline
-    from shipyard.schema import infer_schema
+    from shipyard.data.schema import infer_schema
+    from shipyard.model.bundle import save_bundle
+    from shipyard.model.families import make_pipeline
 
     frame = load_breast_cancer(as_frame=True).frame
     schema = infer_schema(frame, "target")

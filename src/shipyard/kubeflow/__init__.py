@@ -1,0 +1,1 @@
+"""Kubeflow Pipelines: compiled pipeline files and submitting runs to a KFP server."""

@@ -1,0 +1,447 @@
+"""Run a compiled pipeline on kfp.local and summarize it: the local stand-in for Kubeflow.
+
+It runs the *compiled* IR YAML (loaded back with ``load_component_from_file``), so what runs
+here is exactly what the KFP UI would run — conditions and the exit handler included (kfp
+2.17). Step timings and metrics are read back from each task's ``executor_output.json``; a
+step whose condition was false has none and is listed as skipped. The training pipeline
+returns nothing (KFP allows no pipeline outputs from inside an ``ExitHandler``): the
+registered model's URI is the register step's ``model_uri`` output.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from shipyard.errors import ConfigError, ShipyardError
+from shipyard.settings import Settings, get_settings
+from shipyard.steps.failure import StepFailure
+from shipyard.steps.summary import format_value
+
+STEP_ORDER = ("ingest", "validate", "train", "tune", "register", "deploy", "score", "summary")
+SUMMARY_MARKDOWN = Path("summary-op") / "summary"  # the exit task's Markdown, in the run
+_KEY_METRICS = (
+    "train_rows",
+    "test_rows",
+    "checks",
+    "violations",
+    "warnings",
+    "min_skew_p_value",
+    "task",
+    "model_type",
+    "winner",
+    "cv_roc_auc",
+    "cv_f1_macro",
+    "cv_rmse",
+    "roc_auc",
+    "pr_auc",
+    "f1",
+    "threshold",
+    "accuracy",
+    "f1_macro",
+    "rmse",
+    "mae",
+    "r2",
+    "version",
+    "promoted",
+    "champion_version",
+    "outcome",
+    "rows_scored",
+    "drifted_features",
+    "min_p_value",
+)
+
+
+class PipelineFailed(ShipyardError):
+    """A step failed; ``step`` names it, ``log`` and ``report`` point at its log and report
+    (None where there is none), ``summary`` at the exit task's Markdown summary of the failed
+    run (None if the pipeline has no exit task; ``shipyard run`` prints it before the error).
+    The message is the step's error as one line and the exit code is that error's
+    (``shipyard.steps.failure``; 1 if the step left no record)."""
+
+    status = 422
+
+    def __init__(
+        self,
+        step: str,
+        run_dir: Path | None,
+        report: Path | None,
+        log: Path | None = None,
+        failure: StepFailure | None = None,
+        last_line: str = "",
+        summary: Path | None = None,
+    ) -> None:
+        self.step, self.run_dir, self.report, self.log = step, run_dir, report, log
+        self.failure, self.summary = failure, summary
+        self.exit_code = failure.exit_code if failure else 1
+        said = failure.message if failure else (last_line or "see its log")
+        where = [f"its log: {log}" if log else "its log is printed above"]
+        if report:
+            where.append(f"its report: {report}")
+        super().__init__(
+            f"step '{step}' failed: {said}; nothing after it ran", hint="; ".join(where)
+        )
+
+
+@dataclass
+class StepSummary:
+    name: str
+    work_seconds: float | None
+    process_seconds: float | None
+    metrics: dict[str, Any] = field(default_factory=dict)  # the key ones, for the table
+    metadata: dict[str, Any] = field(default_factory=dict)  # everything the step reported
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    wall_seconds: float
+    steps: list[StepSummary]
+    outputs: dict[str, Any]  # the pipeline's own outputs (the training pipeline has none)
+    skipped: list[str] = field(default_factory=list)  # steps whose condition was false
+
+    @property
+    def model_uri(self) -> str | None:
+        """The registered model (``models:/name/N``): the register step's output."""
+        register = next((s for s in self.steps if s.name == "register"), None)
+        return register.metadata.get("model_uri") if register else None
+
+    @property
+    def summary_markdown(self) -> Path | None:
+        """The exit task's Markdown summary, where the pipeline has one."""
+        path = self.run_dir / SUMMARY_MARKDOWN
+        return path if path.is_file() else None
+
+    @property
+    def work_seconds(self) -> float:
+        return sum(s.work_seconds or 0.0 for s in self.steps)
+
+    @property
+    def overhead_per_step(self) -> float:
+        return (self.wall_seconds - self.work_seconds) / max(len(self.steps), 1)
+
+    def step(self, name: str) -> StepSummary:
+        return next(s for s in self.steps if s.name == name)
+
+
+def prepare_environment(settings: Settings | None = None) -> Settings:
+    """Export what every task process must agree on (absolute home, git commit)."""
+    settings = settings or get_settings()
+    os.environ["SHIPYARD_HOME"] = str(settings.home)
+    if not settings.git_commit:
+        try:
+            commit = subprocess.run(
+                ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=True
+            ).stdout.strip()
+            os.environ["SHIPYARD_GIT_COMMIT"] = commit
+        except (OSError, subprocess.SubprocessError):
+            pass
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+def coerce_arguments(pipeline: Any, raw: dict[str, str]) -> dict[str, Any]:
+    """Turn ``key=value`` strings into the pipeline's declared parameter types."""
+    inputs = pipeline.component_spec.inputs or {}
+    arguments: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in inputs:
+            raise ConfigError(
+                f"the pipeline has no parameter {key!r}",
+                hint=f"parameters: {', '.join(sorted(inputs))}",
+            )
+        kind = inputs[key].type
+        try:
+            if kind == "Integer":
+                arguments[key] = int(value)
+            elif kind in ("Double", "Float"):
+                arguments[key] = float(value)
+            elif kind == "Boolean":
+                arguments[key] = value.lower() in ("1", "true", "yes")
+            else:
+                arguments[key] = value
+        except ValueError:
+            raise ConfigError(f"parameter {key!r} takes a {kind}, got {value!r}") from None
+    return arguments
+
+
+# kfp.local's configuration (``local.init``) and the captured stdout (``StepLogs``) are
+# process-wide: local runs in one process (the trigger's threads) take turns.
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def new_run_root(home: Path) -> Path:
+    """A pipeline root of one run's own under ``home/local_outputs``: created here (never
+    reused), so the run folder kfp.local writes inside it is this run's and no other's, however
+    many runs share the home, in one process or many."""
+    outputs = home / "local_outputs"
+    outputs.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    while True:
+        root = outputs / f"run-{stamp}-{os.getpid()}-{secrets.token_hex(4)}"
+        try:
+            root.mkdir()
+            return root
+        except FileExistsError:  # pragma: no cover (2^32 names per process and second)
+            continue
+
+
+def run_local(
+    pipeline_file: str | Path,
+    arguments: dict[str, Any] | None = None,
+    settings: Settings | None = None,
+) -> RunSummary:
+    """Run the compiled pipeline on ``kfp.local.SubprocessRunner`` and summarize it. The run
+    gets a pipeline root of its own (:func:`new_run_root`); ``RunSummary.run_dir`` (or
+    ``PipelineFailed.run_dir``) is its folder, so concurrent runs in one home never read each
+    other's results."""
+    from kfp import components, local
+
+    settings = prepare_environment(settings)
+    pipeline_file = Path(pipeline_file)
+    if not pipeline_file.is_file():
+        raise ConfigError(f"no compiled pipeline at {pipeline_file}", hint="run `make compile`")
+    pipeline = components.load_component_from_file(str(pipeline_file))
+    with _ONE_AT_A_TIME:
+        root = new_run_root(settings.home)
+        # No caching: ingest, validate, register, deploy and the summary must always run, and
+        # train and tune could never hit anyway (their inputs include the run's own artifact
+        # paths and run id).
+        local.init(
+            runner=local.SubprocessRunner(use_venv=False),
+            pipeline_root=str(root),
+            raise_on_error=True,
+            enable_caching=False,
+        )
+        start = time.perf_counter()
+        with (
+            StepLogs(Path(tempfile.mkdtemp(prefix="shipyard-logs-"))) as logs,
+            warnings.catch_warnings(),
+        ):
+            # Expected here, said once in the README: the tasks run in this environment rather
+            # than the project image, and UI names and resource limits are for Kubeflow.
+            for message in (".*non-Python base image", ".*have no effect in the current local"):
+                warnings.filterwarnings("ignore", message=message)
+            try:
+                task = pipeline(**(arguments or {}))
+            except RuntimeError as exc:
+                step = failed_step(str(exc))
+                run_dir = run_folder(root)
+                logs.move_into(run_dir)
+                raise step_failed(step, run_dir) from exc
+        wall = time.perf_counter() - start
+        run_dir = run_folder(root)
+        logs.move_into(run_dir)
+    if run_dir is None:
+        raise ShipyardError(f"the pipeline finished but left no run folder in {root}")
+    outputs = dict(task.outputs) if hasattr(task, "outputs") else {"Output": task.output}
+    steps = read_steps(run_dir)
+    ran = {s.name for s in steps}
+    skipped = [name for name in pipeline_steps(pipeline.pipeline_spec) if name not in ran]
+    return RunSummary(run_dir, wall, steps, outputs, skipped)
+
+
+def pipeline_steps(spec: Any) -> list[str]:
+    """Every container step of a compiled pipeline (through conditions, loops and exit
+    handlers), by the name its task folder carries, without ``-op``."""
+    components = spec.components
+    names: list[str] = []
+
+    def walk(dag: Any) -> None:
+        for task_name, task in dag.tasks.items():
+            component = components[task.component_ref.name]
+            if component.WhichOneof("implementation") == "dag":
+                walk(component.dag)
+            else:
+                names.append(task_name.removesuffix("-op"))
+
+    walk(spec.root.dag)
+    return names
+
+
+def step_failed(step: str, run_dir: Path | None) -> PipelineFailed:
+    """The error for a failed step: what its process recorded (else its log's last line),
+    its log and its report."""
+    task_dir = run_dir / f"{step}-op" if run_dir else None
+    failure = StepFailure.read(task_dir) if task_dir else None
+    log = task_dir / LOG_FILE if task_dir and (task_dir / LOG_FILE).is_file() else None
+    report = task_dir / "report" if task_dir and (task_dir / "report").is_file() else None
+    last = ""
+    if log and not failure:
+        lines = [
+            line.strip()
+            for line in log.read_text(errors="replace").splitlines()
+            if line.strip() and not _KFP_LINE.search(line)
+        ]
+        last = lines[-1] if lines else ""
+    summary = run_dir / SUMMARY_MARKDOWN if run_dir else None
+    return PipelineFailed(
+        step,
+        run_dir,
+        report,
+        log,
+        failure,
+        last,
+        summary if summary and summary.is_file() else None,
+    )
+
+
+LOG_FILE = "log.txt"
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_KFP_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d+ - \w+ - |^-{20,}$")  # kfp.local's own lines
+_TASK_START = re.compile(r"Executing task '([\w-]+)'")
+
+
+class StepLogs:
+    """While a pipeline runs on kfp.local, copy what it prints (each task's streamed log,
+    which kfp.local only prints) into one file per task, ``<task>/log.txt`` in the run's
+    folder once it is known; the terminal still gets everything."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._out: TextIO = sys.stdout  # the terminal's, again when entered
+        self._file: TextIO | None = None
+        self._pending = ""
+
+    def __enter__(self) -> StepLogs:
+        self._out = sys.stdout
+        sys.stdout = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout = self._out
+        if self._pending:
+            self._write_line(self._pending)
+            self._pending = ""
+        if self._file:
+            self._file.close()
+            self._file = None
+
+    def write(self, text: str) -> int:
+        self._out.write(text)
+        lines = (self._pending + text).split("\n")
+        self._pending = lines.pop()
+        for line in lines:
+            self._write_line(line + "\n")
+        return len(text)
+
+    def _write_line(self, line: str) -> None:
+        plain = _ANSI.sub("", line)
+        started = _TASK_START.search(plain)
+        if started:
+            if self._file:
+                self._file.close()
+            self._file = open(self.folder / f"{started.group(1)}.log", "a")  # noqa: SIM115
+        if self._file:
+            self._file.write(plain)
+            self._file.flush()
+
+    def flush(self) -> None:
+        self._out.flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, …: the terminal's
+        return getattr(self._out, name)
+
+    def move_into(self, run_dir: Path | None) -> None:
+        """Each task's log into ``run_dir/<task>/log.txt``; the scratch folder goes."""
+        for log in self.folder.glob("*.log"):
+            if run_dir is not None and (run_dir / log.stem).is_dir():
+                shutil.move(str(log), run_dir / log.stem / LOG_FILE)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def failed_step(message: str) -> str:
+    """The step named in kfp.local's failure message (its colour codes stripped)."""
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", message)
+    match = re.search(r"(?:Inner task failed: |Task )'([\w-]+)'", plain)
+    return match.group(1).removesuffix("-op") if match else "unknown"
+
+
+def run_folder(root: Path) -> Path | None:
+    """The run folder kfp.local made in a run's own pipeline root (None if it made none)."""
+    found = (
+        [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        if root.exists()
+        else []
+    )
+    return found[0] if len(found) == 1 else None
+
+
+def read_steps(run_dir: Path) -> list[StepSummary]:
+    """Per-step timings and metrics from each task's executor output: every ``<step>-op``
+    folder of the run, known steps in pipeline order, any other after them by name."""
+    known = {name: i for i, name in enumerate(STEP_ORDER)}
+    names = sorted(
+        (p.parent.name.removesuffix("-op") for p in run_dir.glob("*-op/executor_output.json")),
+        key=lambda n: (known.get(n, len(known)), n),
+    )
+    steps = []
+    for name in names:
+        data = json.loads((run_dir / f"{name}-op" / "executor_output.json").read_text())
+        merged: dict[str, Any] = dict(data.get("parameterValues", {}))
+        for artifact in data.get("artifacts", {}).values():
+            for item in artifact.get("artifacts", []):
+                merged.update(item.get("metadata", {}))
+        if name == "deploy":  # its one output is the rollout's outcome, said in words
+            merged["outcome"] = merged.pop("Output", None)
+        work, process = merged.pop("work_seconds", None), merged.pop("process_seconds", None)
+        shown = ("state", "outcome") if name == "summary" else _KEY_METRICS  # not the rest again
+        steps.append(
+            StepSummary(name, work, process, {k: merged[k] for k in shown if k in merged}, merged)
+        )
+    return steps
+
+
+def format_summary(summary: RunSummary) -> str:
+    """The table ``make run`` ends with."""
+    lines = [f"{'step':<10} {'task s':>7} {'work s':>7}  key results", "-" * 78]
+    rows = [
+        (
+            step.name,
+            f"{step.name:<10} {format_value(step.process_seconds):>7} "
+            f"{format_value(step.work_seconds):>7}  "
+            + ", ".join(f"{k}={format_value(v)}" for k, v in step.metrics.items()),
+        )
+        for step in summary.steps
+    ]
+    rows += [
+        (name, f"{name:<10} {'-':>7} {'-':>7}  skipped: its condition was false")
+        for name in summary.skipped
+    ]
+    order = {name: i for i, name in enumerate(STEP_ORDER)}
+    lines += [line for _, line in sorted(rows, key=lambda r: order.get(r[0], len(order)))]
+    lines.append("-" * 78)
+    lines.append(
+        f"pipeline wall time {summary.wall_seconds:.1f} s; steps' own work "
+        f"{summary.work_seconds:.1f} s; orchestration overhead "
+        f"{summary.overhead_per_step:.2f} s per step"
+    )
+    register = next((s for s in summary.steps if s.name == "register"), None)
+    if register:
+        m = register.metrics
+        lines.append(
+            f"registered version v{m.get('version')}: "
+            f"{'promoted' if m.get('promoted') else 'not promoted'}; "
+            f"`champion` -> v{m.get('champion_version') or '(none)'}"
+        )
+        if register.metadata.get("quality"):
+            lines.append(f"how good: {register.metadata['quality']}")
+    if summary.model_uri:
+        lines.append(f"registered model: {summary.model_uri}")
+    if summary.summary_markdown:
+        lines.append(f"run summary (Markdown): {summary.summary_markdown}")
+    lines.append(f"outputs: {summary.run_dir}")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The closed loop: the retraining trigger, notifications, training data from production."""

@@ -1,0 +1,1 @@
+"""A trained model and its contract: families, bundle, task, metrics, parity, pyfunc."""

@@ -1,0 +1,175 @@
+"""Drift detection on the model's feature schema, behind a small interface.
+
+:class:`DriftDetector` is what the rest of Shipyard uses: fit on a reference sample, score a
+window of rows, save and load. The backend is alibi-detect's ``TabularDrift`` (Kolmogorov-
+Smirnov for numerics, Chi-squared for categoricals). alibi-detect >= 0.11.5 is under the
+Business Source License 1.1 (see the README); another backend only has to provide the same
+four methods.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from shipyard.data.schema import Schema
+from shipyard.errors import SchemaError
+
+BACKEND = "alibi-detect TabularDrift"
+
+
+@dataclass
+class DriftResult:
+    """One window's verdict: per-feature p-value, statistic and flag, and the batch flag."""
+
+    rows: int
+    is_drift: bool
+    threshold: float
+    p_values: dict[str, float]
+    statistics: dict[str, float]
+    feature_drift: dict[str, bool]
+
+    @property
+    def drifted(self) -> list[str]:
+        return [name for name, flag in self.feature_drift.items() if flag]
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "drifted": self.drifted}
+
+
+@dataclass
+class Encoding:
+    """How rows become the detector's numeric matrix: categories as codes, unseen as one more."""
+
+    features: list[str]
+    categories: dict[str, list[str]]
+    fill: dict[str, float]
+
+    def encode(self, frame: pd.DataFrame) -> np.ndarray:
+        missing = [f for f in self.features if f not in frame.columns]
+        if missing:
+            raise SchemaError(f"drift window lacks feature(s): {', '.join(missing)}")
+        columns = []
+        for name in self.features:
+            if name in self.categories:
+                index = {c: i for i, c in enumerate(self.categories[name])}
+                unseen = len(index)
+                columns.append(
+                    np.fromiter(
+                        (index.get(str(v), unseen) for v in frame[name]),
+                        dtype=np.float64,
+                        count=len(frame),
+                    )
+                )
+            else:
+                values = pd.to_numeric(frame[name], errors="coerce").to_numpy(np.float64)
+                columns.append(np.where(np.isnan(values), self.fill[name], values))
+        return np.column_stack(columns)
+
+    def categories_per_feature(self) -> dict[int, None]:
+        """Categorical columns for TabularDrift; None: it takes the categories the reference
+        holds and compares on the union with each window's (so no empty cell breaks Chi²)."""
+        return {i: None for i, name in enumerate(self.features) if name in self.categories}
+
+
+class DriftDetector:
+    """Fit on reference rows, score windows; ``p_val`` is the batch-level significance."""
+
+    def __init__(
+        self,
+        backend: Any,
+        encoding: Encoding,
+        p_val: float,
+        schema: Schema,
+        model_info: dict | None = None,
+    ) -> None:
+        self.backend, self.encoding, self.p_val = backend, encoding, p_val
+        self.schema = schema  # the model's: how live payloads are decoded into rows
+        # the model's threshold and holdout metrics: what live performance is compared with
+        self.model_info = model_info or {}
+
+    @classmethod
+    def fit(
+        cls,
+        reference: pd.DataFrame,
+        schema: Schema,
+        p_val: float = 0.05,
+        max_rows: int = 5000,
+        seed: int = 42,
+    ) -> DriftDetector:
+        from alibi_detect.cd import TabularDrift
+
+        if len(reference) > max_rows:
+            reference = reference.sample(max_rows, random_state=seed)
+        encoding = Encoding(
+            # a date moves on by itself: datetime features are not tested for drift
+            [n for n in schema.features if n not in schema.datetimes],
+            {n: list(schema.column(n).categories or []) for n in schema.categorical},
+            {
+                n: float(pd.to_numeric(reference[n], errors="coerce").median())
+                for n in schema.numeric
+            },
+        )
+        backend = TabularDrift(
+            encoding.encode(reference),
+            p_val=p_val,
+            categories_per_feature=encoding.categories_per_feature(),
+            correction="bonferroni",
+        )
+        return cls(backend, encoding, p_val, schema)
+
+    def score(self, window: pd.DataFrame) -> DriftResult:
+        """Batch verdict with Bonferroni correction; features flagged at the same threshold."""
+        prediction = self.backend.predict(
+            self.encoding.encode(window),
+            drift_type="batch",
+            return_p_val=True,
+            return_distance=True,
+        )["data"]
+        threshold = float(prediction["threshold"])
+        names = self.encoding.features
+        p_values = {n: float(p) for n, p in zip(names, prediction["p_val"], strict=True)}
+        stats = {n: float(d) for n, d in zip(names, prediction["distance"], strict=True)}
+        return DriftResult(
+            len(window),
+            bool(prediction["is_drift"]),
+            threshold,
+            p_values,
+            stats,
+            {n: p < threshold for n, p in p_values.items()},
+        )
+
+    def save(self, directory: str | Path) -> Path:
+        from alibi_detect.saving import save_detector
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        save_detector(self.backend, directory / "alibi")
+        (directory / "encoding.json").write_text(
+            json.dumps({**asdict(self.encoding), "p_val": self.p_val, "backend": BACKEND}, indent=2)
+        )
+        self.schema.save(directory / "schema.json")
+        (directory / "model_info.json").write_text(json.dumps(self.model_info, indent=2))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> DriftDetector:
+        from alibi_detect.saving import load_detector
+
+        directory = Path(directory)
+        data = json.loads((directory / "encoding.json").read_text())
+        p_val = data.pop("p_val")
+        data.pop("backend", None)
+        info = directory / "model_info.json"
+        return cls(
+            load_detector(directory / "alibi"),
+            Encoding(**data),
+            p_val,
+            Schema.load(directory / "schema.json"),
+            json.loads(info.read_text()) if info.is_file() else None,
+        )

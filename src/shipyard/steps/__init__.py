@@ -1,0 +1,1 @@
+"""What each pipeline step does; the KFP components in ``components/`` call these."""

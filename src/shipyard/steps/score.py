@@ -1,0 +1,419 @@
+"""Batch scoring: a table scored by a registered model, as the endpoint would score it.
+
+``score_table`` reads a table (a path, ``file://`` or ``s3://``), loads the model the way the
+predictor does (``serving.model_source.resolve``: registry lookup, checksum, bundle), puts the
+features in their canonical form (``features.canonical_columns``) and scores them with the
+predictor's own :class:`~shipyard.serving.predictor.Scorer` (the proven fast path, else the
+pipeline) — so every label and probability equals the endpoint's answer for the same row. The
+input rules are the endpoint's too: a null in a feature that had none in training, or a
+non-finite number, stops the batch naming the column.
+
+The predictions (row id, model name and version, ``predict``, and ``proba_<class>`` per class
+for classifiers) are written as Parquet locally and, optionally, to a destination URI. The
+batch is compared with the training data of the version through the drift detector stored with
+it (``registry.load_drift_detector``), reported in Markdown and as metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from shipyard.errors import ConfigError, ModelNotFound, SchemaError
+from shipyard.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from shipyard.data.schema import Column, Schema
+    from shipyard.local.pipeline import RunSummary
+    from shipyard.model.bundle import LoadedModel
+    from shipyard.monitoring.drift import DriftResult
+    from shipyard.serving.model_source import ServedModel
+
+ROW_COLUMN = "row"
+RESERVED = ("model_name", "model_version", "predict")
+MAX_DRIFT_ROWS = 100_000
+DEFAULT_BATCH_PIPELINE_FILE = Path("build/batch_scoring_pipeline.yaml")
+
+
+@dataclass
+class BatchResult:
+    """What a batch produced: where the predictions are, and how the batch compares with the
+    training data of the model version that scored it."""
+
+    source: str
+    model_name: str
+    version: str
+    model_uri: str
+    task: str
+    rows: int
+    id_column: str
+    output: str
+    destination: str = ""
+    drift: DriftResult | None = None
+    drift_rows: int = 0
+    drift_note: str = ""
+    predicted: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        if self.drift is None:
+            return f"not checked: {self.drift_note}"
+        if self.drift.is_drift:
+            return (
+                f"DRIFT in {', '.join(self.drift.drifted)} "
+                f"(p < {self.drift.threshold:.3g}, Bonferroni-corrected)"
+            )
+        return (
+            f"no drift (min p-value {min(self.drift.p_values.values()):.3g}, "
+            f"threshold {self.drift.threshold:.3g})"
+        )
+
+    def metrics(self) -> dict[str, float]:
+        """For KFP's ``Metrics``: numbers only."""
+        values: dict[str, float] = {"rows_scored": float(self.rows)}
+        if self.drift is not None:
+            values.update(
+                drift=float(self.drift.is_drift),
+                drifted_features=float(len(self.drift.drifted)),
+                min_p_value=float(min(self.drift.p_values.values())),
+            )
+        return values
+
+    def metadata(self) -> dict[str, Any]:
+        """For the predictions ``Dataset``: what the run summary shows."""
+        return {
+            "model_name": self.model_name,
+            "version": self.version,
+            "id_column": self.id_column,
+            "destination": self.destination,
+            "drift_verdict": self.verdict,
+            **self.metrics(),
+        }
+
+    def markdown(self) -> str:
+        lines = [
+            f"# Batch scoring: {self.model_name} v{self.version}",
+            "",
+            f"- source: `{self.source}`",
+            f"- model: `{self.model_uri}` ({self.task})",
+            f"- rows scored: {self.rows} (row id: `{self.id_column}`)",
+            f"- predictions: `{self.output}`"
+            + (f" and `{self.destination}`" if self.destination else ""),
+            "",
+            "## Predictions",
+            "",
+        ]
+        if self.task == "regression":
+            lines.append(", ".join(f"{k} {v:.4g}" for k, v in self.predicted.items()))
+        else:
+            lines += ["| predict | rows | share |", "|---|---|---|"]
+            lines += [
+                f"| {label} | {count} | {count / max(self.rows, 1):.1%} |"
+                for label, count in self.predicted.items()
+            ]
+        lines += [
+            "",
+            f"## Drift against the training data of v{self.version}",
+            "",
+            f"**Verdict:** {self.verdict}",
+            "",
+        ]
+        if self.drift is not None:
+            sampled = (
+                f" (a random sample of {self.drift_rows} of the {self.rows} rows)"
+                if self.drift_rows < self.rows
+                else ""
+            )
+            lines += [
+                f"Each feature tested on {self.drift_rows} rows{sampled}: "
+                "Kolmogorov-Smirnov for numerics, Chi² for categoricals.",
+                "",
+                "| feature | p-value | statistic | drift |",
+                "|---|---|---|---|",
+            ]
+            for name, p_value in sorted(self.drift.p_values.items(), key=lambda kv: kv[1]):
+                lines.append(
+                    f"| {name} | {p_value:.4g} | {self.drift.statistics[name]:.4g} | "
+                    f"{'**yes**' if self.drift.feature_drift[name] else '-'} |"
+                )
+        return "\n".join(lines) + "\n"
+
+    def summary(self) -> str:
+        where = self.output + (f" and {self.destination}" if self.destination else "")
+        return (
+            f"scored {self.rows} rows of {self.source} with {self.model_uri} "
+            f"({self.model_name} v{self.version}); predictions: {where}; "
+            f"drift: {self.verdict}"
+        )
+
+
+def score_table(
+    source: str,
+    model_ref: str = "models:/shipyard-fraud@champion",
+    output: str | Path = "predictions.parquet",
+    destination: str = "",
+    id_column: str = "",
+    settings: Settings | None = None,
+    report_path: str | Path | None = None,
+    max_drift_rows: int = MAX_DRIFT_ROWS,
+) -> BatchResult:
+    """Score ``source`` with ``model_ref``; write the predictions (Parquet) to ``output`` and,
+    if given, ``destination`` (a path or ``s3://``; CSV or Parquet by extension)."""
+    from shipyard.data.features import canonical_inputs
+    from shipyard.data.sources import read_table, table_format, uri_scheme
+    from shipyard.serving.predictor import Scorer
+
+    settings = settings or get_settings()
+    if id_column in RESERVED or id_column.startswith("proba_"):
+        raise ConfigError(
+            f"id column {id_column!r} would clash with an output column",
+            hint=f"outputs are {', '.join(RESERVED)} and proba_<class>",
+        )
+    if destination:
+        uri_scheme(destination), table_format(destination)  # fail before any work
+    served = _resolve(model_ref, settings)
+    model = served.model
+    frame = read_table(source, settings)
+    _check_features(list(frame.columns), model, source, served.version, id_column)
+    try:
+        columns = canonical_inputs(frame, model.schema)
+    except ValueError as exc:  # a bool column holding something that is not a bool
+        name = next(n for n in model.features if _bad_bool(frame[n], model.schema.column(n)))
+        raise SchemaError(f"{source}: feature {name!r}: {exc}") from None
+    _check_values(columns, model.schema, source)
+    results = Scorer(model).outputs(columns)
+    predictions = _predictions(frame, results, model.classes, served, id_column)
+
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    predictions.to_parquet(output, index=False)
+    written = ""
+    if destination:
+        from shipyard.data.sources import write_table
+
+        written = write_table(predictions, destination, settings)
+    result = BatchResult(
+        source,
+        served.name,
+        served.version,
+        model_ref,
+        model.task,
+        len(frame),
+        id_column or ROW_COLUMN,
+        str(output),
+        written,
+        predicted=_predicted_summary(results["predict"][1], model.classes),
+    )
+    _score_drift(
+        result,
+        pd.DataFrame(columns, columns=model.features),
+        model_ref,
+        served,
+        settings,
+        max_drift_rows,
+    )
+    if report_path is not None:
+        Path(report_path).write_text(result.markdown())
+    return result
+
+
+def _resolve(model_ref: str, settings: Settings) -> ServedModel:
+    """The predictor's loader; a model, version or alias that does not exist says what to do."""
+    from shipyard.serving.model_source import resolve
+
+    try:
+        return resolve(model_ref, settings)
+    except ModelNotFound as exc:
+        if exc.hint:
+            raise
+        raise ModelNotFound(
+            exc.message,
+            hint="register one with `shipyard run`, or name an existing alias or version",
+        ) from exc
+
+
+def preflight(
+    source: str,
+    model_ref: str,
+    destination: str = "",
+    id_column: str = "",
+    settings: Settings | None = None,
+) -> str:
+    """What can be checked before a pipeline starts, each failing with one line: MLflow and
+    S3 answer (``shipyard.preflight``), the model exists (and is fetched into the cache the
+    score step reads), the destination can be written, and a local table reads and holds the
+    model's features. Returns the version."""
+    from shipyard.data.sources import table_columns, table_format, uri_scheme
+    from shipyard.preflight import check_services
+
+    settings = settings or get_settings()
+    if destination:
+        uri_scheme(destination), table_format(destination)
+    check_services(settings, reads=[source], writes=[destination])
+    served = _resolve(model_ref, settings)
+    columns = table_columns(source)
+    if columns is not None:
+        _check_features(columns, served.model, source, served.version, id_column)
+    return served.version
+
+
+def _check_features(
+    columns: list[str], model: LoadedModel, source: str, version: str, id_column: str
+) -> None:
+    missing = [f for f in model.features if f not in columns]
+    if missing:
+        raise SchemaError(
+            f"{source} lacks {len(missing)} feature(s) the model (v{version}) "
+            f"needs: {', '.join(missing)}",
+            hint=f"the model's features: {', '.join(model.features)}",
+        )
+    if id_column and id_column not in columns:
+        shown = ", ".join(map(str, columns[:12])) + (" …" if len(columns) > 12 else "")
+        raise SchemaError(f"{source} has no id column {id_column!r}", hint=f"columns: {shown}")
+
+
+def _bad_bool(values: pd.Series, column: Column) -> bool:
+    from shipyard.data.features import canonical_values
+
+    try:
+        canonical_values(values, column)
+    except ValueError:
+        return True
+    return False
+
+
+def _check_values(columns: dict[str, np.ndarray], schema: Schema, source: str) -> None:
+    """The endpoint's rules (a 400 there): no null in a feature declared not nullable, no
+    infinite number anywhere."""
+    for name, values in columns.items():
+        nullable = schema.column(name).nullable
+        if values.dtype == object:  # categorical: only nulls can be wrong here
+            bad = np.zeros(len(values), bool) if nullable else pd.isna(values)
+            what = "nulls; this feature is declared not nullable"
+        else:
+            bad = np.isinf(values) if nullable else ~np.isfinite(values)
+            what = (
+                "infinite values"
+                if nullable
+                else "nulls or non-finite values; this feature takes finite numbers only"
+            )
+        if bad.any():
+            rows = np.flatnonzero(bad)[:5].tolist()
+            raise SchemaError(
+                f"{source}: feature {name!r} has {what} (rows {rows}, {int(bad.sum())} in all)",
+                hint="fill or drop those rows; the endpoint refuses them too",
+            )
+
+
+def _predictions(
+    frame: pd.DataFrame,
+    results: dict,
+    classes: list[Any] | None,
+    served: ServedModel,
+    id_column: str,
+) -> pd.DataFrame:
+    ids = frame[id_column].to_numpy() if id_column else np.arange(len(frame))
+    out = pd.DataFrame({id_column or ROW_COLUMN: ids})
+    out["model_name"] = served.name
+    out["model_version"] = served.version
+    out["predict"] = results["predict"][1]
+    if classes is not None:
+        proba = results["predict_proba"][1]
+        for j, label in enumerate(classes):
+            out[f"proba_{label}"] = proba[:, j]
+    return out
+
+
+def _predicted_summary(labels: np.ndarray, classes: list[Any] | None) -> dict[str, Any]:
+    if classes is None:
+        values = np.asarray(labels, dtype=np.float64)
+        return {
+            "mean": float(values.mean()),
+            "min": float(values.min()),
+            "max": float(values.max()),
+        }
+    counts = pd.Series(labels).value_counts()
+    return {str(label): int(counts.get(label, 0)) for label in classes}
+
+
+def _score_drift(
+    result: BatchResult,
+    canonical: pd.DataFrame,
+    model_ref: str,
+    served: ServedModel,
+    settings: Settings,
+    max_rows: int,
+) -> None:
+    """The batch against the version's stored detector, as the drift sidecar scores windows."""
+    from shipyard.model.ref import ModelRef
+
+    if not ModelRef.is_ref(model_ref):
+        result.drift_note = "the model is not from the registry, so no detector is stored"
+        return
+    from shipyard.registry.detectors import load_drift_detector
+
+    try:  # pinned to the version that scored, even if the alias moves meanwhile
+        detector = load_drift_detector(ModelRef.of(served.name, served.version), settings)
+    except ModelNotFound as exc:
+        result.drift_note = exc.message
+        return
+    window = canonical.sample(max_rows, random_state=0) if len(canonical) > max_rows else canonical
+    result.drift, result.drift_rows = detector.score(window), len(window)
+
+
+def run_batch_pipeline(
+    pipeline_file: str | Path,
+    source: str,
+    model_name: str = "",
+    alias: str = "champion",
+    version: str = "",
+    destination: str = "",
+    id_column: str = "",
+    settings: Settings | None = None,
+) -> tuple[RunSummary, str]:
+    """Check what can be checked, run the compiled batch pipeline on kfp.local; the run's
+    summary and one line about the batch (`shipyard score`)."""
+    from shipyard.data.sources import uri_scheme
+    from shipyard.local.pipeline import run_local
+    from shipyard.model.ref import ModelRef
+
+    settings = settings or get_settings()
+    model_name = model_name or settings.model_name
+    # every task is its own process: local paths are made absolute, as the summary shows them
+    source, destination = (
+        str(Path(uri).resolve()) if uri and not uri_scheme(uri) else uri
+        for uri in (source, destination)
+    )
+    preflight(
+        source, ModelRef.pick(model_name, alias, version).uri, destination, id_column, settings
+    )
+    summary = run_local(
+        pipeline_file,
+        {
+            "source": source,
+            "model_name": model_name,
+            "alias": alias,
+            "version": str(version or ""),
+            "destination": destination,
+            "id_column": id_column,
+        },
+        settings,
+    )
+    return summary, batch_line(summary)
+
+
+def batch_line(summary: RunSummary) -> str:
+    """Rows scored, model version, where written, drift verdict — from the score step."""
+    meta = summary.step("score").metadata
+    local = summary.run_dir / "score-op" / "predictions"
+    where = f"{local}" + (f" and {meta['destination']}" if meta.get("destination") else "")
+    rows = meta.get("rows_scored")
+    return (
+        f"scored {int(rows) if rows is not None else '?'} rows with {meta.get('model_name')} "
+        f"v{meta.get('version')}; predictions: {where}; "
+        f"drift: {meta.get('drift_verdict')}"
+    )
