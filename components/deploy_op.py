@@ -21,15 +21,20 @@ def deploy_op(
     """Canary steps gated on measured health for the registered version `model_uri`
     (models:/name/N); `champion` moves at 100 %, a failed gate rolls back (and fails the run).
     The pipeline runs this step only under `deploy` and the register step's gate."""
+    from shipyard.local.rollout import LOCAL, local_deploy
     from shipyard.rollout.controller import RolloutPlan
     from shipyard.rollout.run import rollout_step
     from shipyard.steps.failure import record_failures
 
     record_failures()  # a failed rollout is one line for the caller, with its exit code
     plan = RolloutPlan(tuple(int(s) for s in canary_steps.split(",")), bake_seconds)
-    outcome = rollout_step(
-        model_uri, plan, deployment_mode, service_name, namespace, model_format, prometheus_url
-    ).summary()
+    if deployment_mode == LOCAL:  # the one-machine stand-in: the same controller and gates
+        report = local_deploy(model_uri, plan)
+    else:
+        report = rollout_step(
+            model_uri, plan, deployment_mode, service_name, namespace, model_format, prometheus_url
+        )
+    outcome = report.summary()
     with open(report.path, "w") as handle:
         handle.write(f"# Deploy\n\n{outcome}\n")
     return outcome

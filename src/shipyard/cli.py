@@ -84,8 +84,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Score a table with a registered model through the compiled batch pipeline."""
+    from shipyard.local.batch import run_batch_pipeline
     from shipyard.local.pipeline import format_summary
-    from shipyard.steps.score import run_batch_pipeline
 
     if args.compile or not args.pipeline_file.is_file():
         compile_pipeline(args.project, PIPELINES["batch"][0], args.pipeline_file)
@@ -350,7 +350,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         )
         return 0
     if args.local:
-        from shipyard.rollout.run import local_rollout
+        from shipyard.local.rollout import local_rollout
 
         report = local_rollout(args.version, plan, router_port=args.router_port)
     else:

@@ -14,12 +14,12 @@ from mlflow import MlflowClient
 
 from shipyard.cli import serve_sample
 from shipyard.local.pipeline import PipelineFailed, format_summary, run_local
+from shipyard.local.rollout import local_rollout
 from shipyard.local.servers import start_detector
 from shipyard.registry.client import CHAMPION
 from shipyard.registry.tracking import configure
 from shipyard.rollout.controller import RolloutPlan
 from shipyard.rollout.gates import Thresholds
-from shipyard.rollout.run import local_rollout
 from shipyard.settings import settings_for
 
 pytestmark = pytest.mark.e2e

@@ -5,21 +5,14 @@ MLflow alias ``champion`` moves to the version; on a failed gate it stays where 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
-from shipyard.errors import ConfigError, RolloutFailed, ServiceUnavailable
+from shipyard.errors import ConfigError, RolloutFailed
 from shipyard.model.ref import ModelRef
 from shipyard.rollout.controller import RolloutPlan, RolloutReport, Traffic, run_rollout
 from shipyard.rollout.health import HealthSource
 from shipyard.rollout.inference_service import Mode, ModelFormat, ModelVersion, ServiceOptions
 from shipyard.settings import Settings, get_settings
-
-if TYPE_CHECKING:
-    import threading
-
-    from shipyard.local.servers import LocalPredictor
-
-LOCAL = "Local"  # deployment_mode: no cluster, local predictors behind the local router
 
 
 def cluster_rollout(
@@ -102,6 +95,16 @@ def announced(
     return report
 
 
+def version_ref(model_uri: str) -> tuple[str, str]:
+    """The register step's ``model_uri`` output as (model name, version number)."""
+    ref = ModelRef.parse(model_uri)
+    if ref.version is None:
+        raise ConfigError(
+            f"{model_uri} names no version", hint="deploy takes register's model_uri output"
+        )
+    return ref.name, ref.version
+
+
 def rollout_step(
     model_uri: str,
     plan: RolloutPlan,
@@ -112,17 +115,11 @@ def rollout_step(
     prometheus_url: str,
     settings: Settings | None = None,
 ) -> RolloutReport:
-    """The deploy step: roll the register step's ``model_uri`` out on the cluster (KServe,
-    ``Serverless`` or ``RawDeployment``), or with ``Local`` as local predictors behind the
-    local router (kfp.local, the closed-loop demo) — the same controller and gates."""
-    ref = ModelRef.parse(model_uri)
-    if ref.version is None:
-        raise ConfigError(
-            f"{model_uri} names no version", hint="deploy takes register's model_uri output"
-        )
-    settings = (settings or get_settings()).model_copy(update={"model_name": ref.name})
-    if deployment_mode == LOCAL:
-        return local_rollout(ref.version, plan, settings, demo_traffic=True)
+    """The deploy step on a cluster: roll the register step's ``model_uri`` out with KServe
+    (``Serverless`` or ``RawDeployment``). ``Local`` (kfp.local, the closed-loop demo) is
+    ``local_deploy`` of the one-machine stand-ins: the same controller and gates."""
+    name, version = version_ref(model_uri)
+    settings = (settings or get_settings()).model_copy(update={"model_name": name})
     # ServiceOptions refuses any other mode or format (ConfigError)
     options = ServiceOptions(
         service_name,
@@ -130,7 +127,7 @@ def rollout_step(
         cast(Mode, deployment_mode),
         model_format=cast(ModelFormat, model_format),
     )
-    return cluster_rollout(ref.version, plan, options, prometheus_url, settings)
+    return cluster_rollout(version, plan, options, prometheus_url, settings)
 
 
 def export_for_stock_runtime(
@@ -176,87 +173,3 @@ def _custom_objects_api() -> Any:
                 "use --local without a cluster",
             ) from exc
     return client.CustomObjectsApi()
-
-
-def local_rollout(
-    version: str,
-    plan: RolloutPlan,
-    settings: Settings | None = None,
-    router_port: int | None = None,
-    demo_traffic: bool = True,
-) -> RolloutReport:
-    """Serve the champion (stable) and ``version`` (canary) as local predictors behind the
-    local router and roll out between them. With ``demo_traffic``, sample requests flow
-    through the router meanwhile (otherwise send your own to the printed URL)."""
-    import threading
-
-    from shipyard.local.router import LocalTraffic, start_router
-    from shipyard.local.servers import start_predictor, v2_request
-    from shipyard.registry.client import champion_version, load_registered
-    from shipyard.registry.tracking import configure
-    from shipyard.rollout.health import ScrapedHealth
-
-    settings = settings or get_settings()
-    name = settings.model_name
-    configure(settings)
-    from mlflow import MlflowClient
-
-    stable = champion_version(MlflowClient(), name)
-    if stable is None:
-        raise ConfigError(
-            f"{name} has no champion to compare with", hint="run the pipeline first (make run)"
-        )
-    if stable == version:
-        raise ConfigError(f"version {version} is already the champion")
-    logs = settings.home / "rollout"
-    logs.mkdir(parents=True, exist_ok=True)
-    servers = {}
-    stop = threading.Event()
-    try:
-        for v in (stable, version):
-            servers[v] = start_predictor(
-                ModelRef.of(name, v).uri,
-                "fraud",
-                logs / f"v{v}.log",
-                model_version=v,
-                role="stable" if v == stable else "canary",
-            )
-        router = start_router(
-            stable, servers[stable].base_url, logs / "router.log", port=router_port
-        )
-        servers["router"] = router
-        print(
-            f"router on {router.base_url} (v2: {router.base_url}/v2/models/fraud/infer); "
-            f"stable v{stable}, canary v{version}"
-        )
-        if demo_traffic:  # a holdout row the canary stored at training: any dataset
-            canary = load_registered(ModelRef.of(name, version), settings)
-            probes = canary.probes()
-            if probes is None:
-                raise ConfigError(
-                    f"{name} v{version} stored no probe rows to send",
-                    hint="send your own requests (demo_traffic off)",
-                )
-            body = v2_request(probes[0].head(1), canary.schema)
-            from shipyard.local.servers import LocalPredictor
-
-            client = LocalPredictor(router.process, router.base_url, "fraud", router.log)
-            threading.Thread(target=_demo_load, args=(client, body, stop), daemon=True).start()
-        traffic = LocalTraffic(
-            router.base_url, "fraud", {v: s.base_url for v, s in servers.items() if v != "router"}
-        )
-        health = ScrapedHealth("fraud", {v: (servers[v].base_url, None) for v in (stable, version)})
-        return promoting_rollout(version, traffic, health, plan, name, settings)
-    finally:
-        stop.set()
-        for server in servers.values():
-            server.stop()
-
-
-def _demo_load(client: LocalPredictor, body: dict, stop: threading.Event) -> None:
-    while not stop.is_set():
-        try:
-            client.infer(body)
-        except (OSError, ServiceUnavailable):
-            pass
-        stop.wait(0.02)

@@ -5,7 +5,7 @@ failed. So, in a task process, :func:`record_failures` (armed by ``shipyard.step
 catches the exception that ends the process: it writes ``error.json`` beside the task's
 ``executor_output.json`` (the error's class, its documented exit code, its message as one
 line, the traceback) and prints a Shipyard error as one line instead of a traceback (any other
-exception keeps Python's traceback). ``shipyard.local.pipeline`` reads the record back and raises
+exception keeps Python's traceback). The local pipeline runner reads the record back and raises
 ``PipelineFailed`` with the step, that line, the exit code, and where the step's log and
 report are. On Kubeflow the file lands in the executor's scratch folder and is harmless.
 """

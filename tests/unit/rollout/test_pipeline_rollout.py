@@ -1,10 +1,11 @@
-"""The deploy step's entry (``rollout_step``): the register step's model URI becomes a
-rollout of that version, for that model — on the cluster, or with ``Local`` behind the local
-router; anything but a registered version is refused before anything is asked."""
+"""The deploy step's entries (``rollout_step`` on a cluster, ``local_deploy`` for ``Local``):
+the register step's model URI becomes a rollout of that version, for that model; anything but
+a registered version is refused before anything is asked."""
 
 import pytest
 
 from shipyard.errors import ConfigError
+from shipyard.local import rollout as local
 from shipyard.rollout import run
 from shipyard.rollout.controller import RolloutPlan, RolloutReport
 
@@ -19,7 +20,6 @@ def test_the_version_and_model_of_the_uri_are_rolled_out_on_the_cluster(monkeypa
         return RolloutReport(version, "2", "promoted")
 
     monkeypatch.setattr(run, "cluster_rollout", fake_cluster_rollout)
-    monkeypatch.setattr(run, "local_rollout", lambda *a, **k: pytest.fail("went local"))
     report = run.rollout_step(
         "models:/credit/7", PLAN, "RawDeployment", "credit", "ml", "sklearn", "http://prom:9090"
     )
@@ -41,10 +41,15 @@ def test_local_mode_rolls_out_behind_the_local_router(monkeypatch):
         calls.append((version, plan, settings.model_name, demo_traffic))
         return RolloutReport(version, "1", "promoted")
 
-    monkeypatch.setattr(run, "local_rollout", fake_local_rollout)
+    monkeypatch.setattr(local, "local_rollout", fake_local_rollout)
     monkeypatch.setattr(run, "cluster_rollout", lambda *a, **k: pytest.fail("asked a cluster"))
-    run.rollout_step("models:/credit/7", PLAN, run.LOCAL, "credit", "ml", "shipyard", "")
+    local.local_deploy("models:/credit/7", PLAN)
     assert calls == [("7", PLAN, "credit", True)]
+
+
+def test_the_cluster_entry_refuses_local_mode():
+    with pytest.raises(ConfigError):
+        run.rollout_step("models:/credit/7", PLAN, local.LOCAL, "credit", "ml", "shipyard", "")
 
 
 @pytest.mark.parametrize(
@@ -57,6 +62,8 @@ def test_local_mode_rolls_out_behind_the_local_router(monkeypatch):
 )
 def test_refused_before_anything_is_asked(monkeypatch, uri, message):
     monkeypatch.setattr(run, "cluster_rollout", lambda *a, **k: pytest.fail("asked a cluster"))
-    monkeypatch.setattr(run, "local_rollout", lambda *a, **k: pytest.fail("went local"))
+    monkeypatch.setattr(local, "local_rollout", lambda *a, **k: pytest.fail("went local"))
     with pytest.raises(ConfigError, match=message):
         run.rollout_step(uri, PLAN, "Serverless", "credit", "ml", "shipyard", "")
+    with pytest.raises(ConfigError, match=message):
+        local.local_deploy(uri, PLAN)

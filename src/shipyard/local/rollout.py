@@ -1,0 +1,114 @@
+"""The local stand-in for a KServe canary: the champion (stable) and a new version (canary)
+as local predictors behind the local router, rolled out by the same controller and gates as
+on a cluster (``shipyard.rollout``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from shipyard.errors import ConfigError, ServiceUnavailable
+from shipyard.model.ref import ModelRef
+from shipyard.rollout.controller import RolloutPlan, RolloutReport
+from shipyard.rollout.run import promoting_rollout, version_ref
+from shipyard.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    import threading
+
+    from shipyard.local.servers import LocalPredictor
+
+LOCAL = "Local"  # deployment_mode: no cluster, local predictors behind the local router
+
+
+def local_deploy(
+    model_uri: str, plan: RolloutPlan, settings: Settings | None = None
+) -> RolloutReport:
+    """The deploy step with ``deployment_mode=Local``: the register step's ``model_uri`` out
+    against the champion, with sample traffic flowing meanwhile."""
+    name, version = version_ref(model_uri)
+    settings = (settings or get_settings()).model_copy(update={"model_name": name})
+    return local_rollout(version, plan, settings, demo_traffic=True)
+
+
+def local_rollout(
+    version: str,
+    plan: RolloutPlan,
+    settings: Settings | None = None,
+    router_port: int | None = None,
+    demo_traffic: bool = True,
+) -> RolloutReport:
+    """Serve the champion (stable) and ``version`` (canary) as local predictors behind the
+    local router and roll out between them. With ``demo_traffic``, sample requests flow
+    through the router meanwhile (otherwise send your own to the printed URL)."""
+    import threading
+
+    from shipyard.local.router import LocalTraffic, start_router
+    from shipyard.local.servers import start_predictor, v2_request
+    from shipyard.registry.client import champion_version, load_registered
+    from shipyard.registry.tracking import configure
+    from shipyard.rollout.health import ScrapedHealth
+
+    settings = settings or get_settings()
+    name = settings.model_name
+    configure(settings)
+    from mlflow import MlflowClient
+
+    stable = champion_version(MlflowClient(), name)
+    if stable is None:
+        raise ConfigError(
+            f"{name} has no champion to compare with", hint="run the pipeline first (make run)"
+        )
+    if stable == version:
+        raise ConfigError(f"version {version} is already the champion")
+    logs = settings.home / "rollout"
+    logs.mkdir(parents=True, exist_ok=True)
+    servers = {}
+    stop = threading.Event()
+    try:
+        for v in (stable, version):
+            servers[v] = start_predictor(
+                ModelRef.of(name, v).uri,
+                "fraud",
+                logs / f"v{v}.log",
+                model_version=v,
+                role="stable" if v == stable else "canary",
+            )
+        router = start_router(
+            stable, servers[stable].base_url, logs / "router.log", port=router_port
+        )
+        servers["router"] = router
+        print(
+            f"router on {router.base_url} (v2: {router.base_url}/v2/models/fraud/infer); "
+            f"stable v{stable}, canary v{version}"
+        )
+        if demo_traffic:  # a holdout row the canary stored at training: any dataset
+            canary = load_registered(ModelRef.of(name, version), settings)
+            probes = canary.probes()
+            if probes is None:
+                raise ConfigError(
+                    f"{name} v{version} stored no probe rows to send",
+                    hint="send your own requests (demo_traffic off)",
+                )
+            body = v2_request(probes[0].head(1), canary.schema)
+            from shipyard.local.servers import LocalPredictor
+
+            client = LocalPredictor(router.process, router.base_url, "fraud", router.log)
+            threading.Thread(target=_demo_load, args=(client, body, stop), daemon=True).start()
+        traffic = LocalTraffic(
+            router.base_url, "fraud", {v: s.base_url for v, s in servers.items() if v != "router"}
+        )
+        health = ScrapedHealth("fraud", {v: (servers[v].base_url, None) for v in (stable, version)})
+        return promoting_rollout(version, traffic, health, plan, name, settings)
+    finally:
+        stop.set()
+        for server in servers.values():
+            server.stop()
+
+
+def _demo_load(client: LocalPredictor, body: dict, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            client.infer(body)
+        except (OSError, ServiceUnavailable):
+            pass
+        stop.wait(0.02)
