@@ -12,10 +12,9 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from shipyard.cli import serve_sample
 from shipyard.local.pipeline import PipelineFailed, format_summary, run_local
 from shipyard.local.rollout import local_rollout
-from shipyard.local.servers import start_detector
+from shipyard.local.servers import serve_sample, start_detector
 from shipyard.registry.client import CHAMPION
 from shipyard.registry.tracking import configure
 from shipyard.rollout.controller import RolloutPlan

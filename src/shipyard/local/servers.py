@@ -172,3 +172,35 @@ def v2_request(frame: pd.DataFrame, schema: Schema, request_id: str = "sample") 
     from shipyard.serving.v2_inputs import request_body
 
     return request_body(frame, schema, request_id)
+
+
+def serve_sample(run_dir: Path, model_name: str) -> dict:
+    """Serve the champion on 127.0.0.1, answer one v2 request from the run's test rows, stop."""
+    import pandas as pd
+
+    from shipyard.data.schema import Schema
+    from shipyard.model.ref import ModelRef
+    from shipyard.settings import get_settings
+
+    source = ModelRef.champion(model_name).uri
+    rows = pd.read_parquet(run_dir / "ingest-op" / "test_data").head(3)
+    schema = Schema.load(run_dir / "validate-op" / "schema")
+    predictor = start_predictor(source, model_name, get_settings().home / "predictor.log")
+    try:
+        answer = predictor.infer(v2_request(rows, schema))
+    finally:
+        predictor.stop()
+    outputs = {o["name"]: o for o in answer["outputs"]}
+    proba = outputs.get("predict_proba")
+    shown = ""
+    if proba is not None:  # the probability of the predicted class, per row
+        k = proba["shape"][1]
+        shown = ", P(predicted)=" + str(
+            [round(max(proba["data"][i * k : (i + 1) * k]), 4) for i in range(len(rows))]
+        )
+    print(
+        f"served {source} (v{answer.get('model_version')}) at {predictor.base_url}; "
+        f"a v2 request of {len(rows)} rows answered: predict={outputs['predict']['data']}"
+        f"{shown}; server stopped"
+    )
+    return answer

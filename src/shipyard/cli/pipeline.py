@@ -1,0 +1,69 @@
+"""``shipyard compile`` and ``shipyard run``: the pipeline compiled, and run on kfp.local."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from shipyard.cli.common import PIPELINES, pipeline_arguments, pipeline_options
+from shipyard.kubeflow.pipeline_files import compile_pipeline
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    module, default = PIPELINES[args.pipeline]
+    print(compile_pipeline(args.project, module, args.output or default))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from shipyard.kubeflow.submit import pipeline_reads
+    from shipyard.local.pipeline import PipelineFailed, format_summary, run_local
+    from shipyard.preflight import check_services
+
+    pipeline, arguments = pipeline_arguments(args)
+    # MLflow and S3 before anything starts: one line and exit 3, not a step's traceback
+    check_services(reads=pipeline_reads(arguments))
+    try:
+        summary = run_local(args.pipeline_file, arguments)
+    except PipelineFailed as exc:  # the exit task still summed the run up
+        if exc.summary:
+            print(f"\nrun summary (Markdown): {exc.summary}", flush=True)
+        raise
+    print()
+    print(format_summary(summary))
+    if not args.no_serve:
+        from shipyard.settings import settings_for
+
+        model_name = settings_for(
+            str(arguments.get("model_name") or ""), str(arguments.get("source") or "")
+        ).model_name
+        from shipyard.local.servers import serve_sample
+
+        serve_sample(summary.run_dir, model_name)
+    return 0
+
+
+def register(sub: Any) -> None:
+    compile_ = sub.add_parser("compile", help="compile a pipeline to IR YAML")
+    compile_.add_argument(
+        "--pipeline",
+        choices=sorted(PIPELINES),
+        default="training",
+        help="training (default) or batch (batch scoring)",
+    )
+    compile_.add_argument(
+        "--output",
+        type=Path,
+        help="default build/training_pipeline.yaml or build/batch_scoring_pipeline.yaml",
+    )
+    compile_.set_defaults(func=cmd_compile)
+
+    run = sub.add_parser("run", help="run the compiled pipeline locally on kfp.local")
+    pipeline_options(run)
+    run.add_argument(
+        "--no-serve",
+        action="store_true",
+        help="do not end by serving the champion and answering a sample request",
+    )
+    run.set_defaults(func=cmd_run)
