@@ -11,7 +11,7 @@ PIPELINE := build/training_pipeline.yaml
 BATCH_PIPELINE := build/batch_scoring_pipeline.yaml
 ARGS ?=
 
-.PHONY: install install-vertex tools run demo-loop compile compile-vertex test test-fast bench bench-pipeline bench-serving bench-drift lint typecheck clean
+.PHONY: install install-vertex tools run demo-loop docs compile compile-vertex test test-fast bench bench-pipeline bench-serving bench-drift lint typecheck clean
 
 # Bytecode is compiled once here: where PYTHONDONTWRITEBYTECODE is set, every kfp.local task
 # would otherwise recompile MLflow, sklearn, ... from source (measured: +10 s per task).
@@ -21,6 +21,9 @@ install:  ## create .venv from the lock file (installs uv first if needed)
 
 install-vertex: install  ## add google-cloud-pipeline-components (+200 MB, seconds with a warm uv cache)
 	$(UV) sync --frozen --inexact --compile-bytecode --extra vertex
+
+docs: install  ## regenerate docs/settings.md from the Settings fields (a test checks it)
+	$(BIN)/python -m shipyard.settings > docs/settings.md
 
 compile: install  ## write the KFP IR YAML the Kubeflow Pipelines UI accepts (both pipelines)
 	$(BIN)/shipyard compile --pipeline training --output $(PIPELINE)

@@ -42,14 +42,20 @@ class Settings(BaseSettings):
         "s3://shipyard/mlflow): turns its mlflow-artifacts:/ URIs into the "
         "s3:// storageUri KServe reads.",
     )
-    experiment: str = "shipyard"
-    model_name: str = "shipyard-fraud"
+    experiment: str = Field("shipyard", description="MLflow experiment every run logs to.")
+    model_name: str = Field(
+        "shipyard-fraud",
+        description="Registered model name; when set it wins over the name derived from the "
+        "source file (`penguins.csv` → `penguins`). The synthetic default table keeps this one.",
+    )
 
     s3_endpoint: str | None = Field(None, description="host:port of MinIO/S3 for s3:// URIs.")
-    s3_access_key: str | None = None
-    s3_secret_key: SecretStr | None = None
+    s3_access_key: str | None = Field(None, description="S3 access key (a Secret on a cluster).")
+    s3_secret_key: SecretStr | None = Field(
+        None, description="S3 secret key (a Secret on a cluster; never logged)."
+    )
     s3_secure: bool = Field(False, description="Use TLS to reach the S3 endpoint.")
-    s3_region: str | None = None
+    s3_region: str | None = Field(None, description="S3 region, where the endpoint wants one.")
     s3_connect_timeout_seconds: float = Field(
         5.0, gt=0, description="Seconds to wait for the S3 endpoint to accept a connection."
     )
@@ -329,3 +335,32 @@ def model_name_for(source: str) -> str:
 def component_image() -> str:
     """The image KFP components run in: ``SHIPYARD_IMAGE`` at compile time, or the default."""
     return get_settings().image
+
+
+def reference_markdown() -> str:
+    """``docs/settings.md``: every setting with its variable, default and description, made
+    from the fields themselves so the reference cannot drift from the code (a unit test
+    compares the file with this; ``make docs`` rewrites it)."""
+    lines = [
+        "# Settings reference",
+        "",
+        "Generated from `shipyard.settings.Settings` by `make docs`; a test fails when it is",
+        "stale. Values come from (highest first) explicit arguments, `SHIPYARD_*` environment",
+        "variables, a TOML file named by `SHIPYARD_CONFIG` (the same names without the prefix),",
+        "then these defaults.",
+        "",
+        "| variable | default | meaning |",
+        "|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        default = field.get_default(call_default_factory=True)
+        shown = "–" if default is None else f"`{default}`"
+        if field.annotation is not None and "SecretStr" in str(field.annotation):
+            shown = "–" if default is None else "(secret)"
+        text = " ".join((field.description or "").split()).replace("|", "\\|")
+        lines.append(f"| `SHIPYARD_{name.upper()}` | {shown} | {text} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m shipyard.settings > docs/settings.md
+    print(reference_markdown(), end="")

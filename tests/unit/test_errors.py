@@ -1,4 +1,5 @@
-"""One mapping from error class to exit code (and HTTP status), and the README says the same."""
+"""One mapping from error class to exit code (and HTTP status), and docs/operations.md says
+the same."""
 
 import re
 
@@ -64,9 +65,9 @@ def test_one_line_folds_a_list_of_violations():
     assert len(one_line(ShipyardError("x" * 5000))) == 600
 
 
-def test_the_readme_exit_code_table_is_the_mapping():
-    """README's table lists each code with the classes that carry it."""
-    readme = (PROJECT / "README.md").read_text()
+def test_the_documented_exit_code_table_is_the_mapping():
+    """docs/operations.md's table lists each code with the classes that carry it."""
+    readme = (PROJECT / "docs" / "operations.md").read_text()
     table = readme[readme.index("| exit | meaning") :]
     rows = dict(re.findall(r"^\| (\d) \| (.+?) \|$", table[: table.index("\n\n")], re.M))
     for name in ("ConfigError", "ServiceUnavailable", "ShipyardError"):

@@ -48,3 +48,16 @@ def test_artifact_location_is_left_to_a_tracking_server(tmp_path):
         mlflow_artifact_location="s3://bucket/root",
     )
     assert explicit.artifact_location == "s3://bucket/root"
+
+
+def test_every_setting_is_described_and_the_reference_is_current():
+    """docs/settings.md is generated from the fields (`make docs`); a field without a
+    description, or a stale file, fails here."""
+    from pathlib import Path
+
+    from shipyard.settings import Settings, reference_markdown
+
+    missing = [name for name, field in Settings.model_fields.items() if not field.description]
+    assert not missing, f"settings without a description: {missing}"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "settings.md"
+    assert doc.read_text() == reference_markdown(), "docs/settings.md is stale: run make docs"
