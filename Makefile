@@ -47,11 +47,17 @@ tools:  ## install the monitoring binaries the tests start (as root, from Debian
 demo-loop: compile tools  ## the closed loop on this machine: alerts retrain, a local canary promotes
 	$(WITH_VENV) $(BIN)/shipyard demo-loop --pipeline-file $(PIPELINE) $(ARGS)
 
-test: install-vertex install-corpus tools  ## the whole test suite (with the Vertex variant's extra)
-	$(WITH_VENV) $(BIN)/python -m pytest
+# Tiers: test-fast is the inner loop (no server processes, no pipeline runs); test is every
+# tier, on two workers (pytest-xdist, one test file per worker at a time). Prometheus,
+# Alertmanager and PostgreSQL come from `make tools` (.ci/run calls it); without them the
+# tests that start them are skipped and say so.
+FAST_TIERS := tests/unit tests/components tests/pipelines tests/manifests
 
-test-fast: install  ## unit tests only
-	$(WITH_VENV) $(BIN)/python -m pytest tests/unit -q
+test: install-vertex install-corpus  ## the whole test suite, every tier, in parallel
+	$(WITH_VENV) $(BIN)/python -m pytest -n 2 --dist loadfile
+
+test-fast: install  ## the inner loop: unit, components, pipelines, manifests
+	$(WITH_VENV) $(BIN)/python -m pytest -q $(FAST_TIERS)
 
 bench: bench-pipeline bench-serving bench-drift  ## speed benchmarks (print numbers)
 

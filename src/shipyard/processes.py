@@ -74,18 +74,15 @@ def wait_for_http(
     """Poll ``url`` until it answers 200 (True) or ``timeout`` passes (False). Raises
     ``ChildProcessError`` as soon as ``process``, the server behind the URL, has exited."""
     import time
-    import urllib.request
+
+    from shipyard.http import status
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise ChildProcessError(f"exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except OSError:
-            pass
+        if status(url) == 200:
+            return True
         time.sleep(interval)
     return False
 

@@ -6,21 +6,18 @@ import argparse
 from typing import Any
 
 from shipyard.cli.common import champion_uri
-from shipyard.errors import ConfigError, ServiceUnavailable
+from shipyard.errors import ConfigError
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
     """Score a table against a model's detector, or print a running detector's latest."""
     import json
-    import urllib.request
 
     if args.url:
         url = f"{args.url.rstrip('/')}/v1/drift/{args.name}"
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                latest = json.loads(response.read())
-        except OSError as exc:
-            raise ServiceUnavailable(f"cannot reach the drift detector at {url}: {exc}") from exc
+        from shipyard.http import get_json
+
+        latest = get_json(url, what="the drift detector")
         print(json.dumps(latest, indent=2))
         result = latest.get("latest") or {}
         return 1 if result.get("is_drift") else 0

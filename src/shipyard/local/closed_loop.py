@@ -18,7 +18,6 @@ import secrets
 import sys
 import threading
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -307,12 +306,10 @@ def start_trigger(
 
 
 def _post(url: str, body: dict, token: str | None = None) -> dict:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers)
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
+    from shipyard.http import post_json
+
+    answer: dict = post_json(url, body, token=token, timeout=30)
+    return answer
 
 
 class _Traffic:

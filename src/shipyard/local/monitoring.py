@@ -14,13 +14,13 @@ import re
 import shutil
 import subprocess
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
 from shipyard.errors import ConfigError, ServiceUnavailable
+from shipyard.http import get_json
 from shipyard.processes import free_port, start_server, stop_process_group
 
 MANIFESTS = Path(__file__).resolve().parents[3] / "manifests" / "base"
@@ -193,8 +193,8 @@ def start_prometheus(
     if wait_for_targets:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            with urllib.request.urlopen(f"{server.url}/api/v1/targets", timeout=5) as response:
-                active = json.loads(response.read())["data"]["activeTargets"]
+            scraped = get_json(f"{server.url}/api/v1/targets", timeout=5, what="Prometheus")
+            active = scraped["data"]["activeTargets"]
             if active and all(t["health"] == "up" for t in active):
                 return server
             time.sleep(0.5)
@@ -207,6 +207,5 @@ def start_prometheus(
 
 def firing(prometheus: str) -> list[dict]:
     """The alerts Prometheus has firing now."""
-    with urllib.request.urlopen(f"{prometheus}/api/v1/alerts", timeout=5) as response:
-        alerts = json.loads(response.read())["data"]["alerts"]
+    alerts = get_json(f"{prometheus}/api/v1/alerts", timeout=5, what="Prometheus")["data"]["alerts"]
     return [a for a in alerts if a.get("state") == "firing"]

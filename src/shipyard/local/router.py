@@ -13,13 +13,12 @@ import argparse
 import contextlib
 import json
 import threading
-import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shipyard.errors import ConfigError, RolloutFailed, ServiceUnavailable
+from shipyard.errors import ConfigError, RolloutFailed
 from shipyard.processes import free_port, start_server, wait_for_http
 from shipyard.rollout.inference_service import check_percent
 
@@ -257,17 +256,14 @@ class LocalTraffic:
         self._call("PUT", asdict(split))
 
     def _call(self, method: str, body: dict | None = None) -> dict:
-        request = urllib.request.Request(
-            f"{self.router_url}/router/traffic",
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as response:
-                return json.loads(response.read())
-        except OSError as exc:
-            raise ServiceUnavailable(f"local router at {self.router_url}: {exc}") from exc
+        from shipyard.http import get_json, post_json
+
+        url, what = f"{self.router_url}/router/traffic", "the local router"
+        if body is None:
+            answer: dict = get_json(url, what=what)
+        else:
+            answer = post_json(url, body, method=method, what=what)
+        return answer
 
 
 if __name__ == "__main__":

@@ -6,12 +6,9 @@ request), ``shipyard serve --with-drift`` (predictor + drift detector) and the b
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import subprocess
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,13 +56,15 @@ class LocalPredictor:
         stop_process_group(self.process)
 
     def infer(self, body: dict) -> dict:
-        request = urllib.request.Request(
+        from shipyard.http import post_json
+
+        answer: dict = post_json(
             f"{self.base_url}/v2/models/{self.model_name}/infer",
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
+            body,
+            timeout=30,
+            what=f"the {self.model_name} predictor",
         )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read())
+        return answer
 
 
 def start_predictor(

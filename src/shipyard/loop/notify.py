@@ -14,19 +14,16 @@ queue drops the newest and counts it (``shipyard_notifications_dropped_total``).
 
 from __future__ import annotations
 
-import http.client
-import json
 import logging
 import queue
 import smtplib
 import threading
 import time
-import urllib.error
-import urllib.request
 from email.message import EmailMessage
 
 from prometheus_client import Counter
 
+from shipyard.errors import ServiceUnavailable
 from shipyard.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -69,13 +66,7 @@ class Notifier:
             try:
                 (self._webhook if channel == WEBHOOK else self._email)(title, text)
                 outcomes[channel] = "sent"
-            except (
-                OSError,
-                smtplib.SMTPException,
-                urllib.error.URLError,
-                http.client.HTTPException,
-                ValueError,
-            ) as exc:
+            except (OSError, smtplib.SMTPException, ServiceUnavailable, ValueError) as exc:
                 outcomes[channel] = "failed"
                 logger.warning("notification %s via %s failed: %s", event, channel, str(exc)[:300])
             NOTIFICATIONS.labels(channel, event, outcomes[channel]).inc()
@@ -84,16 +75,14 @@ class Notifier:
     def _webhook(self, title: str, text: str) -> None:
         url = self.settings.notify_webhook_url
         assert url is not None
-        body = json.dumps({"text": f"*{title}*\n{text}"}).encode()
-        request = urllib.request.Request(
+        from shipyard.http import request
+
+        request(  # a failure is a ServiceUnavailable naming the webhook, counted by the caller
             url.get_secret_value(),
-            data=body,
-            method="POST",
-            headers={"Content-Type": "application/json"},
+            {"text": f"*{title}*\n{text}"},
+            timeout=self.settings.notify_timeout_seconds,
+            what="the notification webhook",
         )
-        with urllib.request.urlopen(request, timeout=self.settings.notify_timeout_seconds) as r:
-            if r.status >= 300:
-                raise OSError(f"the webhook answered {r.status}")
 
     def _email(self, title: str, text: str) -> None:
         s = self.settings

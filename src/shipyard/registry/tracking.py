@@ -7,8 +7,6 @@ pipeline run's parent MLflow run by the tag ``shipyard.pipeline_run_id``.
 from __future__ import annotations
 
 import os
-import urllib.error
-import urllib.request
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,19 +41,17 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     if not uri.startswith(("http://", "https://")):
         return
     what = "start it, or unset SHIPYARD_MLFLOW_TRACKING_URI to use the local SQLite store"
+    from shipyard import http
+
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        status = exc.code
-    except (urllib.error.URLError, OSError) as exc:
-        reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-        if isinstance(reason, TimeoutError):
-            reason = f"no answer within {timeout:g} s"
-        elif isinstance(reason, OSError) and reason.strerror:
-            reason = reason.strerror.lower()
+        http.request(uri.rstrip("/") + "/health", timeout=timeout)
+        status = 200
+    except http.ErrorAnswer as exc:
+        status = exc.status
+    except ServiceUnavailable as exc:
         raise ServiceUnavailable(
-            f"cannot reach the MLflow tracking server at {uri}: {reason}", hint=what
+            f"cannot reach the MLflow tracking server at {uri}: {exc.message.rsplit(': ', 1)[-1]}",
+            hint=what,
         ) from exc
     if status != 200:
         raise ServiceUnavailable(

@@ -9,10 +9,8 @@ drift sidecar's ``shipyard_drift_is_drift``; both compute the p99 the way PromQL
 
 from __future__ import annotations
 
-import json
 import math
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -21,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from shipyard.errors import ServiceUnavailable
+from shipyard.http import get_json, get_text
 from shipyard.rollout.gates import Health
 
 REQUESTS = "shipyard_predictor_requests_total"
@@ -122,11 +121,7 @@ class ScrapedHealth:
 
 
 def _samples(base_url: str) -> Iterator[Sample]:
-    try:
-        with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
-            text = response.read().decode()
-    except OSError as exc:
-        raise ServiceUnavailable(f"cannot read metrics from {base_url}: {exc}") from exc
+    text = get_text(f"{base_url}/metrics", what="the metrics endpoint")
     for family in text_string_to_metric_families(text):
         yield from family.samples
 
@@ -179,11 +174,7 @@ class PrometheusHealth:
     def scalar(self, query: str) -> float | None:
         """The single value of an instant query; None when it returns no series (or NaN)."""
         url = f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
-        try:
-            with urllib.request.urlopen(url, timeout=10) as response:
-                answer = json.loads(response.read())
-        except OSError as exc:
-            raise ServiceUnavailable(f"cannot query Prometheus at {self.url}: {exc}") from exc
+        answer = get_json(url, what="Prometheus")
         if answer.get("status") != "success":
             raise ServiceUnavailable(f"Prometheus refused '{query}': {answer.get('error')}")
         result = answer["data"]["result"]

@@ -192,7 +192,7 @@ def test_the_cli_asks_a_running_server(service):
 
     answer = ask(service["base"], "fraud", "nightly check", Settings(trigger_token=TOKEN))
     assert answer == "triggered: nightly check"
-    with pytest.raises(ConfigError, match="answered 401"):
+    with pytest.raises(ConfigError, match="answered HTTP 401"):
         ask(service["base"], "fraud", "x", Settings(trigger_token="wrong"))
 
 
