@@ -8,7 +8,8 @@ from shipyard.model.ref import ModelRef
 from shipyard.registry.client import CHALLENGER, CHAMPION
 from shipyard.registry.tracking import configure
 from shipyard.settings import Settings, settings_for
-from shipyard.steps.register import gate, register
+from shipyard.steps.gate import gate
+from shipyard.steps.register import register
 from support import free_port
 
 
@@ -139,7 +140,7 @@ def test_gate_margin_zero_means_not_worse():
 
 
 def test_gate_follows_the_metrics_direction():
-    from shipyard.steps.register import parse_floors
+    from shipyard.steps.gate import parse_floors
 
     assert parse_floors("", "regression") == {}  # fixed floors are the user's choice
     floors = {"r2": 0.0}
