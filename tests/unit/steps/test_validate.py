@@ -7,7 +7,9 @@ from shipyard.data.schema import infer_schema
 from shipyard.data.split import split_frame
 from shipyard.data.synthetic import generate_transactions
 from shipyard.errors import SchemaError, ValidationFailed
-from shipyard.steps.validate import SKEW_ALPHA, validate, validate_frames
+from shipyard.steps.checks import validate_frames
+from shipyard.steps.validate import validate
+from shipyard.steps.validation_report import SKEW_ALPHA
 
 
 @pytest.fixture(scope="module")
