@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from shipyard.errors import ConfigError
+from shipyard.rollout.inference_service import DEFAULT_SERVICE
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:
@@ -85,7 +86,7 @@ def register(sub: Any) -> None:
     rollout.add_argument("--max-p99-ratio", type=float, default=1.5)
     rollout.add_argument("--min-requests", type=int, default=20)
     rollout.add_argument("--no-drift-gate", action="store_true")
-    rollout.add_argument("--name", default="fraud", help="InferenceService name")
+    rollout.add_argument("--name", default=DEFAULT_SERVICE, help="InferenceService name")
     rollout.add_argument("--namespace", default="shipyard")
     rollout.add_argument(
         "--mode",

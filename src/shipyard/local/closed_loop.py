@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ConfigError
+from shipyard.rollout.inference_service import DEFAULT_SERVICE
 from shipyard.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -196,7 +197,7 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
         children.append(detector)
         predictor = start_predictor(
             ref.uri,
-            "fraud",
+            DEFAULT_SERVICE,
             folder / "predictor.log",
             model_version=old,
             logger_url=f"{detector.base_url}/v1/models/{DETECTOR_NAME}:predict",

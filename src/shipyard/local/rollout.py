@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from shipyard.errors import ConfigError, ServiceUnavailable
 from shipyard.model.ref import ModelRef
 from shipyard.rollout.controller import RolloutPlan, RolloutReport
+from shipyard.rollout.inference_service import DEFAULT_SERVICE
 from shipyard.rollout.run import promoting_rollout, version_ref
 from shipyard.settings import Settings, get_settings
 
@@ -68,7 +69,7 @@ def local_rollout(
         for v in (stable, version):
             servers[v] = start_predictor(
                 ModelRef.of(name, v).uri,
-                "fraud",
+                DEFAULT_SERVICE,
                 logs / f"v{v}.log",
                 model_version=v,
                 role="stable" if v == stable else "canary",
@@ -92,12 +93,16 @@ def local_rollout(
             body = v2_request(probes[0].head(1), canary.schema)
             from shipyard.local.servers import LocalPredictor
 
-            client = LocalPredictor(router.process, router.base_url, "fraud", router.log)
+            client = LocalPredictor(router.process, router.base_url, DEFAULT_SERVICE, router.log)
             threading.Thread(target=_demo_load, args=(client, body, stop), daemon=True).start()
         traffic = LocalTraffic(
-            router.base_url, "fraud", {v: s.base_url for v, s in servers.items() if v != "router"}
+            router.base_url,
+            DEFAULT_SERVICE,
+            {v: s.base_url for v, s in servers.items() if v != "router"},
         )
-        health = ScrapedHealth("fraud", {v: (servers[v].base_url, None) for v in (stable, version)})
+        health = ScrapedHealth(
+            DEFAULT_SERVICE, {v: (servers[v].base_url, None) for v in (stable, version)}
+        )
         return promoting_rollout(version, traffic, health, plan, name, settings)
     finally:
         stop.set()

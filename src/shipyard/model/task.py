@@ -113,11 +113,6 @@ def encode_labels(labels: pd.Series, classes: list[Any]) -> np.ndarray:
     return codes
 
 
-def decode_labels(codes: np.ndarray, classes: list[Any]) -> np.ndarray:
-    """The user's labels for class indices, in their own type (int, bool or str)."""
-    return class_array(classes)[codes]
-
-
 def class_array(classes: list[Any]) -> np.ndarray:
     """``classes`` as a numpy array of their own type: int64, bool, or object for text."""
     if all(isinstance(c, bool) for c in classes):

@@ -148,12 +148,3 @@ class DriftMonitor:
     def buffered(self) -> int:
         with self._lock:
             return self._size
-
-    def wait_for(self, windows: int, timeout: float = 30.0) -> bool:
-        """True once ``windows`` windows were scored or failed (tests and demos wait on it)."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.scored + self.errors >= windows:
-                return True
-            time.sleep(0.05)
-        return False

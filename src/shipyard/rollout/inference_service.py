@@ -50,9 +50,12 @@ class ModelVersion:
         return ModelRef.of(self.model, self.version)
 
 
+DEFAULT_SERVICE = "fraud"  # the InferenceService (and local v2 path) name unless told otherwise
+
+
 @dataclass
 class ServiceOptions:
-    name: str = "fraud"
+    name: str = DEFAULT_SERVICE
     namespace: str = "shipyard"
     mode: Mode = "Serverless"
     runtime: str = "shipyard-predictor"  # the ServingRuntime in manifests/base
