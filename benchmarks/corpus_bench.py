@@ -200,7 +200,7 @@ def read_steps(run_dir: Path | None) -> dict[str, dict[str, Any]]:
     """Each finished step's outputs and metadata, by step name."""
     if run_dir is None:
         return {}
-    from shipyard.local.pipeline import read_steps as read
+    from shipyard.local.outputs import read_steps as read
 
     try:
         return {step.name: step.metadata for step in read(run_dir)}

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from shipyard.local.pipeline import PipelineFailed, format_summary, run_local
+from shipyard.local.outputs import format_summary
+from shipyard.local.pipeline import PipelineFailed, run_local
 from shipyard.local.rollout import local_rollout
 from shipyard.local.servers import serve_sample, start_detector
 from shipyard.registry.client import CHAMPION

@@ -51,7 +51,8 @@ def cmd_demo_loop(args: argparse.Namespace) -> int:
     import signal
 
     from shipyard.local.closed_loop import LoopOptions, run_loop
-    from shipyard.local.pipeline import format_summary, run_local
+    from shipyard.local.outputs import format_summary
+    from shipyard.local.pipeline import run_local
     from shipyard.settings import get_settings
 
     # SIGTERM as Ctrl-C: the demo's servers are stopped by PID on the way out either way.

@@ -18,7 +18,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from shipyard.kubeflow.submit import pipeline_reads
-    from shipyard.local.pipeline import PipelineFailed, format_summary, run_local
+    from shipyard.local.outputs import format_summary
+    from shipyard.local.pipeline import PipelineFailed, run_local
     from shipyard.preflight import check_services
 
     pipeline, arguments = pipeline_arguments(args)

@@ -13,7 +13,7 @@ from shipyard.kubeflow.pipeline_files import compile_pipeline
 def cmd_score(args: argparse.Namespace) -> int:
     """Score a table with a registered model through the compiled batch pipeline."""
     from shipyard.local.batch import run_batch_pipeline
-    from shipyard.local.pipeline import format_summary
+    from shipyard.local.outputs import format_summary
 
     if args.compile or not args.pipeline_file.is_file():
         compile_pipeline(args.project, PIPELINES["batch"][0], args.pipeline_file)

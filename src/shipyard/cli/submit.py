@@ -10,7 +10,7 @@ from shipyard.cli.common import pipeline_arguments, pipeline_options
 
 def cmd_submit(args: argparse.Namespace) -> int:
     from shipyard.kubeflow.submit import submit
-    from shipyard.local.pipeline import format_summary
+    from shipyard.local.outputs import format_summary
 
     _, arguments = pipeline_arguments(args)
     result = submit(

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shipyard.local.pipeline import RunSummary
+from shipyard.local.outputs import RunSummary
 from shipyard.settings import Settings, get_settings
 from shipyard.steps.score import preflight
 

@@ -298,8 +298,9 @@ def serve_detector(
     **server_kwargs: Any,
 ) -> None:
     """Load the drift detector (verified) and serve it until SIGTERM/SIGINT; its write
-    paths are guarded by ``detector.IngestGuard`` (tokens, loopback, back-pressure)."""
-    from shipyard.monitoring.detector import DriftDetectorModel, IngestGuard, sidecar_routes
+    paths are guarded by ``sidecar.IngestGuard`` (tokens, loopback, back-pressure)."""
+    from shipyard.monitoring.detector import DriftDetectorModel
+    from shipyard.monitoring.sidecar import IngestGuard, sidecar_routes
 
     model = DriftDetectorModel(name, source, monitor_settings)
     server = ShipyardModelServer(

@@ -4,14 +4,8 @@ import pytest
 from kfp import components
 
 from shipyard.errors import ConfigError
-from shipyard.local.pipeline import (
-    RunSummary,
-    coerce_arguments,
-    failed_step,
-    format_summary,
-    pipeline_steps,
-    read_steps,
-)
+from shipyard.local.outputs import RunSummary, format_summary, read_steps
+from shipyard.local.pipeline import coerce_arguments, failed_step, pipeline_steps
 
 
 def test_failed_step_from_kfp_local_messages():
