@@ -252,7 +252,44 @@ def infer_schema(
                     trained_with_nulls=nullable,
                 )
             )
-    return Schema(columns=columns, target=target, inferred=True)
+    return Schema(columns=_keep_an_only_index(columns, frame, ignore), target=target, inferred=True)
+
+
+ID_KEPT = (
+    "ID-like (a distinct integer in every row) but kept: nothing else is left to learn from "
+    "(an index, a year or an integer date orders the rows)"
+)
+
+
+def _keep_an_only_index(
+    columns: list[Column], frame: pd.DataFrame, ignore: list[str] | tuple[str, ...]
+) -> list[Column]:
+    """When leaving out ID-like columns would leave no feature at all, the integer ones stay
+    as numeric features: on a table of (date as an integer, value) the ordering column is
+    the only signal, and a run without features could only fail."""
+    if any(c.kind in (NUMERIC, CATEGORICAL, DATETIME) for c in columns):
+        return columns
+    kept = []
+    for column in columns:
+        series = frame[column.name]
+        if (
+            column.kind == IGNORED
+            and column.name not in ignore
+            and (column.note or "").startswith("ID-like")
+            and pd.api.types.is_integer_dtype(series)
+        ):
+            column = Column(
+                column.name,
+                NUMERIC,
+                str(series.dtype),
+                True,
+                min=_float(series.min()),
+                max=_float(series.max()),
+                trained_with_nulls=bool(series.isna().any()),
+                note=ID_KEPT,
+            )
+        kept.append(column)
+    return kept
 
 
 def unusable(series: pd.Series, max_categories: int = 100) -> str | None:

@@ -109,6 +109,9 @@ class ValidationReport:
                 + ", ".join(f"`{n}`" for n in schema.datetimes),
                 "",
             ]
+        kept = [c for c in schema.columns if c.kind != "ignored" and c.note]
+        if kept:
+            lines += [f"**Kept as a feature:** `{c.name}`: {c.note}" for c in kept] + [""]
         if schema.ignored:
             lines += ["## Columns not used as features", "", "| column | why |", "|---|---|"]
             lines += [f"| {c.name} | {c.note} |" for c in schema.ignored]

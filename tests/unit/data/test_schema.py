@@ -115,3 +115,19 @@ def test_malformed_declared_schema(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(SchemaError, match="cannot read schema"):
         Schema.load(tmp_path / "bad.json")
+
+
+def test_an_integer_index_is_kept_when_it_is_the_only_column_left():
+    """(integer date, value), as a time series is often exported: the ID-like column is the
+    only thing to learn from, so it stays a numeric feature, with a note; beside other
+    features it is still left out."""
+    import pandas as pd
+
+    from shipyard.data.schema import ID_KEPT, IGNORED, NUMERIC, infer_schema
+
+    frame = pd.DataFrame({"date": range(19580329, 19580329 + 60), "co2": range(60)})
+    [date] = [c for c in infer_schema(frame, "co2").columns if c.name == "date"]
+    assert (date.kind, date.note) == (NUMERIC, ID_KEPT)
+    frame["other"] = [1.5, 2.5] * 30
+    [date] = [c for c in infer_schema(frame, "co2").columns if c.name == "date"]
+    assert date.kind == IGNORED and date.note.startswith("ID-like")
