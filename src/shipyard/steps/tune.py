@@ -375,7 +375,7 @@ def _stored_evaluation(model: LoadedModel, split: Split) -> Evaluation:
 
     return evaluate(
         split.y_test_labels.to_numpy(),
-        model.scores(split.x_test),
+        model.scores(split.raw_test),  # raw: the model encodes its own inputs (dates too)
         model.threshold,
         model.classes,
         model.task,

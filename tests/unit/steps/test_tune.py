@@ -139,3 +139,42 @@ def test_cv_folds_ignores_what_is_not_a_fold_count(small_data, bad):
     schema = Schema.load(small_data["schema"])
     schema.extra = {"cv_folds": bad}
     assert cv_folds(schema, 4) == 4
+
+
+def test_a_baseline_that_wins_is_scored_on_the_raw_test_rows(tmp_path):
+    """When the train step's model wins, its stored evaluation scores the test rows as the
+    table holds them: a date feature is expanded by the model itself (a 560-row table of
+    stock prices by date crashed here)."""
+    import pandas as pd
+
+    from shipyard.data.schema import infer_schema
+    from shipyard.model.bundle import load_bundle
+    from shipyard.steps.train import load_split, train
+    from shipyard.steps.tune import _stored_evaluation
+
+    days = pd.date_range("2000-01-01", periods=300, freq="7D")
+    frame = pd.DataFrame(
+        {
+            "symbol": ["A", "B", "C"] * 100,
+            "date": days.strftime("%Y-%m-%d"),
+            "price": [float(i % 37) + (i % 3) * 5 for i in range(300)],
+        }
+    )
+    frame.iloc[:240].to_parquet(tmp_path / "train.parquet")
+    frame.iloc[240:].to_parquet(tmp_path / "test.parquet")
+    schema = infer_schema(frame.iloc[:240], "price")
+    assert schema.datetimes == ["date"]
+    schema.save(tmp_path / "schema.json")
+    result = train(
+        tmp_path / "train.parquet",
+        tmp_path / "test.parquet",
+        tmp_path / "schema.json",
+        tmp_path / "bundle",
+        "linear",
+        {},
+        threshold=None,
+        pipeline_run_id="tune-raw",
+    )
+    split = load_split(tmp_path / "train.parquet", tmp_path / "test.parquet", schema)
+    stored = _stored_evaluation(load_bundle(result.bundle_dir), split)
+    assert stored.metrics["rmse"] == pytest.approx(result.evaluation.metrics["rmse"])
