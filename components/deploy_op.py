@@ -29,12 +29,12 @@ def deploy_op(
     record_failures()  # a failed rollout is one line for the caller, with its exit code
     plan = RolloutPlan(tuple(int(s) for s in canary_steps.split(",")), bake_seconds)
     if deployment_mode == LOCAL:  # the one-machine stand-in: the same controller and gates
-        report = local_deploy(model_uri, plan)
+        rolled = local_deploy(model_uri, plan)
     else:
-        report = rollout_step(
+        rolled = rollout_step(
             model_uri, plan, deployment_mode, service_name, namespace, model_format, prometheus_url
         )
-    outcome = report.summary()
+    outcome = rolled.summary()
     with open(report.path, "w") as handle:
         handle.write(f"# Deploy\n\n{outcome}\n")
     return outcome

@@ -57,7 +57,7 @@ def test_fraud_pipeline_registers_a_champion_then_gates_a_challenger(pipeline_fi
     summary = first.summary_markdown.read_text()
     run_id = decision["lineage"]["shipyard.pipeline_run_id"]
     assert summary.startswith(f"# Pipeline finished: e2e-fraud (run {run_id}), v1 promoted")
-    assert "**Decision:** v1 promoted: first model" in summary
+    assert "**Decision:** v1 promoted: first version: beats guessing" in summary
     assert "| deploy | skipped: deploy is off |" in summary
     assert f"roc_auc={tune['roc_auc']:.3f}" in summary
     assert first.step("summary").metrics["state"] == "SUCCEEDED"

@@ -36,8 +36,15 @@ def drift_server(tmp_path_factory, shipyard_home):
     reference = generate_transactions(5000, seed=1)
     schema = infer_schema(reference, "is_fraud")
     folder = DriftDetector.fit(reference, schema).save(tmp_path_factory.mktemp("det") / "d")
-    server = start_detector(str(folder), "drift", shipyard_home / "drift.log", window_size=400)
-    yield {"base": server.base_url, "schema": schema}
+    label_token = "fixture-label-t0ken"  # labels are on, behind their own token
+    server = start_detector(
+        str(folder),
+        "drift",
+        shipyard_home / "drift.log",
+        window_size=400,
+        env={"SHIPYARD_LABEL_TOKEN": label_token},
+    )
+    yield {"base": server.base_url, "schema": schema, "label_token": label_token}
     server.stop()
 
 

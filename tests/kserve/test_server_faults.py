@@ -85,13 +85,14 @@ def test_deep_nesting_in_the_binary_extension_header_is_400(predictor_server):
 
 @pytest.mark.parametrize("body", [nested(), deep_object()], ids=["array", "object"])
 def test_deep_nesting_is_400_on_the_sidecar_labels_route(drift_server, body):
-    status, answer = send(f"{drift_server['base']}/v1/labels/drift", body, JSON)
+    headers = {**JSON, "Authorization": f"Bearer {drift_server['label_token']}"}
+    status, answer = send(f"{drift_server['base']}/v1/labels/drift", body, headers)
     assert status == 400, answer
     assert answer["error"] == (
         "invalid labels: malformed JSON: the labels body is nested more than 1024 levels deep"
     )
     status, answer = send(
-        f"{drift_server['base']}/v1/labels/drift", b'{"labels": [', JSON
+        f"{drift_server['base']}/v1/labels/drift", b'{"labels": [', headers
     )  # malformed, not deep: still named
     assert status == 400 and answer["error"].startswith(
         "invalid labels: malformed JSON in the labels body"
@@ -99,8 +100,11 @@ def test_deep_nesting_is_400_on_the_sidecar_labels_route(drift_server, body):
 
 
 def test_deep_nesting_is_400_on_the_sidecar_event_route(drift_server):
+    import os
+
     headers = {
         **JSON,
+        "Authorization": f"Bearer {os.environ['SHIPYARD_INGEST_TOKEN']}",  # the predictor's
         "ce-specversion": "1.0",
         "ce-id": "deep",
         "ce-source": "http://localhost:9081/",
