@@ -242,6 +242,7 @@ def finalists(
     return unique
 
 
+@limited_threads()  # BLAS/OpenMP pools held to our thread budget for the whole search
 def tune(
     train_path: str | Path,
     test_path: str | Path,
@@ -261,43 +262,6 @@ def tune(
 ) -> ModelResult:
     """Search each family within the budget (``model_types`` "auto" and ``n_candidates`` 0
     size it to the table), re-score the finalists on the same folds, finalize the best."""
-    with limited_threads():
-        return _tune(
-            train_path,
-            test_path,
-            schema_path,
-            baseline_dir,
-            model_dir,
-            baseline_uri,
-            baseline_run_id,
-            model_types,
-            n_candidates,
-            cv,
-            threshold,
-            seed,
-            pipeline_run_id,
-            settings,
-            metric,
-        )
-
-
-def _tune(
-    train_path: str | Path,
-    test_path: str | Path,
-    schema_path: str | Path,
-    baseline_dir: str | Path,
-    model_dir: str | Path,
-    baseline_uri: str,
-    baseline_run_id: str,
-    model_types: str,
-    n_candidates: int,
-    cv: int,
-    threshold: float | None,
-    seed: int,
-    pipeline_run_id: str,
-    settings: Settings | None,
-    metric: str,
-) -> ModelResult:
     import mlflow
     from sklearn.model_selection import KFold, StratifiedKFold
 
