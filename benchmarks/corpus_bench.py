@@ -42,7 +42,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from corpus.tables import BY_NAME, TABLES, TableSpec, export  # noqa: E402
+from corpus.tables import BY_NAME, FRESH, TABLES, TableSpec, export  # noqa: E402
 
 # Library advice that would bury the table (MLflow's type-hint hint, R² on one row).
 warnings.filterwarnings("ignore", category=UserWarning, module=r"(mlflow|sklearn)(\..*)?")
@@ -76,6 +76,8 @@ class Result:
     hgb: float | None = None
     hgb_r2: float | None = None
     floor_met: bool | None = None
+    hgb_all: float | None = None  # the peer also reading row-number columns
+    floor_met_all: bool | None = None
     served_eq_registered: bool | None = None
     served_detail: str = ""
     train_rows: int | None = None
@@ -276,13 +278,35 @@ def hgb_features(train: pd.DataFrame, test: pd.DataFrame) -> tuple[pd.DataFrame,
     return pd.DataFrame(keep_train), pd.DataFrame(keep_test)
 
 
+def row_numbers(train: pd.DataFrame, test: pd.DataFrame) -> list[str]:
+    """Integer columns that number the rows (distinct, consecutive over the whole table):
+    R's ``rownames``, pandas' ``Unnamed: 0``. Several tables ship sorted by their label, so
+    a peer reading the row number learns the sort order, which no production row has."""
+    numbered = []
+    for name in train.columns:
+        values = pd.concat([train[name], test[name]])
+        if not pd.api.types.is_integer_dtype(values) or values.isna().any():
+            continue
+        if values.nunique() == len(values) and values.max() - values.min() + 1 == len(values):
+            numbered.append(name)
+    return numbered
+
+
 def hgb_baseline(
-    train: pd.DataFrame, test: pd.DataFrame, target: str, task: str
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    target: str,
+    task: str,
+    with_row_numbers: bool = False,
 ) -> tuple[float | None, float | None]:
-    """HistGradientBoosting with defaults on the run's split: (primary metric, r2)."""
+    """HistGradientBoosting with defaults on the run's split: (primary metric, r2); without
+    row-number columns unless asked."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.metrics import f1_score, mean_squared_error, r2_score, roc_auc_score
 
+    if not with_row_numbers:
+        numbered = [c for c in row_numbers(train, test) if c != target]
+        train, test = train.drop(columns=numbered), test.drop(columns=numbered)
     train = train[train[target].notna()]
     test = test[test[target].notna()]
     x_train, x_test = hgb_features(train.drop(columns=[target]), test.drop(columns=[target]))
@@ -486,18 +510,20 @@ def summary_line(results: list[Result]) -> str:
     total = len(results)
     champions = sum(r.status == "champion" for r in results)
     floors = sum(bool(r.floor_met) for r in results)
+    floors_all = sum(bool(r.floor_met_all) for r in results)
     served = sum(bool(r.served_eq_registered) for r in results)
     biased = sum(bool(r.biased_holdout) for r in results)
     wall = sum(r.wall_s for r in results)
     return (
-        f"finished with champion {champions}/{total}; quality floor met {floors}/{total}; "
+        f"finished with champion {champions}/{total}; quality floor met {floors}/{total} "
+        f"({floors_all}/{total} against a peer that also reads row numbers); "
         f"served==registered {served}/{total}; biased holdout {biased}; "
         f"pipeline wall time {wall / 60:.1f} min"
     )
 
 
 HEADER = ("table", "rows", "task", "status", "wall s", "metric", "champion", "HGB", "floor")
-HEADER += ("served", "failed step: reason")
+HEADER += ("HGB+row no.", "served", "failed step: reason")
 
 
 def row_cells(r: Result) -> list[str]:
@@ -513,6 +539,7 @@ def row_cells(r: Result) -> list[str]:
         fmt(r.champion),
         fmt(r.hgb),
         fmt(r.floor_met),
+        fmt(r.hgb_all) + ("" if r.floor_met_all is None or r.floor_met_all else " (missed)"),
         fmt(r.served_eq_registered),
         why,
     ]
@@ -520,7 +547,7 @@ def row_cells(r: Result) -> list[str]:
 
 def print_row(r: Result) -> None:
     cells = row_cells(r)
-    widths = (22, 6, 10, 12, 5, 8, 8, 8, 5, 6)
+    widths = (22, 6, 10, 12, 5, 8, 8, 8, 5, 16, 6)
     line = " ".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=False))
     print(f"{line} {cells[-1][:160]}", flush=True)
 
@@ -554,6 +581,11 @@ def write_markdown(results: list[Result], path: Path, command: str) -> None:
         "`HistGradientBoosting{Classifier,Regressor}` (defaults, text as categories) trained "
         "and scored on the same split the run made: ROC AUC (binary), macro F1 (multiclass), "
         "RMSE (regression). *floor*: AUC ≥ HGB − 0.01, macro F1 ≥ HGB − 0.02, RMSE ≤ 1.05 × HGB.",
+        "- The HGB peer leaves out row-number columns (integers distinct and consecutive over "
+        "the table, such as R's `rownames`): several tables ship sorted by their label, so the "
+        "row number leaks the label on a random split and no production row has one. *HGB+row "
+        "no.* is the same peer reading them too, shown for honesty; Shipyard leaves ID-like "
+        "columns out by design.",
         "- *task*: what the run decided; in parentheses the corpus's own label kind where the "
         "run stopped before deciding (the HGB baseline then uses that).",
         "- *biased holdout* counts runs whose test fraction is off 0.2 by more than one row per "
@@ -596,6 +628,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--markdown", type=Path, default=ROOT / "docs" / "corpus.md")
     parser.add_argument("--no-serve-check", action="store_true", help="skip served==registered")
     parser.add_argument("--list", action="store_true", help="list the tables and exit")
+    parser.add_argument(
+        "--fresh", action="store_true", help="the fresh tables, added after the defaults were set"
+    )
     parser.add_argument("--pipeline-file", type=Path, default=PIPELINE, help="compiled IR YAML")
     return parser.parse_args(argv)
 
@@ -603,7 +638,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    specs = TABLES
+    specs = FRESH if args.fresh else TABLES
     if args.tables:
         unknown = [n for n in args.tables.split(",") if n not in BY_NAME]
         if unknown:
@@ -635,7 +670,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{len(specs)} tables, one home {home}, timeout {args.timeout:g} s each", flush=True)
     print(
         " ".join(
-            f"{h:<{w}}" for h, w in zip(HEADER, (22, 6, 10, 12, 5, 8, 8, 8, 5, 6, 0), strict=True)
+            f"{h:<{w}}"
+            for h, w in zip(HEADER, (22, 6, 10, 12, 5, 8, 8, 8, 5, 16, 6, 0), strict=True)
         )
     )
     results: list[Result] = []
@@ -655,9 +691,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             try:
                 result.hgb, result.hgb_r2 = hgb_baseline(train, test, spec.target, task)
+                result.hgb_all, _ = hgb_baseline(train, test, spec.target, task, True)
             except Exception as exc:  # noqa: BLE001 - a baseline that fails is reported
                 result.served_detail = f"HGB failed: {type(exc).__name__}: {str(exc)[:150]}; "
             result.floor_met = floor_met(task, result.champion, result.hgb)
+            result.floor_met_all = floor_met(task, result.champion, result.hgb_all)
             if result.model_uri and not args.no_serve_check:
                 ok, detail = served_check(
                     result.model_uri, test, spec.target, task, home, logs, spec.name

@@ -36,6 +36,7 @@ TOLERANCE = 1e-6  # the parity contract: served probabilities within this of the
 class CompiledModel:
     numeric: list[str]
     numeric_fill: np.ndarray
+    indicators: np.ndarray  # which numeric columns get a missing-indicator column after them
     mean: np.ndarray
     scale: np.ndarray
     categorical: list[str]
@@ -52,7 +53,9 @@ class CompiledModel:
             missing = np.isnan(block)
             if missing.any():
                 block = np.where(missing, self.numeric_fill, block)
-            out[:, : len(self.numeric)] = (block - self.mean) / self.scale
+            if len(self.indicators):
+                block = np.hstack([block, missing[:, self.indicators]])
+            out[:, : block.shape[1]] = (block - self.mean) / self.scale
         row_index = np.arange(rows)
         for name, fill, index, offset in zip(
             self.categorical, self.categorical_fill, self.category_index, self.offsets, strict=True
@@ -131,7 +134,7 @@ def _compile(pipeline: Any, schema: Schema) -> CompiledModel | None:
     if not isinstance(pre, ColumnTransformer):
         return None
     numeric, categorical = [], []
-    fill_num = mean = scale = np.zeros(0)
+    fill_num = mean = scale = indicators = np.zeros(0, dtype=np.int64)
     fill_cat: list[str] = []
     index: list[dict[str, int]] = []
     offsets: list[int] = []
@@ -147,11 +150,18 @@ def _compile(pipeline: Any, schema: Schema) -> CompiledModel | None:
         if name == "numeric" and isinstance(last, StandardScaler) and width == 0:
             numeric = list(columns)
             fill_num = np.asarray(imputer.statistics_, dtype=np.float64)
-            mean = last.mean_ if last.with_mean else np.zeros(len(numeric))
-            scale = last.scale_ if last.with_std else np.ones(len(numeric))
-            if len(fill_num) != len(numeric):
+            if imputer.add_indicator and imputer.indicator_.features != "missing-only":
                 return None
-            width = len(numeric)
+            indicators = (
+                np.asarray(imputer.indicator_.features_, dtype=np.int64)
+                if imputer.add_indicator
+                else np.zeros(0, dtype=np.int64)
+            )
+            width = len(numeric) + len(indicators)
+            mean = last.mean_ if last.with_mean else np.zeros(width)
+            scale = last.scale_ if last.with_std else np.ones(width)
+            if len(fill_num) != len(numeric) or len(mean) != width:
+                return None
         elif name == "categorical" and isinstance(last, OneHotEncoder):
             if last.drop is not None or last.handle_unknown != "ignore":
                 return None
@@ -168,6 +178,7 @@ def _compile(pipeline: Any, schema: Schema) -> CompiledModel | None:
     return CompiledModel(
         numeric,
         fill_num,
+        indicators,
         mean,
         scale,
         categorical,
