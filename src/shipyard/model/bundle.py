@@ -25,6 +25,7 @@ import pandas as pd
 from shipyard.data.features import canonical_frame
 from shipyard.data.schema import Schema
 from shipyard.errors import IntegrityError, ModelNotFound
+from shipyard.model.outlier import OUTLIER_FILE, OutlierScorer
 from shipyard.model.task import BINARY, MULTICLASS, REGRESSION, class_array, plain
 
 MANIFEST = "shipyard_model.json"
@@ -66,9 +67,11 @@ def save_bundle(
     threshold: float | None,
     extra: dict[str, Any] | None = None,
     probes: pd.DataFrame | None = None,
+    outlier: OutlierScorer | None = None,
 ) -> Path:
     """Write ``pipeline`` (preprocess + model steps), its manifest and, given ``probes``
-    (rows of features), those rows with the pipeline's answers into ``directory``."""
+    (rows of features), those rows with the pipeline's answers into ``directory``; with
+    ``outlier``, the row-unusualness scorer fitted beside it."""
     import skops.io as sio
 
     directory = Path(directory)
@@ -79,6 +82,8 @@ def save_bundle(
     else:
         sio.dump(pipeline, directory / "pipeline.skops")
     schema.save(directory / "schema.json")
+    if outlier is not None:
+        outlier.save(directory / OUTLIER_FILE)
     if probes is not None:
         scores = raw_scores(
             pipeline, canonical_frame(probes, schema), _task_and_classes(pipeline, schema)[0]
@@ -98,6 +103,7 @@ def save_bundle(
         "classes": classes,
         "threshold": None if threshold is None else float(threshold),
         "files": files,
+        **({"outlier": outlier.describe()} if outlier is not None else {}),
         **(extra or {}),
     }
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=2))
@@ -177,6 +183,19 @@ class LoadedModel:
         """What the registered model computes for ``frame``: probabilities ``[n, k]`` or
         regression values ``[n]``, from the features in canonical form."""
         return raw_scores(self.pipeline, canonical_frame(frame, self.schema), self.task)
+
+    def outlier_scorer(self) -> OutlierScorer | None:
+        """The isolation forest saved with the model (None for a bundle without one)."""
+        if OUTLIER_FILE not in self.manifest["files"]:
+            return None
+        return OutlierScorer.load(self.directory / OUTLIER_FILE)
+
+    def outlier_scores(self, frame: pd.DataFrame, scorer: OutlierScorer) -> np.ndarray:
+        """How unusual each row of ``frame`` is, in the model's preprocessed feature space."""
+        matrix = self.pipeline.named_steps["preprocess"].transform(
+            canonical_frame(frame, self.schema)
+        )
+        return scorer.scores(matrix)
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.scores(frame)

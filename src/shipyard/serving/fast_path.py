@@ -134,7 +134,8 @@ def _compile(pipeline: Any, schema: Schema) -> CompiledModel | None:
     if not isinstance(pre, ColumnTransformer):
         return None
     numeric, categorical = [], []
-    fill_num = mean = scale = indicators = np.zeros(0, dtype=np.int64)
+    fill_num = mean = scale = np.zeros(0)
+    indicators = np.zeros(0, dtype=np.int64)
     fill_cat: list[str] = []
     index: list[dict[str, int]] = []
     offsets: list[int] = []

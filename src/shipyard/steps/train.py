@@ -20,6 +20,7 @@ from shipyard.data.schema import Schema
 from shipyard.model.bundle import raw_scores, save_bundle
 from shipyard.model.evaluation import Evaluation, evaluate, primary_metric
 from shipyard.model.families import DEFAULT_MODEL, family, limited_threads, make_pipeline
+from shipyard.model.outlier import fit_outlier_scorer
 from shipyard.model.parity import probe_rows
 from shipyard.model.task import BINARY, REGRESSION, encode_labels, with_task
 from shipyard.settings import Settings
@@ -169,6 +170,9 @@ def finalize(
     result = evaluate(split.y_test_labels.to_numpy(), scores, threshold, schema.classes, task)
     metric = cv_metric or primary_metric(task)
     probes = probe_rows(schema, split.raw_test)
+    outlier = fit_outlier_scorer(
+        pipeline.named_steps["preprocess"].transform(split.x_train), seed=seed
+    )
     bundle = save_bundle(
         pipeline,
         model_dir,
@@ -178,6 +182,7 @@ def finalize(
         threshold,
         extra={"holdout_metrics": result.metrics, "params": params},
         probes=probes,
+        outlier=outlier,
     )
     with step_run(
         step,

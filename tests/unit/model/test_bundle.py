@@ -83,5 +83,11 @@ def test_manifest_records_schema_classes_and_checksums(trained):
     manifest = json.loads((find_bundle(trained.bundle_dir) / MANIFEST).read_text())
     assert manifest["classes"] == [0, 1]
     assert manifest["model_type"] == "xgboost" and manifest["flavor"] == "xgboost"
-    assert set(manifest["files"]) == {"model.ubj", "preprocess.skops", "schema.json", "probes.json"}
+    assert set(manifest["files"]) == {
+        "model.ubj",
+        "preprocess.skops",
+        "schema.json",
+        "probes.json",
+        "outlier.npz",
+    }
     assert all(len(v) == 64 for v in manifest["files"].values())
