@@ -95,6 +95,13 @@ class Settings(BaseSettings):
         description="What the drift detector loads: "
         "a model reference (its stored detector) or a detector folder.",
     )
+    drift_backend: Literal["alibi", "scipy"] = Field(
+        "alibi",
+        description="Drift detector fitted at register: alibi (alibi-detect's TabularDrift; "
+        "BSL 1.1 from 0.11.5, production use needs Seldon's licence) or scipy (the same "
+        "p-values and verdicts from scipy alone). In the sidecar, scipy runs any stored "
+        "detector without alibi-detect.",
+    )
     drift_window_size: int = Field(500, gt=0, description="Rows per drift window.")
     drift_max_age_seconds: float = Field(
         60.0, gt=0, description="A window older than this is scored with the rows it has."
