@@ -111,6 +111,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Rows the detector buffers at most; the oldest are dropped (and counted).",
     )
+    estimate_window_size: int = Field(
+        1000,
+        gt=0,
+        description="Served rows per label-free performance estimate (CBPE) of a classifier "
+        "in the drift sidecar (needs response events: logger mode all or response).",
+    )
     inference_log_uri: str | None = Field(
         None,
         description="Where the detector sidecar keeps production rows (a folder or "
