@@ -109,8 +109,9 @@ def estimate(calibrated: np.ndarray, scores: np.ndarray, threshold: float | None
 
 @dataclass
 class EstimatedPerformance:
-    """Collects served probabilities; every ``window`` rows, estimates and exports the metrics.
-    Never raises into the request that fed it."""
+    """Collects served probabilities; every ``window`` rows, estimates and exports the metrics
+    on a worker thread (10-30 ms per 1000 rows here: never in the request's way). A window
+    that arrives while the previous one is still being estimated is skipped and counted."""
 
     calibration: Calibration
     model: str
@@ -118,8 +119,10 @@ class EstimatedPerformance:
     threshold: float | None = None
     window: int = 1000
     latest: dict[str, float] = field(default_factory=dict)
+    skipped: int = 0
     _rows: list[np.ndarray] = field(default_factory=list)
     _size: int = 0
+    _worker: threading.Thread | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, proba: list[list[float]]) -> None:
@@ -133,9 +136,24 @@ class EstimatedPerformance:
                 return
             window = np.concatenate(self._rows)
             self._rows, self._size = [], 0
+            if self._worker is not None and self._worker.is_alive():
+                self.skipped += 1
+                return
+            self._worker = threading.Thread(
+                target=self._estimate, args=(window,), name="cbpe", daemon=True
+            )
+            self._worker.start()
+
+    def wait(self, timeout: float = 10.0) -> None:
+        """Until the window being estimated (if any) is exported."""
+        worker = self._worker
+        if worker is not None:
+            worker.join(timeout)
+
+    def _estimate(self, window: np.ndarray) -> None:
         try:
             metrics = estimate(self.calibration.apply(window), window, self.threshold)
-        except Exception:  # an estimate must never fail a request
+        except Exception:  # an estimate must never take the sidecar down
             logger.exception("performance estimate failed on a window of %d rows", len(window))
             return
         self.latest = metrics

@@ -49,6 +49,7 @@ def test_register_calibrates_and_the_sidecar_exports_the_estimate(trained, small
                 ],
             }
             sidecar.predict(event, {"ce-type": RESPONSE_EVENT, "ce-id": f"r{start}"})
+        sidecar.estimate.wait()
         version = decision.version
         value = REGISTRY.get_sample_value(
             "shipyard_estimated_metric",

@@ -113,11 +113,37 @@ def test_windows_are_exported_as_gauges_and_foreign_rows_ignored(binary_calibrat
     y, proba = binary_world(1500, seed=10)
     tracker.add([[0.1, 0.2, 0.7]])  # three classes: not this model's, ignored
     tracker.add(proba[:600].tolist())
+    tracker.wait()
     assert tracker.latest == {}  # under a window: nothing estimated yet
     tracker.add(proba[600:1200].tolist())
+    tracker.wait()
     expected = estimate(binary_calibration.apply(proba[:1200]), proba[:1200], 0.5)
     assert tracker.latest == pytest.approx(expected)
     sample = REGISTRY.get_sample_value(
         "shipyard_estimated_metric", {"model": "cbpe-test", "version": "3", "metric": "roc_auc"}
     )
     assert sample == pytest.approx(expected["roc_auc"])
+
+
+def test_a_window_arriving_while_one_is_estimated_is_skipped(binary_calibration, monkeypatch):
+    import threading
+
+    from shipyard.monitoring import estimated_performance
+
+    release, calls = threading.Event(), []
+
+    def slow(calibrated, scores, threshold):
+        calls.append(len(scores))
+        release.wait(5)
+        return {"accuracy": 0.5}
+
+    monkeypatch.setattr(estimated_performance, "estimate", slow)
+    tracker = EstimatedPerformance(binary_calibration, "cbpe-slow", "1", 0.5, window=100)
+    _, proba = binary_world(300, seed=12)
+    tracker.add(proba[:100].tolist())  # estimated on the worker, which now waits
+    tracker.add(proba[100:200].tolist())  # arrives meanwhile: skipped, not queued
+    release.set()
+    tracker.wait()
+    tracker.add(proba[200:].tolist())
+    tracker.wait()
+    assert calls == [100, 100] and tracker.skipped == 1 and tracker.latest == {"accuracy": 0.5}
