@@ -1,11 +1,11 @@
 """Drift detection on the model's feature schema, behind a small interface.
 
 :class:`DriftDetector` is what the rest of Shipyard uses: fit on a reference sample, score a
-window of rows, save and load. The backend is alibi-detect's ``TabularDrift`` (Kolmogorov-
-Smirnov for numerics, Chi-squared for categoricals). alibi-detect >= 0.11.5 is under the
-Business Source License 1.1 (see the README); another backend only has to provide the same
-four methods. ``scipy`` (:mod:`shipyard.monitoring.scipy_drift`) is that other backend: the
-same p-values and verdicts from scipy alone; ``SHIPYARD_DRIFT_BACKEND`` picks one.
+window of rows, save and load. Two backends compute the same tests (Kolmogorov-Smirnov for
+numerics, Chi-squared for categoricals): alibi-detect's ``TabularDrift``, the default, under
+the Business Source License 1.1 from 0.11.5 (see the README), and
+:mod:`shipyard.monitoring.scipy_drift`, the same p-values and verdicts from scipy alone.
+``SHIPYARD_DRIFT_BACKEND`` picks one.
 """
 
 from __future__ import annotations
@@ -13,16 +13,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from shipyard.data.schema import Schema
-from shipyard.errors import SchemaError
-
-if TYPE_CHECKING:
-    from shipyard.monitoring.scipy_drift import ScipyTabularDrift
+from shipyard.errors import ConfigError, SchemaError
+from shipyard.monitoring.scipy_drift import ScipyTabularDrift
 
 BACKENDS = ("alibi", "scipy")
 
@@ -94,7 +92,7 @@ class DriftDetector:
     ) -> None:
         self.backend, self.encoding, self.p_val = backend, encoding, p_val
         self.schema = schema  # the model's: how live payloads are decoded into rows
-        self.backend_name = "scipy" if type(backend).__name__ == "ScipyTabularDrift" else "alibi"
+        self.backend_name = "scipy" if isinstance(backend, ScipyTabularDrift) else "alibi"
         # the model's threshold and holdout metrics: what live performance is compared with
         self.model_info = model_info or {}
 
@@ -196,13 +194,14 @@ def _backend_name(backend: str | None) -> str:
 
         backend = get_settings().drift_backend
     if backend not in BACKENDS:
-        raise ValueError(f"drift backend must be one of {', '.join(BACKENDS)}, not {backend!r}")
+        raise ConfigError(
+            f"drift backend must be one of {', '.join(BACKENDS)}, not {backend!r}",
+            hint="set SHIPYARD_DRIFT_BACKEND to alibi or scipy",
+        )
     return backend
 
 
 def _scipy(x_ref: np.ndarray, encoding: Encoding, p_val: float) -> ScipyTabularDrift:
-    from shipyard.monitoring.scipy_drift import ScipyTabularDrift
-
     return ScipyTabularDrift.fit(x_ref, list(encoding.categories_per_feature()), p_val)
 
 
@@ -211,7 +210,6 @@ def _load_backend(
 ) -> Any:
     """alibi-detect's detector only when it is stored and wanted; else the scipy state (from
     the alibi folder's reference for detectors saved before the scipy backend existed)."""
-    from shipyard.monitoring.scipy_drift import ScipyTabularDrift
 
     if stored == "alibi" and wanted == "alibi":
         from alibi_detect.saving import load_detector
