@@ -1,7 +1,8 @@
 """Benchmark: the drift detector's throughput, and what attaching it costs the predictor.
 
 1. Detector throughput (rows/s) for 20 features (the 11 of the synthetic transactions plus 9
-   numeric ones) with a 5k and a 10k-row reference, 500-row windows.
+   numeric ones) with a 5k and a 10k-row reference, 500-row windows, for both backends
+   (alibi-detect and scipy) on the same windows, with their largest p-value difference.
 2. Predictor p50/p99 with the detector detached vs attached (every request forwarded as a
    CloudEvent, scored in windows) under the same load: a fixed rate of 1-row requests (hey,
    4 clients x 25 req/s) — how a latency goal is judged — in alternating rounds, medians
@@ -9,6 +10,7 @@
    saturation (wrk, 8 connections), where every CPU cycle the sidecar takes is lost throughput.
 
     make bench-drift      # or: python benchmarks/drift_overhead.py --seconds 20 --rounds 3
+    python benchmarks/drift_overhead.py --detector-only   # part 1 alone, no wrk/hey
 """
 
 from __future__ import annotations
@@ -77,7 +79,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def detector_throughput(reference_rows: int) -> float:
+def detector_throughput(reference_rows: int) -> dict[str, tuple[float, list]]:
+    """rows/s and the p-values per backend, the same reference and windows for both."""
     from shipyard.data.schema import infer_schema
     from shipyard.data.synthetic import generate_transactions
     from shipyard.monitoring.drift import DriftDetector
@@ -85,29 +88,40 @@ def detector_throughput(reference_rows: int) -> float:
     reference = with_extra_features(generate_transactions(reference_rows, seed=1), 1)
     schema = infer_schema(reference, "is_fraud")
     assert len(schema.features) == 20
-    detector = DriftDetector.fit(reference, schema, max_rows=reference_rows)
     windows = [
-        with_extra_features(generate_transactions(500, seed=10 + i), 10 + i) for i in range(20)
+        with_extra_features(generate_transactions(500, seed=10 + i, shift=i / 40), 10 + i)
+        for i in range(20)
     ]
-    start = time.perf_counter()
-    for window in windows:
-        detector.score(window)
-    return 20 * 500 / (time.perf_counter() - start)
+    result = {}
+    for backend in ("alibi", "scipy"):
+        detector = DriftDetector.fit(reference, schema, max_rows=reference_rows, backend=backend)
+        start = time.perf_counter()
+        p_values = [list(detector.score(window).p_values.values()) for window in windows]
+        result[backend] = (20 * 500 / (time.perf_counter() - start), p_values)
+    return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--detector-only", action="store_true", help="detector throughput only")
     args = parser.parse_args()
+    for rows in (5000, 10_000):
+        runs = detector_throughput(rows)
+        (alibi, p_alibi), (scipy, p_scipy) = runs["alibi"], runs["scipy"]
+        pairs = zip(p_alibi, p_scipy, strict=True)
+        gap = max(abs(a - b) for x, y in pairs for a, b in zip(x, y, strict=True))
+        print(
+            f"detector throughput, 20 features, {rows}-row reference, 500-row windows: "
+            f"alibi {alibi:,.0f} rows/s, scipy {scipy:,.0f} rows/s "
+            f"(x{scipy / alibi:.1f}; max |p alibi - p scipy| {gap:.1e})"
+        )
+    if args.detector_only:
+        return
     for tool in ("wrk", "hey"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is not installed: apt-get install {tool}")
-    for rows in (5000, 10_000):
-        print(
-            f"detector throughput, 20 features, {rows}-row reference: "
-            f"{detector_throughput(rows):,.0f} rows/s"
-        )
 
     import pandas as pd
 

@@ -95,6 +95,13 @@ class Settings(BaseSettings):
         description="What the drift detector loads: "
         "a model reference (its stored detector) or a detector folder.",
     )
+    drift_backend: Literal["alibi", "scipy"] = Field(
+        "alibi",
+        description="Drift detector fitted at register: alibi (alibi-detect's TabularDrift; "
+        "BSL 1.1 from 0.11.5, production use needs Seldon's licence) or scipy (the same "
+        "p-values and verdicts from scipy alone). In the sidecar, scipy runs any stored "
+        "detector without alibi-detect.",
+    )
     drift_window_size: int = Field(500, gt=0, description="Rows per drift window.")
     drift_max_age_seconds: float = Field(
         60.0, gt=0, description="A window older than this is scored with the rows it has."
@@ -103,6 +110,12 @@ class Settings(BaseSettings):
         20_000,
         gt=0,
         description="Rows the detector buffers at most; the oldest are dropped (and counted).",
+    )
+    estimate_window_size: int = Field(
+        1000,
+        gt=0,
+        description="Served rows per label-free performance estimate (CBPE) of a classifier "
+        "in the drift sidecar (needs response events: logger mode all or response).",
     )
     inference_log_uri: str | None = Field(
         None,

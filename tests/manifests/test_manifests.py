@@ -154,6 +154,26 @@ def test_prod_images_are_pinned_by_tag(rendered):
                 assert tag and tag != "latest", f"{container['name']}: {image}"
 
 
+def test_prod_sidecar_runs_the_scipy_drift_backend(rendered):
+    """Production runs the licence-clean backend: the ConfigMap the sidecar reads sets it, with
+    a value Settings accepts; the other overlays keep the default."""
+    from shipyard.settings import Settings
+
+    def config(overlay: str) -> dict:
+        maps = [d for d in rendered[overlay] if d["kind"] == "ConfigMap"]
+        return next(d for d in maps if d["metadata"]["name"].startswith("shipyard-config"))["data"]
+
+    value = config("prod")["SHIPYARD_DRIFT_BACKEND"]
+    assert Settings(drift_backend=value).drift_backend == "scipy"
+    assert "SHIPYARD_DRIFT_BACKEND" not in config("dev")
+    isvc = next(d for d in rendered["prod"] if d["kind"] == "InferenceService")
+    sidecar = next(c for c in containers(isvc) if c["name"] == "drift-detector")
+    assert any(
+        s.get("configMapRef", {}).get("name", "").startswith("shipyard-config")
+        for s in sidecar["envFrom"]
+    )
+
+
 def test_base_inference_service_is_what_the_rollout_builds():
     base = yaml.safe_load((MANIFESTS / "base" / "inferenceservice.yaml").read_text())
     built = inference_service(
@@ -180,7 +200,7 @@ def test_promtool_checks_the_rules(rules_dir):
         ["promtool", "check", "rules", "rules.yaml"], cwd=rules_dir, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "8 rules found" in result.stdout
+    assert "9 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_the_alerts(rules_dir):

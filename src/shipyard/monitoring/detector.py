@@ -25,6 +25,7 @@ from pydantic import SecretStr, ValidationError
 from kserve import Model
 from shipyard.model.ref import ModelRef
 from shipyard.monitoring.drift import DriftDetector
+from shipyard.monitoring.estimated_performance import Calibration, EstimatedPerformance
 from shipyard.monitoring.inference_log import InferenceLog, LogSettings
 from shipyard.monitoring.live_performance import MAX_ID_CHARS, LivePerformance
 from shipyard.monitoring.window import DriftMonitor, MonitorSettings
@@ -76,7 +77,8 @@ def bearer_matches(expected: SecretStr | None, authorization: str | None) -> boo
 
 class DriftDetectorModel(Model):
     """The sidecar: drift windows from request rows, the inference log (request rows plus the
-    response's predictions), and live performance once labels arrive."""
+    response's predictions), live performance once labels arrive, and a classifier's
+    performance estimated from its probabilities before they do."""
 
     def __init__(
         self,
@@ -91,6 +93,7 @@ class DriftDetectorModel(Model):
         self.monitor: DriftMonitor | None = None
         self.log: InferenceLog | None = None
         self.live: LivePerformance | None = None
+        self.estimate: EstimatedPerformance | None = None  # classifiers with a calibration
         self.model_name, self.version = self.settings.model_name, "unknown"
 
     def load(self) -> bool:
@@ -107,6 +110,14 @@ class DriftDetectorModel(Model):
             holdout=info.get("holdout_metrics") or {},
             max_tracked=s.labels_max_tracked_rows,
         )
+        if info.get("calibration"):
+            self.estimate = EstimatedPerformance(
+                Calibration.from_dict(info["calibration"]),
+                self.model_name,
+                self.version,
+                info.get("threshold"),
+                window=s.estimate_window_size,
+            )
         if s.inference_log_uri:
             self.log = InferenceLog(
                 LogSettings(
@@ -222,6 +233,8 @@ class DriftDetectorModel(Model):
             if k > 0 and len(flat) == k * len(values):
                 proba = [flat[i * k : (i + 1) * k] for i in range(len(values))]
         _, live = self.loaded()
+        if proba is not None and self.estimate is not None:
+            self.estimate.add(proba)
         for part_id, start, stop in requests_in(payload.get("parameters"), len(values), request_id):
             part_id = _bounded_id(part_id)
             live.add_predictions(

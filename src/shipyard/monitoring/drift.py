@@ -1,10 +1,11 @@
 """Drift detection on the model's feature schema, behind a small interface.
 
 :class:`DriftDetector` is what the rest of Shipyard uses: fit on a reference sample, score a
-window of rows, save and load. The backend is alibi-detect's ``TabularDrift`` (Kolmogorov-
-Smirnov for numerics, Chi-squared for categoricals). alibi-detect >= 0.11.5 is under the
-Business Source License 1.1 (see the README); another backend only has to provide the same
-four methods.
+window of rows, save and load. Two backends compute the same tests (Kolmogorov-Smirnov for
+numerics, Chi-squared for categoricals): alibi-detect's ``TabularDrift``, the default, under
+the Business Source License 1.1 from 0.11.5 (see the README), and
+:mod:`shipyard.monitoring.scipy_drift`, the same p-values and verdicts from scipy alone.
+``SHIPYARD_DRIFT_BACKEND`` picks one.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from shipyard.data.schema import Schema
-from shipyard.errors import SchemaError
+from shipyard.errors import ConfigError, SchemaError
+from shipyard.monitoring.scipy_drift import ScipyTabularDrift
 
-BACKEND = "alibi-detect TabularDrift"
+BACKENDS = ("alibi", "scipy")
 
 
 @dataclass
@@ -90,6 +92,7 @@ class DriftDetector:
     ) -> None:
         self.backend, self.encoding, self.p_val = backend, encoding, p_val
         self.schema = schema  # the model's: how live payloads are decoded into rows
+        self.backend_name = "scipy" if isinstance(backend, ScipyTabularDrift) else "alibi"
         # the model's threshold and holdout metrics: what live performance is compared with
         self.model_info = model_info or {}
 
@@ -101,9 +104,9 @@ class DriftDetector:
         p_val: float = 0.05,
         max_rows: int = 5000,
         seed: int = 42,
+        backend: str | None = None,
     ) -> DriftDetector:
-        from alibi_detect.cd import TabularDrift
-
+        """``backend``: alibi or scipy (default ``SHIPYARD_DRIFT_BACKEND``)."""
         if len(reference) > max_rows:
             reference = reference.sample(max_rows, random_state=seed)
         encoding = Encoding(
@@ -115,13 +118,18 @@ class DriftDetector:
                 for n in schema.numeric
             },
         )
-        backend = TabularDrift(
-            encoding.encode(reference),
+        x_ref = encoding.encode(reference)
+        if _backend_name(backend) == "scipy":
+            return cls(_scipy(x_ref, encoding, p_val), encoding, p_val, schema)
+        from alibi_detect.cd import TabularDrift
+
+        detector = TabularDrift(
+            x_ref,
             p_val=p_val,
             categories_per_feature=encoding.categories_per_feature(),
             correction="bonferroni",
         )
-        return cls(backend, encoding, p_val, schema)
+        return cls(detector, encoding, p_val, schema)
 
     def score(self, window: pd.DataFrame) -> DriftResult:
         """Batch verdict with Bonferroni correction; features flagged at the same threshold."""
@@ -145,31 +153,68 @@ class DriftDetector:
         )
 
     def save(self, directory: str | Path) -> Path:
-        from alibi_detect.saving import save_detector
-
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        save_detector(self.backend, directory / "alibi")
-        (directory / "encoding.json").write_text(
-            json.dumps({**asdict(self.encoding), "p_val": self.p_val, "backend": BACKEND}, indent=2)
-        )
+        if self.backend_name == "scipy":
+            self.backend.save(directory)
+        else:
+            from alibi_detect.saving import save_detector
+
+            save_detector(self.backend, directory / "alibi")
+            # the scipy state too (a few sorted arrays): a sidecar without alibi-detect runs it
+            _scipy(self.backend.x_ref, self.encoding, self.p_val).save(directory)
+        meta = {**asdict(self.encoding), "p_val": self.p_val, "backend": self.backend_name}
+        (directory / "encoding.json").write_text(json.dumps(meta, indent=2))
         self.schema.save(directory / "schema.json")
         (directory / "model_info.json").write_text(json.dumps(self.model_info, indent=2))
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> DriftDetector:
-        from alibi_detect.saving import load_detector
-
+    def load(cls, directory: str | Path, backend: str | None = None) -> DriftDetector:
+        """The stored detector; with ``backend="scipy"`` (default ``SHIPYARD_DRIFT_BACKEND``)
+        always the scipy one, also for a detector fitted with alibi-detect (same numbers)."""
         directory = Path(directory)
         data = json.loads((directory / "encoding.json").read_text())
         p_val = data.pop("p_val")
-        data.pop("backend", None)
+        stored = "scipy" if data.pop("backend", None) == "scipy" else "alibi"
+        encoding = Encoding(**data)
         info = directory / "model_info.json"
         return cls(
-            load_detector(directory / "alibi"),
-            Encoding(**data),
+            _load_backend(directory, encoding, p_val, stored, _backend_name(backend)),
+            encoding,
             p_val,
             Schema.load(directory / "schema.json"),
             json.loads(info.read_text()) if info.is_file() else None,
         )
+
+
+def _backend_name(backend: str | None) -> str:
+    if backend is None:
+        from shipyard.settings import get_settings
+
+        backend = get_settings().drift_backend
+    if backend not in BACKENDS:
+        raise ConfigError(
+            f"drift backend must be one of {', '.join(BACKENDS)}, not {backend!r}",
+            hint="set SHIPYARD_DRIFT_BACKEND to alibi or scipy",
+        )
+    return backend
+
+
+def _scipy(x_ref: np.ndarray, encoding: Encoding, p_val: float) -> ScipyTabularDrift:
+    return ScipyTabularDrift.fit(x_ref, list(encoding.categories_per_feature()), p_val)
+
+
+def _load_backend(
+    directory: Path, encoding: Encoding, p_val: float, stored: str, wanted: str
+) -> Any:
+    """alibi-detect's detector only when it is stored and wanted; else the scipy state (from
+    the alibi folder's reference for detectors saved before the scipy backend existed)."""
+
+    if stored == "alibi" and wanted == "alibi":
+        from alibi_detect.saving import load_detector
+
+        return load_detector(directory / "alibi")
+    if ScipyTabularDrift.saved_in(directory):
+        return ScipyTabularDrift.load(directory)
+    return _scipy(np.load(directory / "alibi" / "x_ref.npy", allow_pickle=False), encoding, p_val)

@@ -190,11 +190,13 @@ def register(
         detector_dir = None
         if train is not None:
             from shipyard.monitoring.drift import DriftDetector
+            from shipyard.monitoring.estimated_performance import holdout_calibration
 
             detector = DriftDetector.fit(train, challenger.schema)
             detector.model_info = {
                 "threshold": challenger.threshold,
                 "holdout_metrics": evaluation.challenger_metrics,
+                "calibration": holdout_calibration(evaluation),
             }
             detector_dir = detector.save(Path(workspace) / "drift_detector")
         ref = publish(model_uri, name, lineage, promoted, move_champion, detector_dir, settings)

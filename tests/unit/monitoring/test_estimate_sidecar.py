@@ -1,0 +1,63 @@
+"""The estimate end to end: register calibrates on its holdout and stores the calibration with
+the version's detector; the sidecar loads it from the registry and turns response events into
+``shipyard_estimated_metric``."""
+
+import json
+
+import pytest
+from prometheus_client import REGISTRY
+from sklearn.metrics import accuracy_score
+
+from shipyard.model.bundle import load_bundle
+from shipyard.monitoring.detector import RESPONSE_EVENT, DriftDetectorModel
+from shipyard.settings import settings_for
+from shipyard.steps.register import register
+
+
+def test_register_calibrates_and_the_sidecar_exports_the_estimate(trained, small_data):
+    from shipyard.data.synthetic import generate_transactions
+
+    settings = settings_for("cbpe-sidecar").model_copy(update={"estimate_window_size": 500})
+    decision = register(
+        trained.model_uri,
+        trained.bundle_dir,
+        small_data["test"],
+        settings=settings,
+        reference_path=small_data["train"],
+    )
+    sidecar = DriftDetectorModel("cbpe-drift", decision.ref.uri, settings=settings)
+    sidecar.load()
+    try:
+        assert sidecar.estimate is not None
+        calibration = sidecar.loaded()[0].detector.model_info["calibration"]
+        assert calibration["n_classes"] == 2 and calibration["points"][0][0]
+        model = load_bundle(trained.bundle_dir)
+        window = generate_transactions(1000, seed=11, shift=0.3)
+        proba = model.scores(window)
+        labels = model.predict(window)
+        for start in range(0, 1000, 250):  # four response events of 250 rows
+            part = slice(start, start + 250)
+            event = {
+                "id": f"r{start}",
+                "outputs": [
+                    {"name": "predict", "data": [str(v) for v in labels[part]]},
+                    {
+                        "name": "predict_proba",
+                        "shape": [250, 2],
+                        "data": proba[part].ravel().tolist(),
+                    },
+                ],
+            }
+            sidecar.predict(event, {"ce-type": RESPONSE_EVENT, "ce-id": f"r{start}"})
+        sidecar.estimate.wait()
+        version = decision.version
+        value = REGISTRY.get_sample_value(
+            "shipyard_estimated_metric",
+            {"model": "cbpe-sidecar", "version": version, "metric": "accuracy"},
+        )
+        truth = accuracy_score(window["is_fraud"].astype(str), [str(v) for v in labels])
+        assert value is not None and value == pytest.approx(truth, abs=0.03)
+        assert set(sidecar.estimate.latest) == {"accuracy", "precision", "recall", "f1", "roc_auc"}
+        json.dumps(sidecar.estimate.latest)  # plain floats
+    finally:
+        sidecar.stop()
