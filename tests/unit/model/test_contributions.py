@@ -3,74 +3,18 @@ margin, one value per feature a client sends (one-hot, missing-indicator and dat
 columns folded back), and refused with a reason where they cannot be exact."""
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from explain_models import FAMILIES, table, trained
 from shipyard.data.features import canonical_frame, canonical_inputs
-from shipyard.data.schema import Schema, infer_schema
 from shipyard.model.bundle import load_bundle, save_bundle
-from shipyard.model.contributions import (
-    INDICATOR,
-    Explainer,
-    explainer_for,
-    reference_extra,
-    source_columns,
-)
-from shipyard.model.families import family, make_pipeline
-from shipyard.model.task import encode_labels, with_task
-
-FAMILIES = ["xgboost", "random_forest", "hist_gradient_boosting", "linear"]
-SMALL = {
-    "xgboost": {"n_estimators": 20},
-    "random_forest": {"n_estimators": 10},
-    "hist_gradient_boosting": {"max_iter": 20},
-    "linear": {},
-}
-
-
-def table(task: str, rows: int = 400) -> tuple[Schema, pd.DataFrame, np.ndarray]:
-    """Numbers with nulls, a category with nulls, a bool and a date, the label for ``task``."""
-    rng = np.random.default_rng(11)
-    frame = pd.DataFrame(
-        {
-            "a": rng.normal(size=rows),
-            "b": rng.integers(0, 9, rows).astype(float),
-            "flag": rng.random(rows) < 0.3,
-            "cat": rng.choice(["x", "y", "z", None], rows),
-            "when": pd.Timestamp("2024-01-01")
-            + pd.to_timedelta(rng.integers(0, 400, rows), unit="D"),
-        }
-    )
-    frame["when"] = frame["when"].dt.strftime("%Y-%m-%d")
-    if task == "regression":
-        frame["y"] = 100 * frame["a"].fillna(0) + frame["b"] + 20 * (frame["cat"] == "x")
-    elif task == "multiclass":
-        frame["y"] = np.where(frame["flag"], "high", np.where(frame["a"] > 0, "mid", "low"))
-    else:
-        frame["y"] = np.where(frame["a"] + (frame["cat"] == "y") > 0.8, "yes", "no")
-    frame.loc[frame.index[:30], "a"] = np.nan
-    schema, _ = with_task(infer_schema(frame, "y"), frame["y"], task)
-    y = (
-        frame["y"].to_numpy(float)
-        if task == "regression"
-        else encode_labels(frame["y"], schema.classes or [])
-    )
-    return schema, frame, y
+from shipyard.model.contributions import INDICATOR, Explainer, explainer_for, source_columns
+from shipyard.model.families import make_pipeline
 
 
 @pytest.fixture(scope="module", params=["binary", "multiclass", "regression"])
 def task_data(request):
     return request.param, *table(request.param)
-
-
-def trained(task_data, name, folder):
-    task, schema, frame, y = task_data
-    pipeline = make_pipeline(schema, name, SMALL[name], task=task)
-    x = canonical_frame(frame, schema)
-    pipeline.fit(x, y)
-    extra = reference_extra(pipeline, x)
-    save_bundle(pipeline, folder, schema, name, family(name).flavor, None, extra=extra)
-    return load_bundle(folder)
 
 
 @pytest.mark.parametrize("name", FAMILIES)
@@ -143,3 +87,14 @@ def test_linear_without_training_means_says_why(task_data, tmp_path):
     save_bundle(pipeline, tmp_path, schema, "linear", "sklearn", None)
     explainer, why = explainer_for(load_bundle(tmp_path))
     assert explainer is None and "training means" in why
+
+
+def test_contributions_that_do_not_add_up_are_an_error(task_data, tmp_path):
+    from shipyard.model.contributions import NotAdditive
+
+    task, schema, frame, _ = task_data
+    explainer = Explainer(trained(task_data, "random_forest", tmp_path))
+    columns = canonical_inputs(frame.head(10), schema)
+    explainer.boosters()[0].set_param({"base_score": 0.25})  # a wrong conversion, say
+    with pytest.raises(NotAdditive, match="missed the model's"):
+        explainer.contributions(columns)
