@@ -55,6 +55,22 @@ class Contributions:
     base: np.ndarray
     space: str
 
+    def frame(self, features: list[str], classes: list[Any] | None) -> pd.DataFrame:
+        """As table columns (batch scoring): ``contribution_<feature>`` and
+        ``contribution_base``; multiclass ``contribution_<class>_<feature>`` and
+        ``contribution_base_<class>``."""
+        out: dict[str, np.ndarray] = {}
+        if self.values.ndim == 2:
+            for j, name in enumerate(features):
+                out[f"contribution_{name}"] = self.values[:, j]
+            out["contribution_base"] = self.base
+        else:
+            for k, label in enumerate(classes or []):
+                for j, name in enumerate(features):
+                    out[f"contribution_{label}_{name}"] = self.values[:, k, j]
+                out[f"contribution_base_{label}"] = self.base[:, k]
+        return pd.DataFrame(out)
+
 
 def space_of(model: LoadedModel) -> str:
     if model.task == REGRESSION:
