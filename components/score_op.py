@@ -17,9 +17,11 @@ def score_op(
     version: str = "",
     destination: str = "",
     id_column: str = "",
+    contributions: bool = False,
 ):
     """Score `source` as the endpoint would (same scorer); Parquet predictions, also written to
-    `destination` if given; the batch's drift against the version's stored detector."""
+    `destination` if given (with each feature's exact contribution when `contributions`);
+    the batch's drift against the version's stored detector."""
     from shipyard.steps.timing import timed
 
     with timed() as timer:
@@ -36,6 +38,7 @@ def score_op(
             id_column,
             settings,
             report.path,
+            contributions=contributions,
         )
     for name, value in result.metrics().items():
         metrics.log_metric(name, value)

@@ -31,6 +31,7 @@ def batch_scoring_pipeline(
     version: str = "",
     destination: str = "",
     id_column: str = "",
+    contributions: bool = False,
 ) -> dsl.Dataset:
     """Score a table; returns the predictions (Parquet).
 
@@ -44,6 +45,8 @@ def batch_scoring_pipeline(
             empty: only the pipeline's output artifact.
         id_column: Column of the table that identifies a row, copied to the predictions;
             empty: the row number (column `row`).
+        contributions: Also write each feature's exact contribution to the model's margin
+            (columns `contribution_<feature>` and `contribution_base`).
     """
     score = score_op(
         source=source,
@@ -52,6 +55,7 @@ def batch_scoring_pipeline(
         version=version,
         destination=destination,
         id_column=id_column,
+        contributions=contributions,
     )
     score.set_display_name("score")
     _wire_credentials(score)

@@ -138,7 +138,12 @@ def test_grpc_model_metadata_with_tritonclient(predictor_server, model):
     assert [i["name"] for i in metadata["inputs"]] == list(model.features)
     assert all(i["datatype"] in ("FP64", "BYTES") for i in metadata["inputs"])
     assert metadata["inputs"][0]["shape"] == ["-1"]  # int64 in JSON form
-    assert [o["name"] for o in metadata["outputs"]] == ["predict", "predict_proba"]
+    assert [o["name"] for o in metadata["outputs"]] == [
+        "predict",
+        "predict_proba",
+        "contributions",
+        "contributions_base",
+    ]
     assert metadata["versions"] == ["local"]
 
 

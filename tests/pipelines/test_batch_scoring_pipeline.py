@@ -51,7 +51,16 @@ def test_score_component_contract():
 def test_parameters_documented_with_defaults_but_source(compiled):
     path, docs = compiled
     inputs = components.load_component_from_file(str(path)).component_spec.inputs
-    assert set(inputs) == {"source", "model_name", "alias", "version", "destination", "id_column"}
+    assert set(inputs) == {
+        "source",
+        "model_name",
+        "alias",
+        "version",
+        "destination",
+        "id_column",
+        "contributions",
+    }
+    assert inputs["contributions"].default is False
     assert inputs["alias"].default == "champion" and inputs["source"].default is None
     params = docs[0]["root"]["inputDefinitions"]["parameters"]
     assert [name for name, p in params.items() if not p.get("description")] == []

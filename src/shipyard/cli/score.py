@@ -25,6 +25,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         args.version or "",
         args.destination or "",
         args.id_column or "",
+        contributions=args.contributions,
     )
     print()
     print(format_summary(summary))
@@ -50,6 +51,11 @@ def register(sub: Any) -> None:
         "--destination", help="also write the predictions here (path or s3://; .parquet or .csv)"
     )
     score.add_argument("--id-column", help="column identifying a row (default: row number)")
+    score.add_argument(
+        "--contributions",
+        action="store_true",
+        help="also write each feature's exact contribution (contribution_<feature> columns)",
+    )
     score.add_argument("--pipeline-file", type=Path, default=PIPELINES["batch"][1])
     score.add_argument("--compile", action="store_true", help="compile first")
     score.set_defaults(func=cmd_score)

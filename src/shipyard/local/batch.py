@@ -20,6 +20,7 @@ def run_batch_pipeline(
     destination: str = "",
     id_column: str = "",
     settings: Settings | None = None,
+    contributions: bool = False,
 ) -> tuple[RunSummary, str]:
     """Check what can be checked, run the compiled batch pipeline on kfp.local; the run's
     summary and one line about the batch (`shipyard score`)."""
@@ -46,6 +47,8 @@ def run_batch_pipeline(
             "version": str(version or ""),
             "destination": destination,
             "id_column": id_column,
+            # only when asked: a pipeline compiled before the option still runs without it
+            **({"contributions": True} if contributions else {}),
         },
         settings,
     )

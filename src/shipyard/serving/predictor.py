@@ -3,9 +3,11 @@
 Strict with input (see ``v2_inputs``), vectorised (one scoring call per request, however many
 rows), and honest about outputs: ``predict`` (the user's labels in their own type — INT64,
 BOOL or BYTES — at the model's threshold; FP64 values for regression) and, for classifiers,
-``predict_proba`` (FP64, [rows, classes] in the class order the metadata lists), filtered by
-the request's ``outputs``. Answers come from the fast path only where it proved parity with
-the registered pipeline on the stored probe rows (``fast_path.checked_fast_path``).
+``predict_proba`` (FP64, [rows, classes] in the class order the metadata lists), and, only
+when a request names them, the exact ``contributions`` (``shipyard.serving.explained``);
+filtered by the request's ``outputs``, which may name only what this model offers. Answers
+come from the fast path only where it proved parity with the registered pipeline on the
+stored probe rows (``fast_path.checked_fast_path``).
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from kserve import Model
 from shipyard.data.features import model_columns
 from shipyard.model.bundle import LoadedModel
+from shipyard.model.contributions import explainer_for
 from shipyard.model.task import label_datatype
-from shipyard.serving import metrics
+from shipyard.serving import explained, metrics
+from shipyard.serving.decoding import bounded
 from shipyard.serving.fast_path import CompiledModel, checked_fast_path
 from shipyard.serving.model_source import ServedModel, resolve
 from shipyard.serving.v2_inputs import input_specs, to_columns
@@ -33,7 +37,7 @@ from shipyard.settings import Settings, get_settings
 if TYPE_CHECKING:
     from shipyard.serving.event_forwarder import EventForwarder
 
-OUTPUTS = ("predict", "predict_proba")
+OUTPUTS = ("predict", "predict_proba")  # what every request gets unless it names others
 logger = logging.getLogger(__name__)
 
 
@@ -45,6 +49,13 @@ class Scorer:
         self.model = model
         self.fast, self.note = checked_fast_path(model)
         logger.info("model %s: %s", model.manifest.get("model_type"), self.note)
+        self.explainer, self.explain_note = explainer_for(model)
+        if self.explainer is None:
+            logger.info("no contributions: %s", self.explain_note)
+
+    def offered(self) -> list[str]:
+        """The outputs this model answers, in metadata order."""
+        return [t["name"] for t in self.output_types()]
 
     def scores(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         """Scores for canonical inputs (feature -> values, as the v2 decoder yields them)."""
@@ -52,13 +63,21 @@ class Scorer:
             return self.fast.scores(model_columns(columns, self.model.schema))
         return self.model.scores(pd.DataFrame(columns, columns=self.model.features))
 
-    def outputs(self, columns: dict[str, np.ndarray]) -> dict[str, tuple[str, np.ndarray]]:
-        """Every output by name: (v2 datatype, values)."""
+    def outputs(
+        self,
+        columns: dict[str, np.ndarray],
+        wanted: list[str] | None = None,
+        labels: dict[str, str] | None = None,
+    ) -> dict[str, tuple[str, np.ndarray]]:
+        """Every output by name: (v2 datatype, values); contributions only when ``wanted``
+        names them (``labels``: the metrics' labels)."""
         scores = self.scores(columns)
         model = self.model
         results = {"predict": (label_datatype(model.classes), model.labels(scores))}
         if model.classes is not None:
             results["predict_proba"] = ("FP64", scores)
+        if self.explainer is not None and set(wanted or ()) & set(explained.NAMES):
+            results.update(explained.outputs(self.explainer, columns, labels or {}))
         return results
 
     def output_types(self) -> list[dict[str, Any]]:
@@ -75,6 +94,8 @@ class Scorer:
                     "parameters": {"classes": [str(c) for c in classes]},
                 }
             )
+        if self.explainer is not None:
+            types += explained.output_types(self.explainer, self.model)
         return types
 
 
@@ -155,22 +176,26 @@ class ShipyardPredictor(Model):
     def _infer(self, payload: InferRequest) -> tuple[InferResponse, np.ndarray]:
         if not isinstance(payload, InferRequest):
             raise InvalidInput("expected an Open Inference Protocol (v2) request")
-        wanted = self._requested(payload)
         served, scorer = self.loaded()
+        wanted = self._requested(payload, scorer)
         columns = to_columns(payload, served.model.schema)
         metrics.count_nulls(columns, served.model.schema, self._metric_labels())
-        results = scorer.outputs(columns)
+        results = scorer.outputs(columns, wanted, self._metric_labels())
         predicted = results["predict"][1]
         if self.forwarder is not None:  # like KServe's logger: after answering, never waiting
-            self.forwarder.submit(payload.id or "", columns, self._datatypes, results)
+            plain = {k: v for k, v in results.items() if k in OUTPUTS}
+            self.forwarder.submit(payload.id or "", columns, self._datatypes, plain)
         outputs = []
-        for name in wanted or list(results):
-            if name not in results:
-                raise InvalidInput(
-                    f"output '{name}' does not exist for a {served.model.task} model"
-                )
+        for name in wanted or [n for n in OUTPUTS if n in results]:
             datatype, values = results[name]
-            output = InferOutput(name=name, shape=list(values.shape), datatype=datatype)
+            params = (
+                explained.parameters(scorer.explainer, served.model)
+                if name in explained.NAMES and scorer.explainer is not None
+                else None
+            )
+            output = InferOutput(
+                name=name, shape=list(values.shape), datatype=datatype, parameters=params
+            )
             output.set_data_from_numpy(values, binary_data=False)
             outputs.append(output)
         response = InferResponse(
@@ -185,11 +210,20 @@ class ShipyardPredictor(Model):
         return response, predicted
 
     @staticmethod
-    def _requested(payload: InferRequest) -> list[str]:
+    def _requested(payload: InferRequest, scorer: Scorer) -> list[str]:
+        """The outputs a request names, each one this model offers (else a 400 listing them,
+        and for contributions the reason this model has none)."""
         requested = [o.name for o in payload.request_outputs or []]
-        unknown = [n for n in requested if n not in OUTPUTS]
+        offered = scorer.offered()
+        unknown = [n for n in requested if n not in offered]
         if unknown:
+            why = (
+                f" (no contributions: {scorer.explain_note})"
+                if unknown[0] in explained.NAMES
+                else ""
+            )
             raise InvalidInput(
-                f"unknown output '{unknown[0]}'; the model's outputs are: {', '.join(OUTPUTS)}"
+                f"unknown output '{bounded(unknown[0])}'{why}; this model's outputs are: "
+                f"{', '.join(offered)}"
             )
         return requested

@@ -8,10 +8,12 @@ pipeline) — so every label and probability equals the endpoint's answer for th
 input rules are the endpoint's too: a null in a feature that had none in training, or a
 non-finite number, stops the batch naming the column.
 
-The predictions (row id, model name and version, ``predict``, and ``proba_<class>`` per class
-for classifiers) are written as Parquet locally and, optionally, to a destination URI. The
-batch is compared with the training data of the version through the drift detector stored with
-it (``registry.load_drift_detector``), reported in Markdown and as metrics.
+The predictions (row id, model name and version, ``predict``, ``proba_<class>`` per class
+for classifiers and, when asked, the endpoint's exact contributions: ``contribution_<feature>``
+and ``contribution_base``, see ``Contributions.frame``) are written as Parquet locally and,
+optionally, to a destination URI. The batch is compared with the training data of the version
+through the drift detector stored with it (``registry.load_drift_detector``), reported in
+Markdown and as metrics.
 """
 
 from __future__ import annotations
@@ -159,18 +161,20 @@ def score_table(
     settings: Settings | None = None,
     report_path: str | Path | None = None,
     max_drift_rows: int = MAX_DRIFT_ROWS,
+    contributions: bool = False,
 ) -> BatchResult:
     """Score ``source`` with ``model_ref``; write the predictions (Parquet) to ``output`` and,
-    if given, ``destination`` (a path or ``s3://``; CSV or Parquet by extension)."""
+    if given, ``destination`` (a path or ``s3://``; CSV or Parquet by extension);
+    ``contributions``: also each feature's exact contribution (columns ``contribution_*``)."""
     from shipyard.data.features import canonical_inputs
     from shipyard.data.sources import read_table, table_format, uri_scheme
     from shipyard.serving.predictor import Scorer
 
     settings = settings or get_settings()
-    if id_column in RESERVED or id_column.startswith("proba_"):
+    if id_column in RESERVED or id_column.startswith(("proba_", "contribution_")):
         raise ConfigError(
             f"id column {id_column!r} would clash with an output column",
-            hint=f"outputs are {', '.join(RESERVED)} and proba_<class>",
+            hint=f"outputs are {', '.join(RESERVED)}, proba_<class> and contribution_*",
         )
     if destination:
         uri_scheme(destination), table_format(destination)  # fail before any work
@@ -184,8 +188,18 @@ def score_table(
         name = next(n for n in model.features if _bad_bool(frame[n], model.schema.column(n)))
         raise SchemaError(f"{source}: feature {name!r}: {exc}") from None
     _check_values(columns, model.schema, source)
-    results = Scorer(model).outputs(columns)
+    scorer = Scorer(model)
+    if contributions and scorer.explainer is None:
+        raise ConfigError(
+            f"model {served.name} v{served.version} has no exact contributions: "
+            f"{scorer.explain_note}",
+            hint="score without contributions, or train the model again",
+        )
+    results = scorer.outputs(columns)
     predictions = _predictions(frame, results, model.classes, served, id_column)
+    if contributions and scorer.explainer is not None:
+        explained = scorer.explainer.contributions(columns).frame(model.features, model.classes)
+        predictions = pd.concat([predictions, explained], axis=1)
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

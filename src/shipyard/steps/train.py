@@ -158,6 +158,7 @@ def finalize(
     evaluate it on the holdout, save its bundle with probe rows, log it to MLflow."""
     import mlflow
 
+    from shipyard.model.contributions import reference_extra
     from shipyard.registry.tracking import log_bundle, step_run
 
     schema, task = split.schema, split.schema.task or BINARY
@@ -180,7 +181,11 @@ def finalize(
         model_type,
         family(model_type).flavor,
         threshold,
-        extra={"holdout_metrics": result.metrics, "params": params},
+        extra={
+            "holdout_metrics": result.metrics,
+            "params": params,
+            **reference_extra(pipeline, split.x_train),  # a linear model's contributions
+        },
         probes=probes,
         outlier=outlier,
     )

@@ -214,3 +214,25 @@ def test_model_ref_pick_and_unknown_write_scheme(tmp_path):
     )
     assert result.metrics() == {"rows_scored": 10.0}
     assert "not checked: no detector" in result.summary()
+
+
+def test_contributions_as_columns_add_up_to_the_probability(registered, small_data, tmp_path):
+    test = pd.read_parquet(small_data["test"]).head(200)
+    source = tmp_path / "batch.parquet"
+    test.to_parquet(source)
+    score_table(
+        str(source),
+        f"models:/{NAME}@champion",
+        tmp_path / "out.parquet",
+        settings=registered,
+        contributions=True,
+    )
+    out = pd.read_parquet(tmp_path / "out.parquet")
+    model = load_registered(ModelRef.champion(NAME), registered)
+    names = [f"contribution_{f}" for f in model.features]
+    assert list(out.columns)[-len(names) - 1 :] == [*names, "contribution_base"]
+    logit = out["contribution_base"] + out[names].sum(axis=1)
+    positive = f"proba_{model.classes[-1]}"
+    np.testing.assert_allclose(1 / (1 + np.exp(-logit)), out[positive], atol=1e-6)
+    with pytest.raises(ConfigError, match="clash"):
+        score_table(str(source), f"models:/{NAME}@champion", id_column="contribution_x")
