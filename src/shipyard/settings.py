@@ -111,6 +111,13 @@ class Settings(BaseSettings):
         gt=0,
         description="Rows the detector buffers at most; the oldest are dropped (and counted).",
     )
+    outlier_metric_rows: int = Field(
+        32,
+        ge=0,
+        description="Rows of each request whose outlier score the predictor puts in "
+        "shipyard_predictor_outlier_score (the first ones; 0: none). Bounded so a large "
+        "request costs what a small one does; a request naming outlier_score gets every row.",
+    )
     estimate_window_size: int = Field(
         1000,
         gt=0,

@@ -79,7 +79,14 @@ def test_rest_metadata_and_unknown_outputs_name_this_models_outputs(predictor_se
     with urllib.request.urlopen(f"{predictor_server['base']}/v2/models/fraud", timeout=10) as r:
         metadata = json.loads(r.read())
     outputs = {o["name"]: o for o in metadata["outputs"]}
-    assert list(outputs) == ["predict", "predict_proba", "contributions", "contributions_base"]
+    assert list(outputs) == [
+        "predict",
+        "predict_proba",
+        "contributions",
+        "contributions_base",
+        "outlier_score",
+        "is_outlier",
+    ]
     assert outputs["contributions"]["parameters"]["features"] == model.features
     body = v2_request(model.probes()[0].head(1), model.schema)
     body["outputs"] = [{"name": "shap"}]
@@ -87,8 +94,8 @@ def test_rest_metadata_and_unknown_outputs_name_this_models_outputs(predictor_se
         post(predictor_server["base"], body)
     assert raised.value.code == 400
     assert (
-        "this model's outputs are: predict, predict_proba, contributions, contributions_base"
-        in (raised.value.read().decode())
+        "this model's outputs are: predict, predict_proba, contributions, contributions_base, "
+        "outlier_score, is_outlier" in (raised.value.read().decode())
     )
 
 
@@ -137,4 +144,4 @@ def test_grpc_contributions_on_request(predictor_server, model, rows):
     assert output.parameters["space"].string_param == "logit"
     check_additive(values, fp32(response, "contributions_base")[0], model, rows)
     metadata = stub.ModelMetadata(pb.ModelMetadataRequest(name="fraud"), timeout=10)
-    assert [o.name for o in metadata.outputs][-2:] == ["contributions", "contributions_base"]
+    assert [o.name for o in metadata.outputs][2:4] == ["contributions", "contributions_base"]

@@ -27,7 +27,7 @@ from shipyard.data.features import model_columns
 from shipyard.model.bundle import LoadedModel
 from shipyard.model.contributions import explainer_for
 from shipyard.model.task import label_datatype
-from shipyard.serving import explained, metrics
+from shipyard.serving import explained, metrics, outliers
 from shipyard.serving.decoding import bounded
 from shipyard.serving.fast_path import CompiledModel, checked_fast_path
 from shipyard.serving.model_source import ServedModel, resolve
@@ -52,6 +52,7 @@ class Scorer:
         self.explainer, self.explain_note = explainer_for(model)
         if self.explainer is None:
             logger.info("no contributions: %s", self.explain_note)
+        self.outliers = outliers.Outliers(model, self.fast)
 
     def offered(self) -> list[str]:
         """The outputs this model answers, in metadata order."""
@@ -78,6 +79,8 @@ class Scorer:
             results["predict_proba"] = ("FP64", scores)
         if self.explainer is not None and set(wanted or ()) & set(explained.NAMES):
             results.update(explained.outputs(self.explainer, columns, labels or {}))
+        if self.outliers.available and set(wanted or ()) & set(outliers.NAMES):
+            results.update(self.outliers.outputs(columns))
         return results
 
     def output_types(self) -> list[dict[str, Any]]:
@@ -96,7 +99,7 @@ class Scorer:
             )
         if self.explainer is not None:
             types += explained.output_types(self.explainer, self.model)
-        return types
+        return types + self.outliers.output_types()
 
 
 class ShipyardPredictor(Model):
@@ -181,6 +184,12 @@ class ShipyardPredictor(Model):
         columns = to_columns(payload, served.model.schema)
         metrics.count_nulls(columns, served.model.schema, self._metric_labels())
         results = scorer.outputs(columns, wanted, self._metric_labels())
+        scorer.outliers.observe(
+            columns,
+            self._metric_labels(),
+            self.settings.outlier_metric_rows,
+            results[outliers.SCORE][1] if outliers.SCORE in results else None,
+        )
         predicted = results["predict"][1]
         if self.forwarder is not None:  # like KServe's logger: after answering, never waiting
             plain = {k: v for k, v in results.items() if k in OUTPUTS}
