@@ -26,7 +26,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # MLflow and S3 before anything starts: one line and exit 3, not a step's traceback
     check_services(reads=pipeline_reads(arguments))
     try:
-        summary = run_local(args.pipeline_file, arguments)
+        summary = run_local(args.pipeline_file, arguments, verbose=args.verbose)
     except PipelineFailed as exc:  # the exit task still summed the run up
         if exc.summary:
             print(f"\nrun summary (Markdown): {exc.summary}", flush=True)
@@ -66,5 +66,10 @@ def register(sub: Any) -> None:
         "--no-serve",
         action="store_true",
         help="do not end by serving the champion and answering a sample request",
+    )
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="stream every task's log (kfp.local's output) instead of the progress view",
     )
     run.set_defaults(func=cmd_run)
