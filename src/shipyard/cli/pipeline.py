@@ -21,6 +21,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from shipyard.local.outputs import format_summary
     from shipyard.local.pipeline import PipelineFailed, run_local
     from shipyard.preflight import check_services
+    from shipyard.report.run_report import write_report
 
     pipeline, arguments = pipeline_arguments(args)
     # MLflow and S3 before anything starts: one line and exit 3, not a step's traceback
@@ -33,6 +34,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise
     print()
     print(format_summary(summary))
+    report = write_report(summary.run_dir)
     if not args.no_serve:
         from shipyard.settings import settings_for
 
@@ -42,6 +44,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from shipyard.local.servers import serve_sample
 
         serve_sample(summary.run_dir, model_name)
+    print(f"report: {report}")  # the last line: the page to open
     return 0
 
 

@@ -93,6 +93,8 @@ class Progress:
     def line(self, step: StepState) -> str:
         """One step as shown: mark, name, state and seconds."""
         elapsed = step.elapsed(self.clock())
+        if step.state == RUNNING and not self.live:  # a log line: the start says no time yet
+            elapsed = None
         seconds = f"{elapsed:6.1f} s" if elapsed is not None else ""
         return f"  {_MARK.get(step.state, ' ')} {step.name:<10} {step.state:<8} {seconds}".rstrip()
 
