@@ -21,7 +21,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from shipyard.local.outputs import format_summary
     from shipyard.local.pipeline import PipelineFailed, run_local
     from shipyard.preflight import check_services
-    from shipyard.report.run_report import write_report
+    from shipyard.report.run_report import report_for_run
 
     pipeline, arguments = pipeline_arguments(args)
     # MLflow and S3 before anything starts: one line and exit 3, not a step's traceback
@@ -31,10 +31,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     except PipelineFailed as exc:  # the exit task still summed the run up
         if exc.summary:
             print(f"\nrun summary (Markdown): {exc.summary}", flush=True)
+        if exc.run_dir:
+            try:
+                print(f"report: {report_for_run(exc.run_dir)}", flush=True)
+            except Exception as error:  # noqa: BLE001 (the step's failure is the news)
+                print(f"no report: {error}", flush=True)
         raise
     print()
     print(format_summary(summary))
-    report = write_report(summary.run_dir)
+    report = report_for_run(summary.run_dir)
     if not args.no_serve:
         from shipyard.settings import settings_for
 

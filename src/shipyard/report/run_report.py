@@ -14,14 +14,18 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from shipyard.data.schema import IGNORED, TARGET, TIMESTAMP, Schema
 from shipyard.report.page import Section, render
 
+if TYPE_CHECKING:
+    from shipyard.steps.summary import PipelineSummary
+
 REPORT_FILE = "report.html"
+TASK_REPORT = Path("summary-op") / "report"  # the summary step's HTML artifact, in the run
 log = logging.getLogger(__name__)
 
 
@@ -246,3 +250,36 @@ def write_report(run_dir: Path) -> Path:
     path = run_dir / REPORT_FILE
     path.write_text(build_report(run_dir), encoding="utf-8")
     return path
+
+
+def write_task_report(path: str | Path, summary: PipelineSummary) -> Path:
+    """The summary step's HTML artifact. On kfp.local the task's folder sits beside the other
+    tasks' (``<run>/summary-op/report``): the full page. Where they are not on disk (a
+    cluster stores each output in object storage), the page of what MLflow holds: outcome,
+    steps and candidates, and the gate's decision."""
+    path = Path(path)
+    run_dir = path.parent.parent
+    page = None
+    if (run_dir / "ingest-op").is_dir():
+        try:
+            page = build_report(run_dir)
+        except Exception as exc:  # the exit task never fails for its page
+            log.warning("the run's page could not be built, only its outcome: %s", exc)
+    if page is None:
+        outcome = Section("outcome", "Outcome").markdown(summary.markdown())
+        page = render(summary.headline(), [outcome])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def report_for_run(run_dir: Path) -> Path:
+    """``report.html`` in the run folder: the summary step's page where it wrote one (the
+    same page the KFP UI shows), else built here; a file with ``.html`` opens in a browser."""
+    import shutil
+
+    task_page = run_dir / TASK_REPORT
+    if task_page.is_file():
+        shutil.copyfile(task_page, run_dir / REPORT_FILE)
+        return run_dir / REPORT_FILE
+    return write_report(run_dir)

@@ -151,3 +151,18 @@ def test_candidates_show_each_finalist_with_its_search_time(tmp_path):
     assert "<td>xgboost_tuned</td><td>0.8800</td><td>12.3 s</td>" in body
     assert "<td>baseline</td><td>0.8000</td><td></td>" in body
     assert body.index("xgboost_tuned") < body.index("<td>baseline</td>")  # best first
+
+
+def test_the_summary_steps_page_is_the_runs_page_where_the_run_is_on_disk(run_dir, tmp_path):
+    from shipyard.report.run_report import TASK_REPORT, report_for_run, write_task_report
+    from shipyard.steps.summary import PipelineSummary
+
+    summary = PipelineSummary("run-1", "fraud", "SUCCEEDED", version="2", promoted=False)
+    task_page = write_task_report(run_dir / TASK_REPORT, summary)  # kfp.local's layout
+    assert '<section id="evaluation">' in task_page.read_text()
+    assert report_for_run(run_dir).read_text() == task_page.read_text()  # the same page
+
+    elsewhere = write_task_report(tmp_path / "summary-op" / "report", summary)  # a cluster
+    page = elsewhere.read_text()
+    assert list(sections(page)) == ["outcome"]
+    assert "Pipeline finished: fraud (run run-1), v2 not promoted" in page
