@@ -1,66 +1,23 @@
 """The run's report page, built from a run folder laid out as kfp.local leaves it."""
 
 import base64
-import json
 import re
-import shutil
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from shipyard.data.schema import IGNORED, Column, Schema
+from report_run import executor_output, make_run_folder
 from shipyard.report import plots
 from shipyard.report.page import markdown
 from shipyard.report.run_report import REPORT_FILE, build_report, write_report
 
 PNG = b"\x89PNG\r\n\x1a\n"
-GATE = """# Registration: fraud v2 kept as challenger
-
-**Reason:** not better than the champion
-
-| metric | challenger | champion |
-|---|---|---|
-| roc_auc | 0.9100 | 0.9200 |
-"""
-
-
-def executor_output(folder, metadata, params=None):
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "executor_output.json").write_text(
-        json.dumps(
-            {
-                "parameterValues": params or {},
-                "artifacts": {"a": {"artifacts": [{"name": "a", "metadata": metadata}]}},
-            }
-        )
-    )
 
 
 @pytest.fixture(scope="module")
 def run_dir(small_data, trained, tmp_path_factory):
-    run = tmp_path_factory.mktemp("run")
-    ingest = run / "ingest-op"
-    executor_output(
-        ingest,
-        {"source": "t.csv", "rows_read": 3000, "null_labels_dropped": 2, "split_method": "random",
-         "train_rows": 2400, "test_rows": 600},
-    )  # fmt: skip
-    shutil.copy(small_data["train"], ingest / "train_data")
-    shutil.copy(small_data["test"], ingest / "test_data")
-    validate = run / "validate-op"
-    executor_output(validate, {"checks": 10})
-    schema = Schema.load(small_data["schema"])
-    schema.columns.append(Column("customer_id", IGNORED, "int64", note="an ID: unique per row"))
-    schema.save(validate / "schema")
-    (validate / "report").write_text("# Data validation: PASSED\n\n- checks run: 10\n")
-    executor_output(
-        run / "train-op", {"model_type": "xgboost", "roc_auc": 0.91, "work_seconds": 1.5}
-    )
-    shutil.copytree(trained.bundle_dir, run / "train-op" / "model")
-    executor_output(run / "register-op", {"quality": "AUC 0.91"}, {"model_uri": "models:/f/2"})
-    (run / "register-op" / "report").write_text(GATE)
-    return run
+    return make_run_folder(tmp_path_factory.mktemp("run"), small_data, trained)
 
 
 def sections(page: str) -> dict[str, str]:
