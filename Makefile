@@ -36,20 +36,22 @@ run: compile  ## the main job: the full pipeline on kfp.local, ending with a sum
 	$(WITH_VENV) $(BIN)/shipyard run --pipeline-file $(PIPELINE) $(ARGS)
 
 # Prometheus, promtool, Alertmanager and amtool (Debian) for the alerting, rollout-gate and
-# closed-loop tests; those tests skip, saying so, where the tools cannot be installed.
-tools:  ## install the monitoring binaries the tests start (as root, from Debian)
-	@command -v prometheus >/dev/null && command -v amtool >/dev/null || \
+# closed-loop tests, Chromium and its driver for tests/browser; those tests skip, saying so,
+# where the tools cannot be installed.
+tools:  ## install the binaries the tests start (as root, from Debian)
+	@command -v prometheus >/dev/null && command -v amtool >/dev/null && \
+	  command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
 	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-	      prometheus prometheus-alertmanager >/dev/null; } || \
-	  echo "note: install prometheus and prometheus-alertmanager for the monitoring tests"
+	      prometheus prometheus-alertmanager chromium chromium-driver >/dev/null; } || \
+	  echo "note: install prometheus, prometheus-alertmanager, chromium and chromium-driver for the monitoring and browser tests"
 
 demo-loop: compile tools  ## the closed loop on this machine: alerts retrain, a local canary promotes
 	$(WITH_VENV) $(BIN)/shipyard demo-loop --pipeline-file $(PIPELINE) $(ARGS)
 
 # Tiers: test-fast is the inner loop (no server processes, no pipeline runs); test is every
 # tier, on two workers (pytest-xdist, one test file per worker at a time). Prometheus,
-# Alertmanager and PostgreSQL come from `make tools` (.ci/run calls it); without them the
+# Alertmanager, PostgreSQL and Chromium come from `make tools` (.ci/run calls it); without them the
 # tests that start them are skipped and say so.
 FAST_TIERS := tests/unit tests/components tests/pipelines tests/manifests
 

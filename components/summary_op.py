@@ -1,7 +1,7 @@
 """KFP component: the pipeline's exit task — the run's summary, whether it succeeded or not."""
 
 from kfp import dsl
-from kfp.dsl import Markdown, Output
+from kfp.dsl import HTML, Markdown, Output
 
 from shipyard.settings import component_image
 
@@ -10,14 +10,15 @@ from shipyard.settings import component_image
 def summary_op(
     status: dsl.PipelineTaskFinalStatus,
     summary: Output[Markdown],
+    report: Output[HTML],
     pipeline_run_id: str = "local",
     model_name: str = "",
     source: str = "",
     deploy: bool = False,
 ):
     """Steps, metrics, decision and outcome of the run (from MLflow, by the pipeline run id)
-    as Markdown; announces "pipeline finished/failed" (a notifier that is down never fails
-    this task)."""
+    as Markdown, and the run's report page as HTML (what the KFP UI shows); announces
+    "pipeline finished/failed" (a notifier that is down never fails this task)."""
     from shipyard.steps.timing import timed
 
     with timed() as timer:
@@ -32,4 +33,7 @@ def summary_op(
             summary.path,
             settings_for(model_name, source),
         )
+        from shipyard.report.run_report import write_task_report
+
+        write_task_report(report.path, result)
     summary.metadata.update({**result.metadata(), **timer.as_metadata()})

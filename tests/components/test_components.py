@@ -29,7 +29,7 @@ OPS = {
         {"decision": "system.Artifact", "report": "system.Markdown"},
     ),
     "deploy_op": ({}, {"report": "system.Markdown"}),
-    "summary_op": ({}, {"summary": "system.Markdown"}),  # the exit task
+    "summary_op": ({}, {"summary": "system.Markdown", "report": "system.HTML"}),  # exit task
     "score_op": (
         {},
         {"predictions": "system.Dataset", "report": "system.Markdown", "metrics": "system.Metrics"},
@@ -95,13 +95,14 @@ def test_deploy_refuses_anything_but_a_registered_version(model_uri, message, tm
 
 
 def test_summary_of_a_failed_run_is_written_and_says_so(tmp_path):
-    from kfp.dsl import Markdown, PipelineTaskFinalStatus
+    from kfp.dsl import HTML, Markdown, PipelineTaskFinalStatus
 
     from summary_op import summary_op
 
     inputs = summary_op.component_spec.inputs
     assert inputs["status"].type == "PipelineTaskFinalStatus"
     summary = Markdown(uri=str(tmp_path / "summary"))
+    report = HTML(uri=str(tmp_path / "task" / "report"))
     status = PipelineTaskFinalStatus(
         state="FAILED",
         pipeline_job_resource_name="job",
@@ -112,6 +113,7 @@ def test_summary_of_a_failed_run_is_written_and_says_so(tmp_path):
     summary_op.python_func(
         status=status,
         summary=summary,
+        report=report,
         pipeline_run_id="never-ran",
         model_name="component-summary",
         deploy=True,
@@ -121,3 +123,5 @@ def test_summary_of_a_failed_run_is_written_and_says_so(tmp_path):
     assert "Task exit-handler-1 failed." in text and "nothing registered" in text
     assert summary.metadata["state"] == "FAILED" and summary.metadata["version"] == ""
     assert summary.metadata["work_seconds"] > 0
+    page = (tmp_path / "task" / "report").read_text()  # no run on disk: the outcome page
+    assert page.startswith("<!DOCTYPE html>") and "nothing registered" in page

@@ -11,10 +11,10 @@ import argparse
 import sys
 from pathlib import Path
 
-from shipyard.cli import drift, loop, pipeline, rollout, score, serve, submit
+from shipyard.cli import drift, loop, pipeline, rollout, score, serve, submit, ui
 from shipyard.errors import ShipyardError, exit_code, one_line
 
-COMMANDS = (pipeline, score, submit, drift, serve, rollout, loop)  # in the help's order
+COMMANDS = (pipeline, score, submit, drift, serve, rollout, loop, ui)  # in the help's order
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,18 +21,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     from shipyard.local.outputs import format_summary
     from shipyard.local.pipeline import PipelineFailed, run_local
     from shipyard.preflight import check_services
+    from shipyard.report.run_report import report_for_run
 
     pipeline, arguments = pipeline_arguments(args)
     # MLflow and S3 before anything starts: one line and exit 3, not a step's traceback
     check_services(reads=pipeline_reads(arguments))
     try:
-        summary = run_local(args.pipeline_file, arguments)
+        summary = run_local(args.pipeline_file, arguments, verbose=args.verbose)
     except PipelineFailed as exc:  # the exit task still summed the run up
         if exc.summary:
             print(f"\nrun summary (Markdown): {exc.summary}", flush=True)
+        if exc.run_dir:
+            try:
+                print(f"report: {report_for_run(exc.run_dir)}", flush=True)
+            except Exception as error:  # noqa: BLE001 (the step's failure is the news)
+                print(f"no report: {error}", flush=True)
         raise
     print()
     print(format_summary(summary))
+    report = report_for_run(summary.run_dir)
     if not args.no_serve:
         from shipyard.settings import settings_for
 
@@ -42,6 +49,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from shipyard.local.servers import serve_sample
 
         serve_sample(summary.run_dir, model_name)
+    print(f"report: {report}")  # the last line: the page to open
     return 0
 
 
@@ -66,5 +74,10 @@ def register(sub: Any) -> None:
         "--no-serve",
         action="store_true",
         help="do not end by serving the champion and answering a sample request",
+    )
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="stream every task's log (kfp.local's output) instead of the progress view",
     )
     run.set_defaults(func=cmd_run)

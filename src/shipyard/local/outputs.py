@@ -6,6 +6,7 @@ skipped."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,10 @@ from shipyard.steps.summary import format_value
 
 STEP_ORDER = ("ingest", "validate", "train", "tune", "register", "deploy", "score", "summary")
 SUMMARY_MARKDOWN = Path("summary-op") / "summary"  # the exit task's Markdown, in the run
+LOG_FILE = "log.txt"  # each task's full log, in its folder
+# a library's warning in a task's log: Python's ``file.py:12: UserWarning: …`` or a logger's
+# ``WARNING`` level (MLflow's, the KFP executor's)
+_WARNING_LINE = re.compile(r"\b[A-Z]\w*Warning: |(?<![\w-])WARNING\b")
 _KEY_METRICS = (
     "train_rows",
     "test_rows",
@@ -53,6 +58,7 @@ class StepSummary:
     process_seconds: float | None
     metrics: dict[str, Any] = field(default_factory=dict)  # the key ones, for the table
     metadata: dict[str, Any] = field(default_factory=dict)  # everything the step reported
+    library_warnings: int = 0  # warnings libraries printed into the step's log
 
 
 @dataclass
@@ -116,10 +122,19 @@ def read_steps(run_dir: Path) -> list[StepSummary]:
             merged["outcome"] = merged.pop("Output", None)
         work, process = merged.pop("work_seconds", None), merged.pop("process_seconds", None)
         shown = ("state", "outcome") if name == "summary" else _KEY_METRICS  # not the rest again
-        steps.append(
-            StepSummary(name, work, process, {k: merged[k] for k in shown if k in merged}, merged)
-        )
+        shown_metrics = {k: merged[k] for k in shown if k in merged}
+        log = run_dir / f"{name}-op" / LOG_FILE
+        steps.append(StepSummary(name, work, process, shown_metrics, merged, count_warnings(log)))
     return steps
+
+
+def count_warnings(log: Path) -> int:
+    """Library warnings in a task's log (kept there, counted in the table, not printed)."""
+    if not log.is_file():
+        return 0
+    return sum(
+        1 for line in log.read_text(errors="replace").splitlines() if _WARNING_LINE.search(line)
+    )
 
 
 def format_summary(summary: RunSummary) -> str:
@@ -130,7 +145,12 @@ def format_summary(summary: RunSummary) -> str:
             step.name,
             f"{step.name:<10} {format_value(step.process_seconds):>7} "
             f"{format_value(step.work_seconds):>7}  "
-            + ", ".join(f"{k}={format_value(v)}" for k, v in step.metrics.items()),
+            + ", ".join(f"{k}={format_value(v)}" for k, v in step.metrics.items())
+            + (
+                f"; {step.library_warnings} library warning(s) in its log"
+                if step.library_warnings
+                else ""
+            ),
         )
         for step in summary.steps
     ]

@@ -10,6 +10,7 @@ registered model's URI is the register step's ``model_uri`` output.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -26,11 +27,13 @@ from typing import Any, TextIO
 
 from shipyard.errors import ConfigError, ShipyardError
 from shipyard.local.outputs import (
+    LOG_FILE,
     SUMMARY_MARKDOWN,
     RunSummary,
     read_steps,
     run_folder,
 )
+from shipyard.local.progress import Progress
 from shipyard.settings import Settings, get_settings
 from shipyard.steps.failure import StepFailure
 
@@ -132,11 +135,13 @@ def run_local(
     pipeline_file: str | Path,
     arguments: dict[str, Any] | None = None,
     settings: Settings | None = None,
+    verbose: bool = False,
 ) -> RunSummary:
     """Run the compiled pipeline on ``kfp.local.SubprocessRunner`` and summarize it. The run
     gets a pipeline root of its own (:func:`new_run_root`); ``RunSummary.run_dir`` (or
     ``PipelineFailed.run_dir``) is its folder, so concurrent runs in one home never read each
-    other's results."""
+    other's results. Quiet by default: a progress view, each task's log in its folder, and on
+    failure the failed step's last lines; ``verbose`` streams what kfp.local prints."""
     from kfp import components, local
 
     settings = prepare_environment(settings)
@@ -156,8 +161,10 @@ def run_local(
             enable_caching=False,
         )
         start = time.perf_counter()
+        progress = None if verbose else Progress(pipeline_steps(pipeline.pipeline_spec), sys.stdout)
         with (
-            StepLogs(Path(tempfile.mkdtemp(prefix="shipyard-logs-"))) as logs,
+            progress or contextlib.nullcontext(),
+            StepLogs(Path(tempfile.mkdtemp(prefix="shipyard-logs-")), progress) as logs,
             warnings.catch_warnings(),
         ):
             # Expected here, said once in the README: the tasks run in this environment rather
@@ -170,7 +177,11 @@ def run_local(
                 step = failed_step(str(exc))
                 run_dir = run_folder(root)
                 logs.move_into(run_dir)
-                raise step_failed(step, run_dir) from exc
+                failed = step_failed(step, run_dir)
+                if progress and failed.log:
+                    progress.close()
+                    print_tail(failed.log)
+                raise failed from exc
         wall = time.perf_counter() - start
         run_dir = run_folder(root)
         logs.move_into(run_dir)
@@ -228,19 +239,31 @@ def step_failed(step: str, run_dir: Path | None) -> PipelineFailed:
     )
 
 
-LOG_FILE = "log.txt"
+def print_tail(log: Path, lines: int = 12) -> None:
+    """The failed step's own last lines (not kfp.local's), where a quiet run shows them."""
+    own = [
+        line.rstrip()
+        for line in log.read_text(errors="replace").splitlines()
+        if line.strip() and not _KFP_LINE.search(line)
+    ]
+    print(f"last lines of {log}:", *own[-lines:], sep="\n", flush=True)
+
+
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _KFP_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d+ - \w+ - |^-{20,}$")  # kfp.local's own lines
 _TASK_START = re.compile(r"Executing task '([\w-]+)'")
+_TASK_END = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
 
 
 class StepLogs:
     """While a pipeline runs on kfp.local, copy what it prints (each task's streamed log,
     which kfp.local only prints) into one file per task, ``<task>/log.txt`` in the run's
-    folder once it is known; the terminal still gets everything."""
+    folder once it is known. Without ``progress`` the terminal still gets everything
+    (``--verbose``); with it the terminal gets only the progress view, told when each task
+    starts and ends."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, progress: Progress | None = None) -> None:
+        self.folder, self.progress = folder, progress
         self._out: TextIO = sys.stdout  # the terminal's, again when entered
         self._file: TextIO | None = None
         self._pending = ""
@@ -260,7 +283,8 @@ class StepLogs:
             self._file = None
 
     def write(self, text: str) -> int:
-        self._out.write(text)
+        if self.progress is None:
+            self._out.write(text)
         lines = (self._pending + text).split("\n")
         self._pending = lines.pop()
         for line in lines:
@@ -274,9 +298,14 @@ class StepLogs:
             if self._file:
                 self._file.close()
             self._file = open(self.folder / f"{started.group(1)}.log", "a")  # noqa: SIM115
+            if self.progress:
+                self.progress.started(started.group(1).removesuffix("-op"))
         if self._file:
             self._file.write(plain)
             self._file.flush()
+        ended = _TASK_END.search(plain)
+        if ended and self.progress:
+            self.progress.finished(ended.group(1).removesuffix("-op"), ended.group(2) == "SUCCESS")
 
     def flush(self) -> None:
         self._out.flush()

@@ -88,6 +88,13 @@ def evaluate(
     return _multiclass(y, scores, classes or [])
 
 
+def probabilities(proba: np.ndarray) -> np.ndarray:
+    """Rows that sum to one in float64, none exactly 0: a float32 ``predict_proba`` (XGBoost)
+    sums to one only within float32, and log loss checks it (and warns) in float64."""
+    clipped = np.clip(np.asarray(proba, dtype=np.float64), 1e-15, 1.0)
+    return clipped / clipped.sum(axis=1, keepdims=True)
+
+
 def _binary(y: np.ndarray, proba: np.ndarray, threshold: float, classes: list[Any]) -> Evaluation:
     from sklearn.metrics import (
         accuracy_score,
@@ -106,7 +113,7 @@ def _binary(y: np.ndarray, proba: np.ndarray, threshold: float, classes: list[An
     metrics = {
         "roc_auc": roc_auc_score(y, p),
         "pr_auc": average_precision_score(y, p),
-        "log_loss": log_loss(y, np.clip(proba, 1e-15, 1 - 1e-15), labels=[0, 1]),
+        "log_loss": log_loss(y, probabilities(proba), labels=[0, 1]),
         "f1": f1_score(y, predicted, zero_division=0),
         "precision": precision_score(y, predicted, zero_division=0),
         "recall": recall_score(y, predicted, zero_division=0),
@@ -136,7 +143,7 @@ def _multiclass(y: np.ndarray, proba: np.ndarray, classes: list[Any]) -> Evaluat
     metrics = {
         "accuracy": accuracy_score(y, predicted),
         "f1_macro": f1_score(y, predicted, average="macro", labels=present, zero_division=0),
-        "log_loss": log_loss(y, np.clip(proba, 1e-15, 1), labels=labels),
+        "log_loss": log_loss(y, probabilities(proba), labels=labels),
     }
     if len(np.unique(y)) == k:  # one-vs-rest AUC needs every class in the holdout
         metrics["roc_auc_ovr"] = roc_auc_score(y, proba, multi_class="ovr", labels=labels)

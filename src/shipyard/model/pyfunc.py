@@ -6,7 +6,10 @@ MLflow stores this file's source, not a pickled object, so loading the registere
 
 from __future__ import annotations
 
+from typing import Any
+
 import mlflow
+import pandas as pd
 from mlflow.pyfunc.model import PythonModel, PythonModelContext
 
 
@@ -20,10 +23,15 @@ class ShipyardPyfunc(PythonModel):
 
         self.model = load_bundle(context.artifacts["bundle"])
 
-    # No annotations: MLflow reads predict's type hints (signature inference, input checks).
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]  # noqa: D102
-        import pandas as pd
-
+    # A DataFrame in and out: MLflow checks the hint (and asks for one when there is none);
+    # the logged signature stays the one inferred from the example, the bundle checks columns.
+    def predict(
+        self,
+        context: PythonModelContext | None,
+        model_input: pd.DataFrame,
+        params: dict[str, Any] | None = None,
+    ) -> pd.DataFrame:
+        """Label (or value) per row and the last class's probability."""
         scores = self.model.scores(model_input)
         out = pd.DataFrame({"predict": self.model.labels(scores)})
         if scores.ndim == 2:

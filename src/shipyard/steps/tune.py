@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -284,10 +285,15 @@ def tune(
         mlflow.log_params(
             {"families": ",".join(budget.families), "n_candidates": budget.n_candidates}
         )
-        searched = [
-            search_family(name, split, metric, budget.n_candidates, folds, seed, run.info.run_id)
-            for name in budget.families
-        ]
+        searched = []
+        for name in budget.families:  # each family's search time, for the run's report
+            started = time.perf_counter()
+            searched.append(
+                search_family(
+                    name, split, metric, budget.n_candidates, folds, seed, run.info.run_id
+                )
+            )
+            mlflow.log_metric(f"search_seconds_{name}", round(time.perf_counter() - started, 3))
         for c in searched:
             mlflow.log_metric(f"search_cv_{metric}_{c.model_type}", c.cv_score)
         pool = finalists(base, searched, task, budget.families)

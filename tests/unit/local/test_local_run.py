@@ -111,6 +111,11 @@ def test_skipped_steps_in_pipeline_order_and_the_registered_model_from_register(
             )
         )
     (tmp_path / "summary-op" / "summary").write_text("# Pipeline finished\n")
+    (tmp_path / "register-op" / "log.txt").write_text(
+        "    lib.py:3: UserWarning: The y_prob values do not sum to one.\n      warnings.warn(\n"
+        "    2026/12/06 02:10:10 WARNING mlflow.utils.environment: no pip version\n"
+        "    checked 3 warnings=0 (not a library warning)\n"
+    )
     summary = RunSummary(tmp_path, 5.0, read_steps(tmp_path), {}, skipped=["deploy"])
     assert summary.model_uri == "models:/fraud/3"
     assert summary.summary_markdown == tmp_path / "summary-op" / "summary"
@@ -122,6 +127,8 @@ def test_skipped_steps_in_pipeline_order_and_the_registered_model_from_register(
     names = [line.split()[0] for line in table[2:5]]
     assert names == ["register", "deploy", "summary"]
     assert "skipped: its condition was false" in table[3]
+    assert table[2].endswith("; 2 library warning(s) in its log")
+    assert "library warning" not in table[4]
     assert "registered model: models:/fraud/3" in table
     assert f"run summary (Markdown): {tmp_path / 'summary-op' / 'summary'}" in table
 

@@ -1,0 +1,131 @@
+"""The live view of a local run: one line per step with its state and elapsed time.
+
+kfp.local prints every task's executor input, output and log; a person running ``shipyard
+run`` wants to see which step is running and for how long. :class:`Progress` is fed the
+events :class:`shipyard.local.pipeline.StepLogs` reads from kfp.local's own lines (a task
+started, a task finished) and shows them: on a terminal as a block of lines redrawn in place
+(a ticker thread keeps the running step's clock moving); elsewhere (CI, notebooks, pipes) as
+one plain line per start and per end, so a log file reads top to bottom.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+WAITING, RUNNING, DONE, FAILED, SKIPPED = "waiting", "running", "done", "failed", "not run"
+_MARK = {WAITING: " ", RUNNING: ">", DONE: "✓", FAILED: "✗", SKIPPED: "-"}
+
+
+@dataclass
+class StepState:
+    name: str
+    state: str = WAITING
+    started: float | None = None
+    ended: float | None = None
+
+    def elapsed(self, now: float) -> float | None:
+        if self.started is None:
+            return None
+        return (self.ended if self.ended is not None else now) - self.started
+
+
+class Progress:
+    """Steps and their states, drawn on ``out``; ``live`` (default: ``out`` is a terminal)
+    redraws in place, otherwise every change is one appended line."""
+
+    def __init__(
+        self,
+        steps: Sequence[str],
+        out: TextIO,
+        live: bool | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        tick_seconds: float = 0.5,
+    ) -> None:
+        self.out, self.clock, self.tick_seconds = out, clock, tick_seconds
+        self.live = _isatty(out) if live is None else live
+        self.steps: dict[str, StepState] = {name: StepState(name) for name in steps}
+        self._drawn = 0  # lines of the block on screen (live mode)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+
+    def __enter__(self) -> Progress:
+        if self.live:
+            self.redraw()
+            self._ticker = threading.Thread(target=self._tick, name="progress", daemon=True)
+            self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def started(self, name: str) -> None:
+        step = self.steps.setdefault(name, StepState(name))
+        step.state, step.started, step.ended = RUNNING, self.clock(), None
+        self._changed(step)
+
+    def finished(self, name: str, ok: bool) -> None:
+        step = self.steps.setdefault(name, StepState(name))
+        if step.started is None:
+            step.started = self.clock()
+        step.state, step.ended = (DONE if ok else FAILED), self.clock()
+        self._changed(step)
+
+    def close(self) -> None:
+        """Stop the ticker; steps that never started are 'not run'; the last drawing stays.
+        Once: what is printed after it is never drawn over."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        if self._ticker:
+            self._ticker.join(2)
+            self._ticker = None
+        for step in self.steps.values():
+            if step.state == WAITING:
+                step.state = SKIPPED
+        if self.live:
+            self.redraw()
+
+    def line(self, step: StepState) -> str:
+        """One step as shown: mark, name, state and seconds."""
+        elapsed = step.elapsed(self.clock())
+        if step.state == RUNNING and not self.live:  # a log line: the start says no time yet
+            elapsed = None
+        seconds = f"{elapsed:6.1f} s" if elapsed is not None else ""
+        return f"  {_MARK.get(step.state, ' ')} {step.name:<10} {step.state:<8} {seconds}".rstrip()
+
+    def lines(self) -> list[str]:
+        return [self.line(step) for step in self.steps.values()]
+
+    def redraw(self) -> None:
+        """Live mode: move up over the block drawn last and draw it again."""
+        with self._lock:
+            lines = self.lines()
+            up = f"\x1b[{self._drawn}F" if self._drawn else ""
+            self.out.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
+            self.out.flush()
+            self._drawn = len(lines)
+
+    def _changed(self, step: StepState) -> None:
+        if self.live:
+            self.redraw()
+        else:
+            with self._lock:
+                self.out.write(self.line(step) + "\n")
+                self.out.flush()
+
+    def _tick(self) -> None:
+        while not self._stop.wait(self.tick_seconds):
+            if any(s.state == RUNNING for s in self.steps.values()):
+                self.redraw()
+
+
+def _isatty(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
