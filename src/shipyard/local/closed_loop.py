@@ -140,8 +140,6 @@ class LoopReport:
 def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopReport:
     """Start every part, send the traffic, wait until the retraining run has ended (or
     ``timeout``), stop every part, and report what happened when."""
-    from mlflow import MlflowClient
-
     from shipyard.local.monitoring import (
         alert_rules,
         alertmanager_config,
@@ -152,13 +150,12 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
     from shipyard.local.servers import start_detector, start_predictor
     from shipyard.loop.trigger_client import decisions as decisions_of
     from shipyard.model.ref import ModelRef
-    from shipyard.registry.client import champion_version
-    from shipyard.registry.tracking import configure
+    from shipyard.registry.client import Registry
 
     settings = settings or get_settings()
     name = settings.model_name
-    configure(settings)
-    old = champion_version(MlflowClient(), name)
+    registry = Registry(settings)
+    old = registry.champion_version(name)
     if old is None:
         raise ConfigError(f"{name} has no champion to watch", hint="run `make run` first")
     folder = options.folder
@@ -263,7 +260,7 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
                     f"{decision['reason'][:80]})"
                 )
             seen_decisions = len(decisions["decisions"])
-            current = champion_version(MlflowClient(), name)
+            current = registry.champion_version(name)
             if current != old and new is None:
                 new = current
                 note(f"champion moved to v{new} (the canary reached 100 %)")
@@ -325,11 +322,11 @@ class _Traffic:
         settings: Settings,
         label_token: str,
     ) -> None:
-        from shipyard.registry.client import champion_schema
+        from shipyard.registry.client import Registry
 
         self.predictor, self.detector, self.options = predictor, detector, options
         self.label_token = label_token
-        champion = champion_schema(settings)
+        champion = Registry(settings).champion_schema(settings.model_name)
         if champion is None:
             raise ConfigError(
                 f"{settings.model_name} has no champion to serve", hint="run `make run` first"

@@ -26,35 +26,29 @@ def local_deploy(
 ) -> RolloutReport:
     """The deploy step with ``deployment_mode=Local``: the register step's ``model_uri`` out
     against the champion, with sample traffic flowing meanwhile."""
-    name, version = version_ref(model_uri)
-    settings = (settings or get_settings()).model_copy(update={"model_name": name})
-    return local_rollout(version, plan, settings, demo_traffic=True)
+    return local_rollout(version_ref(model_uri), plan, settings, demo_traffic=True)
 
 
 def local_rollout(
-    version: str,
+    ref: ModelRef,
     plan: RolloutPlan,
     settings: Settings | None = None,
     router_port: int | None = None,
     demo_traffic: bool = True,
 ) -> RolloutReport:
-    """Serve the champion (stable) and ``version`` (canary) as local predictors behind the
-    local router and roll out between them. With ``demo_traffic``, sample requests flow
+    """Serve the champion (stable) and the version ``ref`` names (canary) as local predictors
+    behind the local router and roll out between them. With ``demo_traffic``, sample requests flow
     through the router meanwhile (otherwise send your own to the printed URL)."""
     import threading
 
     from shipyard.local.router import LocalTraffic, start_router
     from shipyard.local.servers import start_predictor, v2_request
-    from shipyard.registry.client import champion_version, load_registered
-    from shipyard.registry.tracking import configure
+    from shipyard.registry.client import Registry
     from shipyard.rollout.health import ScrapedHealth
 
-    settings = settings or get_settings()
-    name = settings.model_name
-    configure(settings)
-    from mlflow import MlflowClient
-
-    stable = champion_version(MlflowClient(), name)
+    registry = Registry(settings or get_settings())
+    settings, name, version = registry.settings, ref.name, ref.number
+    stable = registry.champion_version(name)
     if stable is None:
         raise ConfigError(
             f"{name} has no champion to compare with", hint="run the pipeline first (make run)"
@@ -83,7 +77,7 @@ def local_rollout(
             f"stable v{stable}, canary v{version}"
         )
         if demo_traffic:  # a holdout row the canary stored at training: any dataset
-            canary = load_registered(ModelRef.of(name, version), settings)
+            canary = registry.load(ref)
             probes = canary.probes()
             if probes is None:
                 raise ConfigError(
@@ -103,7 +97,7 @@ def local_rollout(
         health = ScrapedHealth(
             DEFAULT_SERVICE, {v: (servers[v].base_url, None) for v in (stable, version)}
         )
-        return promoting_rollout(version, traffic, health, plan, name, settings)
+        return promoting_rollout(ref, traffic, health, plan, registry)
     finally:
         stop.set()
         for server in servers.values():

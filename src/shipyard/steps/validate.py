@@ -38,9 +38,10 @@ def resolve_schema(
     """
     if schema_uri:
         return _read_schema(schema_uri, settings), f"declared ({schema_uri})"
-    from shipyard.registry.client import champion_schema
+    from shipyard.registry.client import Registry
 
-    stored = champion_schema(settings)
+    registry = Registry(settings)
+    stored = registry.champion_schema(registry.settings.model_name)
     if stored is not None:
         schema, version = stored
         return schema, f"stored with the champion model (v{version})"

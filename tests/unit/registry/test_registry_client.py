@@ -80,7 +80,7 @@ def test_better_challenger_replaces_a_weak_champion(weak, trained, small_data):
 
 
 def test_with_a_rollout_ahead_the_winner_waits_as_challenger(weak, trained, small_data):
-    from shipyard.registry.client import move_champion, version_storage_uri
+    from shipyard.registry.client import Registry
 
     settings = settings_for("registry-rollout")
     register(weak.model_uri, weak.bundle_dir, small_data["test"], settings=settings)
@@ -96,9 +96,10 @@ def test_with_a_rollout_ahead_the_winner_waits_as_challenger(weak, trained, smal
     assert "passed the gate, to be rolled out" in second.markdown()
     assert str(client.get_model_version_by_alias("registry-rollout", CHAMPION).version) == "1"
     assert str(client.get_model_version_by_alias("registry-rollout", CHALLENGER).version) == "2"
-    move_champion(ModelRef.of("registry-rollout", "2"), settings)  # what a rollout does at 100 %
+    registry = Registry(settings)
+    registry.move_champion(ModelRef.of("registry-rollout", "2"))  # what a rollout does at 100 %
     assert str(client.get_model_version_by_alias("registry-rollout", CHAMPION).version) == "2"
-    assert version_storage_uri(ModelRef.of("registry-rollout", "2"), settings)
+    assert registry.storage_uri(ModelRef.of("registry-rollout", "2"))
 
 
 def test_a_floor_the_user_sets_is_applied_and_named(weak, small_data):
