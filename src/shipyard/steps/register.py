@@ -147,6 +147,7 @@ def register(
     settings: Settings | None = None,
     reference_path: str | Path | None = None,
     move_champion: bool = True,
+    model_name: str = "",
 ) -> Decision:
     """Register ``model_uri``; alias it ``challenger``; promote it if it passes the gate.
 
@@ -155,12 +156,13 @@ def register(
 
     With ``reference_path`` (the training data), a drift detector is fitted on it and stored
     with the version, so a deployed detector always matches its model; the same rows give
-    the trivial baseline's prior or mean (without them, the holdout's own).
+    the trivial baseline's prior or mean (without them, the holdout's own). ``model_name``
+    (default the settings' ``model_name``) is the registered model the version joins.
     """
     from shipyard.model.evaluation import primary_metric
 
     settings = settings or get_settings()
-    name = settings.model_name
+    name = model_name or settings.model_name
     train = pd.read_parquet(reference_path) if reference_path is not None else None
     registry = Registry(settings)
     evaluation = evaluate(model_dir, pd.read_parquet(test_path), name, registry, train)

@@ -270,11 +270,16 @@ def collect(
     error: str = "",
     deploy: bool = False,
     settings: Settings | None = None,
+    model_name: str = "",
 ) -> PipelineSummary:
-    """What MLflow knows about the run ``pipeline_run_id`` that ended in ``state``."""
+    """What MLflow knows about the run ``pipeline_run_id`` (of ``model_name``, default the
+    settings') that ended in ``state``."""
     settings = settings or get_settings()
     summary = PipelineSummary(
-        pipeline_run_id, settings.model_name, state or "UNKNOWN", " ".join(error.split())[:1000]
+        pipeline_run_id,
+        model_name or settings.model_name,
+        state or "UNKNOWN",
+        " ".join(error.split())[:1000],
     )
     try:
         records = _read_mlflow(summary, settings)
@@ -325,12 +330,13 @@ def summarize(
     deploy: bool,
     markdown_path: str | Path,
     settings: Settings | None = None,
+    model_name: str = "",
 ) -> PipelineSummary:
     """The exit task's work: collect, write the Markdown, announce "finished" or "failed"."""
     from shipyard.loop.notify import notify
 
     settings = settings or get_settings()
-    summary = collect(pipeline_run_id, state, error, deploy, settings)
+    summary = collect(pipeline_run_id, state, error, deploy, settings, model_name)
     text = summary.markdown()
     Path(markdown_path).write_text(text)
     summary.notified = notify("pipeline", summary.headline(), text, settings)
