@@ -170,9 +170,15 @@ class Registry:
             )
         if not self.client.search_registered_models(f"name = '{name}'"):
             self.client.create_registered_model(name, description="A Shipyard tabular model")
-        run_id = self.client.get_logged_model(model_id).source_run_id
+        logged = self.client.get_logged_model(model_id)
+        # The logged model's location, not its models:/ URI: MLflow's SQL store resolves the
+        # latter through the process-wide tracking URI, which a Registry leaves alone.
         version = self.client.create_model_version(
-            name, model_uri, run_id=run_id, tags=tags, model_id=model_id
+            name,
+            logged.artifact_location,
+            run_id=logged.source_run_id,
+            tags=tags,
+            model_id=model_id,
         )
         return ModelRef.of(name, version.version)
 
