@@ -28,7 +28,7 @@ def register_op(
     from shipyard.steps.timing import timed
 
     with timed() as timer:
-        from shipyard.settings import settings_for
+        from shipyard.settings import run_model_name
         from shipyard.steps.register import register
 
         result = register(
@@ -39,7 +39,7 @@ def register_op(
             train_data.metadata.get("content_hash", ""),
             floors=floors,
             margin=margin,
-            settings=settings_for(model_name, source),
+            model_name=run_model_name(model_name, source),
             reference_path=train_data.path,
             move_champion=not deploy,
         )

@@ -26,17 +26,16 @@ def score_op(
 
     with timed() as timer:
         from shipyard.model.ref import ModelRef
-        from shipyard.settings import settings_for
+        from shipyard.settings import get_settings, run_model_name
         from shipyard.steps.score import score_table
 
-        settings = settings_for(model_name)
         result = score_table(
             source,
-            ModelRef.pick(settings.model_name, alias, version).uri,
+            ModelRef.pick(run_model_name(model_name), alias, version).uri,
             predictions.path,
             destination,
             id_column,
-            settings,
+            get_settings(),
             report.path,
             contributions=contributions,
         )

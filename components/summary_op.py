@@ -22,7 +22,7 @@ def summary_op(
     from shipyard.steps.timing import timed
 
     with timed() as timer:
-        from shipyard.settings import settings_for
+        from shipyard.settings import run_model_name
         from shipyard.steps.summary import summarize
 
         result = summarize(
@@ -31,7 +31,7 @@ def summary_op(
             status.error_message or "",
             deploy,
             summary.path,
-            settings_for(model_name, source),
+            model_name=run_model_name(model_name, source),
         )
         from shipyard.report.run_report import write_task_report
 

@@ -28,7 +28,7 @@ def validate_op(
     from shipyard.steps.timing import timed
 
     with timed() as timer:
-        from shipyard.settings import settings_for
+        from shipyard.settings import run_model_name
         from shipyard.steps.validate import validate
 
         result = validate(
@@ -38,7 +38,7 @@ def validate_op(
             schema.path,
             report.path,
             schema_uri=schema_uri,
-            settings=settings_for(model_name, source),
+            model_name=run_model_name(model_name, source),
             task=task,
             positive_class=positive_class,
             ignore_columns=ignore_columns,

@@ -1,5 +1,6 @@
-"""The training pipeline: ingest → validate → train → tune → register → deploy, inside a
-``dsl.ExitHandler`` whose exit task (summary) writes the run's summary and announces it.
+"""The training pipeline: ingest → validate → train → tune → register (the graph shared with
+the Vertex variant, ``training_steps``) → deploy, inside a ``dsl.ExitHandler`` whose exit task
+(summary) writes the run's summary and announces it.
 
 One compiled IR YAML runs on Kubeflow Pipelines and, unchanged, on kfp.local (kfp 2.17 runs
 ``dsl.If`` and ``dsl.ExitHandler`` locally too). The deploy step sits under two real
@@ -19,13 +20,9 @@ from pathlib import Path
 from kfp import dsl, kubernetes
 
 from deploy_op import deploy_op
-from ingest_op import ingest_op
-from register_op import register_op
 from shipyard.kubeflow.pipeline_files import write_ir
 from summary_op import summary_op
-from train_op import train_op
-from tune_op import tune_op
-from validate_op import validate_op
+from training_steps import add_training_steps
 
 # Kubernetes objects that carry credentials and endpoints on a cluster (manifests/ creates
 # them; values never pass through pipeline parameters). Ignored by kfp.local.
@@ -171,63 +168,40 @@ def training_pipeline(
         pipeline_run_id=run_id, model_name=model_name, source=source, deploy=deploy
     )
     with dsl.ExitHandler(summary, name="training"):
-        ingest = ingest_op(
+        steps = add_training_steps(
             source=source,
             target=target,
-            rows=rows,
-            seed=seed,
-            shift=shift,
-            split=split,
-            test_fraction=test_fraction,
-            task=task,
-            group_column=group_column,
-        )
-        validate = validate_op(
-            train_data=ingest.outputs["train_data"],
-            test_data=ingest.outputs["test_data"],
-            target=target,
-            schema_uri=schema_uri,
-            model_name=model_name,
-            source=source,
-            skew_action=skew_action,
             task=task,
             positive_class=positive_class,
             ignore_columns=ignore_columns,
-            cv_folds=cv_folds,
-        )
-        train = train_op(
-            train_data=ingest.outputs["train_data"],
-            test_data=ingest.outputs["test_data"],
-            schema=validate.outputs["schema"],
-            model_type=model_type,
-            threshold=threshold,
+            rows=rows,
             seed=seed,
-            pipeline_run_id=run_id,
-        )
-        tune = tune_op(
-            train_data=ingest.outputs["train_data"],
-            test_data=ingest.outputs["test_data"],
-            schema=validate.outputs["schema"],
-            baseline=train.outputs["model"],
             model_types=model_types,
+            tune_metric=tune_metric,
             n_candidates=n_candidates,
-            cv_folds=cv_folds,
-            threshold=threshold,
-            seed=seed,
-            pipeline_run_id=run_id,
-            metric=tune_metric,
-        )
-        register = register_op(
-            model=tune.outputs["model"],
-            train_data=ingest.outputs["train_data"],
-            test_data=ingest.outputs["test_data"],
             floors=floors,
             margin=margin,
             model_name=model_name,
-            source=source,
-            pipeline_run_id=run_id,
             deploy=deploy,
+            run_id=run_id,
+            ingest_args={
+                "shift": shift,
+                "split": split,
+                "test_fraction": test_fraction,
+                "task": task,
+                "group_column": group_column,
+            },
+            validate_args={
+                "schema_uri": schema_uri,
+                "source": source,
+                "skew_action": skew_action,
+                "cv_folds": cv_folds,
+            },
+            train_args={"model_type": model_type, "threshold": threshold},
+            tune_args={"cv_folds": cv_folds, "threshold": threshold},
+            register_args={"source": source},
         )
+        register = steps.register
         with dsl.If(deploy == True, name="deploy-requested"):  # noqa: E712
             with dsl.If(register.outputs["promoted"] == True, name="gate-passed"):  # noqa: E712
                 deploy_task = deploy_op(
@@ -240,21 +214,13 @@ def training_pipeline(
                     bake_seconds=bake_seconds,
                     model_format=model_format,
                 )
-    for task, name in (
-        (ingest, "ingest"),
-        (validate, "validate"),
-        (train, "train"),
-        (tune, "tune"),
-        (register, "register"),
-        (deploy_task, "deploy"),
-        (summary, "summary"),
-    ):
+    for task, name in (*steps.named(), (deploy_task, "deploy"), (summary, "summary")):
         task.set_display_name(name)
         _wire_credentials(task)
         task.set_caching_options(name in ("train", "tune"))
     for task in (register, deploy_task, summary):
         _wire_notifier(task)
-    for task in (train, tune):
+    for task in (steps.train, steps.tune):
         task.set_cpu_limit("2").set_memory_limit("4G")
 
 

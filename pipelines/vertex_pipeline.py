@@ -1,4 +1,5 @@
-"""The Vertex AI variant: the same ingest → validate → train → tune → register steps, with
+"""The Vertex AI variant: the same ingest → validate → train → tune → register steps (the
+graph shared with the Kubeflow pipeline, ``training_steps``), with
 training and tuning as Vertex custom jobs, then — under the same conditions as the Kubeflow
 pipeline, ``deploy`` and the register step's ``promoted`` output — the registered winner
 uploaded to Vertex's Model Registry and deployed to an endpoint with a traffic split (Vertex's
@@ -29,14 +30,12 @@ from google_cloud_pipeline_components.v1.endpoint import EndpointCreateOp, Model
 from google_cloud_pipeline_components.v1.model import ModelUploadOp
 from kfp import dsl
 
-from ingest_op import ingest_op
-from register_op import register_op
 from shipyard.kubeflow.pipeline_files import write_ir
 from summary_op import summary_op
 from traffic_split_op import traffic_split_op
 from train_op import train_op
+from training_steps import add_training_steps
 from tune_op import tune_op
-from validate_op import validate_op
 
 DEFAULT_OUTPUT = Path("build/vertex_pipeline.yaml")
 PREDICTOR_IMAGE = "shipyard:0.1.0"
@@ -195,48 +194,29 @@ def vertex_training_pipeline(
     run_id = dsl.PIPELINE_JOB_ID_PLACEHOLDER
     summary = summary_op(pipeline_run_id=run_id, model_name=model_name, deploy=deploy)
     with dsl.ExitHandler(summary, name="training"):
-        ingest = ingest_op(source=source, target=target, rows=rows, seed=seed)
-        validate = validate_op(
-            train_data=ingest.outputs["train_data"],
-            test_data=ingest.outputs["test_data"],
+        job = {"project": project, "location": location}
+        steps = add_training_steps(
+            source=source,
             target=target,
-            model_name=model_name,
             task=task,
             positive_class=positive_class,
             ignore_columns=ignore_columns,
-        )
-        train = train_job(
-            project=project,
-            location=location,
-            train_data=ingest.outputs["train_data"],
-            test_data=ingest.outputs["test_data"],
-            schema=validate.outputs["schema"],
+            rows=rows,
             seed=seed,
-            pipeline_run_id=run_id,
-        )
-        tune = tune_job(
-            project=project,
-            location=location,
-            train_data=ingest.outputs["train_data"],
-            test_data=ingest.outputs["test_data"],
-            schema=validate.outputs["schema"],
-            baseline=train.outputs["model"],
             model_types=model_types,
+            tune_metric=tune_metric,
             n_candidates=n_candidates,
-            seed=seed,
-            pipeline_run_id=run_id,
-            metric=tune_metric,
-        )
-        register = register_op(
-            model=tune.outputs["model"],
-            train_data=ingest.outputs["train_data"],
-            test_data=ingest.outputs["test_data"],
             floors=floors,
             margin=margin,
             model_name=model_name,
-            pipeline_run_id=run_id,
             deploy=deploy,
+            run_id=run_id,
+            train_component=train_job,
+            tune_component=tune_job,
+            train_args=job,
+            tune_args=job,
         )
+        register = steps.register
         with dsl.If(deploy == True, name="deploy-requested"):  # noqa: E712
             with dsl.If(register.outputs["promoted"] == True, name="gate-passed"):  # noqa: E712
                 deployed = _deploy_to_vertex(
@@ -250,17 +230,10 @@ def vertex_training_pipeline(
                     canary_percent,
                     serving_machine_type,
                 )
-    for task, name in (
-        (ingest, "ingest"),
-        (validate, "validate"),
-        (train, "train"),
-        (tune, "tune"),
-        (register, "register"),
-        (summary, "summary"),
-    ):
+    for task, name in (*steps.named(), (summary, "summary")):
         task.set_display_name(name)
         task.set_caching_options(name in ("train", "tune"))
-    for task in (ingest, validate, register, summary):
+    for task in (steps.ingest, steps.validate, steps.register, summary):
         _with_job_env(task)
     for task in deployed:  # uploads, endpoints and deployments act on GCP: never cached
         task.set_caching_options(False)

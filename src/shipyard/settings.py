@@ -326,16 +326,21 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def settings_for(model_name: str = "", source: str = "") -> Settings:
-    """The process settings, with the model name a pipeline parameter may override.
-
-    With no ``model_name`` (and none set as SHIPYARD_MODEL_NAME), a table's own name names its
-    model (``penguins.csv`` -> ``penguins``), so two tables never share a registered model and
-    a second table is never gated against the first one's champion."""
+def run_model_name(model_name: str = "", source: str = "") -> str:
+    """The registered model a pipeline run works on: its ``model_name`` parameter, else
+    SHIPYARD_MODEL_NAME where set, else the table's own name (``penguins.csv`` ->
+    ``penguins``), so two tables never share a registered model and a second table is never
+    gated against the first one's champion. Steps take this name as an argument."""
     settings = get_settings()
     if not model_name and source and "model_name" not in settings.model_fields_set:
         model_name = model_name_for(source)
-    return settings.model_copy(update={"model_name": model_name}) if model_name else settings
+    return model_name or settings.model_name
+
+
+def settings_for(model_name: str = "", source: str = "") -> Settings:
+    """Settings whose default model is ``run_model_name(model_name, source)``: for tests and
+    scripts that want a separate default model; Shipyard's steps take the name itself."""
+    return get_settings().model_copy(update={"model_name": run_model_name(model_name, source)})
 
 
 def model_name_for(source: str) -> str:

@@ -16,6 +16,7 @@ from shipyard.local.outputs import format_summary
 from shipyard.local.pipeline import PipelineFailed, run_local
 from shipyard.local.rollout import local_rollout
 from shipyard.local.servers import serve_sample, start_detector
+from shipyard.model.ref import ModelRef
 from shipyard.registry.client import CHAMPION
 from shipyard.registry.tracking import configure
 from shipyard.rollout.controller import RolloutPlan
@@ -104,7 +105,7 @@ def test_fraud_pipeline_registers_a_champion_then_gates_a_challenger(pipeline_fi
     plan = RolloutPlan(
         steps=(50, 100), bake_seconds=3, poll_seconds=0.5, thresholds=Thresholds(min_requests=5)
     )
-    report = local_rollout("2", plan, settings=settings_for("e2e-fraud"))
+    report = local_rollout(ModelRef.of("e2e-fraud", "2"), plan)
     assert report.outcome == "promoted" and [s.percent for s in report.steps] == [50, 100]
     assert str(champion("e2e-fraud").version) == "2"
 

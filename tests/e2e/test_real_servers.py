@@ -54,7 +54,7 @@ def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(
     from shipyard.data.schema import Schema
     from shipyard.local.servers import start_predictor, v2_request
     from shipyard.model.ref import ModelRef
-    from shipyard.registry.client import CHAMPION, version_storage_uri
+    from shipyard.registry.client import CHAMPION, Registry
     from shipyard.registry.tracking import configure
 
     s3 = client(on_servers)
@@ -83,7 +83,7 @@ def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(
     assert version.tags["shipyard.data_hash"] == data["content_hash"]
 
     # The model's files are in the bucket, and its storage URI names them there.
-    uri = version_storage_uri(ModelRef.of("servers-fraud", version.version), on_servers)
+    uri = Registry(on_servers).storage_uri(ModelRef.of("servers-fraud", version.version))
     assert uri.startswith("s3://shipyard/mlflow/")
     prefix = uri.removeprefix("s3://shipyard/") + "/"
     objects = [o.object_name for o in s3.list_objects("shipyard", prefix=prefix, recursive=True)]

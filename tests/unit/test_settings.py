@@ -35,6 +35,22 @@ def test_settings_for_overrides_model_name_only():
     assert isinstance(settings_for().home, Path)
 
 
+def test_a_runs_model_is_its_parameter_else_the_environment_else_the_table(monkeypatch):
+    from shipyard.settings import get_settings, run_model_name
+
+    get_settings.cache_clear()
+    monkeypatch.delenv("SHIPYARD_MODEL_NAME", raising=False)
+    try:
+        assert run_model_name("credit", "s3://b/penguins.csv") == "credit"
+        assert run_model_name("", "s3://b/Penguins Data.csv") == "penguins-data"
+        assert run_model_name("", "") == Settings().model_name
+        monkeypatch.setenv("SHIPYARD_MODEL_NAME", "from-env")
+        get_settings.cache_clear()
+        assert run_model_name("", "s3://b/penguins.csv") == "from-env"
+    finally:
+        get_settings.cache_clear()
+
+
 def test_artifact_location_is_left_to_a_tracking_server(tmp_path):
     from shipyard.settings import Settings
 

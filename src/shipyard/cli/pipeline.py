@@ -41,11 +41,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(format_summary(summary))
     report = report_for_run(summary.run_dir)
     if not args.no_serve:
-        from shipyard.settings import settings_for
+        from shipyard.settings import run_model_name
 
-        model_name = settings_for(
+        model_name = run_model_name(
             str(arguments.get("model_name") or ""), str(arguments.get("source") or "")
-        ).model_name
+        )
         from shipyard.local.servers import serve_sample
 
         serve_sample(summary.run_dir, model_name)

@@ -50,18 +50,20 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             end="",
         )
         return 0
+    from shipyard.model.ref import ModelRef
+    from shipyard.settings import get_settings
+
+    ref = ModelRef.of(args.model or get_settings().model_name, args.version)
     if args.local:
         from shipyard.local.rollout import local_rollout
 
-        report = local_rollout(args.version, plan, router_port=args.router_port)
+        report = local_rollout(ref, plan, router_port=args.router_port)
     else:
         from shipyard.rollout.run import cluster_rollout
 
         if not args.prometheus_url:
             raise ConfigError("--prometheus-url is needed on a cluster (the gates read it)")
-        report = cluster_rollout(
-            args.version, plan, options, args.prometheus_url, dry_run=args.dry_run
-        )
+        report = cluster_rollout(ref, plan, options, args.prometheus_url, dry_run=args.dry_run)
     print(report.summary())
     return 0
 
@@ -113,6 +115,6 @@ def register(sub: Any) -> None:
         metavar="STORAGE_URI",
         help="print the InferenceService for the version at STORAGE_URI and exit",
     )
-    rollout.add_argument("--model", help="registered model name (with --render)")
+    rollout.add_argument("--model", help="registered model name (default SHIPYARD_MODEL_NAME)")
     rollout.add_argument("--router-port", type=int, help="local router port (--local)")
     rollout.set_defaults(func=cmd_rollout)

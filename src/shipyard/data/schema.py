@@ -217,42 +217,37 @@ def infer_schema(
             )
         if reason:
             columns.append(Column(name, IGNORED, str(series.dtype), nullable, note=reason))
-        elif is_bool_like(series):
-            columns.append(
-                Column(
-                    name,
-                    CATEGORICAL,
-                    BOOL_DTYPE,
-                    True,
-                    categories=["False", "True"],
-                    trained_with_nulls=nullable,
-                )
-            )
-        elif not pd.api.types.is_numeric_dtype(series):
-            values = sorted(map(str, series.dropna().unique()))
-            columns.append(
-                Column(
-                    name,
-                    CATEGORICAL,
-                    "string",
-                    True,
-                    categories=values,
-                    trained_with_nulls=nullable,
-                )
-            )
         else:
-            columns.append(
-                Column(
-                    name,
-                    NUMERIC,
-                    str(series.dtype),
-                    True,
-                    min=_float(series.min()),
-                    max=_float(series.max()),
-                    trained_with_nulls=nullable,
-                )
-            )
+            columns.append(_feature_column(str(name), series, nullable))
     return Schema(columns=_keep_an_only_index(columns, frame, ignore), target=target, inferred=True)
+
+
+def _feature_column(name: str, series: pd.Series, nullable: bool) -> Column:
+    """A usable column as a feature: categorical (bools and text, categories observed) or
+    numeric (bounds observed); every feature accepts nulls at serving time."""
+    if is_bool_like(series):
+        return Column(
+            name,
+            CATEGORICAL,
+            BOOL_DTYPE,
+            True,
+            categories=["False", "True"],
+            trained_with_nulls=nullable,
+        )
+    if not pd.api.types.is_numeric_dtype(series):
+        values = sorted(map(str, series.dropna().unique()))
+        return Column(
+            name, CATEGORICAL, "string", True, categories=values, trained_with_nulls=nullable
+        )
+    return Column(
+        name,
+        NUMERIC,
+        str(series.dtype),
+        True,
+        min=_float(series.min()),
+        max=_float(series.max()),
+        trained_with_nulls=nullable,
+    )
 
 
 ID_KEPT = (

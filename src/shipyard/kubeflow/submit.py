@@ -95,23 +95,7 @@ def submit(
         raise ConfigError(f"no compiled pipeline at {pipeline_file}", hint="run `make compile`")
     host = host or os.environ.get(ENDPOINT_ENV)
     if not host:
-        from shipyard.local.pipeline import run_local
-
-        if schedule:
-            raise ConfigError(
-                "a recurring run needs a Kubeflow Pipelines endpoint",
-                hint=f"set {ENDPOINT_ENV} or pass --host",
-            )
-        from shipyard.preflight import check_services
-
-        check_services(reads=pipeline_reads(arguments or {}))
-        summary = run_local(pipeline_file, arguments)
-        return Submission(
-            "kfp.local",
-            state="SUCCEEDED",
-            local=summary,
-            notes=[f"no {ENDPOINT_ENV} set: ran on the local runner instead"],
-        )
+        return _run_locally(pipeline_file, arguments, schedule)
     try:
         return _submit_remote(
             pipeline_file,
@@ -129,19 +113,46 @@ def submit(
     except ShipyardError:
         raise
     except Exception as exc:  # kfp_server_api.ApiException, urllib3 errors
-        status = getattr(exc, "status", None)
-        if status in (401, 403):
-            raise ServiceUnavailable(
-                f"Kubeflow Pipelines at {host} refused the credentials ({status})",
-                hint=f"set {TOKEN_ENV} or run in-cluster with a projected token",
-            ) from exc
-        detail = getattr(exc, "body", None) or str(exc) or type(exc).__name__
-        if isinstance(detail, bytes):
-            detail = detail.decode(errors="replace")
-        raise ServiceUnavailable(
-            f"cannot submit to Kubeflow Pipelines at {host}: {' '.join(str(detail).split())[:500]}",
-            hint=f"check {ENDPOINT_ENV}",
-        ) from exc
+        raise _unavailable(exc, host) from exc
+
+
+def _run_locally(
+    pipeline_file: Path, arguments: dict[str, Any] | None, schedule: str | None
+) -> Submission:
+    """No endpoint: the run on kfp.local, saying so (a schedule needs a real endpoint)."""
+    from shipyard.local.pipeline import run_local
+    from shipyard.preflight import check_services
+
+    if schedule:
+        raise ConfigError(
+            "a recurring run needs a Kubeflow Pipelines endpoint",
+            hint=f"set {ENDPOINT_ENV} or pass --host",
+        )
+    check_services(reads=pipeline_reads(arguments or {}))
+    summary = run_local(pipeline_file, arguments)
+    return Submission(
+        "kfp.local",
+        state="SUCCEEDED",
+        local=summary,
+        notes=[f"no {ENDPOINT_ENV} set: ran on the local runner instead"],
+    )
+
+
+def _unavailable(exc: Exception, host: str) -> ServiceUnavailable:
+    """The KFP client's failure as one line: refused credentials, or what the server said."""
+    status = getattr(exc, "status", None)
+    if status in (401, 403):
+        return ServiceUnavailable(
+            f"Kubeflow Pipelines at {host} refused the credentials ({status})",
+            hint=f"set {TOKEN_ENV} or run in-cluster with a projected token",
+        )
+    detail = getattr(exc, "body", None) or str(exc) or type(exc).__name__
+    if isinstance(detail, bytes):
+        detail = detail.decode(errors="replace")
+    return ServiceUnavailable(
+        f"cannot submit to Kubeflow Pipelines at {host}: {' '.join(str(detail).split())[:500]}",
+        hint=f"check {ENDPOINT_ENV}",
+    )
 
 
 def _submit_remote(

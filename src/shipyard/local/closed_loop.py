@@ -16,14 +16,13 @@ import json
 import os
 import secrets
 import sys
-import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shipyard.errors import ConfigError
+from shipyard.local.inbox import Inbox
 from shipyard.rollout.inference_service import DEFAULT_SERVICE
 from shipyard.settings import Settings, get_settings
 
@@ -33,65 +32,6 @@ if TYPE_CHECKING:
     from shipyard.local.servers import LocalPredictor
 
 DETECTOR_NAME = "drift"
-
-
-class Inbox:
-    """An HTTP receiver on 127.0.0.1 keeping every JSON body posted to it (with its path and
-    lower-cased headers): the chat channel of the demo (Slack-shaped notifications from
-    Shipyard and from Alertmanager), and the incoming-webhook endpoint tests post to."""
-
-    def __init__(self, echo: bool = False) -> None:
-        self.messages: list[dict[str, Any]] = []
-        self.started = time.monotonic()
-        inbox = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    payload = json.loads(body or b"{}")
-                except ValueError:
-                    payload = {"raw": body[:500].decode(errors="replace")}
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                inbox.messages.append(
-                    {
-                        "path": self.path,
-                        "payload": payload,
-                        "headers": headers,
-                        "at": time.monotonic() - inbox.started,
-                    }
-                )
-                if echo:
-                    print(f"  [{self.path.strip('/')}] {inbox.text(payload)}", flush=True)
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def received(self) -> list[tuple[dict[str, str], Any]]:
-        """(headers, payload) of every post, in order."""
-        return [(m["headers"], m["payload"]) for m in self.messages]
-
-    @staticmethod
-    def text(payload: dict) -> str:
-        """The first line of a Slack-shaped message (Shipyard's or Alertmanager's)."""
-        if payload.get("attachments"):
-            first = payload["attachments"][0] or {}
-            line = first.get("title") or first.get("text") or ""
-        else:
-            line = payload.get("text") or json.dumps(payload)
-        return (str(line).strip().splitlines() or [""])[0][:160]
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @dataclass
@@ -140,101 +80,28 @@ class LoopReport:
 def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopReport:
     """Start every part, send the traffic, wait until the retraining run has ended (or
     ``timeout``), stop every part, and report what happened when."""
-    from mlflow import MlflowClient
-
-    from shipyard.local.monitoring import (
-        alert_rules,
-        alertmanager_config,
-        firing,
-        start_alertmanager,
-        start_prometheus,
-    )
-    from shipyard.local.servers import start_detector, start_predictor
     from shipyard.loop.trigger_client import decisions as decisions_of
-    from shipyard.model.ref import ModelRef
-    from shipyard.registry.client import champion_version
-    from shipyard.registry.tracking import configure
+    from shipyard.registry.client import Registry
 
     settings = settings or get_settings()
     name = settings.model_name
-    configure(settings)
-    old = champion_version(MlflowClient(), name)
+    registry = Registry(settings)
+    old = registry.champion_version(name)
     if old is None:
         raise ConfigError(f"{name} has no champion to watch", hint="run `make run` first")
-    folder = options.folder
-    folder.mkdir(parents=True, exist_ok=True)
-    log_root = options.log_root or str(folder / "inference-log")
-    token = secrets.token_urlsafe(24)
-    inbox = Inbox(echo=options.echo)
+    options.folder.mkdir(parents=True, exist_ok=True)
+    inbox, token = Inbox(echo=options.echo), secrets.token_urlsafe(24)
+    env = _loop_env(settings, options, old, inbox.url, token)
     children: list = []
-    # The children's settings, given to them alone (this process's environment is untouched).
-    env = {
-        "SHIPYARD_HOME": str(settings.home),
-        "SHIPYARD_MODEL_NAME": name,
-        "SHIPYARD_MODEL_VERSION": old,
-        "SHIPYARD_INFERENCE_LOG_URI": log_root,
-        "SHIPYARD_INFERENCE_LOG_MAX_AGE_SECONDS": "2",
-        "SHIPYARD_LOGGER_MODE": "all",
-        "SHIPYARD_NOTIFY_WEBHOOK_URL": f"{inbox.url}/shipyard",
-        "SHIPYARD_TRIGGER_TOKEN": token,
-        # the predictor and its sidecar share one ingest token; labels need their own
-        "SHIPYARD_INGEST_TOKEN": secrets.token_urlsafe(24),
-        "SHIPYARD_LABEL_TOKEN": secrets.token_urlsafe(24),
-        "SHIPYARD_TRIGGER_SOURCE": f"inference-log:{log_root}?model={{model}}&hours=24",
-        "SHIPYARD_TRIGGER_ARGUMENTS": json.dumps(options.pipeline_arguments),
-        "SHIPYARD_TRIGGER_COOLDOWN_SECONDS": "3600",
-        # kfp.local starts each task with the first python3 on PATH: this environment's
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-    }
-    if settings.mlflow_tracking_uri:
-        env["SHIPYARD_MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
     timeline: list[tuple[float, str]] = []
     try:
-        ref = ModelRef.of(name, old)
-        detector = start_detector(
-            ref.uri, DETECTOR_NAME, folder / "detector.log", window_size=200, nice=0, env=env
-        )
-        children.append(detector)
-        predictor = start_predictor(
-            ref.uri,
-            DEFAULT_SERVICE,
-            folder / "predictor.log",
-            model_version=old,
-            logger_url=f"{detector.base_url}/v1/models/{DETECTOR_NAME}:predict",
-            env=env,
-        )
-        children.append(predictor)
-        trigger = start_trigger(options.pipeline_file, folder, env)
-        children.append(trigger)
-        alertmanager = start_alertmanager(
-            alertmanager_config(
-                {
-                    "shipyard-trigger": f"{trigger.base_url}/alertmanager",
-                    "shipyard-chat": f"{inbox.url}/alertmanager",
-                },
-                token,
-                group_wait="1s",
-            ),
-            folder / "alertmanager",
-        )
-        children.append(alertmanager)
-        labels = {"model_version": old}
-        prometheus = start_prometheus(
-            {"predictor": (predictor.base_url, labels), "drift": (detector.base_url, labels)},
-            folder / "prometheus",
-            alert_rules(options.hold),
-            alertmanager.url,
-        )
-        children.append(prometheus)
-        if options.echo:
-            print(
-                f"predictor {predictor.base_url}, detector {detector.base_url}, trigger "
-                f"{trigger.base_url}, Prometheus {prometheus.url}, Alertmanager "
-                f"{alertmanager.url}; chat messages follow",
-                flush=True,
-            )
+        parts = _start_parts(name, old, options, env, inbox.url, token, children)
         traffic = _Traffic(
-            predictor.base_url, detector.base_url, options, settings, env["SHIPYARD_LABEL_TOKEN"]
+            parts.predictor.base_url,
+            parts.detector.base_url,
+            options,
+            settings,
+            env["SHIPYARD_LABEL_TOKEN"],
         )
         traffic.reference()
         start = traffic.shifted()
@@ -245,35 +112,9 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
                 print(f"{timeline[-1][0]:7.1f} s  {event}", flush=True)
 
         note(f"{options.shifted_rows} shifted rows sent, labels posted; champion v{old}")
-        seen_alerts: set[str] = set()
-        seen_decisions = 0
-        new = None
-        deadline = time.monotonic() + options.timeout
-        while time.monotonic() < deadline:
-            traffic.trickle()  # production keeps flowing
-            for alert in firing(prometheus.url):
-                alert_name = alert["labels"]["alertname"]
-                if alert_name not in seen_alerts:
-                    seen_alerts.add(alert_name)
-                    note(f"Prometheus fires {alert_name}")
-            decisions = decisions_of(trigger.base_url, token)
-            for decision in decisions["decisions"][seen_decisions:]:
-                note(
-                    f"trigger: {decision['decision']} ({decision['source']}: "
-                    f"{decision['reason'][:80]})"
-                )
-            seen_decisions = len(decisions["decisions"])
-            current = champion_version(MlflowClient(), name)
-            if current != old and new is None:
-                new = current
-                note(f"champion moved to v{new} (the canary reached 100 %)")
-            if name in decisions["outcomes"]:  # the run ended: its summary step is done too
-                outcome = decisions["outcomes"][name]
-                note(f"retraining run ended: {outcome[:110]}")
-                break
-            time.sleep(1.0)
+        new, seen_alerts = _watch(parts, traffic, registry, name, old, token, options, note)
         time.sleep(2.0)  # the trigger's last notification
-        decisions = decisions_of(trigger.base_url, token)
+        decisions = decisions_of(parts.trigger.base_url, token)
         return LoopReport(
             old,
             new,
@@ -287,6 +128,148 @@ def run_loop(options: LoopOptions, settings: Settings | None = None) -> LoopRepo
         for child in reversed(children):
             child.stop()
         inbox.stop()
+
+
+def _loop_env(
+    settings: Settings, options: LoopOptions, old: str, inbox_url: str, token: str
+) -> dict[str, str]:
+    """The children's settings, given to them alone (this process's environment is
+    untouched)."""
+    log_root = options.log_root or str(options.folder / "inference-log")
+    env = {
+        "SHIPYARD_HOME": str(settings.home),
+        "SHIPYARD_MODEL_NAME": settings.model_name,
+        "SHIPYARD_MODEL_VERSION": old,
+        "SHIPYARD_INFERENCE_LOG_URI": log_root,
+        "SHIPYARD_INFERENCE_LOG_MAX_AGE_SECONDS": "2",
+        "SHIPYARD_LOGGER_MODE": "all",
+        "SHIPYARD_NOTIFY_WEBHOOK_URL": f"{inbox_url}/shipyard",
+        "SHIPYARD_TRIGGER_TOKEN": token,
+        # the predictor and its sidecar share one ingest token; labels need their own
+        "SHIPYARD_INGEST_TOKEN": secrets.token_urlsafe(24),
+        "SHIPYARD_LABEL_TOKEN": secrets.token_urlsafe(24),
+        "SHIPYARD_TRIGGER_SOURCE": f"inference-log:{log_root}?model={{model}}&hours=24",
+        "SHIPYARD_TRIGGER_ARGUMENTS": json.dumps(options.pipeline_arguments),
+        "SHIPYARD_TRIGGER_COOLDOWN_SECONDS": "3600",
+        # kfp.local starts each task with the first python3 on PATH: this environment's
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    if settings.mlflow_tracking_uri:
+        env["SHIPYARD_MLFLOW_TRACKING_URI"] = settings.mlflow_tracking_uri
+    return env
+
+
+@dataclass
+class _Parts:
+    detector: Any
+    predictor: Any
+    trigger: Any
+    prometheus: Any
+
+
+def _start_parts(
+    name: str,
+    old: str,
+    options: LoopOptions,
+    env: dict[str, str],
+    inbox_url: str,
+    token: str,
+    children: list,
+) -> _Parts:
+    """The champion with its sidecar, the trigger, Alertmanager and Prometheus, each added
+    to ``children`` as soon as it runs (so a failure stops the ones already started)."""
+    from shipyard.local.monitoring import (
+        alert_rules,
+        alertmanager_config,
+        start_alertmanager,
+        start_prometheus,
+    )
+    from shipyard.local.servers import start_detector, start_predictor
+    from shipyard.model.ref import ModelRef
+
+    folder, uri = options.folder, ModelRef.of(name, old).uri
+    detector = start_detector(
+        uri, DETECTOR_NAME, folder / "detector.log", window_size=200, nice=0, env=env
+    )
+    children.append(detector)
+    predictor = start_predictor(
+        uri,
+        DEFAULT_SERVICE,
+        folder / "predictor.log",
+        model_version=old,
+        logger_url=f"{detector.base_url}/v1/models/{DETECTOR_NAME}:predict",
+        env=env,
+    )
+    children.append(predictor)
+    trigger = start_trigger(options.pipeline_file, folder, env)
+    children.append(trigger)
+    receivers = {
+        "shipyard-trigger": f"{trigger.base_url}/alertmanager",
+        "shipyard-chat": f"{inbox_url}/alertmanager",
+    }
+    alertmanager = start_alertmanager(
+        alertmanager_config(receivers, token, group_wait="1s"), folder / "alertmanager"
+    )
+    children.append(alertmanager)
+    labels = {"model_version": old}
+    prometheus = start_prometheus(
+        {"predictor": (predictor.base_url, labels), "drift": (detector.base_url, labels)},
+        folder / "prometheus",
+        alert_rules(options.hold),
+        alertmanager.url,
+    )
+    children.append(prometheus)
+    if options.echo:
+        print(
+            f"predictor {predictor.base_url}, detector {detector.base_url}, trigger "
+            f"{trigger.base_url}, Prometheus {prometheus.url}, Alertmanager "
+            f"{alertmanager.url}; chat messages follow",
+            flush=True,
+        )
+    return _Parts(detector, predictor, trigger, prometheus)
+
+
+def _watch(
+    parts: _Parts,
+    traffic: _Traffic,
+    registry: Any,
+    name: str,
+    old: str,
+    token: str,
+    options: LoopOptions,
+    note: Any,
+) -> tuple[str | None, set[str]]:
+    """Keep traffic flowing and note each new alert, trigger decision and champion move
+    until the retraining run has ended (or ``timeout``); the new champion and the alerts."""
+    from shipyard.local.monitoring import firing
+    from shipyard.loop.trigger_client import decisions as decisions_of
+
+    seen_alerts: set[str] = set()
+    seen_decisions = 0
+    new = None
+    deadline = time.monotonic() + options.timeout
+    while time.monotonic() < deadline:
+        traffic.trickle()  # production keeps flowing
+        for alert in firing(parts.prometheus.url):
+            alert_name = alert["labels"]["alertname"]
+            if alert_name not in seen_alerts:
+                seen_alerts.add(alert_name)
+                note(f"Prometheus fires {alert_name}")
+        decisions = decisions_of(parts.trigger.base_url, token)
+        for decision in decisions["decisions"][seen_decisions:]:
+            note(
+                f"trigger: {decision['decision']} ({decision['source']}: {decision['reason'][:80]})"
+            )
+        seen_decisions = len(decisions["decisions"])
+        current = registry.champion_version(name)
+        if current != old and new is None:
+            new = current
+            note(f"champion moved to v{new} (the canary reached 100 %)")
+        if name in decisions["outcomes"]:  # the run ended: its summary step is done too
+            note(f"retraining run ended: {decisions['outcomes'][name][:110]}")
+            break
+        time.sleep(1.0)
+    return new, seen_alerts
 
 
 def start_trigger(
@@ -325,11 +308,11 @@ class _Traffic:
         settings: Settings,
         label_token: str,
     ) -> None:
-        from shipyard.registry.client import champion_schema
+        from shipyard.registry.client import Registry
 
         self.predictor, self.detector, self.options = predictor, detector, options
         self.label_token = label_token
-        champion = champion_schema(settings)
+        champion = Registry(settings).champion_schema(settings.model_name)
         if champion is None:
             raise ConfigError(
                 f"{settings.model_name} has no champion to serve", hint="run `make run` first"

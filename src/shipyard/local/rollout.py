@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     import threading
 
     from shipyard.local.servers import LocalPredictor
+    from shipyard.registry.client import Registry
 
 LOCAL = "Local"  # deployment_mode: no cluster, local predictors behind the local router
 
@@ -26,41 +27,29 @@ def local_deploy(
 ) -> RolloutReport:
     """The deploy step with ``deployment_mode=Local``: the register step's ``model_uri`` out
     against the champion, with sample traffic flowing meanwhile."""
-    name, version = version_ref(model_uri)
-    settings = (settings or get_settings()).model_copy(update={"model_name": name})
-    return local_rollout(version, plan, settings, demo_traffic=True)
+    return local_rollout(version_ref(model_uri), plan, settings, demo_traffic=True)
 
 
 def local_rollout(
-    version: str,
+    ref: ModelRef,
     plan: RolloutPlan,
     settings: Settings | None = None,
     router_port: int | None = None,
     demo_traffic: bool = True,
 ) -> RolloutReport:
-    """Serve the champion (stable) and ``version`` (canary) as local predictors behind the
-    local router and roll out between them. With ``demo_traffic``, sample requests flow
+    """Serve the champion (stable) and the version ``ref`` names (canary) as local predictors
+    behind the local router and roll out between them. With ``demo_traffic``, sample requests flow
     through the router meanwhile (otherwise send your own to the printed URL)."""
     import threading
 
     from shipyard.local.router import LocalTraffic, start_router
-    from shipyard.local.servers import start_predictor, v2_request
-    from shipyard.registry.client import champion_version, load_registered
-    from shipyard.registry.tracking import configure
+    from shipyard.local.servers import start_predictor
+    from shipyard.registry.client import Registry
     from shipyard.rollout.health import ScrapedHealth
 
-    settings = settings or get_settings()
-    name = settings.model_name
-    configure(settings)
-    from mlflow import MlflowClient
-
-    stable = champion_version(MlflowClient(), name)
-    if stable is None:
-        raise ConfigError(
-            f"{name} has no champion to compare with", hint="run the pipeline first (make run)"
-        )
-    if stable == version:
-        raise ConfigError(f"version {version} is already the champion")
+    registry = Registry(settings or get_settings())
+    settings, name, version = registry.settings, ref.name, ref.number
+    stable = _stable_version(registry, ref)
     logs = settings.home / "rollout"
     logs.mkdir(parents=True, exist_ok=True)
     servers = {}
@@ -82,19 +71,8 @@ def local_rollout(
             f"router on {router.base_url} (v2: {router.base_url}/v2/models/fraud/infer); "
             f"stable v{stable}, canary v{version}"
         )
-        if demo_traffic:  # a holdout row the canary stored at training: any dataset
-            canary = load_registered(ModelRef.of(name, version), settings)
-            probes = canary.probes()
-            if probes is None:
-                raise ConfigError(
-                    f"{name} v{version} stored no probe rows to send",
-                    hint="send your own requests (demo_traffic off)",
-                )
-            body = v2_request(probes[0].head(1), canary.schema)
-            from shipyard.local.servers import LocalPredictor
-
-            client = LocalPredictor(router.process, router.base_url, DEFAULT_SERVICE, router.log)
-            threading.Thread(target=_demo_load, args=(client, body, stop), daemon=True).start()
+        if demo_traffic:
+            _start_demo_load(registry, ref, router, stop)
         traffic = LocalTraffic(
             router.base_url,
             DEFAULT_SERVICE,
@@ -103,11 +81,45 @@ def local_rollout(
         health = ScrapedHealth(
             DEFAULT_SERVICE, {v: (servers[v].base_url, None) for v in (stable, version)}
         )
-        return promoting_rollout(version, traffic, health, plan, name, settings)
+        return promoting_rollout(ref, traffic, health, plan, registry)
     finally:
         stop.set()
         for server in servers.values():
             server.stop()
+
+
+def _stable_version(registry: Registry, ref: ModelRef) -> str:
+    """The champion the canary is compared with (there must be one, and not ``ref``)."""
+    stable = registry.champion_version(ref.name)
+    if stable is None:
+        raise ConfigError(
+            f"{ref.name} has no champion to compare with",
+            hint="run the pipeline first (make run)",
+        )
+    if stable == ref.number:
+        raise ConfigError(f"version {ref.number} is already the champion")
+    return stable
+
+
+def _start_demo_load(
+    registry: Registry, ref: ModelRef, router: LocalPredictor, stop: threading.Event
+) -> None:
+    """Requests through the router until ``stop``: a holdout row the canary stored at
+    training, so any dataset has one."""
+    import threading
+
+    from shipyard.local.servers import LocalPredictor, v2_request
+
+    canary = registry.load(ref)
+    probes = canary.probes()
+    if probes is None:
+        raise ConfigError(
+            f"{ref.name} v{ref.number} stored no probe rows to send",
+            hint="send your own requests (demo_traffic off)",
+        )
+    body = v2_request(probes[0].head(1), canary.schema)
+    client = LocalPredictor(router.process, router.base_url, DEFAULT_SERVICE, router.log)
+    threading.Thread(target=_demo_load, args=(client, body, stop), daemon=True).start()
 
 
 def _demo_load(client: LocalPredictor, body: dict, stop: threading.Event) -> None:

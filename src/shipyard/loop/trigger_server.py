@@ -74,58 +74,67 @@ def _json(status: int, payload: dict, close: bool = False) -> Response:
     return Response(json.dumps(payload), status, headers, media_type="application/json")
 
 
+def _token_ok(settings: Settings, request: Request) -> bool:
+    token = settings.trigger_token
+    sent = request.headers.get("authorization", "").encode("latin-1")
+    return token is not None and hmac.compare_digest(
+        sent, f"Bearer {token.get_secret_value()}".encode()
+    )
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The body, refused (413) past ``limit`` bytes before or while it is read."""
+    length = request.headers.get("content-length", "0")
+    if not length.isdigit():  # the HTTP parser refuses most; be sure
+        raise Refused(400, "header Content-Length: not a number of bytes")
+    if int(length) > limit:
+        raise Refused(413, f"body: {length[:20]} bytes, at most {limit}", "too_large")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Refused(413, f"body: more than {limit} bytes", "too_large")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _guarded(
+    route: str, handler: Callable[[Request], Awaitable[Response]]
+) -> Callable[[Request], Awaitable[Response]]:
+    """``handler`` with every refusal as a counted 4xx naming what was wrong."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except Refused as refused:
+            REFUSED.labels(route, refused.reason).inc()
+            logger.info("%s refused (%d): %s", route, refused.status, refused.message)
+            # an unread body is not drained: the connection closes after the answer
+            return _json(refused.status, {"error": refused.message}, close=True)
+        except ConfigError as exc:  # a model name that is not one
+            REFUSED.labels(route, "malformed").inc()
+            logger.info("%s refused (400): %s", route, exc.message)
+            return _json(400, {"error": exc.message}, close=True)
+        except ClientDisconnect:
+            REFUSED.labels(route, "disconnected").inc()
+            logger.info("%s: the client went away before its body was read", route)
+            return _json(400, {"error": "body: the connection closed early"}, close=True)
+
+    return endpoint
+
+
 def make_app(trigger: Trigger) -> Starlette:
     """The trigger's routes, over ``trigger``'s decisions."""
     settings = trigger.settings
     deliveries = Deliveries()
     limit = settings.trigger_max_body_bytes
 
-    def token_ok(request: Request) -> bool:
-        token = settings.trigger_token
-        sent = request.headers.get("authorization", "").encode("latin-1")
-        return token is not None and hmac.compare_digest(
-            sent, f"Bearer {token.get_secret_value()}".encode()
-        )
-
     async def read_body(request: Request) -> bytes:
-        length = request.headers.get("content-length", "0")
-        if not length.isdigit():  # the HTTP parser refuses most; be sure
-            raise Refused(400, "header Content-Length: not a number of bytes")
-        if int(length) > limit:
-            raise Refused(413, f"body: {length[:20]} bytes, at most {limit}", "too_large")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Refused(413, f"body: more than {limit} bytes", "too_large")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    def guarded(
-        route: str, handler: Callable[[Request], Awaitable[Response]]
-    ) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except Refused as refused:
-                REFUSED.labels(route, refused.reason).inc()
-                logger.info("%s refused (%d): %s", route, refused.status, refused.message)
-                # an unread body is not drained: the connection closes after the answer
-                return _json(refused.status, {"error": refused.message}, close=True)
-            except ConfigError as exc:  # a model name that is not one
-                REFUSED.labels(route, "malformed").inc()
-                logger.info("%s refused (400): %s", route, exc.message)
-                return _json(400, {"error": exc.message}, close=True)
-            except ClientDisconnect:
-                REFUSED.labels(route, "disconnected").inc()
-                logger.info("%s: the client went away before its body was read", route)
-                return _json(400, {"error": "body: the connection closed early"}, close=True)
-
-        return endpoint
+        return await _read_body(request, limit)
 
     def bearer(handler: Callable[[Request], Awaitable[Response]]) -> Any:
         async def checked(request: Request) -> Response:
-            if not token_ok(request):
+            if not _token_ok(settings, request):
                 raise Refused(401, "missing or wrong bearer token", "unauthenticated")
             return await handler(request)
 
@@ -184,12 +193,12 @@ def make_app(trigger: Trigger) -> Starlette:
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics, methods=["GET"]),
-            Route("/decisions", guarded("/decisions", bearer(decisions)), methods=["GET"]),
+            Route("/decisions", _guarded("/decisions", bearer(decisions)), methods=["GET"]),
             Route(
-                "/alertmanager", guarded("/alertmanager", bearer(alertmanager)), methods=["POST"]
+                "/alertmanager", _guarded("/alertmanager", bearer(alertmanager)), methods=["POST"]
             ),
-            Route("/mlflow", guarded("/mlflow", mlflow), methods=["POST"]),
-            Route("/run/{model:path}", guarded("/run", bearer(run)), methods=["POST"]),
+            Route("/mlflow", _guarded("/mlflow", mlflow), methods=["POST"]),
+            Route("/run/{model:path}", _guarded("/run", bearer(run)), methods=["POST"]),
         ]
     )
 

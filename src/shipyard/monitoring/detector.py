@@ -149,9 +149,9 @@ class DriftDetectorModel(Model):
         ref = ModelRef.parse(self.source)
         if ref.version:
             return ref.name, self.settings.model_version or ref.version, self.source
-        from shipyard.registry.client import version_of
+        from shipyard.registry.client import Registry
 
-        number = str(version_of(ref, self.settings).version)
+        number = str(Registry(self.settings).version_of(ref).version)
         return ref.name, number, ModelRef.of(ref.name, number).uri
 
     def stop(self) -> None:

@@ -3,8 +3,10 @@ registered version's files (download once into a cache, check against the checks
 at registration) that the predictor, the drift detector, the gate, the export and batch
 scoring all use.
 
-The register step itself is ``shipyard.steps.register``; how a detector is stored with a
-version, ``shipyard.registry.detectors``.
+Everything goes through one :class:`Registry`: one ``MlflowClient`` on the configured
+tracking and registry store, the store prepared once when it is made, MLflow's process-wide
+state left alone. The register step itself is ``shipyard.steps.register``; how a detector is
+stored with a version, ``shipyard.registry.detectors``.
 """
 
 from __future__ import annotations
@@ -16,11 +18,10 @@ from typing import TYPE_CHECKING, Any
 from shipyard.data.schema import Schema
 from shipyard.errors import ConfigError, IntegrityError, ModelNotFound
 from shipyard.model.bundle import MANIFEST, LoadedModel, find_bundle, load_bundle, sha256_file
-from shipyard.model.ref import CHALLENGER, CHAMPION, ModelRef
+from shipyard.model.ref import CHALLENGER, CHAMPION, SCHEME, ModelRef
 from shipyard.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
 __all__ = [
@@ -28,44 +29,13 @@ __all__ = [
     "CHAMPION",
     "FetchedVersion",
     "ModelRef",
-    "champion_schema",
-    "champion_version",
-    "client",
-    "fetch",
+    "Registry",
     "load_registered",
-    "move_champion",
     "storage_uri",
-    "version_of",
-    "version_storage_uri",
 ]
 MANIFEST_SHA_TAG = "shipyard.manifest_sha256"
 DETECTOR_URI_TAG, DETECTOR_SHA_TAG = "shipyard.drift_detector_uri", "shipyard.drift_sha256"
 MODEL, DETECTOR = "model", "drift_detector"
-
-
-def client(settings: Settings | None = None) -> MlflowClient:
-    """An ``MlflowClient`` on the configured tracking and registry store."""
-    from mlflow import MlflowClient
-
-    from shipyard.registry.tracking import configure
-
-    configure(settings)
-    return MlflowClient()
-
-
-def version_of(
-    ref: ModelRef, settings: Settings | None = None, mlflow_client: MlflowClient | None = None
-) -> ModelVersion:
-    """The registry's ``ModelVersion`` that ``ref`` names; ModelNotFound if there is none."""
-    from mlflow.exceptions import MlflowException
-
-    mlflow_client = mlflow_client or client(settings)
-    try:
-        if ref.alias:
-            return mlflow_client.get_model_version_by_alias(ref.name, ref.alias)
-        return mlflow_client.get_model_version(ref.name, ref.number)
-    except MlflowException as exc:
-        raise ModelNotFound(f"{ref} is not in the registry: {exc.message}") from exc
 
 
 @dataclass
@@ -77,71 +47,162 @@ class FetchedVersion:
     tags: dict[str, Any]
 
 
-def fetch(ref: ModelRef, kind: str = MODEL, settings: Settings | None = None) -> FetchedVersion:
-    """Download the version's ``kind`` (the model, or its drift detector) into the cache once,
-    and check it against the checksum recorded at registration on every call."""
-    import mlflow
+class Registry:
+    """The MLflow model registry through one ``MlflowClient(tracking_uri, registry_uri)``,
+    made once: the store is prepared (bounds, health probe) here and not on every call, and
+    no global MLflow state is touched, so two registries in one process do not interfere."""
 
+    def __init__(self, settings: Settings | None = None) -> None:
+        from mlflow import MlflowClient
+
+        from shipyard.registry.tracking import prepare_store
+
+        self.settings = settings or get_settings()
+        self.uri = prepare_store(self.settings)
+        self.client = MlflowClient(tracking_uri=self.uri, registry_uri=self.uri)
+
+    def version_of(self, ref: ModelRef) -> ModelVersion:
+        """The registry's ``ModelVersion`` that ``ref`` names; ModelNotFound if there is none."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            if ref.alias:
+                return self.client.get_model_version_by_alias(ref.name, ref.alias)
+            return self.client.get_model_version(ref.name, ref.number)
+        except MlflowException as exc:
+            raise ModelNotFound(f"{ref} is not in the registry: {exc.message}") from exc
+
+    def pinned(self, ref: ModelRef) -> ModelRef:
+        """``ref`` by version number (an alias resolved now)."""
+        return ref if ref.version else ModelRef.of(ref.name, self.version_of(ref).version)
+
+    def champion_version(self, name: str) -> str | None:
+        """The version ``champion`` names; None before the first."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self.client.get_model_version_by_alias(name, CHAMPION).version)
+        except MlflowException:
+            return None
+
+    def fetch(self, ref: ModelRef, kind: str = MODEL) -> FetchedVersion:
+        """Download the version's ``kind`` (the model, or its drift detector) into the cache
+        once, and check it against the checksum recorded at registration on every call."""
+        version = self.version_of(ref)
+        pinned = ModelRef.of(ref.name, version.version)
+        source, recorded = self._source(pinned, version, kind)
+        cache = self.settings.home / "serving-cache" / ref.name / str(version.version) / kind
+        done = cache / "done"  # holds where the download landed, relative to the cache
+        if not done.is_file():
+            import mlflow
+
+            cache.mkdir(parents=True, exist_ok=True)
+            local = mlflow.artifacts.download_artifacts(
+                artifact_uri=source,
+                dst_path=str(cache / "files"),
+                tracking_uri=self.uri,
+                registry_uri=self.uri,
+            )
+            done.write_text(str(Path(local).resolve().relative_to(cache.resolve())))
+        files = cache / done.read_text()
+        _verify(pinned, kind, files, recorded)
+        return FetchedVersion(pinned, files, dict(version.tags))
+
+    def _source(self, pinned: ModelRef, version: ModelVersion, kind: str) -> tuple[str, str]:
+        """Where ``kind`` of the version lives (a URI this client can download without
+        MLflow's global registry URI) and the checksum recorded for it."""
+        if kind == MODEL:
+            source: str | None = self._download_uri(pinned)
+            recorded = version.tags.get(MANIFEST_SHA_TAG)
+        else:
+            source = version.tags.get(DETECTOR_URI_TAG)
+            recorded = version.tags.get(DETECTOR_SHA_TAG)
+            if not source:
+                raise ModelNotFound(
+                    f"{pinned} has no drift detector",
+                    hint="register it with the pipeline's register step",
+                )
+        if not recorded:
+            raise IntegrityError(
+                f"{pinned} has no recorded {kind} checksum",
+                hint="register it with Shipyard's register step",
+            )
+        return str(source), str(recorded)
+
+    def _download_uri(self, pinned: ModelRef) -> str:
+        from mlflow.exceptions import MlflowException
+
+        try:
+            return str(self.client.get_model_version_download_uri(pinned.name, pinned.number))
+        except MlflowException as exc:
+            raise ModelNotFound(f"{pinned} is not in the registry: {exc.message}") from exc
+
+    def load(self, ref: ModelRef) -> LoadedModel:
+        """A registered model, fetched and verified (``fetch``), loaded."""
+        return load_bundle(self.fetch(ref, MODEL).path)
+
+    def storage_uri(self, ref: ModelRef) -> str:
+        """Where a version's files live (``s3://…`` with an S3 artifact store): the
+        InferenceService's ``storageUri``; the predictor finds the bundle below it."""
+        return storage_uri(self._download_uri(self.pinned(ref)), self.settings)
+
+    def move_champion(self, ref: ModelRef) -> None:
+        """Point ``champion`` at the version ``ref`` names (a rollout reached 100 %)."""
+        version = self.version_of(ref)
+        self.client.set_registered_model_alias(ref.name, CHAMPION, version.version)
+
+    def champion_schema(self, name: str) -> tuple[Schema, str] | None:
+        """The schema stored with the current champion, and its version; None before the
+        first."""
+        version = self.champion_version(name)
+        if version is None:
+            return None
+        return self.load(ModelRef.of(name, version)).schema, version
+
+    def register_version(self, model_uri: str, name: str, tags: dict[str, str]) -> ModelRef:
+        """A new version of ``name`` (created if absent) from the URI the train or tune step
+        logged the model under (``models:/<logged model id>``), linked to that run."""
+        model_id = model_uri.removeprefix(SCHEME)
+        if not model_uri.startswith(SCHEME) or not model_id or {"/", "@"} & set(model_id):
+            raise ConfigError(
+                f"{model_uri!r} is not a logged model's URI",
+                hint="register the model_uri the train or tune step returned (models:/m-…)",
+            )
+        if not self.client.search_registered_models(f"name = '{name}'"):
+            self.client.create_registered_model(name, description="A Shipyard tabular model")
+        logged = self.client.get_logged_model(model_id)
+        # The logged model's location, not its models:/ URI: MLflow's SQL store resolves the
+        # latter through the process-wide tracking URI, which a Registry leaves alone.
+        version = self.client.create_model_version(
+            name,
+            logged.artifact_location,
+            run_id=logged.source_run_id,
+            tags=tags,
+            model_id=model_id,
+        )
+        return ModelRef.of(name, version.version)
+
+
+def _verify(pinned: ModelRef, kind: str, files: Path, recorded: str) -> None:
+    """The downloaded ``kind`` must hash to the checksum recorded at registration."""
     from shipyard.model.bundle import directory_sha256
 
-    settings = settings or get_settings()
-    version = version_of(ref, settings)
-    pinned = ModelRef.of(ref.name, version.version)
-    source: str | None
     if kind == MODEL:
-        source, recorded = pinned.uri, version.tags.get(MANIFEST_SHA_TAG)
-    else:
-        source, recorded = version.tags.get(DETECTOR_URI_TAG), version.tags.get(DETECTOR_SHA_TAG)
-        if not source:
-            raise ModelNotFound(
-                f"{ref} (v{version.version}) has no drift detector",
-                hint="register it with the pipeline's register step",
-            )
-    if not recorded:
-        raise IntegrityError(
-            f"{ref} (v{version.version}) has no recorded {kind} checksum",
-            hint="register it with Shipyard's register step",
-        )
-    cache = settings.home / "serving-cache" / ref.name / str(version.version) / kind
-    done = cache / "done"  # holds where the download landed, relative to the cache
-    if not done.is_file():
-        cache.mkdir(parents=True, exist_ok=True)
-        local = mlflow.artifacts.download_artifacts(
-            artifact_uri=source, dst_path=str(cache / "files")
-        )
-        done.write_text(str(Path(local).resolve().relative_to(cache.resolve())))
-    files = cache / done.read_text()
-    if kind == MODEL:
-        files = find_bundle(files)
-        actual = sha256_file(files / MANIFEST)
+        actual = sha256_file(find_bundle(files) / MANIFEST)
     else:
         actual = directory_sha256(files)
     if actual != recorded:
         raise IntegrityError(
-            f"{ref} (v{version.version}): the {kind}'s SHA-256 {actual[:12]}… "
+            f"{pinned}: the {kind}'s SHA-256 {actual[:12]}… "
             f"differs from the {recorded[:12]}… recorded at registration",
             hint="the artifact changed after registration",
         )
-    return FetchedVersion(pinned, files, dict(version.tags))
 
 
 def load_registered(ref: ModelRef, settings: Settings | None = None) -> LoadedModel:
-    """A registered model, fetched and verified (``fetch``), loaded."""
-    return load_bundle(fetch(ref, MODEL, settings).path)
-
-
-def version_storage_uri(ref: ModelRef, settings: Settings | None = None) -> str:
-    """Where a version's files live (``s3://…`` with an S3 artifact store): the
-    InferenceService's ``storageUri``; the predictor finds the bundle below it."""
-    from mlflow.exceptions import MlflowException
-
-    settings = settings or get_settings()
-    version = version_of(ref, settings)
-    try:
-        uri = client(settings).get_model_version_download_uri(ref.name, version.version)
-    except MlflowException as exc:
-        raise ModelNotFound(f"{ref} is not in the registry: {exc.message}") from exc
-    return storage_uri(uri, settings)
+    """One registered model, loaded (a one-off ``Registry``: callers that do more registry
+    work make one and keep it)."""
+    return Registry(settings).load(ref)
 
 
 def storage_uri(artifact_uri: str, settings: Settings) -> str:
@@ -159,28 +220,3 @@ def storage_uri(artifact_uri: str, settings: Settings) -> str:
             "server's --artifacts-destination",
         )
     return f"{settings.mlflow_artifacts_destination.rstrip('/')}/{parsed.path.lstrip('/')}"
-
-
-def move_champion(ref: ModelRef, settings: Settings | None = None) -> None:
-    """Point ``champion`` at the version ``ref`` names (a rollout reached 100 %)."""
-    version = version_of(ref, settings)
-    client(settings).set_registered_model_alias(ref.name, CHAMPION, version.version)
-
-
-def champion_version(mlflow_client: MlflowClient, name: str) -> str | None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return str(mlflow_client.get_model_version_by_alias(name, CHAMPION).version)
-    except MlflowException:
-        return None
-
-
-def champion_schema(settings: Settings | None = None) -> tuple[Schema, str] | None:
-    """The schema stored with the current champion, and its version; None before the first."""
-    settings = settings or get_settings()
-    version = champion_version(client(settings), settings.model_name)
-    if version is None:
-        return None
-    model = load_registered(ModelRef.of(settings.model_name, version), settings)
-    return model.schema, version

@@ -1,6 +1,6 @@
 """A drift detector stored with the model version it was fitted for: logged beside the
 version's model, its location and checksum tagged on the version, fetched back through
-``registry.fetch`` (so the detector sidecar reads it the way the predictor reads the model)."""
+``Registry.fetch`` (so the detector sidecar reads it the way the predictor reads the model)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from shipyard.errors import ConfigError
 from shipyard.model.bundle import directory_sha256
 from shipyard.model.ref import ModelRef
-from shipyard.registry.client import DETECTOR, DETECTOR_SHA_TAG, DETECTOR_URI_TAG, fetch
+from shipyard.registry.client import DETECTOR, DETECTOR_SHA_TAG, DETECTOR_URI_TAG, Registry
 from shipyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -38,9 +38,12 @@ def store_detector(mlflow_client: MlflowClient, ref: ModelRef, directory: Path) 
     return tags
 
 
-def load_drift_detector(ref: ModelRef, settings: Settings | None = None) -> DriftDetector:
+def load_drift_detector(
+    ref: ModelRef, settings: Settings | None = None, registry: Registry | None = None
+) -> DriftDetector:
     """The drift detector stored with the version ``ref`` names, checked against the checksum
     recorded at registration."""
     from shipyard.monitoring.drift import DriftDetector
 
-    return DriftDetector.load(fetch(ref, DETECTOR, settings).path)
+    registry = registry or Registry(settings)
+    return DriftDetector.load(registry.fetch(ref, DETECTOR).path)

@@ -87,11 +87,10 @@ def bound_boto3(settings: Settings) -> None:
     )
 
 
-def configure(settings: Settings | None = None) -> str:
-    """Point MLflow at the configured store and experiment; return the experiment id."""
-    import mlflow
-
-    settings = settings or get_settings()
+def prepare_store(settings: Settings) -> str:
+    """Get the configured store ready to be used: MLflow's environment bounds, the SQLite
+    file's folder, a health probe of a tracking server, S3 bounds; return its URI. A
+    ``Registry`` does this once; a tracking step once per step process."""
     for key, value in mlflow_environment(settings).items():
         os.environ.setdefault(key, value)
     uri = settings.tracking_uri
@@ -100,6 +99,17 @@ def configure(settings: Settings | None = None) -> str:
     check_reachable(uri)
     if s3_artifacts(settings):
         bound_boto3(settings)
+    return uri
+
+
+def configure(settings: Settings | None = None) -> str:
+    """Point MLflow's process-wide tracking at the configured store and experiment (what the
+    fluent ``mlflow.start_run``/``log_model`` of a training step need); return the
+    experiment id. Registry work goes through ``Registry`` and needs none of this."""
+    import mlflow
+
+    settings = settings or get_settings()
+    uri = prepare_store(settings)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     experiment = mlflow.get_experiment_by_name(settings.experiment)

@@ -5,18 +5,21 @@ MLflow alias ``champion`` moves to the version; on a failed gate it stays where 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from shipyard.errors import ConfigError, RolloutFailed
 from shipyard.model.ref import ModelRef
 from shipyard.rollout.controller import RolloutPlan, RolloutReport, Traffic, run_rollout
 from shipyard.rollout.health import HealthSource
 from shipyard.rollout.inference_service import Mode, ModelFormat, ModelVersion, ServiceOptions
-from shipyard.settings import Settings, get_settings
+from shipyard.settings import Settings
+
+if TYPE_CHECKING:
+    from shipyard.registry.client import Registry
 
 
 def cluster_rollout(
-    version: str,
+    ref: ModelRef,
     plan: RolloutPlan,
     options: ServiceOptions,
     prometheus_url: str,
@@ -24,23 +27,23 @@ def cluster_rollout(
     dry_run: bool = False,
     api: Any = None,
 ) -> RolloutReport:
-    """Roll ``version`` of the configured model out on the cluster (in-cluster credentials,
-    else the kubeconfig); gates read Prometheus at ``prometheus_url``."""
-    from shipyard.registry.client import MANIFEST_SHA_TAG, version_of, version_storage_uri
+    """Roll the version ``ref`` names out on the cluster (in-cluster credentials, else the
+    kubeconfig); gates read Prometheus at ``prometheus_url``."""
+    from shipyard.registry.client import MANIFEST_SHA_TAG, Registry
     from shipyard.rollout.health import MLSERVER_METRICS, SHIPYARD_METRICS, PrometheusHealth
     from shipyard.rollout.kserve_traffic import KServeTraffic
 
-    settings = settings or get_settings()
-    name = settings.model_name
+    registry = Registry(settings)
+    name, version = ref.name, ref.number
     api = api or _custom_objects_api()
     traffic = KServeTraffic(api, options, {}, dry_run=dry_run)
     stable = traffic.stable_version()
     for v in {x for x in (version, stable) if x is not None}:
-        ref = ModelRef.of(name, v)
-        uri = version_storage_uri(ref, settings)
+        each = ModelRef.of(name, v)
+        uri = registry.storage_uri(each)
         if options.model_format == "sklearn":
-            uri = export_for_stock_runtime(ref, uri, options.name, settings)
-        recorded = version_of(ref, settings).tags.get(MANIFEST_SHA_TAG, "")
+            uri = export_for_stock_runtime(each, uri, options.name, registry)
+        recorded = registry.version_of(each).tags.get(MANIFEST_SHA_TAG, "")
         traffic.versions[v] = ModelVersion(
             name, v, uri, recorded if options.model_format != "sklearn" else ""
         )
@@ -51,29 +54,27 @@ def cluster_rollout(
         )
     metrics = MLSERVER_METRICS if options.model_format == "sklearn" else SHIPYARD_METRICS
     health = PrometheusHealth(prometheus_url, options.name, metrics=metrics)
-    return promoting_rollout(version, traffic, health, plan, name, settings)
+    return promoting_rollout(ref, traffic, health, plan, registry)
 
 
 def promoting_rollout(
-    version: str,
+    ref: ModelRef,
     traffic: Traffic,
     health: HealthSource,
     plan: RolloutPlan,
-    name: str,
-    settings: Settings,
+    registry: Registry,
 ) -> RolloutReport:
-    """Roll ``version`` out (cluster or local: the same controller); ``champion`` moves to it
-    at 100 %, and people are told the outcome either way."""
-    from shipyard.registry.client import move_champion
+    """Roll the version ``ref`` names out (cluster or local: the same controller);
+    ``champion`` moves to it at 100 %, and people are told the outcome either way."""
 
     def promote(v: str) -> None:
-        move_champion(ModelRef.of(name, v), settings)
+        registry.move_champion(ModelRef.of(ref.name, v))
 
     return announced(
-        lambda: run_rollout(version, traffic, health, plan, on_promoted=promote),
-        name,
-        version,
-        settings,
+        lambda: run_rollout(ref.number, traffic, health, plan, on_promoted=promote),
+        ref.name,
+        ref.number,
+        registry.settings,
     )
 
 
@@ -95,14 +96,14 @@ def announced(
     return report
 
 
-def version_ref(model_uri: str) -> tuple[str, str]:
-    """The register step's ``model_uri`` output as (model name, version number)."""
+def version_ref(model_uri: str) -> ModelRef:
+    """The register step's ``model_uri`` output: a reference by version number."""
     ref = ModelRef.parse(model_uri)
     if ref.version is None:
         raise ConfigError(
             f"{model_uri} names no version", hint="deploy takes register's model_uri output"
         )
-    return ref.name, ref.version
+    return ref
 
 
 def rollout_step(
@@ -118,8 +119,7 @@ def rollout_step(
     """The deploy step on a cluster: roll the register step's ``model_uri`` out with KServe
     (``Serverless`` or ``RawDeployment``). ``Local`` (kfp.local, the closed-loop demo) is
     ``local_deploy`` of the one-machine stand-ins: the same controller and gates."""
-    name, version = version_ref(model_uri)
-    settings = (settings or get_settings()).model_copy(update={"model_name": name})
+    ref = version_ref(model_uri)
     # ServiceOptions refuses any other mode or format (ConfigError)
     options = ServiceOptions(
         service_name,
@@ -127,11 +127,11 @@ def rollout_step(
         cast(Mode, deployment_mode),
         model_format=cast(ModelFormat, model_format),
     )
-    return cluster_rollout(version, plan, options, prometheus_url, settings)
+    return cluster_rollout(ref, plan, options, prometheus_url, settings)
 
 
 def export_for_stock_runtime(
-    ref: ModelRef, storage_uri: str, served_name: str, settings: Settings
+    ref: ModelRef, storage_uri: str, served_name: str, registry: Registry
 ) -> str:
     """Write the version's MLServer layout under ``<storage_uri>/kserve-sklearn/``
     and return that prefix: the storageUri KServe's stock sklearn runtime loads."""
@@ -140,7 +140,6 @@ def export_for_stock_runtime(
 
     from shipyard import storage
     from shipyard.model.export import write_mlserver_sklearn
-    from shipyard.registry.client import load_registered
 
     if not storage_uri.startswith("s3://"):
         raise ConfigError(
@@ -151,10 +150,10 @@ def export_for_stock_runtime(
     target = f"{storage_uri.rstrip('/')}/kserve-sklearn"
     with tempfile.TemporaryDirectory() as tmp:
         folder = write_mlserver_sklearn(
-            load_registered(ref, settings), Path(tmp), served_name, str(ref.version)
+            registry.load(ref), Path(tmp), served_name, str(ref.version)
         )
         for path in sorted(folder.iterdir()):
-            storage.upload(path, f"{target}/{path.name}", settings)
+            storage.upload(path, f"{target}/{path.name}", registry.settings)
     return target
 
 

@@ -1,5 +1,5 @@
 """Where a served model comes from: a registered version (a :class:`ModelRef`, fetched and
-verified by ``registry.fetch``), a local bundle folder, or KServe's model mount
+verified by ``Registry.fetch``), a local bundle folder, or KServe's model mount
 (``/mnt/models``, what a ``storageUri`` on MinIO/S3 becomes). A folder is checked against
 ``SHIPYARD_MODEL_SHA256`` where it is set (the InferenceService passes the checksum recorded
 at registration), so the pod's predictor reads the artifact as strictly as the registry path.
@@ -28,11 +28,11 @@ class ServedModel:
 
 def resolve(source: str, settings: Settings | None = None) -> ServedModel:
     """Fetch (if needed), verify and load the model that ``source`` names."""
-    from shipyard.registry.client import MODEL, fetch
+    from shipyard.registry.client import MODEL, Registry
 
     settings = settings or get_settings()
     if ModelRef.is_ref(source):
-        fetched = fetch(ModelRef.parse(source), MODEL, settings)
+        fetched = Registry(settings).fetch(ModelRef.parse(source), MODEL)
         return ServedModel(
             load_bundle(fetched.path), fetched.ref.name, str(fetched.ref.version), source
         )

@@ -103,6 +103,7 @@ class ShipyardModelServer(ModelServer):
             is not Verdict.DISABLED,
         )
         self.model_repository_extension = ServedModelsRepository(self.registered_models)
+        self.grpc_server: GRPCServer | None = None
 
     def check_ports(self) -> None:
         """``ServiceUnavailable`` naming the port if either one is taken."""
@@ -111,14 +112,34 @@ class ShipyardModelServer(ModelServer):
             {"HTTP": self.http_port, "gRPC": self.grpc_port if self.enable_grpc else None},
         )
 
+    def register_ready(self, models: list[Any]) -> dict[str, Any]:
+        """Register each ready model through kserve's public ``register_model`` and start
+        it (and its engine); the ready ones by name. ``NoModelReady`` if none is."""
+        from kserve.errors import NoModelReady
+
+        for model in models:
+            if model.ready:
+                self.register_model(model)
+                model.enable_latency_logging = self.enable_latency_logging
+            model.start()
+            if model.engine:
+                self.servers.append(model.start_engine())
+        served = {m.name: m for m in models if m.ready}
+        if models and not served:
+            raise NoModelReady(models)
+        return served
+
     def start(self, models: list[Any]) -> None:
+        """Serve ``models`` on ``host``. Composed of kserve's public parts (``register_model``,
+        ``setup_event_loop``, ``register_signal_handler``, ``stop``) and our own REST and
+        gRPC servers, not a copy of ``ModelServer.start`` (which hard-codes 0.0.0.0/[::] and
+        kserve's unhardened handlers)."""
         from kserve.model_server import app
 
         self.check_ports()
         for path, handler, methods in self.routes:
             app.add_api_route(path, handler, methods=methods)
-        self._register_and_check_atleast_one_model_is_ready(models)
-        served = {m.name: m for m in models if m.ready}
+        served = self.register_ready(models)
         self.dataplane.served = set(served)
         self.model_repository_extension.served = served
         versions = {
@@ -126,8 +147,25 @@ class ShipyardModelServer(ModelServer):
             for m in models
             if getattr(m, "version", None) is not None
         }
-        token = self.settings.model_repository_token
-        self._rest_server = HardenedRESTServer(
+        self.servers.append(self._rest(versions).start())
+        if self.enable_grpc:
+            self.grpc_server = GRPCServer(
+                self.host,
+                self.grpc_port,
+                self.dataplane,
+                self.model_repository_extension,
+                self.grace_period,
+                self.settings.max_request_bytes,
+                self.settings.model_repository_token,
+            )
+            self.servers.append(self.grpc_server.start(self.max_threads))
+        self.setup_event_loop()
+        self.register_signal_handler()
+        asyncio.run(_gather(self.servers))
+
+    def _rest(self, versions: dict[str, str]) -> HardenedRESTServer:
+        """The hardened REST server on ``host``, with the versioned paths and extra middleware."""
+        rest = HardenedRESTServer(
             FASTAPI_APP_IMPORT_STRING,
             self.dataplane,
             self.model_repository_extension,
@@ -138,29 +176,26 @@ class ShipyardModelServer(ModelServer):
             event_loop=self.event_loop,
             timeout_keep_alive=self.timeout_keep_alive,
             max_request_bytes=self.settings.max_request_bytes,
-            repository_token=token,
+            repository_token=self.settings.model_repository_token,
             middleware=[
                 (VersionedPaths, {"versions": versions, "count": self.dataplane.count_refused}),
                 *self.middleware,
             ],
             count=self.dataplane.count_refused,
         )
-        self._rest_server.config.host = self.host
-        self.servers.append(self._rest_server.start())
-        if self.enable_grpc:
-            self._grpc_server = GRPCServer(
-                self.host,
-                self.grpc_port,
-                self.dataplane,
-                self.model_repository_extension,
-                self.grace_period,
-                self.settings.max_request_bytes,
-                token,
-            )
-            self.servers.append(self._grpc_server.start(self.max_threads))
-        self.setup_event_loop()
-        self.register_signal_handler()
-        asyncio.run(self._serve())
+        rest.config.host = self.host
+        return rest
+
+    def stop(self, sig: int) -> None:
+        """Stop our gRPC server, then kserve's own shutdown (clients, unloading models);
+        uvicorn stops the REST server on the signal itself."""
+        if self.grpc_server is not None:
+            asyncio.create_task(self.grpc_server.stop(sig))
+        super().stop(sig)
+
+
+async def _gather(servers: list[Any]) -> None:
+    await asyncio.gather(*servers)
 
 
 def serve_predictor(

@@ -86,6 +86,81 @@ def _against_baseline(comparison: Comparison, task: str) -> tuple[bool, str]:
     )
 
 
+def _floor_refusals(
+    challenger: dict[str, float],
+    floors: dict[str, float],
+    baseline: dict[str, Comparison],
+    task: str,
+) -> list[str]:
+    """The user's floors checked by MLflow's ``MetricThreshold``: one refusal per floor the
+    challenger misses (naming the value's interval and the baseline's value)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import MetricThreshold
+    from mlflow.models.evaluation import EvaluationResult
+
+    from shipyard.model.evaluation import METRICS
+
+    if not floors:
+        return []
+    thresholds = {
+        name: MetricThreshold(threshold=v, greater_is_better=METRICS[name].greater_is_better)
+        for name, v in floors.items()
+    }
+    try:
+        mlflow.validate_evaluation_results(thresholds, EvaluationResult(challenger, {}))
+    except MlflowException as exc:
+        below = [
+            name
+            for name, floor in floors.items()
+            if (
+                challenger[name] < floor
+                if METRICS[name].greater_is_better
+                else challenger[name] > floor
+            )
+        ]
+        return [
+            _refused_by_floor(n, floors[n], challenger[n], baseline.get(n), task) for n in below
+        ] or [" ".join(str(exc.message).split())]
+    return []
+
+
+def _champion_refusals(
+    challenger: dict[str, float],
+    champion: dict[str, float],
+    primary: str,
+    margin: float,
+    paired: str,
+) -> list[str]:
+    """Why the challenger does not beat the champion on ``primary`` by ``margin`` (MLflow's
+    ``MetricThreshold``; with margin 0, not worse); empty when it does."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.models import MetricThreshold
+    from mlflow.models.evaluation import EvaluationResult
+
+    from shipyard.model.evaluation import METRICS
+
+    main = METRICS[primary]
+    if primary not in champion:
+        return [f"the champion has no {primary} on this holdout"]
+    ours, theirs = challenger[primary], champion[primary]
+    if margin > 0:
+        change = {"min_absolute_change" if main.bounded else "min_relative_change": margin}
+        try:
+            mlflow.validate_evaluation_results(
+                {primary: MetricThreshold(greater_is_better=main.greater_is_better, **change)},
+                EvaluationResult(challenger, {}),
+                EvaluationResult(champion, {}),
+            )
+        except MlflowException as exc:
+            said = " ".join(str(exc.message).split())  # MLflow calls the champion "baseline"
+            return [f"against the champion: {said}{paired}"]
+    elif (ours < theirs) if main.greater_is_better else (ours > theirs):  # margin 0
+        return [f"{primary} {ours:.4f} is worse than the champion's {theirs:.4f}{paired}"]
+    return []
+
+
 def gate(
     challenger: dict[str, float],
     champion: dict[str, float] | None,
@@ -106,11 +181,6 @@ def gate(
     - without one: ``baseline[primary]`` must show the model beats the trivial baseline with
       95 % confidence (without that evidence, the floors alone decide).
     """
-    import mlflow
-    from mlflow.exceptions import MlflowException
-    from mlflow.models import MetricThreshold
-    from mlflow.models.evaluation import EvaluationResult
-
     from shipyard.model.evaluation import METRICS
 
     baseline = baseline or {}
@@ -118,27 +188,7 @@ def gate(
     missing = [name for name in {**floors, primary: 0} if name not in challenger]
     if missing:
         return False, f"the holdout gives no {', '.join(missing)} (a class is missing from it?)"
-    refusals: list[str] = []
-    if floors:
-        thresholds = {
-            name: MetricThreshold(threshold=v, greater_is_better=METRICS[name].greater_is_better)
-            for name, v in floors.items()
-        }
-        try:
-            mlflow.validate_evaluation_results(thresholds, EvaluationResult(challenger, {}))
-        except MlflowException as exc:
-            below = [
-                name
-                for name, floor in floors.items()
-                if (
-                    challenger[name] < floor
-                    if METRICS[name].greater_is_better
-                    else challenger[name] > floor
-                )
-            ]
-            refusals += [
-                _refused_by_floor(n, floors[n], challenger[n], baseline.get(n), task) for n in below
-            ] or [" ".join(str(exc.message).split())]
+    refusals = _floor_refusals(challenger, floors, baseline, task)
     floors_said = ", ".join(_floor_text(n, v) for n, v in floors.items())
     cleared = f"; clears the floors {floors_said}" if floors else ""
     paired = (
@@ -147,26 +197,10 @@ def gate(
         else ""
     )
     if champion is not None:
-        ours, theirs = challenger[primary], champion[primary]
-        if primary not in champion:
-            refusals.append(f"the champion has no {primary} on this holdout")
-        elif margin > 0:
-            change = {"min_absolute_change" if main.bounded else "min_relative_change": margin}
-            try:
-                mlflow.validate_evaluation_results(
-                    {primary: MetricThreshold(greater_is_better=main.greater_is_better, **change)},
-                    EvaluationResult(challenger, {}),
-                    EvaluationResult(champion, {}),
-                )
-            except MlflowException as exc:
-                said = " ".join(str(exc.message).split())  # MLflow calls the champion "baseline"
-                refusals.append(f"against the champion: {said}{paired}")
-        elif (ours < theirs) if main.greater_is_better else (ours > theirs):  # margin 0
-            refusals.append(
-                f"{primary} {ours:.4f} is worse than the champion's {theirs:.4f}{paired}"
-            )
+        refusals += _champion_refusals(challenger, champion, primary, margin, paired)
         if refusals:
             return False, "; ".join(refusals)
+        ours, theirs = challenger[primary], champion[primary]
         return True, (
             f"{primary} {ours:.4f} beats the champion's {theirs:.4f} by at least "
             f"{margin}{'' if main.bounded else ' (relative)'}{paired}{cleared}"

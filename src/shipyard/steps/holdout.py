@@ -15,8 +15,7 @@ from shipyard.errors import ModelNotFound, SchemaError, ShipyardError
 from shipyard.model.bundle import LoadedModel, load_bundle
 from shipyard.model.ref import ModelRef
 from shipyard.model.task import REGRESSION
-from shipyard.registry.client import champion_version, client, load_registered
-from shipyard.settings import Settings
+from shipyard.registry.client import Registry
 
 if TYPE_CHECKING:
     pass
@@ -124,7 +123,7 @@ def evaluate(
     model_dir: str | Path,
     test: pd.DataFrame,
     name: str,
-    settings: Settings,
+    registry: Registry,
     train: pd.DataFrame | None = None,
 ) -> Evaluation:
     """Score the challenger and the current champion on ``test``; prove served parity.
@@ -138,11 +137,11 @@ def evaluate(
     parity = check_served_parity(
         challenger, probe_rows(challenger.schema, test, max_sample=len(test))
     )
-    previous = champion_version(client(settings), name)
+    previous = registry.champion_version(name)
     champion_metrics = champion_scores = champion_threshold = None
     if previous is not None:
         try:
-            champion = load_registered(ModelRef.of(name, previous), settings)
+            champion = registry.load(ModelRef.of(name, previous))
             if champion.task != challenger.task:
                 raise ShipyardError(
                     f"it is a {champion.task} model, the challenger a {challenger.task} one"

@@ -26,7 +26,7 @@ import pandas as pd
 
 from shipyard.model.bundle import MANIFEST, sha256_file
 from shipyard.model.ref import CHALLENGER, CHAMPION, ModelRef
-from shipyard.registry.client import MANIFEST_SHA_TAG, client
+from shipyard.registry.client import MANIFEST_SHA_TAG, Registry
 from shipyard.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -115,18 +115,14 @@ def publish(
     promoted: bool,
     move_champion: bool,
     detector_dir: Path | None,
-    settings: Settings,
+    registry: Registry,
 ) -> ModelRef:
     """Register the version with ``lineage``, store its detector, set its aliases; on any
     failure delete the version again."""
-    import mlflow
-
     from shipyard.registry.detectors import store_detector
 
-    mlflow_client = client(settings)
-    if not mlflow_client.search_registered_models(f"name = '{name}'"):
-        mlflow_client.create_registered_model(name, description="A Shipyard tabular model")
-    ref = ModelRef.of(name, mlflow.register_model(model_uri, name, tags=lineage).version)
+    mlflow_client = registry.client
+    ref = registry.register_version(model_uri, name, lineage)
     try:
         if detector_dir is not None:
             lineage.update(store_detector(mlflow_client, ref, detector_dir))
@@ -151,6 +147,7 @@ def register(
     settings: Settings | None = None,
     reference_path: str | Path | None = None,
     move_champion: bool = True,
+    model_name: str = "",
 ) -> Decision:
     """Register ``model_uri``; alias it ``challenger``; promote it if it passes the gate.
 
@@ -159,14 +156,16 @@ def register(
 
     With ``reference_path`` (the training data), a drift detector is fitted on it and stored
     with the version, so a deployed detector always matches its model; the same rows give
-    the trivial baseline's prior or mean (without them, the holdout's own).
+    the trivial baseline's prior or mean (without them, the holdout's own). ``model_name``
+    (default the settings' ``model_name``) is the registered model the version joins.
     """
     from shipyard.model.evaluation import primary_metric
 
     settings = settings or get_settings()
-    name = settings.model_name
+    name = model_name or settings.model_name
     train = pd.read_parquet(reference_path) if reference_path is not None else None
-    evaluation = evaluate(model_dir, pd.read_parquet(test_path), name, settings, train)
+    registry = Registry(settings)
+    evaluation = evaluate(model_dir, pd.read_parquet(test_path), name, registry, train)
     verdict = decide(evaluation, floors, margin)
     if train is not None and holdout_cannot_tell(evaluation, verdict, floors):
         verdict = decide(with_cross_validation(evaluation, verdict, train), floors, margin)
@@ -199,7 +198,7 @@ def register(
                 "calibration": holdout_calibration(evaluation),
             }
             detector_dir = detector.save(Path(workspace) / "drift_detector")
-        ref = publish(model_uri, name, lineage, promoted, move_champion, detector_dir, settings)
+        ref = publish(model_uri, name, lineage, promoted, move_champion, detector_dir, registry)
     if promoted and not move_champion:
         reason += "; champion moves when the canary rollout reaches 100 %"
     previous = evaluation.previous

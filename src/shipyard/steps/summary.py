@@ -199,17 +199,23 @@ def _step_metrics(run: Run) -> dict[str, Any]:
 
 def _read_mlflow(summary: PipelineSummary, settings: Settings) -> dict[str, StepRecord]:
     """Step runs, the registered version and the champion alias; fills ``summary``."""
-    from mlflow import MlflowClient
+    from shipyard.registry.client import Registry
+    from shipyard.registry.tracking import PIPELINE_RUN_TAG, STEP_TAG
 
-    from shipyard.registry.client import champion_version
-    from shipyard.registry.tracking import PIPELINE_RUN_TAG, STEP_TAG, configure
-
-    experiment_id = configure(settings)
-    mlflow_client = MlflowClient()
+    registry = Registry(settings)
+    mlflow_client = registry.client
+    experiment = mlflow_client.get_experiment_by_name(settings.experiment)
     tag = f"tags.`{PIPELINE_RUN_TAG}` = '{summary.pipeline_run_id}'"
     records: dict[str, StepRecord] = {}
-    runs = mlflow_client.search_runs(
-        [experiment_id], filter_string=tag, max_results=500, order_by=["attributes.start_time ASC"]
+    runs = (
+        mlflow_client.search_runs(
+            [experiment.experiment_id],
+            filter_string=tag,
+            max_results=500,
+            order_by=["attributes.start_time ASC"],
+        )
+        if experiment is not None
+        else []
     )
     for run in runs:
         step = _STEP_OF_RUN.get(run.data.tags.get(STEP_TAG, ""))
@@ -221,7 +227,7 @@ def _read_mlflow(summary: PipelineSummary, settings: Settings) -> dict[str, Step
             record.status = status
         record.metrics.update(_step_metrics(run))
     versions = mlflow_client.search_model_versions(f"name = '{summary.model_name}' and {tag}")
-    summary.champion_version = champion_version(mlflow_client, summary.model_name)
+    summary.champion_version = registry.champion_version(summary.model_name)
     if summary.champion_version is not None:
         summary.champion_quality = mlflow_client.get_model_version(
             summary.model_name, summary.champion_version
@@ -264,11 +270,16 @@ def collect(
     error: str = "",
     deploy: bool = False,
     settings: Settings | None = None,
+    model_name: str = "",
 ) -> PipelineSummary:
-    """What MLflow knows about the run ``pipeline_run_id`` that ended in ``state``."""
+    """What MLflow knows about the run ``pipeline_run_id`` (of ``model_name``, default the
+    settings') that ended in ``state``."""
     settings = settings or get_settings()
     summary = PipelineSummary(
-        pipeline_run_id, settings.model_name, state or "UNKNOWN", " ".join(error.split())[:1000]
+        pipeline_run_id,
+        model_name or settings.model_name,
+        state or "UNKNOWN",
+        " ".join(error.split())[:1000],
     )
     try:
         records = _read_mlflow(summary, settings)
@@ -319,12 +330,13 @@ def summarize(
     deploy: bool,
     markdown_path: str | Path,
     settings: Settings | None = None,
+    model_name: str = "",
 ) -> PipelineSummary:
     """The exit task's work: collect, write the Markdown, announce "finished" or "failed"."""
     from shipyard.loop.notify import notify
 
     settings = settings or get_settings()
-    summary = collect(pipeline_run_id, state, error, deploy, settings)
+    summary = collect(pipeline_run_id, state, error, deploy, settings, model_name)
     text = summary.markdown()
     Path(markdown_path).write_text(text)
     summary.notified = notify("pipeline", summary.headline(), text, settings)

@@ -29,6 +29,7 @@ def resolve_schema(
     schema_uri: str = "",
     settings: Settings | None = None,
     ignore: list[str] | None = None,
+    model_name: str = "",
 ) -> tuple[Schema, str]:
     """The schema to check against and where it came from.
 
@@ -38,9 +39,10 @@ def resolve_schema(
     """
     if schema_uri:
         return _read_schema(schema_uri, settings), f"declared ({schema_uri})"
-    from shipyard.registry.client import champion_schema
+    from shipyard.registry.client import Registry
 
-    stored = champion_schema(settings)
+    registry = Registry(settings)
+    stored = registry.champion_schema(model_name or registry.settings.model_name)
     if stored is not None:
         schema, version = stored
         return schema, f"stored with the champion model (v{version})"
@@ -77,6 +79,7 @@ def validate(
     cv_folds: int = 3,
     skew_action: str = "report",
     preparation: dict[str, object] | None = None,
+    model_name: str = "",
 ) -> ValidationReport:
     """Check train and test; decide the task; write the schema used and a Markdown report;
     raise on violations.
@@ -85,7 +88,7 @@ def validate(
     """
     train, test = pd.read_parquet(train_path), pd.read_parquet(test_path)
     ignore = [c.strip() for c in ignore_columns.split(",") if c.strip()]
-    schema, origin = resolve_schema(train, target, schema_uri, settings, ignore)
+    schema, origin = resolve_schema(train, target, schema_uri, settings, ignore, model_name)
     if schema.target != target:
         raise SchemaError(
             f"the schema's target is {schema.target!r}, the pipeline's is {target!r}",

@@ -2,7 +2,7 @@
 
 import pytest
 
-from shipyard.local.closed_loop import Inbox
+from shipyard.local.inbox import Inbox
 from shipyard.loop.notify import NOTIFICATIONS, Notifier
 from shipyard.settings import Settings
 from support import free_port

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from shipyard.local.closed_loop import Inbox
+from shipyard.local.inbox import Inbox
 from shipyard.processes import console_script, free_port, start_server, stop_process_group
 from support import silent_endpoint
 from tiny_pipeline import compile_tiny, venv_path

@@ -126,11 +126,11 @@ def test_the_sidecar_resolves_an_alias_to_its_version_number_once(monkeypatch):
 
     asked = []
 
-    def version_of(ref, settings=None):
+    def version_of(self, ref):
         asked.append(ref.uri)
         return SimpleNamespace(version=12)
 
-    monkeypatch.setattr(registry, "version_of", version_of)
+    monkeypatch.setattr(registry.Registry, "version_of", version_of)
     model = DriftDetectorModel("m-drift", "models:/m@champion", settings=Settings())
     assert model._model_version() == ("m", "12", "models:/m/12")
     assert asked == ["models:/m@champion"]

@@ -80,7 +80,7 @@ def test_better_challenger_replaces_a_weak_champion(weak, trained, small_data):
 
 
 def test_with_a_rollout_ahead_the_winner_waits_as_challenger(weak, trained, small_data):
-    from shipyard.registry.client import move_champion, version_storage_uri
+    from shipyard.registry.client import Registry
 
     settings = settings_for("registry-rollout")
     register(weak.model_uri, weak.bundle_dir, small_data["test"], settings=settings)
@@ -96,9 +96,10 @@ def test_with_a_rollout_ahead_the_winner_waits_as_challenger(weak, trained, smal
     assert "passed the gate, to be rolled out" in second.markdown()
     assert str(client.get_model_version_by_alias("registry-rollout", CHAMPION).version) == "1"
     assert str(client.get_model_version_by_alias("registry-rollout", CHALLENGER).version) == "2"
-    move_champion(ModelRef.of("registry-rollout", "2"), settings)  # what a rollout does at 100 %
+    registry = Registry(settings)
+    registry.move_champion(ModelRef.of("registry-rollout", "2"))  # what a rollout does at 100 %
     assert str(client.get_model_version_by_alias("registry-rollout", CHAMPION).version) == "2"
-    assert version_storage_uri(ModelRef.of("registry-rollout", "2"), settings)
+    assert registry.storage_uri(ModelRef.of("registry-rollout", "2"))
 
 
 def test_a_floor_the_user_sets_is_applied_and_named(weak, small_data):
@@ -192,3 +193,36 @@ def test_storage_uri_maps_proxied_artifacts_to_the_servers_destination():
     assert storage_uri("s3://b/k", Settings()) == "s3://b/k"
     with pytest.raises(ConfigError, match="SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION"):
         storage_uri(proxied, Settings())
+
+
+def test_registry_work_needs_no_process_wide_mlflow_state(trained, small_data, tmp_path):
+    """As in a fresh kfp.local task: MLflow's global tracking URI points elsewhere, yet
+    register, fetch and move the alias through the Registry's own client, on its store."""
+    import mlflow
+
+    from shipyard.registry.client import Registry
+
+    settings = settings_for("registry-own-client")
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    mlflow.set_registry_uri(f"sqlite:///{tmp_path / 'elsewhere.db'}")
+    try:
+        decision = register(
+            trained.model_uri,
+            trained.bundle_dir,
+            small_data["test"],
+            settings=settings,
+            reference_path=small_data["train"],
+        )
+        registry = Registry(settings)
+        assert registry.champion_version("registry-own-client") == decision.version
+        assert registry.load(decision.ref).features == trained_features(trained)
+        assert not MlflowClient().search_registered_models("name = 'registry-own-client'")
+        assert mlflow.get_tracking_uri().endswith("elsewhere.db")  # left alone
+    finally:
+        configure()  # back to the session's store
+
+
+def trained_features(trained):
+    from shipyard.model.bundle import load_bundle
+
+    return load_bundle(trained.bundle_dir).features

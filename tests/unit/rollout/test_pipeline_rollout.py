@@ -15,9 +15,9 @@ PLAN = RolloutPlan((20, 100), 60.0)
 def test_the_version_and_model_of_the_uri_are_rolled_out_on_the_cluster(monkeypatch):
     calls = []
 
-    def fake_cluster_rollout(version, plan, options, prometheus_url, settings, api=None):
-        calls.append((version, plan, options, prometheus_url, settings.model_name))
-        return RolloutReport(version, "2", "promoted")
+    def fake_cluster_rollout(ref, plan, options, prometheus_url, settings, api=None):
+        calls.append((ref.number, plan, options, prometheus_url, ref.name))
+        return RolloutReport(ref.number, "2", "promoted")
 
     monkeypatch.setattr(run, "cluster_rollout", fake_cluster_rollout)
     report = run.rollout_step(
@@ -37,9 +37,9 @@ def test_the_version_and_model_of_the_uri_are_rolled_out_on_the_cluster(monkeypa
 def test_local_mode_rolls_out_behind_the_local_router(monkeypatch):
     calls = []
 
-    def fake_local_rollout(version, plan, settings, demo_traffic=False, **kwargs):
-        calls.append((version, plan, settings.model_name, demo_traffic))
-        return RolloutReport(version, "1", "promoted")
+    def fake_local_rollout(ref, plan, settings, demo_traffic=False, **kwargs):
+        calls.append((ref.number, plan, ref.name, demo_traffic))
+        return RolloutReport(ref.number, "1", "promoted")
 
     monkeypatch.setattr(local, "local_rollout", fake_local_rollout)
     monkeypatch.setattr(run, "cluster_rollout", lambda *a, **k: pytest.fail("asked a cluster"))

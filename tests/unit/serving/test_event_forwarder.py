@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from prometheus_client import REGISTRY
 
-from shipyard.local.closed_loop import Inbox
+from shipyard.local.inbox import Inbox
 from shipyard.monitoring.detector import REQUEST_EVENT, RESPONSE_EVENT, requests_in
 from shipyard.serving.event_forwarder import EventForwarder
 
