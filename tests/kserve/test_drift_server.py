@@ -21,6 +21,7 @@ def test_reference_traffic_then_shifted_traffic(drift_server):
             assert status == 200 and answer["accepted_rows"] == 200
     state = latest(base, before["windows_scored"] + 20, timeout=120)
     assert state["windows_scored"] == before["windows_scored"] + 20
+    assert state["backend"] == "alibi" and state["estimated"] is None  # no calibration stored
     assert state["drift_windows"] - before["drift_windows"] <= 3
 
     shifted = generate_transactions(400, seed=60, shift=1.0)
@@ -148,3 +149,36 @@ def test_a_stranger_is_refused_before_its_body_is_read(drift_server, path):
         answer = sock.recv(4096).decode(errors="replace")  # times out if it waits for the body
     # 401 without the token; 404 where labels are off (no label token configured)
     assert answer.split(" ", 2)[1] in ("401", "404"), answer[:200]
+
+
+def test_a_sidecar_set_to_scipy_scores_an_alibi_detector_with_the_same_numbers(tmp_path):
+    """What the prod overlay does: SHIPYARD_DRIFT_BACKEND=scipy in the sidecar's environment
+    runs a detector registered with alibi-detect through scipy, p-values unchanged."""
+    from shipyard.data.schema import infer_schema
+    from shipyard.local.servers import start_detector
+    from shipyard.monitoring.drift import DriftDetector
+
+    reference = generate_transactions(3000, seed=1)
+    schema = infer_schema(reference, "is_fraud")
+    detector = DriftDetector.fit(reference, schema, backend="alibi")
+    folder = detector.save(tmp_path / "d")
+    window = generate_transactions(400, seed=61, shift=0.5)
+    expected = detector.score(window)
+    server = start_detector(
+        str(folder),
+        "drift",
+        tmp_path / "drift.log",
+        window_size=400,
+        env={"SHIPYARD_DRIFT_BACKEND": "scipy"},
+    )
+    try:
+        status, _ = cloudevent(server.base_url, v2_request(window, schema))
+        assert status == 200
+        state = latest(server.base_url, 1, timeout=60)
+    finally:
+        server.stop()
+    assert state["backend"] == "scipy"
+    served = state["latest"]
+    assert served["is_drift"] == expected.is_drift and served["drifted"] == expected.drifted
+    for name, p in expected.p_values.items():
+        assert served["p_values"][name] == pytest.approx(p, abs=1e-6)

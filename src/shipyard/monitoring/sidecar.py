@@ -117,12 +117,15 @@ def sidecar_routes(model: DriftDetectorModel) -> list[tuple[str, Any, list[str]]
             {
                 "model": name,
                 "version": model.version,
+                "backend": monitor.detector.backend_name,
                 "windows_scored": monitor.scored,
                 "drift_windows": monitor.drift_windows,
                 "detector_errors": monitor.errors,
                 "rows_dropped": monitor.dropped,
                 "rows_buffered": monitor.buffered,
                 "latest": monitor.latest.to_dict() if monitor.latest else None,
+                # the classifier's label-free estimate over its latest window (CBPE)
+                "estimated": model.estimate.latest if model.estimate else None,
             }
         )
 
