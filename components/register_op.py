@@ -3,7 +3,7 @@
 from typing import NamedTuple
 
 from kfp import dsl
-from kfp.dsl import Artifact, Dataset, Input, Markdown, Model, Output
+from kfp.dsl import HTML, Artifact, Dataset, Input, Markdown, Model, Output
 
 from shipyard.settings import component_image
 
@@ -15,6 +15,7 @@ def register_op(
     test_data: Input[Dataset],
     decision: Output[Artifact],
     report: Output[Markdown],
+    card: Output[HTML],
     floors: str = "",
     margin: float = 0.002,
     model_name: str = "",
@@ -42,6 +43,7 @@ def register_op(
             model_name=run_model_name(model_name, source),
             reference_path=train_data.path,
             move_champion=not deploy,
+            card_path=card.path,
         )
     with open(decision.path, "w") as handle:
         handle.write(result.to_json())

@@ -11,8 +11,10 @@ saying so, never a failed page.
 
 from __future__ import annotations
 
+import html
 import json
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -218,6 +220,16 @@ def model_sections(run_dir: Path) -> list[Section]:
     return [evaluation, importance]
 
 
+def card_sections(run_dir: Path) -> list[Section] | None:
+    """The registered version's model card (the register step's HTML output), section by
+    section: where it exists the page shows it instead of drawing the same plots again."""
+    page = _read(run_dir / "register-op" / "card")
+    if not page:
+        return None
+    found = re.findall(r'<section id="(\w+)"><h2>(.*?)</h2>(.*?)</section>', page, flags=re.S)
+    return [Section(key, html.unescape(title), [body]) for key, title, body in found] or None
+
+
 def gate_section(run_dir: Path) -> Section:
     section = Section("gate", "Gate: the candidate against the champion")
     report = _read(run_dir / "register-op" / "report")
@@ -235,14 +247,21 @@ def build_report(run_dir: Path) -> str:
         validation_section(run_dir),
         candidates_section(run_dir, tune_search(step_metadata(run_dir, "tune"))),
     ]
+    card = card_sections(run_dir)
+    if card:
+        return render(
+            _title(register, run_dir), sections + card, str(register.get("quality") or "")
+        )
     try:
         sections += model_sections(run_dir)
     except Exception as exc:  # a page without plots beats no page
         sections.append(Section("evaluation", "Evaluation").text(f"Not drawn: {exc}"))
     sections.append(gate_section(run_dir))
-    title = f"Shipyard run: {register.get('model_uri') or run_dir.name}"
-    subtitle = str(register.get("quality") or "")
-    return render(title, sections, subtitle)
+    return render(_title(register, run_dir), sections, str(register.get("quality") or ""))
+
+
+def _title(register: dict[str, Any], run_dir: Path) -> str:
+    return f"Shipyard run: {register.get('model_uri') or run_dir.name}"
 
 
 def write_report(run_dir: Path) -> Path:

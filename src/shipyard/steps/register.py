@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     pass
 
 from shipyard.steps.gate import decide, holdout_cannot_tell, with_cross_validation
-from shipyard.steps.holdout import evaluate
+from shipyard.steps.holdout import Evaluation, evaluate
 
 
 @dataclass
@@ -148,6 +148,7 @@ def register(
     reference_path: str | Path | None = None,
     move_champion: bool = True,
     model_name: str = "",
+    card_path: str | Path | None = None,
 ) -> Decision:
     """Register ``model_uri``; alias it ``challenger``; promote it if it passes the gate.
 
@@ -165,7 +166,8 @@ def register(
     name = model_name or settings.model_name
     train = pd.read_parquet(reference_path) if reference_path is not None else None
     registry = Registry(settings)
-    evaluation = evaluate(model_dir, pd.read_parquet(test_path), name, registry, train)
+    test = pd.read_parquet(test_path)
+    evaluation = evaluate(model_dir, test, name, registry, train)
     verdict = decide(evaluation, floors, margin)
     if train is not None and holdout_cannot_tell(evaluation, verdict, floors):
         verdict = decide(with_cross_validation(evaluation, verdict, train), floors, margin)
@@ -216,7 +218,52 @@ def register(
         verdict.quality,
         verdict.evidence(),
     )
+    write_card(decision, evaluation, test, train, registry, card_path)
     from shipyard.loop.notify import notify
 
     notify("gate", decision.headline(), decision.markdown(), settings)
     return decision
+
+
+def write_card(
+    decision: Decision,
+    evaluation: Evaluation,
+    test: pd.DataFrame,
+    train: pd.DataFrame | None,
+    registry: Registry,
+    path: str | Path | None,
+) -> Path | None:
+    """The version's model card, stored with it (``model_card/v<N>/``) and written to ``path``.
+    A card that cannot be drawn is logged, never a failed registration: the version is sound."""
+    import logging
+
+    from shipyard.report.card import CARD_FILE, CardInputs, build_card
+
+    settings = registry.settings
+    contract = {
+        "drift backend": settings.drift_backend,
+        "drift tests": "per feature: Kolmogorov-Smirnov (numeric), Chi² (categorical)",
+        "drift verdict": "any feature's p below 0.05 / features (Bonferroni)",
+        "drift window": f"{settings.drift_window_size} rows or "
+        f"{settings.drift_max_age_seconds:g} s",
+        "label-free estimate": "CBPE, calibrated on the holdout"
+        if evaluation.challenger.task != "regression"
+        else "none (regression)",
+    }
+    inputs = CardInputs(
+        evaluation.challenger, test, train, decision.model_name, decision.version,
+        decision.lineage, decision.markdown(), contract,
+    )  # fmt: skip
+    try:
+        page = build_card(inputs)
+        with tempfile.TemporaryDirectory() as workspace:
+            target = Path(path) if path else Path(workspace) / CARD_FILE
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(page, encoding="utf-8")
+            run_id = registry.client.get_model_version(decision.model_name, decision.version).run_id
+            if run_id:
+                registry.client.log_artifact(run_id, str(target), f"model_card/v{decision.version}")
+            return Path(path) if path else None
+    except Exception as exc:  # the card documents a sound version; it never unregisters it
+        logging.getLogger(__name__).warning("no model card for v%s: %s", decision.version, exc)
+        return None

@@ -123,3 +123,18 @@ def test_the_summary_steps_page_is_the_runs_page_where_the_run_is_on_disk(run_di
     page = elsewhere.read_text()
     assert list(sections(page)) == ["outcome"]
     assert "Pipeline finished: fraud (run run-1), v2 not promoted" in page
+
+
+def test_the_page_shows_the_versions_model_card_instead_of_drawing_again(run_dir, tmp_path):
+    from shipyard.report.page import Section, render
+
+    card = render("Model card: f v2", [Section("identity", "Identity").text("models:/f/2"),
+                                       Section("gate", "Gate & why").text("promoted")])  # fmt: skip
+    folder = run_dir / "register-op"
+    (folder / "card").write_text(card)
+    try:
+        found = sections(build_report(run_dir))
+    finally:
+        (folder / "card").unlink()
+    assert list(found) == ["data", "split", "validation", "candidates", "identity", "gate"]
+    assert "<h2>Gate &amp; why</h2>" in found["gate"] and "promoted" in found["gate"]

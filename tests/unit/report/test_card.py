@@ -1,0 +1,68 @@
+"""The model card: written at register for every task, stored with the version, every section
+present, every figure a real PNG."""
+
+import base64
+import re
+
+import pytest
+
+from explain_models import table
+from explain_models import trained as trained_bundle
+from shipyard.registry.client import Registry
+from shipyard.report.card import CardInputs, build_card
+from shipyard.steps.register import register
+
+PNG = b"\x89PNG\r\n\x1a\n"
+SECTIONS = ["identity", "data", "training", "evaluation", "importance", "gate", "monitoring"]
+
+
+def sections(page: str) -> dict[str, str]:
+    return dict(re.findall(r'<section id="(\w+)">(.*?)</section>', page, flags=re.S))
+
+
+def images(page: str) -> list[bytes]:
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+
+
+def test_register_writes_the_card_and_stores_it_with_the_version(trained, small_data, tmp_path):
+    path = tmp_path / "card.html"
+    decision = register(
+        trained.model_uri,
+        trained.bundle_dir,
+        small_data["test"],
+        reference_path=small_data["train"],
+        model_name="card-binary",
+        card_path=path,
+    )
+    page = path.read_text()
+    found = sections(page)
+    assert list(found) == SECTIONS
+    assert f"models:/card-binary/{decision.version}" in found["identity"]
+    assert "<td>roc_auc</td>" in found["evaluation"]
+    assert re.search(r"<td>roc_auc</td><td>0\.\d{4} \(0\.\d{4}–[01]\.\d{4}\)</td>", page)
+    assert "mean |contribution|" in found["importance"]  # exact for XGBoost
+    assert "Registration: card-binary" in found["gate"]
+    assert "outlier cutoff" in found["monitoring"] and "Bonferroni" in found["monitoring"]
+    pictures = images(page)
+    assert len(pictures) >= 4 and all(p.startswith(PNG) and len(p) > 1000 for p in pictures)
+    client = Registry().client
+    run_id = client.get_model_version("card-binary", decision.version).run_id
+    stored = client.list_artifacts(run_id, f"model_card/v{decision.version}")
+    assert [a.path.rsplit("/", 1)[-1] for a in stored] == ["card.html"]
+
+
+@pytest.mark.parametrize("task", ["multiclass", "regression"])
+def test_a_card_for_every_task(task, tmp_path):
+    schema, frame, _ = table(task, rows=400)
+    model = trained_bundle((task, schema, frame, _), "hist_gradient_boosting", tmp_path / "b")
+    train, test = frame.iloc[:300], frame.iloc[300:].reset_index(drop=True)
+    inputs = CardInputs(model, test, train, "t", "3", {}, "# Registration: t v3", {"x": "y"})
+    page = build_card(inputs)
+    found = sections(page)
+    assert list(found) == SECTIONS
+    metric = "rmse" if task == "regression" else "f1_macro"
+    assert f"<td>{metric}</td>" in found["evaluation"]
+    assert "<code>when</code> spans 2024-" in found["data"]  # a date column's range
+    if task == "multiclass":
+        assert "<td>cat</td><td>" in found["evaluation"]  # a slice per category
+    assert images(page) and all(p.startswith(PNG) for p in images(page))
