@@ -170,7 +170,13 @@ def make_estimator(
 @contextmanager
 def limited_threads(threads: int = THREADS) -> Iterator[None]:
     """OpenMP and BLAS pools (HistGradientBoosting, scikit-learn's helpers) limited to
-    ``threads`` while fitting and scoring: see the module docstring for why."""
+    ``threads`` while fitting and scoring: see the module docstring for why.
+
+    threadpoolctl limits only the pools already loaded, so scikit-learn's OpenMP runtime and
+    SciPy's BLAS are loaded first: in a fresh task process they loaded inside the limit,
+    unlimited, and a 187-row multiclass search took 252 s instead of 16 s on a busy box."""
+    import scipy.linalg  # noqa: F401  (SciPy's own BLAS)
+    import sklearn.ensemble  # noqa: F401  (scikit-learn's OpenMP runtime)
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=threads):

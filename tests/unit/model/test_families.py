@@ -62,3 +62,24 @@ def test_a_null_never_seen_in_training_is_served_as_the_pipeline_does():
         pipeline.predict_proba(canonical_frame(rows, schema)),
         atol=1e-6,
     )
+
+
+def test_the_thread_limit_holds_in_a_fresh_process_that_loads_the_libraries_inside_it():
+    """A task process imports scikit-learn lazily, inside the limit: the limit must still
+    reach scikit-learn's OpenMP runtime and SciPy's BLAS."""
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from shipyard.model.families import limited_threads\n"
+        "with limited_threads():\n"
+        "    from sklearn.ensemble import HistGradientBoostingClassifier\n"
+        "    pools = [(i['internal_api'], i['num_threads']) for i in threadpool_info()]\n"
+        "    print(json.dumps(pools))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    pools = json.loads(out.stdout.strip().splitlines()[-1])
+    assert ["openmp", 1] in pools and all(threads == 1 for _, threads in pools), pools
