@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from shipyard.data.schema import IGNORED, TARGET, TIMESTAMP, Schema
+from shipyard.model.families import limited_threads
 from shipyard.report.page import Section, render
 
 if TYPE_CHECKING:
@@ -236,6 +237,7 @@ def gate_section(run_dir: Path) -> Section:
     return section.markdown(report) if report else section.text("The register step did not run.")
 
 
+@limited_threads()  # permutation importance scores many times: one thread
 def build_report(run_dir: Path) -> str:
     """The run's page as HTML."""
     schema_path = run_dir / "validate-op" / "schema"

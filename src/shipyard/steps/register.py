@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from shipyard.model.bundle import MANIFEST, sha256_file
+from shipyard.model.families import limited_threads
 from shipyard.model.ref import CHALLENGER, CHAMPION, ModelRef
 from shipyard.registry.client import MANIFEST_SHA_TAG, Registry
 from shipyard.settings import Settings, get_settings
@@ -135,6 +136,7 @@ def publish(
     return ref
 
 
+@limited_threads()  # the thin-holdout cross-validation, the card's scoring: one thread
 def register(
     model_uri: str,
     model_dir: str | Path,
@@ -233,7 +235,8 @@ def write_card(
     registry: Registry,
     path: str | Path | None,
 ) -> Path | None:
-    """The version's model card, stored with it (``model_card/v<N>/``) and written to ``path``.
+    """The version's model card, stored with it (``model_card/<name>/v<N>/``) and written to
+    ``path``.
     A card that cannot be drawn is logged, never a failed registration: the version is sound."""
     import logging
 
@@ -262,7 +265,9 @@ def write_card(
             target.write_text(page, encoding="utf-8")
             run_id = registry.client.get_model_version(decision.model_name, decision.version).run_id
             if run_id:
-                registry.client.log_artifact(run_id, str(target), f"model_card/v{decision.version}")
+                registry.client.log_artifact(
+                    run_id, str(target), f"model_card/{decision.model_name}/v{decision.version}"
+                )
             return Path(path) if path else None
     except Exception as exc:  # the card documents a sound version; it never unregisters it
         logging.getLogger(__name__).warning("no model card for v%s: %s", decision.version, exc)

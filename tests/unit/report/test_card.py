@@ -47,7 +47,7 @@ def test_register_writes_the_card_and_stores_it_with_the_version(trained, small_
     assert len(pictures) >= 4 and all(p.startswith(PNG) and len(p) > 1000 for p in pictures)
     client = Registry().client
     run_id = client.get_model_version("card-binary", decision.version).run_id
-    stored = client.list_artifacts(run_id, f"model_card/v{decision.version}")
+    stored = client.list_artifacts(run_id, f"model_card/card-binary/v{decision.version}")
     assert [a.path.rsplit("/", 1)[-1] for a in stored] == ["card.html"]
 
 
