@@ -49,7 +49,7 @@ class Scorer:
         self.model = model
         self.fast, self.note = checked_fast_path(model)
         logger.info("model %s: %s", model.manifest.get("model_type"), self.note)
-        self.explainer, self.explain_note = explainer_for(model)
+        self.explainer, self.explain_note = explainer_for(model, self.fast)
         if self.explainer is None:
             logger.info("no contributions: %s", self.explain_note)
 
@@ -77,7 +77,7 @@ class Scorer:
         if model.classes is not None:
             results["predict_proba"] = ("FP64", scores)
         if self.explainer is not None and set(wanted or ()) & set(explained.NAMES):
-            results.update(explained.outputs(self.explainer, columns, labels or {}))
+            results.update(explained.outputs(self.explainer, columns, scores, labels or {}))
         return results
 
     def output_types(self) -> list[dict[str, Any]]:

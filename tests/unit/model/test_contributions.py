@@ -98,3 +98,19 @@ def test_contributions_that_do_not_add_up_are_an_error(task_data, tmp_path):
     explainer.boosters()[0].set_param({"base_score": 0.25})  # a wrong conversion, say
     with pytest.raises(NotAdditive, match="missed the model's"):
         explainer.contributions(columns)
+
+
+def test_contributions_are_checked_against_the_served_scores(task_data, tmp_path):
+    from shipyard.model.contributions import NotAdditive
+
+    task, schema, frame, _ = task_data
+    model = trained(task_data, "hist_gradient_boosting", tmp_path)
+    explainer = Explainer(model)
+    rows = frame.head(20)
+    columns = canonical_inputs(rows, schema)
+    served = model.scores(rows)
+    explainer.contributions(columns, served)  # what the model answers: they add up
+    wrong = served.copy()
+    wrong[3] = wrong[3][::-1] if task != "regression" else wrong[3] + 1.0
+    with pytest.raises(NotAdditive, match="served answer"):
+        explainer.contributions(columns, wrong)
