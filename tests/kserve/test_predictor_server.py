@@ -69,7 +69,12 @@ def test_health_and_metadata(predictor_server, model):
     assert status == 200 and meta["name"] == "fraud"
     inputs = {i["name"]: i["datatype"] for i in meta["inputs"]}
     assert set(inputs) == set(model.features) and inputs["channel"] == "BYTES"
-    assert {o["name"] for o in meta["outputs"]} == {"predict", "predict_proba"}
+    assert [o["name"] for o in meta["outputs"]] == [
+        "predict",
+        "predict_proba",
+        "contributions",
+        "contributions_base",
+    ]
 
 
 def test_kserve_rest_client(predictor_server, rows, model):

@@ -55,11 +55,16 @@ def output_types(explainer: Explainer, model: LoadedModel) -> list[dict[str, Any
 
 
 def outputs(
-    explainer: Explainer, columns: dict[str, np.ndarray], labels: dict[str, str]
+    explainer: Explainer,
+    columns: dict[str, np.ndarray],
+    scores: np.ndarray,
+    labels: dict[str, str],
 ) -> dict[str, tuple[str, np.ndarray]]:
-    """Both outputs for decoded inputs, counted in ``ROWS``."""
-    result = explainer.contributions(columns)
-    ROWS.labels(**labels).inc(len(result.values))
+    """Both outputs for decoded inputs, checked to add up to the ``scores`` served for them,
+    counted in ``ROWS`` (under ``labels``; a caller that is not a server passes none)."""
+    result = explainer.contributions(columns, scores)
+    if labels:
+        ROWS.labels(**labels).inc(len(result.values))
     return {
         CONTRIBUTIONS: ("FP32", result.values.astype(np.float32)),
         BASE: ("FP32", result.base.astype(np.float32)),

@@ -49,7 +49,7 @@ class Scorer:
         self.model = model
         self.fast, self.note = checked_fast_path(model)
         logger.info("model %s: %s", model.manifest.get("model_type"), self.note)
-        self.explainer, self.explain_note = explainer_for(model)
+        self.explainer, self.explain_note = explainer_for(model, self.fast)
         if self.explainer is None:
             logger.info("no contributions: %s", self.explain_note)
         self.outliers = outliers.Outliers(model, self.fast)
@@ -78,7 +78,7 @@ class Scorer:
         if model.classes is not None:
             results["predict_proba"] = ("FP64", scores)
         if self.explainer is not None and set(wanted or ()) & set(explained.NAMES):
-            results.update(explained.outputs(self.explainer, columns, labels or {}))
+            results.update(explained.outputs(self.explainer, columns, scores, labels or {}))
         if self.outliers.available and set(wanted or ()) & set(outliers.NAMES):
             results.update(self.outliers.outputs(columns))
         return results

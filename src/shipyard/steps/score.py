@@ -198,8 +198,11 @@ def score_table(
     results = scorer.outputs(columns)
     predictions = _predictions(frame, results, model.classes, served, id_column)
     if contributions and scorer.explainer is not None:
-        explained = scorer.explainer.contributions(columns).frame(model.features, model.classes)
-        predictions = pd.concat([predictions, explained], axis=1)
+        scores = results["predict_proba" if model.classes is not None else "predict"][1]
+        explained = scorer.explainer.contributions(columns, scores)
+        predictions = pd.concat(
+            [predictions, explained.frame(model.features, model.classes)], axis=1
+        )
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
