@@ -94,6 +94,26 @@ def _add(report: ValidationReport, ok: bool, *violation: str) -> None:
         (report.warnings if found.rule in report.warning_rules else report.violations).append(found)
 
 
+def _check_categories(
+    name: str, column: Column, series: pd.Series, report: ValidationReport
+) -> None:
+    """Values the schema's categories do not know (served as 'none of the known')."""
+    text = series.dropna().astype(str)
+    unknown = sorted(set(text.unique()) - set(column.categories or text.unique()))
+    shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
+    known = column.categories or []
+    _add(
+        report,
+        not unknown,
+        name,
+        column.name,
+        "categories",
+        f"{int(text.isin(unknown).sum())} row(s) with {len(unknown)} unseen value(s): {shown}",
+        f"one of {', '.join(known[:10])}{' …' if len(known) > 10 else ''} "
+        "(unseen ones are served as 'none of the known')",
+    )
+
+
 def _check_frame(name: str, frame: pd.DataFrame, schema: Schema, report: ValidationReport) -> None:
     _add(report, len(frame) > 0, name, "*", "rows", "0 rows", "at least 1 row")
     present = set(map(str, frame.columns))
@@ -137,21 +157,7 @@ def _check_frame(name: str, frame: pd.DataFrame, schema: Schema, report: Validat
         if column.kind == NUMERIC:
             _check_numeric(name, column, series, report, schema.inferred)
         elif column.kind == CATEGORICAL:
-            text = series.dropna().astype(str)
-            unknown = sorted(set(text.unique()) - set(column.categories or text.unique()))
-            shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
-            known = column.categories or []
-            _add(
-                report,
-                not unknown,
-                name,
-                column.name,
-                "categories",
-                f"{int(text.isin(unknown).sum())} row(s) with {len(unknown)} unseen "
-                f"value(s): {shown}",
-                f"one of {', '.join(known[:10])}{' …' if len(known) > 10 else ''} "
-                "(unseen ones are served as 'none of the known')",
-            )
+            _check_categories(name, column, series, report)
         elif column.kind == TIMESTAMP:
             _add(
                 report,

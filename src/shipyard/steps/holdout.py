@@ -119,6 +119,26 @@ def cross_validated(
     return y, np.asarray(scores, dtype=np.float64)
 
 
+def _score_champion(
+    registry: Registry, ref: ModelRef, challenger: LoadedModel, test: pd.DataFrame
+) -> tuple[dict[str, float], np.ndarray, float | None]:
+    """The champion's metrics, scores and threshold on the challenger's holdout; a
+    ShipyardError saying what to fix when it cannot be loaded or scored there."""
+    try:
+        champion = registry.load(ref)
+        if champion.task != challenger.task:
+            raise ShipyardError(
+                f"it is a {champion.task} model, the challenger a {challenger.task} one"
+            )
+        metrics, scores = _score(champion, test)
+    except ShipyardError as exc:
+        raise ShipyardError(
+            f"cannot score the current champion v{ref.number} on this holdout: {exc}",
+            hint="fix or re-alias the champion first, or register under another model_name",
+        ) from exc
+    return metrics, scores, champion.threshold
+
+
 def evaluate(
     model_dir: str | Path,
     test: pd.DataFrame,
@@ -140,19 +160,9 @@ def evaluate(
     previous = registry.champion_version(name)
     champion_metrics = champion_scores = champion_threshold = None
     if previous is not None:
-        try:
-            champion = registry.load(ModelRef.of(name, previous))
-            if champion.task != challenger.task:
-                raise ShipyardError(
-                    f"it is a {champion.task} model, the challenger a {challenger.task} one"
-                )
-            champion_metrics, champion_scores = _score(champion, test)
-            champion_threshold = champion.threshold
-        except ShipyardError as exc:
-            raise ShipyardError(
-                f"cannot score the current champion v{previous} on this holdout: {exc}",
-                hint="fix or re-alias the champion first, or register under another model_name",
-            ) from exc
+        champion_metrics, champion_scores, champion_threshold = _score_champion(
+            registry, ModelRef.of(name, previous), challenger, test
+        )
     y_test = _labels(challenger, test)
     evaluation = Evaluation(
         challenger,
