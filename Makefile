@@ -74,6 +74,9 @@ bench-drift: install  ## detector throughput; predictor p99 with the detector at
 	@command -v wrk >/dev/null && command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk hey)
 	$(WITH_VENV) $(BIN)/python benchmarks/drift_overhead.py
 
+bench-outputs: install  ## what contributions and outlier_score cost per request, against plain predict
+	$(WITH_VENV) $(BIN)/python benchmarks/contributions.py $(ARGS)
+
 .PHONY: install-corpus bench-corpus bench-corpus-smoke
 
 install-corpus: install  ## add the corpus group: packages that ship real public tables

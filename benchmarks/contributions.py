@@ -1,9 +1,10 @@
-"""Benchmark: what asking for ``contributions`` costs at the predictor.
+"""Benchmark: what asking for ``contributions`` or ``outlier_score`` costs at the predictor.
 
 For each model family the train step offers by default (HistGradientBoosting) and XGBoost, with
 their default parameters, trained on the synthetic transactions: the real predictor server
 (``shipyard-predictor``) on 127.0.0.1 answers 1-row and 256-row v2 JSON requests, with the
-default outputs and with ``contributions`` + ``contributions_base`` added. One keep-alive
+default outputs, with ``contributions`` + ``contributions_base`` added, and with
+``outlier_score`` + ``is_outlier`` added. One keep-alive
 client sends the requests one after another (bodies encoded once); p50 and p90 of the
 round-trip are reported, the plain and explained requests alternating so drift on a busy
 machine hits both alike.
@@ -22,7 +23,8 @@ import time
 from pathlib import Path
 
 FAMILIES = ("hist_gradient_boosting", "xgboost")
-OUTPUTS = [{"name": "contributions"}, {"name": "contributions_base"}]
+EXPLAINED = [{"name": "contributions"}, {"name": "contributions_base"}]
+UNUSUAL = [{"name": "outlier_score"}, {"name": "is_outlier"}]
 
 
 def bundle(folder: Path, name: str, rows: int) -> tuple[Path, object, object]:
@@ -33,6 +35,7 @@ def bundle(folder: Path, name: str, rows: int) -> tuple[Path, object, object]:
     from shipyard.model.bundle import save_bundle
     from shipyard.model.contributions import reference_extra
     from shipyard.model.families import family, make_pipeline
+    from shipyard.model.outlier import fit_outlier_scorer
     from shipyard.model.parity import probe_rows
     from shipyard.model.task import encode_labels, with_task
 
@@ -51,6 +54,7 @@ def bundle(folder: Path, name: str, rows: int) -> tuple[Path, object, object]:
         0.5,
         extra=reference_extra(pipeline, x),
         probes=probe_rows(schema, frame),
+        outlier=fit_outlier_scorer(pipeline.named_steps["preprocess"].transform(x)),
     )
     return out, schema, frame
 
@@ -79,14 +83,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rows", type=int, default=20_000, help="training rows")
+    parser.add_argument("--families", default=",".join(FAMILIES))
     args = parser.parse_args()
     from shipyard.local.servers import start_predictor, v2_request
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        print("| family | rows | plain p50 / p90 ms | + contributions p50 / p90 ms | ratio |")
-        print("|---|---|---|---|---|")
-        for name in FAMILIES:
+        print(
+            "| family | rows | plain p50 / p90 ms | + contributions p50 / p90 ms | ratio "
+            "| + outlier_score p50 / p90 ms | ratio |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for name in args.families.split(","):
             path, schema, frame = bundle(folder, name, args.rows)
             server = start_predictor(str(path), "bench", folder / f"{name}.log")
             try:
@@ -94,20 +102,24 @@ def main() -> None:
                 for rows in (1, 256):
                     body = v2_request(frame.head(rows), schema)
                     bodies[f"{rows}"] = json.dumps(body).encode()
-                    bodies[f"{rows}+c"] = json.dumps({**body, "outputs": OUTPUTS}).encode()
+                    bodies[f"{rows}+c"] = json.dumps({**body, "outputs": EXPLAINED}).encode()
+                    bodies[f"{rows}+o"] = json.dumps({**body, "outputs": UNUSUAL}).encode()
                 port = int(server.base_url.rsplit(":", 1)[1])
                 seconds = timings(port, bodies, args.requests)
             finally:
                 server.stop()
             for rows in (1, 256):
-                plain, explained = seconds[f"{rows}"], seconds[f"{rows}+c"]
-                p50, c50 = statistics.median(plain) * 1e3, statistics.median(explained) * 1e3
-                p90 = statistics.quantiles(plain, n=10)[-1] * 1e3
-                c90 = statistics.quantiles(explained, n=10)[-1] * 1e3
+                p50, p90 = _p50_p90(seconds[f"{rows}"])
+                c50, c90 = _p50_p90(seconds[f"{rows}+c"])
+                o50, o90 = _p50_p90(seconds[f"{rows}+o"])
                 print(
                     f"| {name} | {rows} | {p50:.2f} / {p90:.2f} | {c50:.2f} / {c90:.2f} "
-                    f"| {c50 / p50:.1f}x |"
+                    f"| {c50 / p50:.1f}x | {o50:.2f} / {o90:.2f} | {o50 / p50:.1f}x |"
                 )
+
+
+def _p50_p90(seconds: list[float]) -> tuple[float, float]:
+    return statistics.median(seconds) * 1e3, statistics.quantiles(seconds, n=10)[-1] * 1e3
 
 
 if __name__ == "__main__":
