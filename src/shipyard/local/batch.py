@@ -20,9 +20,11 @@ def run_batch_pipeline(
     destination: str = "",
     id_column: str = "",
     settings: Settings | None = None,
+    verbose: bool = False,
 ) -> tuple[RunSummary, str]:
     """Check what can be checked, run the compiled batch pipeline on kfp.local; the run's
-    summary and one line about the batch (`shipyard score`)."""
+    summary and one line about the batch (`shipyard score`). ``verbose`` streams every
+    task's log instead of the progress view."""
     from shipyard.data.sources import uri_scheme
     from shipyard.local.pipeline import run_local
     from shipyard.model.ref import ModelRef
@@ -48,6 +50,7 @@ def run_batch_pipeline(
             "id_column": id_column,
         },
         settings,
+        verbose,
     )
     return summary, batch_line(summary)
 
