@@ -103,3 +103,13 @@ def test_step_logs_feed_the_progress_view_and_keep_the_terminal_quiet(tmp_path, 
         ["validate", "failed"],
     ]
     assert "UserWarning" in (tmp_path / "scratch" / "ingest-op.log").read_text()
+
+
+def test_an_output_that_cannot_encode_the_marks_gets_ascii_ones():
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="ascii")
+    progress = Progress(["ingest"], out)
+    progress.started("ingest")
+    progress.finished("ingest", ok=True)
+    out.flush()
+    assert raw.getvalue().decode("ascii").splitlines()[1].split()[:3] == ["+", "ingest", "done"]
