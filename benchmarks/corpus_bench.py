@@ -226,7 +226,10 @@ def failure(log_text: str) -> tuple[str, str]:
     lines = [line.strip() for line in log_text.splitlines() if line.strip()]
     error = next((line for line in reversed(lines) if line.startswith("shipyard: error:")), "")
     if not error:  # no one-line error: the last task started, and its last line (traceback)
-        started = re.findall(r"Executing task \S*'([\w-]+)'", _ANSI.sub("", log_text))
+        plain = _ANSI.sub("", log_text)  # --verbose's task lines, or the progress view's
+        started = re.findall(r"Executing task \S*'([\w-]+)'", plain) or re.findall(
+            r"^\s+[>✗] ([\w-]+)\s+(?:running|failed)", plain, flags=re.M
+        )
         step = started[-1].removesuffix("-op") if started else ""
         return step, (lines[-1] if lines else "no output")[:400]
     message = error.removeprefix("shipyard: error:").strip()

@@ -26,6 +26,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         args.destination or "",
         args.id_column or "",
         contributions=args.contributions,
+        verbose=args.verbose,
     )
     print()
     print(format_summary(summary))
@@ -58,4 +59,7 @@ def register(sub: Any) -> None:
     )
     score.add_argument("--pipeline-file", type=Path, default=PIPELINES["batch"][1])
     score.add_argument("--compile", action="store_true", help="compile first")
+    score.add_argument(
+        "--verbose", action="store_true", help="stream every task's log, not the progress view"
+    )
     score.set_defaults(func=cmd_score)

@@ -21,9 +21,11 @@ def run_batch_pipeline(
     id_column: str = "",
     settings: Settings | None = None,
     contributions: bool = False,
+    verbose: bool = False,
 ) -> tuple[RunSummary, str]:
     """Check what can be checked, run the compiled batch pipeline on kfp.local; the run's
-    summary and one line about the batch (`shipyard score`)."""
+    summary and one line about the batch (`shipyard score`). ``verbose`` streams every
+    task's log instead of the progress view."""
     from shipyard.data.sources import uri_scheme
     from shipyard.local.pipeline import run_local
     from shipyard.model.ref import ModelRef
@@ -51,6 +53,7 @@ def run_batch_pipeline(
             **({"contributions": True} if contributions else {}),
         },
         settings,
+        verbose,
     )
     return summary, batch_line(summary)
 

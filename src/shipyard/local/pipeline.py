@@ -178,9 +178,9 @@ def run_local(
                 run_dir = run_folder(root)
                 logs.move_into(run_dir)
                 failed = step_failed(step, run_dir)
-                if progress and failed.log:
+                if progress and failed.log:  # to the terminal: stdout is still StepLogs here
                     progress.close()
-                    print_tail(failed.log)
+                    print_tail(failed.log, progress.out)
                 raise failed from exc
         wall = time.perf_counter() - start
         run_dir = run_folder(root)
@@ -239,19 +239,23 @@ def step_failed(step: str, run_dir: Path | None) -> PipelineFailed:
     )
 
 
-def print_tail(log: Path, lines: int = 12) -> None:
+def print_tail(log: Path, out: TextIO, lines: int = 12) -> None:
     """The failed step's own last lines (not kfp.local's), where a quiet run shows them."""
-    own = [
-        line.rstrip()
-        for line in log.read_text(errors="replace").splitlines()
-        if line.strip() and not _KFP_LINE.search(line)
-    ]
-    print(f"last lines of {log}:", *own[-lines:], sep="\n", flush=True)
+    own, in_input = [], False
+    for line in log.read_text(errors="replace").splitlines():
+        if "Got executor_input:" in line:  # the executor's JSON input, to its closing brace
+            in_input = True
+        elif in_input:
+            in_input = line.rstrip() != "    }"
+        elif line.strip() and not _KFP_LINE.search(line) and not _EXECUTOR_INFO.search(line):
+            own.append(line.rstrip())
+    print(f"last lines of {log}:", *own[-lines:], sep="\n", file=out, flush=True)
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _KFP_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d+ - \w+ - |^-{20,}$")  # kfp.local's own lines
 _TASK_START = re.compile(r"Executing task '([\w-]+)'")
+_EXECUTOR_INFO = re.compile(r"^\s*\[KFP Executor [^]]* INFO\]: ")
 _TASK_END = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
 
 

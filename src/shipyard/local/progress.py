@@ -18,6 +18,7 @@ from typing import TextIO
 
 WAITING, RUNNING, DONE, FAILED, SKIPPED = "waiting", "running", "done", "failed", "not run"
 _MARK = {WAITING: " ", RUNNING: ">", DONE: "✓", FAILED: "✗", SKIPPED: "-"}
+_ASCII_MARK = {**_MARK, DONE: "+", FAILED: "x"}  # for an output that cannot encode ✓ and ✗
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Progress:
     ) -> None:
         self.out, self.clock, self.tick_seconds = out, clock, tick_seconds
         self.live = _isatty(out) if live is None else live
+        self.marks = _MARK if _encodes(out, "✓✗") else _ASCII_MARK
         self.steps: dict[str, StepState] = {name: StepState(name) for name in steps}
         self._drawn = 0  # lines of the block on screen (live mode)
         self._lock = threading.Lock()
@@ -96,7 +98,8 @@ class Progress:
         if step.state == RUNNING and not self.live:  # a log line: the start says no time yet
             elapsed = None
         seconds = f"{elapsed:6.1f} s" if elapsed is not None else ""
-        return f"  {_MARK.get(step.state, ' ')} {step.name:<10} {step.state:<8} {seconds}".rstrip()
+        mark = self.marks.get(step.state, " ")
+        return f"  {mark} {step.name:<10} {step.state:<8} {seconds}".rstrip()
 
     def lines(self) -> list[str]:
         return [self.line(step) for step in self.steps.values()]
@@ -129,3 +132,11 @@ def _isatty(out: TextIO) -> bool:
         return out.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def _encodes(out: TextIO, text: str) -> bool:
+    try:
+        text.encode(getattr(out, "encoding", None) or "utf-8")
+    except (UnicodeEncodeError, LookupError):
+        return False
+    return True

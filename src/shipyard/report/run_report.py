@@ -152,14 +152,14 @@ def candidates_section(run_dir: Path, search: dict[str, float]) -> Section:
     metric = cv_keys[0].removeprefix("cv_") if cv_keys else ""
     holdout = metric if metric in train else "roc_auc" if "roc_auc" in train else "rmse"
     rows = [
-        ("train (baseline)", train.get("model_type", "?"), train.get(holdout, ""), "",
-         f"{train.get('work_seconds', '?')} s"),
+        ("train (baseline)", train.get("model_type", "?"), _number(train.get(holdout)), "",
+         _time(train.get("work_seconds"))),
     ]  # fmt: skip
     if tune:
         rows.append(
             (f"tune (winner: {tune.get('winner', '?')})", tune.get("model_type", "?"),
-             tune.get(holdout, ""), tune.get(f"cv_{metric}", ""),
-             f"{tune.get('work_seconds', '?')} s")
+             _number(tune.get(holdout)), _number(tune.get(f"cv_{metric}")),
+             _time(tune.get("work_seconds")))
         )  # fmt: skip
     section.table(["step", "model", f"test {holdout}", f"CV {metric}", "time"], rows)
     finalists = sorted(
@@ -167,8 +167,9 @@ def candidates_section(run_dir: Path, search: dict[str, float]) -> Section:
         if k.startswith(f"cv_{metric}_")
     )  # fmt: skip
     if finalists:
+        families = str(tune.get("families", "?")).replace(",", ", ")
         section.text(
-            f"Tune searched {tune.get('families', '?')} with {tune.get('n_candidates', '?')} "
+            f"Tune searched {families} with {tune.get('n_candidates', '?')} "
             f"candidates each, then re-scored the finalists on the same "
             f"{tune.get('cv_folds', '?')} folds:"
         )
@@ -182,6 +183,14 @@ def candidates_section(run_dir: Path, search: dict[str, float]) -> Section:
             ],
         )
     return section
+
+
+def _number(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else ""
+
+
+def _time(value: Any) -> str:
+    return f"{value:.1f} s" if isinstance(value, int | float) else ""
 
 
 def _seconds(seconds: dict[str, float], label: str) -> str:

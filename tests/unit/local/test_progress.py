@@ -103,3 +103,33 @@ def test_step_logs_feed_the_progress_view_and_keep_the_terminal_quiet(tmp_path, 
         ["validate", "failed"],
     ]
     assert "UserWarning" in (tmp_path / "scratch" / "ingest-op.log").read_text()
+
+
+def test_an_output_that_cannot_encode_the_marks_gets_ascii_ones():
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="ascii")
+    progress = Progress(["ingest"], out)
+    progress.started("ingest")
+    progress.finished("ingest", ok=True)
+    out.flush()
+    assert raw.getvalue().decode("ascii").splitlines()[1].split()[:3] == ["+", "ingest", "done"]
+
+
+def test_a_failed_steps_tail_is_its_own_lines(tmp_path):
+    from shipyard.local.pipeline import print_tail
+
+    log = tmp_path / "log.txt"
+    log.write_text(
+        "02:58:32.374 - INFO - Executing task 'ingest-op'\n"
+        "    [KFP Executor 2026-12-06 02:58:32,527 INFO]: Got executor_input:\n"
+        '    {\n        "inputs": {\n            "x": 1\n        }\n    }\n'
+        "    read 2 rows\n"
+        "    shipyard: error: target column 'label' is missing\n"
+        "02:58:33.000 - ERROR - Task 'ingest-op' finished with status FAILURE\n"
+    )
+    out = io.StringIO()
+    print_tail(log, out)
+    assert out.getvalue().splitlines()[1:] == [
+        "    read 2 rows",
+        "    shipyard: error: target column 'label' is missing",
+    ]

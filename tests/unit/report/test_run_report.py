@@ -35,7 +35,8 @@ def test_the_page_has_every_section_with_its_facts(run_dir):
     assert "<td>is_fraud</td><td>target</td>" in found["data"]
     assert re.search(r"<td>test</td><td>\d+</td><td>0: \d+ \(\d+\.\d%\), 1: ", found["split"])
     assert "<h3>Data validation: PASSED</h3>" in found["validation"]
-    assert "<td>train (baseline)</td><td>xgboost</td><td>0.91</td>" in found["candidates"]
+    assert "<td>train (baseline)</td><td>xgboost</td><td>0.9100</td>" in found["candidates"]
+    assert "<td>1.5 s</td>" in found["candidates"]
     assert "<th>challenger</th>" in found["gate"] and "<td>0.9200</td>" in found["gate"]
     assert "<title>Shipyard run: models:/f/2</title>" in page
     assert "http" not in page.replace("https://", "")  # nothing fetched: self-contained
@@ -104,7 +105,7 @@ def test_candidates_show_each_finalist_with_its_search_time(tmp_path):
         "search_cv_roc_auc_xgboost": 0.87,
     }
     body = "".join(candidates_section(tmp_path, search).body)
-    assert "<td>tune (winner: tuned)</td><td>xgboost</td><td>0.9</td><td>0.88</td>" in body
+    assert "<td>tune (winner: tuned)</td><td>xgboost</td><td>0.9000</td><td>0.8800</td>" in body
     assert "<td>xgboost_tuned</td><td>0.8800</td><td>12.3 s</td>" in body
     assert "<td>baseline</td><td>0.8000</td><td></td>" in body
     assert body.index("xgboost_tuned") < body.index("<td>baseline</td>")  # best first
