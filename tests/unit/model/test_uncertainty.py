@@ -1,13 +1,17 @@
 """The paired bootstrap behind the gate: weighted metrics equal scikit-learn's with the same
 weights, baselines score what a model that learned nothing scores, resamples are seeded."""
 
-import time
-
 import numpy as np
 import pytest
 from sklearn import metrics as sk
 
-from shipyard.model.uncertainty import compare, sentence, trivial_scores, weighted_metric
+from shipyard.model.uncertainty import (
+    compare,
+    resamples_for,
+    sentence,
+    trivial_scores,
+    weighted_metric,
+)
 
 RNG = np.random.default_rng(1)
 N = 800
@@ -92,18 +96,21 @@ def test_the_interval_is_seeded_paired_and_skips_resamples_without_a_class():
     assert 250 < found.skipped < 450 and found.resamples + found.skipped == 1000
 
 
-def test_fifty_thousand_rows_take_about_a_second():
+def test_fifty_thousand_rows_draw_fewer_resamples_and_still_answer():
+    """The gate's cost is bounded by drawing fewer resamples on large holdouts (the interval
+    is narrow there anyway); its speed is measured by the benchmarks, not asserted here."""
     y = RNG.integers(0, 2, 50_000)
     p = np.clip(y * 0.1 + RNG.random(50_000) * 0.9, 0, 1)
-    start = time.perf_counter()
-    compare(
+    found = compare(
         "roc_auc",
         "binary",
         y,
         (np.c_[1 - p, p], 0.5),
         {"baseline": trivial_scores("binary", "roc_auc", y, 50_000)},
-    )
-    assert time.perf_counter() - start < 3.0  # about 0.7 s here; a busy 2-core box, slack
+    )["baseline"]
+    assert 400 <= resamples_for(50_000) < 1000 == resamples_for(20_000)
+    assert found.resamples + found.skipped == resamples_for(50_000)
+    assert found.model.low < found.model.value < found.model.high and found.better
 
 
 def test_the_sentence_is_plain():
