@@ -296,6 +296,9 @@ def _post(url: str, body: dict, token: str | None = None) -> dict:
     return answer
 
 
+LABEL_LAG_SECONDS = 2.0  # the forwarder posts responses to the sidecar asynchronously
+
+
 class _Traffic:
     """Clients of the predictor, and the people who learn the right answers a moment later
     and post them to the sidecar's labels endpoint by request id."""
@@ -319,7 +322,7 @@ class _Traffic:
             )
         self.schema, _ = champion
         self.sent = 0
-        self._pending: list[tuple[str, list]] = []
+        self._pending: list[tuple[float, str, list]] = []  # (sent at, request id, labels)
 
     def _send(self, frame: pd.DataFrame, labels: list | None = None) -> None:
         from shipyard.local.servers import v2_request
@@ -328,7 +331,7 @@ class _Traffic:
         self.sent += 1
         _post(f"{self.predictor}/v2/models/fraud/infer", v2_request(frame, self.schema, request_id))
         if labels is not None:
-            self._pending.append((request_id, labels))
+            self._pending.append((time.monotonic(), request_id, labels))
 
     def reference(self) -> None:
         from shipyard.data.synthetic import TARGET, generate_transactions
@@ -348,15 +351,27 @@ class _Traffic:
         for start in range(0, len(frame), self.options.batch_rows):
             part = frame.iloc[start : start + self.options.batch_rows]
             self._send(part.drop(columns=TARGET), part[TARGET].tolist())
-        time.sleep(2.0)  # the forwarder posts the responses to the sidecar asynchronously
+            self._post_labels(older_than=LABEL_LAG_SECONDS)
+        time.sleep(LABEL_LAG_SECONDS)
+        self._post_labels(older_than=0.0)
+        self._frame, self._next = frame, 0
+        return started
+
+    def _post_labels(self, older_than: float) -> None:
+        """Post the labels of requests sent at least ``older_than`` seconds ago: as people
+        learn answers while traffic flows, so a retrain the drift alert starts mid-traffic
+        finds labels (a slow send on a busy box let the alert beat one final post)."""
+        now = time.monotonic()
+        ready = [p for p in self._pending if now - p[0] >= older_than]
+        if not ready:
+            return
+        self._pending = [p for p in self._pending if now - p[0] < older_than]
         items = [
             {"id": rid, "row": i, "label": int(v)}
-            for rid, values in self._pending
+            for _, rid, values in ready
             for i, v in enumerate(values)
         ]
         _post(f"{self.detector}/v1/labels/{DETECTOR_NAME}", {"labels": items}, self.label_token)
-        self._frame, self._next = frame, 0
-        return started
 
     def trickle(self) -> None:
         """One more shifted request: production keeps flowing while the loop runs."""
