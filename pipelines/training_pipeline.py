@@ -55,6 +55,7 @@ def _wire_credentials(task: dsl.PipelineTask) -> dsl.PipelineTask:
             "s3-endpoint-url": "MLFLOW_S3_ENDPOINT_URL",
             "git-commit": "SHIPYARD_GIT_COMMIT",
             "mlflow-artifacts-destination": "SHIPYARD_MLFLOW_ARTIFACTS_DESTINATION",
+            "drift-backend": "SHIPYARD_DRIFT_BACKEND",  # which detector register fits
         },
     )
     return task

@@ -166,6 +166,8 @@ def test_prod_sidecar_runs_the_scipy_drift_backend(rendered):
     value = config("prod")["SHIPYARD_DRIFT_BACKEND"]
     assert Settings(drift_backend=value).drift_backend == "scipy"
     assert "SHIPYARD_DRIFT_BACKEND" not in config("dev")
+    # the training pipeline's register step reads the key it maps (pipelines/training_pipeline)
+    assert config("prod")["drift-backend"] == "scipy" and config("dev")["drift-backend"] == "alibi"
     isvc = next(d for d in rendered["prod"] if d["kind"] == "InferenceService")
     sidecar = next(c for c in containers(isvc) if c["name"] == "drift-detector")
     assert any(
