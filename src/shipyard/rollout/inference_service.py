@@ -145,7 +145,8 @@ def predictor_spec(version: ModelVersion, options: ServiceOptions) -> dict:
         "maxReplicas": options.max_replicas,
         "labels": {MODEL_LABEL: version.model, VERSION_LABEL: version.version},
         "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        "logger": {"mode": "request", "url": detector_url},
+        # requests for drift, responses for the inference log, live and estimated metrics
+        "logger": {"mode": "all", "url": detector_url},
         "model": _model_spec(version, options),
         "containers": [
             {
