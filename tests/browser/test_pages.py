@@ -46,3 +46,45 @@ def test_the_mlflow_ui_shows_the_registered_model(browser, trained):
             "return [...document.querySelectorAll('a')].map(a => a.textContent)"
         )
         assert "ui-browser" in links
+
+
+def test_the_model_card_opens_from_disk_with_every_image_drawn(
+    browser, small_data, trained, tmp_path
+):
+    import pandas as pd
+
+    from shipyard.model.bundle import load_bundle
+    from shipyard.report.card import CardInputs, build_card
+
+    inputs = CardInputs(
+        load_bundle(trained.bundle_dir),
+        pd.read_parquet(small_data["test"]),
+        pd.read_parquet(small_data["train"]),
+        "f",
+        "2",
+        {"shipyard.data_hash": "sha256:ab"},
+        "# Registration: f v2 PROMOTED to champion",
+        {"drift backend": "scipy"},
+    )
+    page = tmp_path / "card.html"
+    page.write_text(build_card(inputs), encoding="utf-8")
+    severe(browser)  # the shared browser's earlier pages (the MLflow UI's) are not this one's
+    browser.get(page.as_uri())
+    assert browser.title == "Model card: f v2"
+    ids = browser.execute_script("return [...document.querySelectorAll('section')].map(s => s.id)")
+    assert ids == [
+        "identity",
+        "dataset",
+        "training",
+        "evaluation",
+        "importance",
+        "gate",
+        "monitoring",
+    ]
+    images = browser.execute_script(
+        "return [...document.images].map(i => [i.alt, i.complete, i.naturalWidth, i.naturalHeight])"
+    )
+    assert len(images) == 4  # ROC, precision-recall, confusion matrix, calibration
+    for alt, complete, width, height in images:
+        assert complete and width > 100 and height > 100, alt
+    assert severe(browser) == []

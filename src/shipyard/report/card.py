@@ -95,7 +95,7 @@ def _value_range(column: Any) -> str:
 
 
 def data(inputs: CardInputs) -> Section:
-    model, section = inputs.model, Section("data", "Data")
+    model, section = inputs.model, Section("dataset", "Data it learnt from")
     schema = model.schema
     train_rows = len(inputs.train) if inputs.train is not None else None
     section.text(

@@ -13,7 +13,7 @@ from shipyard.report.card import CardInputs, build_card
 from shipyard.steps.register import register
 
 PNG = b"\x89PNG\r\n\x1a\n"
-SECTIONS = ["identity", "data", "training", "evaluation", "importance", "gate", "monitoring"]
+SECTIONS = ["identity", "dataset", "training", "evaluation", "importance", "gate", "monitoring"]
 
 
 def sections(page: str) -> dict[str, str]:
@@ -62,7 +62,7 @@ def test_a_card_for_every_task(task, tmp_path):
     assert list(found) == SECTIONS
     metric = "rmse" if task == "regression" else "f1_macro"
     assert f"<td>{metric}</td>" in found["evaluation"]
-    assert "<code>when</code> spans 2024-" in found["data"]  # a date column's range
+    assert "<code>when</code> spans 2024-" in found["dataset"]  # a date column's range
     if task == "multiclass":
         assert "<td>cat</td><td>" in found["evaluation"]  # a slice per category
     assert images(page) and all(p.startswith(PNG) for p in images(page))
