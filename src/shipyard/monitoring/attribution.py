@@ -103,6 +103,7 @@ class AttributionDrift:
     window: int = 1000
     rows: int = 200
     latest: dict[str, Any] | None = None
+    windows: int = 0
     skipped: int = 0
     errors: int = 0
     _chunks: list[pd.DataFrame] = field(default_factory=list)
@@ -159,6 +160,7 @@ class AttributionDrift:
             "seconds": round(time.perf_counter() - started, 4),
             "shares": dict(zip(self.features, current.round(6).tolist(), strict=True)),
         }
+        self.windows += 1
         WINDOWS.labels(self.model).inc()
         DRIFT.labels(self.model, self.version).set(drift)
         for name, value in zip(self.features, current, strict=True):
@@ -169,6 +171,7 @@ class AttributionDrift:
         return {
             "enabled": True,
             "reference": dict(zip(self.features, self.reference.round(6).tolist(), strict=True)),
+            "windows": self.windows,
             "skipped_windows": self.skipped,
             "errors": self.errors,
             "latest": self.latest,
