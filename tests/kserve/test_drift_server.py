@@ -196,6 +196,7 @@ def test_a_registered_sidecar_tracks_attribution_drift(trained, small_data, ship
     import time
 
     from shipyard.local.servers import start_detector
+    from shipyard.registry.client import load_registered
     from shipyard.settings import settings_for
     from shipyard.steps.register import register
 
@@ -214,9 +215,10 @@ def test_a_registered_sidecar_tracks_attribution_drift(trained, small_data, ship
     try:
         state = latest(server.base_url, 0)
         reference = state["attribution"]["reference"]
-        assert state["attribution"]["enabled"] and sum(reference.values()) == pytest.approx(1, abs=1e-4)
+        assert state["attribution"]["enabled"]
+        assert sum(reference.values()) == pytest.approx(1, abs=1e-4)
         top = max(reference, key=reference.__getitem__)
-        schema = pd_schema(decision)
+        schema = load_registered(decision.ref).schema
         distances = []
         for window, seed in enumerate((21, 22)):
             rows = generate_transactions(400, seed=seed)
@@ -242,9 +244,3 @@ def test_a_registered_sidecar_tracks_attribution_drift(trained, small_data, ship
         assert any(row.startswith(line) for row in text.splitlines()), text[-2000:]
     finally:
         server.stop()
-
-
-def pd_schema(decision):
-    from shipyard.registry.client import load_registered
-
-    return load_registered(decision.ref).schema
