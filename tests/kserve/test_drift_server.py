@@ -22,6 +22,11 @@ def test_reference_traffic_then_shifted_traffic(drift_server):
     state = latest(base, before["windows_scored"] + 20, timeout=120)
     assert state["windows_scored"] == before["windows_scored"] + 20
     assert state["backend"] == "alibi" and state["estimated"] is None  # no calibration stored
+    # a detector folder names no model: attribution drift is off and says why
+    assert state["attribution"] == {
+        "enabled": False,
+        "reason": "no attribution reference stored at register",
+    }
     assert state["drift_windows"] - before["drift_windows"] <= 3
 
     shifted = generate_transactions(400, seed=60, shift=1.0)
@@ -182,3 +187,60 @@ def test_a_sidecar_set_to_scipy_scores_an_alibi_detector_with_the_same_numbers(t
     assert served["is_drift"] == expected.is_drift and served["drifted"] == expected.drifted
     for name, p in expected.p_values.items():
         assert served["p_values"][name] == pytest.approx(p, abs=1e-6)
+
+
+def test_a_registered_sidecar_tracks_attribution_drift(trained, small_data, shipyard_home):
+    """A sidecar started on a registered version loads the model beside its detector and
+    exports the distance of each window's attribution shares from training's."""
+    import json
+    import time
+
+    from shipyard.local.servers import start_detector
+    from shipyard.registry.client import load_registered
+    from shipyard.settings import settings_for
+    from shipyard.steps.register import register
+
+    settings = settings_for("attr-server")
+    decision = register(
+        trained.model_uri,
+        trained.bundle_dir,
+        small_data["test"],
+        settings=settings,
+        reference_path=small_data["train"],
+    )
+    env = {"SHIPYARD_ATTRIBUTION_WINDOW_SIZE": "400", "SHIPYARD_ATTRIBUTION_ROWS": "200"}
+    server = start_detector(
+        decision.ref.uri, "drift", shipyard_home / "attr.log", window_size=400, env=env
+    )
+    try:
+        state = latest(server.base_url, 0)
+        reference = state["attribution"]["reference"]
+        assert state["attribution"]["enabled"]
+        assert sum(reference.values()) == pytest.approx(1, abs=1e-4)
+        top = max(reference, key=reference.__getitem__)
+        schema = load_registered(decision.ref).schema
+        distances = []
+        for window, seed in enumerate((21, 22)):
+            rows = generate_transactions(400, seed=seed)
+            if window:
+                rows[top] = None  # the model's most important feature stops arriving
+            for part in range(2):
+                body = v2_request(rows.iloc[part * 200 : (part + 1) * 200], schema)
+                assert cloudevent(server.base_url, body)[0] == 200
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                with urllib.request.urlopen(f"{server.base_url}/v1/drift/drift") as response:
+                    attribution = json.loads(response.read())["attribution"]
+                if attribution["windows"] > window:
+                    break
+                time.sleep(0.2)
+            distances.append(attribution["latest"])
+        quiet, broken = (d["distance"] for d in distances)
+        assert quiet < 0.05 and broken > 0.2, (quiet, broken)
+        with urllib.request.urlopen(f"{server.base_url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        labels = f'model="{decision.ref.name}",version="{decision.version}"'
+        line = f"shipyard_attribution_drift{{{labels}}}"
+        assert any(row.startswith(line) for row in text.splitlines()), text[-2000:]
+    finally:
+        server.stop()

@@ -202,7 +202,7 @@ def test_promtool_checks_the_rules(rules_dir):
         ["promtool", "check", "rules", "rules.yaml"], cwd=rules_dir, capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "10 rules found" in result.stdout
+    assert "11 rules found" in result.stdout
 
 
 def test_promtool_unit_tests_the_alerts(rules_dir):

@@ -12,6 +12,7 @@ Who may write to it, and the ground-truth route: ``shipyard.monitoring.sidecar``
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import uuid
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from pydantic import SecretStr, ValidationError
 
 from kserve import Model
 from shipyard.model.ref import ModelRef
+from shipyard.monitoring.attribution import AttributionDrift, from_model_info
 from shipyard.monitoring.drift import DriftDetector
 from shipyard.monitoring.estimated_performance import Calibration, EstimatedPerformance
 from shipyard.monitoring.inference_log import InferenceLog, LogSettings
@@ -33,7 +35,9 @@ from shipyard.serving.v2_inputs import to_frame
 from shipyard.settings import Settings, get_settings
 
 if TYPE_CHECKING:
-    pass
+    from shipyard.model.bundle import LoadedModel
+
+logger = logging.getLogger(__name__)
 
 REQUEST_EVENT = "org.kubeflow.serving.inference.request"
 RESPONSE_EVENT = "org.kubeflow.serving.inference.response"
@@ -94,6 +98,8 @@ class DriftDetectorModel(Model):
         self.log: InferenceLog | None = None
         self.live: LivePerformance | None = None
         self.estimate: EstimatedPerformance | None = None  # classifiers with a calibration
+        self.attribution: AttributionDrift | None = None  # models with a stored reference
+        self.attribution_off = "not loaded yet"
         self.model_name, self.version = self.settings.model_name, "unknown"
 
     def load(self) -> bool:
@@ -118,6 +124,17 @@ class DriftDetectorModel(Model):
                 info.get("threshold"),
                 window=s.estimate_window_size,
             )
+        self.attribution, self.attribution_off = from_model_info(
+            info,
+            lambda: self._served_model(source),
+            detector.schema,
+            self.model_name,
+            self.version,
+            window=s.attribution_window_size,
+            rows=s.attribution_rows,
+        )
+        if self.attribution is None:
+            logger.warning("attribution drift is off: %s", self.attribution_off)
         if s.inference_log_uri:
             self.log = InferenceLog(
                 LogSettings(
@@ -133,6 +150,15 @@ class DriftDetectorModel(Model):
             )
         self.ready = True
         return True
+
+    def _served_model(self, source: str) -> LoadedModel | None:
+        """The registered model beside the detector (for attribution drift); None for a
+        detector folder, which names no model."""
+        if not ModelRef.is_ref(source):
+            return None
+        from shipyard.registry.client import load_registered
+
+        return load_registered(ModelRef.parse(source), self.settings)
 
     def loaded(self) -> tuple[DriftMonitor, LivePerformance]:
         """The monitor and live performance that :meth:`load` made (``ModelNotReady``, a 503,
@@ -190,6 +216,8 @@ class DriftDetectorModel(Model):
         client_id = _bounded_id(request.id or "")
         parts = requests_in(request.parameters, len(frame), event_id or client_id)
         monitor.add(frame)
+        if self.attribution is not None:
+            self.attribution.add(frame)
         for request_id, start, stop in parts:
             # one key per request whatever the client sent: 100 requests sharing an `id` are
             # 100 logged requests; labels name the latest request of an id

@@ -126,6 +126,10 @@ def sidecar_routes(model: DriftDetectorModel) -> list[tuple[str, Any, list[str]]
                 "latest": monitor.latest.to_dict() if monitor.latest else None,
                 # the classifier's label-free estimate over its latest window (CBPE)
                 "estimated": model.estimate.latest if model.estimate else None,
+                # mean |contribution| shares against training's (feature-importance drift)
+                "attribution": model.attribution.status()
+                if model.attribution
+                else {"enabled": False, "reason": model.attribution_off},
             }
         )
 

@@ -192,6 +192,7 @@ def register(
     with tempfile.TemporaryDirectory() as workspace:
         detector_dir = None
         if train is not None:
+            from shipyard.monitoring.attribution import reference as attribution_reference
             from shipyard.monitoring.drift import DriftDetector
             from shipyard.monitoring.estimated_performance import holdout_calibration
 
@@ -200,6 +201,8 @@ def register(
                 "threshold": challenger.threshold,
                 "holdout_metrics": evaluation.challenger_metrics,
                 "calibration": holdout_calibration(evaluation),
+                # training's mean |contribution| shares: the sidecar's attribution drift
+                "attribution": attribution_reference(challenger, train),
             }
             detector_dir = detector.save(Path(workspace) / "drift_detector")
         ref = publish(model_uri, name, lineage, promoted, move_champion, detector_dir, registry)

@@ -61,3 +61,51 @@ def test_register_calibrates_and_the_sidecar_exports_the_estimate(trained, small
         json.dumps(sidecar.estimate.latest)  # plain floats
     finally:
         sidecar.stop()
+
+
+def test_register_stores_attribution_and_the_sidecar_tracks_it(trained, small_data):
+    """The training shares go with the detector; the sidecar loads the registered model
+    beside it, explains request events' rows per window and exports the distance."""
+    from shipyard.data.synthetic import generate_transactions
+    from shipyard.local.servers import v2_request
+    from shipyard.monitoring.detector import REQUEST_EVENT
+
+    settings = settings_for("attr-sidecar").model_copy(
+        update={"attribution_window_size": 400, "attribution_rows": 200}
+    )
+    decision = register(
+        trained.model_uri,
+        trained.bundle_dir,
+        small_data["test"],
+        settings=settings,
+        reference_path=small_data["train"],
+    )
+    sidecar = DriftDetectorModel("attr-drift", decision.ref.uri, settings=settings)
+    sidecar.load()
+    try:
+        stored = sidecar.loaded()[0].detector.model_info["attribution"]
+        assert sum(stored["shares"]) == pytest.approx(1.0) and stored["rows"] <= 2000
+        assert sidecar.attribution is not None, sidecar.attribution_off
+        schema = sidecar.loaded()[0].detector.schema
+        top = stored["features"][
+            max(range(len(stored["shares"])), key=stored["shares"].__getitem__)
+        ]
+        distances = []
+        for seed, shift in ((5, 0.0), (6, 1.0)):
+            window = generate_transactions(400, seed=seed, shift=shift)
+            if shift:
+                window[top] = None  # the feature the model leans on most stops arriving
+            body = v2_request(window, schema, f"w{seed}")
+            sidecar.predict(body, {"ce-type": REQUEST_EVENT, "ce-id": f"w{seed}"})
+            sidecar.attribution.wait()
+            distances.append(sidecar.attribution.latest["distance"])
+        assert distances[0] < 0.05 and distances[1] > 0.2, distances
+        exported = REGISTRY.get_sample_value(
+            "shipyard_attribution_drift", {"model": "attr-sidecar", "version": decision.version}
+        )
+        assert exported == pytest.approx(distances[1])
+        json.dumps(sidecar.attribution.status())
+    finally:
+        sidecar.stop()
+    folder = DriftDetectorModel("attr-folder", str(trained.bundle_dir), settings=settings)
+    assert folder._served_model(str(trained.bundle_dir)) is None  # a folder names no model
