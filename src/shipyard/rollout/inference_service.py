@@ -76,10 +76,11 @@ class ServiceOptions:
             "limits": {"cpu": "1", "memory": "1Gi"},
         }
     )
+    # the sidecar holds the registered model too (attribution drift): the predictor's memory
     detector_resources: dict = field(
         default_factory=lambda: {
-            "requests": {"cpu": "100m", "memory": "256Mi"},
-            "limits": {"cpu": "500m", "memory": "512Mi"},
+            "requests": {"cpu": "100m", "memory": "512Mi"},
+            "limits": {"cpu": "500m", "memory": "1Gi"},
         }
     )
 
