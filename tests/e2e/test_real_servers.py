@@ -93,7 +93,7 @@ def test_pipeline_reads_a_bucket_and_registers_on_the_mlflow_server(
     from shipyard.rollout.run import export_for_stock_runtime
 
     stock = export_for_stock_runtime(
-        ModelRef.of("servers-fraud", version.version), uri, "fraud", on_servers
+        ModelRef.of("servers-fraud", version.version), uri, "fraud", Registry(on_servers)
     )
     assert stock == f"{uri}/kserve-sklearn"
     settings_key = stock.removeprefix("s3://shipyard/") + "/model-settings.json"

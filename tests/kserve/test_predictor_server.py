@@ -74,6 +74,8 @@ def test_health_and_metadata(predictor_server, model):
         "predict_proba",
         "contributions",
         "contributions_base",
+        "outlier_score",
+        "is_outlier",
     ]
 
 

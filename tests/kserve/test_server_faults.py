@@ -143,6 +143,8 @@ def test_grpc_model_metadata_with_tritonclient(predictor_server, model):
         "predict_proba",
         "contributions",
         "contributions_base",
+        "outlier_score",
+        "is_outlier",
     ]
     assert metadata["versions"] == ["local"]
 
