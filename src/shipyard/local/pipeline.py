@@ -36,6 +36,7 @@ from shipyard.local.outputs import (
 from shipyard.local.progress import Progress
 from shipyard.settings import Settings, get_settings
 from shipyard.steps.failure import StepFailure
+from shipyard.steps.timing import PROGRESS_MARKER
 
 
 class PipelineFailed(ShipyardError):
@@ -257,6 +258,7 @@ _KFP_LINE = re.compile(r"^\d\d:\d\d:\d\d\.\d+ - \w+ - |^-{20,}$")  # kfp.local's
 _TASK_START = re.compile(r"Executing task '([\w-]+)'")
 _EXECUTOR_INFO = re.compile(r"^\s*\[KFP Executor [^]]* INFO\]: ")
 _TASK_END = re.compile(r"Task '([\w-]+)' finished with status (\w+)")
+_PROGRESS = re.compile(re.escape(PROGRESS_MARKER) + r"([\w-]+) (\d+) (\d+)")
 
 
 class StepLogs:
@@ -307,6 +309,10 @@ class StepLogs:
         if self._file:
             self._file.write(plain)
             self._file.flush()
+        advanced = _PROGRESS.search(plain)
+        if advanced and self.progress:
+            step, done, total = advanced.groups()
+            self.progress.advanced(step, int(done), int(total))
         ended = _TASK_END.search(plain)
         if ended and self.progress:
             self.progress.finished(ended.group(1).removesuffix("-op"), ended.group(2) == "SUCCESS")

@@ -27,6 +27,8 @@ class StepState:
     state: str = WAITING
     started: float | None = None
     ended: float | None = None
+    done: int = 0  # units of work the step reported (tune: searches and finalists)
+    total: int = 0
 
     def elapsed(self, now: float) -> float | None:
         if self.started is None:
@@ -70,6 +72,14 @@ class Progress:
         step.state, step.started, step.ended = RUNNING, self.clock(), None
         self._changed(step)
 
+    def advanced(self, name: str, done: int, total: int) -> None:
+        """A running step's own count of work done (drawn as a bar on a terminal; a pipe's
+        plain lines stay one per start and end)."""
+        step = self.steps.setdefault(name, StepState(name))
+        step.done, step.total = max(0, min(done, total)), max(total, 0)
+        if self.live:
+            self.redraw()
+
     def finished(self, name: str, ok: bool) -> None:
         step = self.steps.setdefault(name, StepState(name))
         if step.started is None:
@@ -99,7 +109,8 @@ class Progress:
             elapsed = None
         seconds = f"{elapsed:6.1f} s" if elapsed is not None else ""
         mark = self.marks.get(step.state, " ")
-        return f"  {mark} {step.name:<10} {step.state:<8} {seconds}".rstrip()
+        bar = _bar(step.done, step.total) if step.state == RUNNING and self.live else ""
+        return f"  {mark} {step.name:<10} {step.state:<8} {seconds} {bar}".rstrip()
 
     def lines(self) -> list[str]:
         return [self.line(step) for step in self.steps.values()]
@@ -125,6 +136,13 @@ class Progress:
         while not self._stop.wait(self.tick_seconds):
             if any(s.state == RUNNING for s in self.steps.values()):
                 self.redraw()
+
+
+def _bar(done: int, total: int, width: int = 20) -> str:
+    if total <= 0:
+        return ""
+    filled = round(width * done / total)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total}"
 
 
 def _isatty(out: TextIO) -> bool:

@@ -81,3 +81,12 @@ def skip_teardown_after_success() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+PROGRESS_MARKER = "::shipyard-progress::"
+
+
+def report_progress(step: str, done: int, total: int) -> None:
+    """How far a step is, as one line its task prints: kfp.local streams it to ``shipyard
+    run``, whose progress view moves the step's bar; on a cluster it stays in the step's log."""
+    print(f"{PROGRESS_MARKER}{step} {done} {total}", flush=True)

@@ -32,6 +32,7 @@ from shipyard.model.evaluation import METRICS, primary_metric
 from shipyard.model.families import family, limited_threads, make_pipeline, parse_model_types
 from shipyard.model.task import REGRESSION
 from shipyard.settings import Settings
+from shipyard.steps.timing import report_progress
 from shipyard.steps.train import ModelResult, Split, cv_folds, finalize, load_split
 
 if TYPE_CHECKING:
@@ -286,7 +287,11 @@ def tune(
             {"families": ",".join(budget.families), "n_candidates": budget.n_candidates}
         )
         searched = []
-        for name in budget.families:  # each family's search time, for the run's report
+        # the bar's units: each family's search, then each finalist's cross-validation
+        # (the baseline, the library's defaults and each family's best, before duplicates go)
+        planned = 2 * len(budget.families) + 2
+        for done, name in enumerate(budget.families):  # each search's time, for the report
+            report_progress("tune", done, planned)
             started = time.perf_counter()
             searched.append(
                 search_family(
@@ -297,9 +302,12 @@ def tune(
         for c in searched:
             mlflow.log_metric(f"search_cv_{metric}_{c.model_type}", c.cv_score)
         pool = finalists(base, searched, task, budget.families)
-        for c in pool:
+        planned = len(budget.families) + len(pool)
+        for done, c in enumerate(pool, start=len(budget.families)):
+            report_progress("tune", done, planned)
             c.cv_score = cross_validated(c, split, metric, folds, seed)
             mlflow.log_metric(f"cv_{metric}_{c.label}", c.cv_score)
+    report_progress("tune", planned, planned)
     best = choose(pool, metric)
     budget_extra = {
         "families": ",".join(budget.families),

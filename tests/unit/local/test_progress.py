@@ -133,3 +133,21 @@ def test_a_failed_steps_tail_is_its_own_lines(tmp_path):
         "    read 2 rows",
         "    shipyard: error: target column 'label' is missing",
     ]
+
+
+def test_a_step_reports_how_far_it_is_a_bar_on_a_terminal_nothing_in_a_pipe(tmp_path, capsys):
+    from shipyard.steps.timing import report_progress
+
+    report_progress("tune", 2, 6)  # what tune prints inside its task
+    streamed = capsys.readouterr().out
+    for out, live in ((Terminal(), True), (io.StringIO(), False)):
+        progress = Progress(["tune"], out, clock=Clock(), tick_seconds=60)
+        (tmp_path / f"s{live}").mkdir()
+        with StepLogs(tmp_path / f"s{live}", progress):
+            sys.stdout.write("12:00:00.000 - INFO - Executing task 'tune-op'\n")
+            sys.stdout.write(f"    {streamed}")  # kfp.local indents a task's own output
+        if live:
+            assert screen(out.getvalue())[0].split()[-2:] == ["[#######.............]", "2/6"]
+        else:
+            assert out.getvalue().splitlines() == ["  > tune       running"]
+        progress.close()
