@@ -27,6 +27,7 @@ import pandas as pd
 
 from shipyard.errors import ConfigError, ModelNotFound, SchemaError
 from shipyard.settings import Settings, get_settings
+from shipyard.steps.score_chunks import score_in_chunks
 
 if TYPE_CHECKING:
     from shipyard.data.schema import Column, Schema
@@ -195,14 +196,10 @@ def score_table(
             f"{scorer.explain_note}",
             hint="score without contributions, or train the model again",
         )
-    results = scorer.outputs(columns)
+    results, explained = score_in_chunks(scorer, columns, len(frame), contributions)
     predictions = _predictions(frame, results, model.classes, served, id_column)
-    if contributions and scorer.explainer is not None:
-        scores = results["predict_proba" if model.classes is not None else "predict"][1]
-        explained = scorer.explainer.contributions(columns, scores)
-        predictions = pd.concat(
-            [predictions, explained.frame(model.features, model.classes)], axis=1
-        )
+    if explained is not None:
+        predictions = pd.concat([predictions, explained], axis=1)
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -236,3 +236,25 @@ def test_contributions_as_columns_add_up_to_the_probability(registered, small_da
     np.testing.assert_allclose(1 / (1 + np.exp(-logit)), out[positive], atol=1e-6)
     with pytest.raises(ConfigError, match="clash"):
         score_table(str(source), f"models:/{NAME}@champion", id_column="contribution_x")
+
+
+def test_chunked_scoring_answers_as_one_call_and_reports_its_rows(
+    registered, small_data, tmp_path, monkeypatch, capsys
+):
+    from shipyard.steps import score_chunks
+
+    source = str(small_data["test"])
+    ref = f"models:/{NAME}@champion"
+    score_table(source, ref, tmp_path / "one.parquet", settings=registered, contributions=True)
+    monkeypatch.setattr(score_chunks, "CHUNK_ROWS", 7)  # many chunks, a ragged last one
+    capsys.readouterr()
+    score_table(source, ref, tmp_path / "many.parquet", settings=registered, contributions=True)
+    reported = [
+        line.split()[-2:] for line in capsys.readouterr().out.splitlines() if "score " in line
+    ]
+    rows = len(pd.read_parquet(source))
+    assert reported[0] == ["0", str(rows)] and reported[-1] == [str(rows), str(rows)]
+    assert len(reported) == -(-rows // 7) + 1
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "many.parquet"), pd.read_parquet(tmp_path / "one.parquet")
+    )
