@@ -78,7 +78,7 @@ def identity(inputs: CardInputs) -> Section:
         ("code commit", lineage.get("shipyard.git_commit", "–")),
         ("card written", datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")),
     ]
-    return Section("identity", "Identity").table(["", ""], rows)
+    return Section("identity", "Identity").table(["field", "value"], rows)
 
 
 def _value_range(column: Any) -> str:
