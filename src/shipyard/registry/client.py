@@ -159,6 +159,32 @@ class Registry:
             return None
         return self.load(ModelRef.of(name, version)).schema, version
 
+    def search_record(self, pipeline_run_id: str) -> dict[str, Any] | None:
+        """What the tune step's search of ``pipeline_run_id`` logged (its ``tune-search`` run:
+        budget, per-family and per-finalist cross-validated scores, seconds) and how many
+        trials it ran; None where the run had no search (train only)."""
+        from shipyard.registry.tracking import PIPELINE_RUN_TAG, STEP_TAG
+
+        experiment = self.client.get_experiment_by_name(self.settings.experiment)
+        if experiment is None:
+            return None
+        found = self.client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"tags.`{PIPELINE_RUN_TAG}` = '{pipeline_run_id}' "
+            f"and tags.`{STEP_TAG}` = 'tune-search'",
+            max_results=1,
+        )
+        if not found:
+            return None
+        run = found[0]
+        trials = self.client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"tags.`mlflow.parentRunId` = '{run.info.run_id}'",
+            max_results=5000,
+        )
+        return {"params": dict(run.data.params), "metrics": dict(run.data.metrics),
+                "trials": len(trials)}  # fmt: skip
+
     def register_version(self, model_uri: str, name: str, tags: dict[str, str]) -> ModelRef:
         """A new version of ``name`` (created if absent) from the URI the train or tune step
         logged the model under (``models:/<logged model id>``), linked to that run."""

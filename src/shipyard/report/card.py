@@ -47,6 +47,7 @@ class CardInputs:
     lineage: dict[str, str]
     gate_markdown: str
     monitoring: dict[str, Any]
+    search: dict[str, Any] | None = None  # the tune step's search (Registry.search_record)
 
 
 def _labels(model: LoadedModel, frame: pd.DataFrame) -> np.ndarray:
@@ -132,7 +133,36 @@ def training(inputs: CardInputs) -> Section:
     section = Section("training", "Training").text(
         f"Family `{inputs.model.manifest.get('model_type')}`; hyperparameters as fitted:"
     )
-    return section.table(["parameter", "value"], [(k, str(v)) for k, v in params.items()])
+    section.table(["parameter", "value"], [(k, str(v)) for k, v in params.items()])
+    search = inputs.search
+    if not search:
+        return section.text("No search: the train step's model, as configured.")
+    budget = search["params"]
+    section.text(
+        f"The search: {search['trials']} trials (successive halving) over the families "
+        f"{budget.get('families', '?')}, {budget.get('n_candidates', '?')} candidates each; "
+        "then the finalists cross-validated on the same folds, the best kept:"
+    )
+    scores = sorted(
+        (split, value)
+        for name, value in search["metrics"].items()
+        if (split := _metric_and_candidate(name)) is not None
+    )
+    return section.table(["candidate", "metric", "cross-validated"],
+                         [(c, m, f"{v:.4f}") for (m, c), v in scores])  # fmt: skip
+
+
+def _metric_and_candidate(name: str) -> tuple[str, str] | None:
+    """``cv_<metric>_<candidate>`` as logged by tune (metric names hold underscores too)."""
+    from shipyard.model.evaluation import METRICS
+
+    rest = name.removeprefix("cv_")
+    if rest == name:
+        return None
+    for metric in sorted(METRICS, key=len, reverse=True):
+        if rest.startswith(metric + "_"):
+            return metric, rest[len(metric) + 1 :]
+    return None
 
 
 def evaluation(inputs: CardInputs, figures: dict[str, str]) -> Section:

@@ -256,11 +256,12 @@ def write_card(
         if evaluation.challenger.task != "regression"
         else "none (regression)",
     }
-    inputs = CardInputs(
-        evaluation.challenger, test, train, decision.model_name, decision.version,
-        decision.lineage, decision.markdown(), contract,
-    )  # fmt: skip
     try:
+        search = registry.search_record(decision.lineage.get("shipyard.pipeline_run_id", ""))
+        inputs = CardInputs(
+            evaluation.challenger, test, train, decision.model_name, decision.version,
+            decision.lineage, decision.markdown(), contract, search,
+        )  # fmt: skip
         page = build_card(inputs)
         with tempfile.TemporaryDirectory() as workspace:
             target = Path(path) if path else Path(workspace) / CARD_FILE

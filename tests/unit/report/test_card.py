@@ -66,3 +66,36 @@ def test_a_card_for_every_task(task, tmp_path):
     if task == "multiclass":
         assert "<td>cat</td><td>" in found["evaluation"]  # a slice per category
     assert images(page) and all(p.startswith(PNG) for p in images(page))
+
+
+def test_the_card_names_the_search_the_tune_step_logged(trained, small_data, tmp_path):
+    import mlflow
+    from mlflow import MlflowClient
+
+    from shipyard.registry.tracking import step_run
+
+    with step_run("tune-search", "card-search-run") as run:
+        mlflow.log_params({"families": "hist_gradient_boosting,linear", "n_candidates": 4})
+        mlflow.log_metrics({"cv_roc_auc_baseline": 0.91, "cv_roc_auc_linear_tuned": 0.93,
+                            "search_cv_roc_auc_linear": 0.94})  # fmt: skip
+        client = MlflowClient()
+        for _ in range(3):
+            client.create_run(run.info.experiment_id, tags={"mlflow.parentRunId": run.info.run_id})
+    record = Registry().search_record("card-search-run")
+    assert record is not None and record["trials"] == 3
+    assert Registry().search_record("no-such-run") is None
+    path = tmp_path / "card.html"
+    register(
+        trained.model_uri,
+        trained.bundle_dir,
+        small_data["test"],
+        pipeline_run_id="card-search-run",
+        reference_path=small_data["train"],
+        model_name="card-search",
+        card_path=path,
+    )
+    training = sections(path.read_text())["training"]
+    assert "3 trials" in training and "hist_gradient_boosting,linear" in training
+    assert "<td>linear_tuned</td><td>roc_auc</td><td>0.9300</td>" in training
+    assert "<td>baseline</td><td>roc_auc</td><td>0.9100</td>" in training
+    assert "search_cv" not in training
