@@ -33,7 +33,7 @@ from shipyard.settings import Settings, get_settings
 if TYPE_CHECKING:
     pass
 
-from shipyard.steps.gate import decide, holdout_cannot_tell, with_cross_validation
+from shipyard.steps.gate import Verdict, decide, holdout_cannot_tell, with_cross_validation
 from shipyard.steps.holdout import Evaluation, evaluate
 
 
@@ -162,8 +162,6 @@ def register(
     the trivial baseline's prior or mean (without them, the holdout's own). ``model_name``
     (default the settings' ``model_name``) is the registered model the version joins.
     """
-    from shipyard.model.evaluation import primary_metric
-
     settings = settings or get_settings()
     name = model_name or settings.model_name
     train = pd.read_parquet(reference_path) if reference_path is not None else None
@@ -174,60 +172,72 @@ def register(
     if train is not None and holdout_cannot_tell(evaluation, verdict, floors):
         verdict = decide(with_cross_validation(evaluation, verdict, train), floors, margin)
     promoted, reason = verdict.promoted, verdict.reason
+    lineage = _lineage(evaluation, verdict, pipeline_run_id, data_hash, params, floors, settings)
+    with tempfile.TemporaryDirectory() as workspace:
+        detector_dir = (
+            _save_detector(evaluation, train, Path(workspace)) if train is not None else None
+        )
+        ref = publish(model_uri, name, lineage, promoted, move_champion, detector_dir, registry)
+    if promoted and not move_champion:
+        reason += "; champion moves when the canary rollout reaches 100 %"
+    previous = evaluation.previous
+    champion = ref.number if promoted and move_champion else previous
+    decision = Decision(name, ref.number, ref.uri, promoted, reason, champion, previous,
+                        evaluation.challenger_metrics, evaluation.champion_metrics, lineage,
+                        verdict.quality, verdict.evidence())  # fmt: skip
+    write_card(decision, evaluation, test, train, registry, card_path)
+    from shipyard.loop.notify import notify
+
+    notify("gate", decision.headline(), decision.markdown(), settings)
+    return decision
+
+
+def _lineage(
+    evaluation: Evaluation,
+    verdict: Verdict,
+    pipeline_run_id: str,
+    data_hash: str,
+    params: dict[str, Any] | None,
+    floors: str,
+    settings: Settings,
+) -> dict[str, str]:
+    """The tags a version carries: where it came from, what was decided and why."""
+    from shipyard.model.evaluation import primary_metric
+
     challenger = evaluation.challenger
-    lineage = {
+    return {
         "shipyard.pipeline_run_id": pipeline_run_id,
         "shipyard.data_hash": data_hash,
         "shipyard.git_commit": settings.git_commit or "unknown",
         "shipyard.model_type": challenger.manifest["model_type"],
         "shipyard.params": json.dumps(params or challenger.manifest.get("params", {}), default=str),
         MANIFEST_SHA_TAG: sha256_file(challenger.directory / MANIFEST),
-        "shipyard.decision": "promoted" if promoted else "rejected",
-        "shipyard.reason": reason[:4000],
+        "shipyard.decision": "promoted" if verdict.promoted else "rejected",
+        "shipyard.reason": verdict.reason[:4000],
         "shipyard.task": challenger.task,
         "shipyard.floors": floors or "none",
         **verdict.tags(primary_metric(challenger.task)),
         **evaluation.parity_tags,
     }
-    with tempfile.TemporaryDirectory() as workspace:
-        detector_dir = None
-        if train is not None:
-            from shipyard.monitoring.attribution import reference as attribution_reference
-            from shipyard.monitoring.drift import DriftDetector
-            from shipyard.monitoring.estimated_performance import holdout_calibration
 
-            detector = DriftDetector.fit(train, challenger.schema)
-            detector.model_info = {
-                "threshold": challenger.threshold,
-                "holdout_metrics": evaluation.challenger_metrics,
-                "calibration": holdout_calibration(evaluation),
-                # training's mean |contribution| shares: the sidecar's attribution drift
-                "attribution": attribution_reference(challenger, train),
-            }
-            detector_dir = detector.save(Path(workspace) / "drift_detector")
-        ref = publish(model_uri, name, lineage, promoted, move_champion, detector_dir, registry)
-    if promoted and not move_champion:
-        reason += "; champion moves when the canary rollout reaches 100 %"
-    previous = evaluation.previous
-    decision = Decision(
-        name,
-        ref.number,
-        ref.uri,
-        promoted,
-        reason,
-        ref.number if promoted and move_champion else previous,
-        previous,
-        evaluation.challenger_metrics,
-        evaluation.champion_metrics,
-        lineage,
-        verdict.quality,
-        verdict.evidence(),
-    )
-    write_card(decision, evaluation, test, train, registry, card_path)
-    from shipyard.loop.notify import notify
 
-    notify("gate", decision.headline(), decision.markdown(), settings)
-    return decision
+def _save_detector(evaluation: Evaluation, train: pd.DataFrame, workspace: Path) -> Path:
+    """The drift detector fitted on the training rows, with what the sidecar needs beside it:
+    the threshold, the holdout's metrics and calibration (CBPE), the attribution reference."""
+    from shipyard.monitoring.attribution import reference as attribution_reference
+    from shipyard.monitoring.drift import DriftDetector
+    from shipyard.monitoring.estimated_performance import holdout_calibration
+
+    challenger = evaluation.challenger
+    detector = DriftDetector.fit(train, challenger.schema)
+    detector.model_info = {
+        "threshold": challenger.threshold,
+        "holdout_metrics": evaluation.challenger_metrics,
+        "calibration": holdout_calibration(evaluation),
+        # training's mean |contribution| shares: the sidecar's attribution drift
+        "attribution": attribution_reference(challenger, train),
+    }
+    return detector.save(workspace / "drift_detector")
 
 
 def write_card(

@@ -167,8 +167,7 @@ def score_table(
     """Score ``source`` with ``model_ref``; write the predictions (Parquet) to ``output`` and,
     if given, ``destination`` (a path or ``s3://``; CSV or Parquet by extension);
     ``contributions``: also each feature's exact contribution (columns ``contribution_*``)."""
-    from shipyard.data.features import canonical_inputs
-    from shipyard.data.sources import read_table, table_format, uri_scheme
+    from shipyard.data.sources import table_format, uri_scheme
     from shipyard.serving.predictor import Scorer
 
     settings = settings or get_settings()
@@ -181,14 +180,7 @@ def score_table(
         uri_scheme(destination), table_format(destination)  # fail before any work
     served = _resolve(model_ref, settings)
     model = served.model
-    frame = read_table(source, settings)
-    _check_features(list(frame.columns), model, source, served.version, id_column)
-    try:
-        columns = canonical_inputs(frame, model.schema)
-    except ValueError as exc:  # a bool column holding something that is not a bool
-        name = next(n for n in model.features if _bad_bool(frame[n], model.schema.column(n)))
-        raise SchemaError(f"{source}: feature {name!r}: {exc}") from None
-    _check_values(columns, model.schema, source)
+    frame, columns = _read_checked(source, served, id_column, settings)
     scorer = Scorer(model)
     if contributions and scorer.explainer is None:
         raise ConfigError(
@@ -209,29 +201,35 @@ def score_table(
         from shipyard.data.sources import write_table
 
         written = write_table(predictions, destination, settings)
-    result = BatchResult(
-        source,
-        served.name,
-        served.version,
-        model_ref,
-        model.task,
-        len(frame),
-        id_column or ROW_COLUMN,
-        str(output),
-        written,
-        predicted=_predicted_summary(results["predict"][1], model.classes),
-    )
-    _score_drift(
-        result,
-        pd.DataFrame(columns, columns=model.features),
-        model_ref,
-        served,
-        settings,
-        max_drift_rows,
-    )
+    predicted = _predicted_summary(results["predict"][1], model.classes)
+    row_id = id_column or ROW_COLUMN
+    result = BatchResult(source, served.name, served.version, model_ref, model.task, len(frame),
+                         row_id, str(output), written, predicted=predicted)  # fmt: skip
+    features = pd.DataFrame(columns, columns=model.features)
+    _score_drift(result, features, model_ref, served, settings, max_drift_rows)
     if report_path is not None:
         Path(report_path).write_text(result.markdown())
     return result
+
+
+def _read_checked(
+    source: str, served: ServedModel, id_column: str, settings: Settings
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """The table and its features decoded as the endpoint decodes them; a missing feature,
+    a bool that is not one or a value the endpoint refuses is one line naming it."""
+    from shipyard.data.features import canonical_inputs
+    from shipyard.data.sources import read_table
+
+    model = served.model
+    frame = read_table(source, settings)
+    _check_features(list(frame.columns), model, source, served.version, id_column)
+    try:
+        columns = canonical_inputs(frame, model.schema)
+    except ValueError as exc:  # a bool column holding something that is not a bool
+        name = next(n for n in model.features if _bad_bool(frame[n], model.schema.column(n)))
+        raise SchemaError(f"{source}: feature {name!r}: {exc}") from None
+    _check_values(columns, model.schema, source)
+    return frame, columns
 
 
 def _resolve(model_ref: str, settings: Settings) -> ServedModel:

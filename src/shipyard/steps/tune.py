@@ -264,10 +264,7 @@ def tune(
 ) -> ModelResult:
     """Search each family within the budget (``model_types`` "auto" and ``n_candidates`` 0
     size it to the table), re-score the finalists on the same folds, finalize the best."""
-    import mlflow
     from sklearn.model_selection import KFold, StratifiedKFold
-
-    from shipyard.registry.tracking import step_run
 
     split = load_split(train_path, test_path, Schema.load(schema_path))
     task = split.schema.task or "binary"
@@ -282,6 +279,48 @@ def tune(
     base = Candidate(
         baseline.manifest["model_type"], dict(baseline.manifest["params"]), 0.0, "baseline"
     )
+    pool = _search_and_compare(budget, base, split, metric, folds, seed, pipeline_run_id, settings)
+    best = choose(pool, metric)
+    if best is pool[0]:  # the baseline won: keep the model train already logged
+        shutil.copytree(baseline_dir, model_dir, dirs_exist_ok=True)
+        evaluation = _stored_evaluation(baseline, split)
+        result = ModelResult(base.model_type, base.params, evaluation, baseline_uri,
+                             baseline_run_id, str(model_dir), base.cv_score, task=task,
+                             cv_metric=metric)  # fmt: skip
+    else:
+        pipeline = make_pipeline(split.schema, best.model_type, best.params, seed)
+        result = finalize(pipeline, split, best.model_type, best.params, threshold, model_dir,
+                          "tune", pipeline_run_id, settings, seed, cv_score=best.cv_score,
+                          cv_metric=metric, cv=folds.get_n_splits())  # fmt: skip
+    result.extra.update(
+        {
+            "winner": best.source,
+            "families": ",".join(budget.families),
+            "n_candidates": budget.n_candidates,
+            "cv_folds": folds.get_n_splits(),
+            f"baseline_cv_{metric}": round(base.cv_score, 6),
+        }
+    )
+    return result
+
+
+def _search_and_compare(
+    budget: Budget,
+    base: Candidate,
+    split: Split,
+    metric: str,
+    folds: Any,
+    seed: int,
+    pipeline_run_id: str,
+    settings: Settings | None,
+) -> list[Candidate]:
+    """Search each family, then cross-validate the finalists on the same folds (their
+    ``cv_score`` set), all logged in one ``tune-search`` run; progress reported as it goes."""
+    import mlflow
+
+    from shipyard.registry.tracking import step_run
+
+    task = split.schema.task or "binary"
     with step_run("tune-search", pipeline_run_id, settings) as run:
         mlflow.log_params(
             {"families": ",".join(budget.families), "n_candidates": budget.n_candidates}
@@ -308,44 +347,7 @@ def tune(
             c.cv_score = cross_validated(c, split, metric, folds, seed)
             mlflow.log_metric(f"cv_{metric}_{c.label}", c.cv_score)
     report_progress("tune", planned, planned)
-    best = choose(pool, metric)
-    budget_extra = {
-        "families": ",".join(budget.families),
-        "n_candidates": budget.n_candidates,
-        "cv_folds": folds.get_n_splits(),
-    }
-    if best is pool[0]:  # the baseline won: keep the model train already logged
-        shutil.copytree(baseline_dir, model_dir, dirs_exist_ok=True)
-        return ModelResult(
-            base.model_type,
-            base.params,
-            _stored_evaluation(baseline, split),
-            baseline_uri,
-            baseline_run_id,
-            str(model_dir),
-            base.cv_score,
-            {"winner": "baseline", **budget_extra},
-            task=task,
-            cv_metric=metric,
-        )
-    result = finalize(
-        make_pipeline(split.schema, best.model_type, best.params, seed),
-        split,
-        best.model_type,
-        best.params,
-        threshold,
-        model_dir,
-        "tune",
-        pipeline_run_id,
-        settings,
-        seed,
-        cv_score=best.cv_score,
-        cv_metric=metric,
-        cv=folds.get_n_splits(),
-    )
-    result.extra.update({"winner": best.source, **budget_extra})
-    result.extra[f"baseline_cv_{metric}"] = round(base.cv_score, 6)
-    return result
+    return pool
 
 
 def _stored_evaluation(model: LoadedModel, split: Split) -> Evaluation:
