@@ -26,7 +26,14 @@ from shipyard.data.features import canonical_frame
 from shipyard.data.schema import Schema
 from shipyard.errors import IntegrityError, ModelNotFound
 from shipyard.model.outlier import OUTLIER_FILE, OutlierScorer
-from shipyard.model.task import BINARY, MULTICLASS, REGRESSION, class_array, plain
+from shipyard.model.task import (
+    BINARY,
+    MULTICLASS,
+    REGRESSION,
+    class_array,
+    encode_labels,
+    plain,
+)
 
 MANIFEST = "shipyard_model.json"
 PROBES = "probes.json"
@@ -190,12 +197,23 @@ class LoadedModel:
             return None
         return OutlierScorer.load(self.directory / OUTLIER_FILE)
 
+    def preprocessed(self, frame: pd.DataFrame) -> np.ndarray:
+        """The matrix the estimator sees for ``frame``: the registered preprocessing."""
+        return np.asarray(
+            self.pipeline.named_steps["preprocess"].transform(canonical_frame(frame, self.schema))
+        )
+
     def outlier_scores(self, frame: pd.DataFrame, scorer: OutlierScorer) -> np.ndarray:
         """How unusual each row of ``frame`` is, in the model's preprocessed feature space."""
-        matrix = self.pipeline.named_steps["preprocess"].transform(
-            canonical_frame(frame, self.schema)
-        )
-        return scorer.scores(matrix)
+        return scorer.scores(self.preprocessed(frame))
+
+    def label_values(self, frame: pd.DataFrame) -> np.ndarray:
+        """``frame``'s labels as the model's scores are judged against: class indices in the
+        model's order, or the values for regression."""
+        target = frame[self.schema.target]
+        if self.task == REGRESSION:
+            return target.to_numpy(dtype=np.float64)
+        return encode_labels(target, self.classes or [])
 
     def predict_proba(self, frame: pd.DataFrame) -> np.ndarray:
         return self.scores(frame)

@@ -20,7 +20,7 @@ import pandas as pd
 from shipyard.data.features import canonical_inputs
 from shipyard.model.bundle import LoadedModel
 from shipyard.model.evaluation import primary_metric
-from shipyard.model.task import REGRESSION, encode_labels
+from shipyard.model.task import REGRESSION
 from shipyard.model.uncertainty import LEVEL, paired
 from shipyard.report.page import Section, render
 
@@ -48,13 +48,6 @@ class CardInputs:
     gate_markdown: str
     monitoring: dict[str, Any]
     search: dict[str, Any] | None = None  # the tune step's search (Registry.search_record)
-
-
-def _labels(model: LoadedModel, frame: pd.DataFrame) -> np.ndarray:
-    target = frame[model.schema.target]
-    if model.task == REGRESSION:
-        return target.to_numpy(dtype=np.float64)
-    return encode_labels(target, model.classes or [])
 
 
 def _interval(metric: str, model: LoadedModel, y: np.ndarray, scores: np.ndarray) -> str:
@@ -167,7 +160,7 @@ def _metric_and_candidate(name: str) -> tuple[str, str] | None:
 
 def evaluation(inputs: CardInputs, figures: dict[str, str]) -> Section:
     model, test = inputs.model, inputs.test
-    y, scores = _labels(model, test), model.scores(test)
+    y, scores = model.label_values(test), model.scores(test)
     section = Section("evaluation", "Evaluation on the test rows")
     section.text(
         f"Each metric with its {LEVEL:.0%} bootstrap interval ({RESAMPLES} resamples of "

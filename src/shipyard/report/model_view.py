@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from shipyard.model.bundle import LoadedModel
-from shipyard.model.task import BINARY, REGRESSION, encode_labels
+from shipyard.model.task import BINARY, REGRESSION
 from shipyard.report import plots
 
 MAX_ROWS = 2000  # importance and scatter plots on at most this many test rows (time)
@@ -66,15 +66,13 @@ def model_view(model: LoadedModel, test: pd.DataFrame, importance: bool = True) 
     from shipyard.model.evaluation import evaluate
 
     target = test[model.schema.target]
-    scores = model.scores(test)
+    y, scores = model.label_values(test), model.scores(test)
     view = ModelView()
     if model.task == REGRESSION:
-        y = target.to_numpy(dtype=np.float64)
         few = slice(0, MAX_ROWS)  # a scatter of more points says no more
         view.figures["Residuals vs predicted"] = plots.residuals(y[few], scores[few])
         view.figures["Predicted vs actual"] = plots.predicted_vs_actual(y[few], scores[few])
     else:
-        y = encode_labels(target, model.classes or [])
         result = evaluate(target.to_numpy(), scores, model.threshold, model.classes, model.task)
         if model.task == BINARY:
             view.figures["ROC"] = plots.roc(y, scores[:, 1])

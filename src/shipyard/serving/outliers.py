@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from prometheus_client import Counter, Histogram
 
-from shipyard.data.features import canonical_frame, canonical_inputs, model_columns
+from shipyard.data.features import canonical_inputs, model_columns
 from shipyard.model.bundle import LoadedModel
 from shipyard.model.outlier import OutlierScorer
 from shipyard.serving.fast_path import CompiledModel
@@ -102,10 +102,7 @@ def _matrix(
     rows = len(next(iter(columns.values()))) if columns else 0
     if fast is not None:
         return fast.transform(model_columns(columns, model.schema), rows)
-    frame = pd.DataFrame(columns, columns=model.features)
-    return np.asarray(
-        model.pipeline.named_steps["preprocess"].transform(canonical_frame(frame, model.schema))
-    )
+    return model.preprocessed(pd.DataFrame(columns, columns=model.features))
 
 
 def _same_matrix(model: LoadedModel, fast: CompiledModel | None) -> bool:

@@ -59,15 +59,6 @@ class Evaluation:
     cv_scores: np.ndarray | None = None
 
 
-def _labels(model: LoadedModel, frame: pd.DataFrame) -> np.ndarray:
-    from shipyard.model.task import encode_labels
-
-    target = frame[model.schema.target]
-    if model.task == REGRESSION:
-        return target.to_numpy(dtype=np.float64)
-    return encode_labels(target, model.classes or [])
-
-
 def thin_holdout(y: np.ndarray, task: str, classes: list[Any] | None) -> str:
     """Why ``y`` is too small a holdout to tell a weak model from a trivial one, or ""."""
     if len(y) < MIN_TEST_ROWS:
@@ -96,7 +87,7 @@ def cross_validated(
     from shipyard.data.features import canonical_frame
     from shipyard.model.families import make_pipeline
 
-    y = _labels(model, train)
+    y = model.label_values(train)
     if model.task == REGRESSION:
         folds = min(5, len(y) // 5)
         splitter: Any = KFold(folds, shuffle=True, random_state=seed) if folds >= 2 else None
@@ -163,7 +154,7 @@ def evaluate(
         champion_metrics, champion_scores, champion_threshold = _score_champion(
             registry, ModelRef.of(name, previous), challenger, test
         )
-    y_test = _labels(challenger, test)
+    y_test = challenger.label_values(test)
     evaluation = Evaluation(
         challenger,
         metrics,
@@ -177,7 +168,7 @@ def evaluate(
     )
     if train is not None and challenger.schema.target in train.columns:
         try:
-            evaluation.train_y = _labels(challenger, train)
+            evaluation.train_y = challenger.label_values(train)
         except SchemaError:  # not the model's training data: the holdout's own prior serves
             train = None
     evaluation.thin = thin_holdout(y_test, challenger.task, challenger.classes)
