@@ -15,7 +15,6 @@ or a segment the training data rarely had), whether or not accuracy has moved ye
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +24,7 @@ from prometheus_client import Counter, Gauge
 
 from shipyard.data.features import canonical_inputs
 from shipyard.data.schema import Schema
+from shipyard.monitoring.windows import OneWindowAtATime
 
 logger = logging.getLogger(__name__)
 
@@ -104,48 +104,34 @@ class AttributionDrift:
     rows: int = 200
     latest: dict[str, Any] | None = None
     windows: int = 0
-    skipped: int = 0
     errors: int = 0
-    _chunks: list[pd.DataFrame] = field(default_factory=list)
-    _size: int = 0
-    _worker: threading.Thread | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
     _rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    _windows: OneWindowAtATime = field(init=False)
 
     def __post_init__(self) -> None:
+        self._windows = OneWindowAtATime(self.window, self._explain, "attribution")
         for name, value in zip(self.features, self.reference, strict=True):
             REFERENCE_SHARE.labels(self.model, self.version, name).set(float(value))
 
+    @property
+    def skipped(self) -> int:
+        return self._windows.skipped
+
     def add(self, frame: pd.DataFrame) -> None:
-        if not len(frame):
-            return
-        with self._lock:
-            self._chunks.append(frame)
-            self._size += len(frame)
-            if self._size < self.window:
-                return
-            window = pd.concat(self._chunks, ignore_index=True)
-            self._chunks, self._size = [], 0
-            if self._worker is not None and self._worker.is_alive():
-                self.skipped += 1
-                return
-            if len(window) > self.rows:
-                picked = np.sort(self._rng.choice(len(window), self.rows, replace=False))
-                window = window.iloc[picked].reset_index(drop=True)
-            self._worker = threading.Thread(
-                target=self._explain, args=(window,), name="attribution", daemon=True
-            )
-            self._worker.start()
+        if len(frame):
+            self._windows.add(frame, len(frame))
 
     def wait(self, timeout: float = 30.0) -> None:
         """Until the window being explained (if any) is exported."""
-        worker = self._worker
-        if worker is not None:
-            worker.join(timeout)
+        self._windows.wait(timeout)
 
-    def _explain(self, window: pd.DataFrame) -> None:
+    def _explain(self, parts: list[pd.DataFrame]) -> None:
         import time
 
+        window = pd.concat(parts, ignore_index=True)
+        if len(window) > self.rows:  # a seeded sample: the cost bound
+            picked = np.sort(self._rng.choice(len(window), self.rows, replace=False))
+            window = window.iloc[picked].reset_index(drop=True)
         started = time.perf_counter()
         try:
             current = explain_shares(self.explainer, window, self.schema)

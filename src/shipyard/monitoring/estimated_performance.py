@@ -14,12 +14,13 @@ estimate is wrong, which only labels (``shipyard_live_metric``) can show.
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 from prometheus_client import Counter, Gauge
+
+from shipyard.monitoring.windows import OneWindowAtATime
 
 logger = logging.getLogger(__name__)
 
@@ -119,38 +120,27 @@ class EstimatedPerformance:
     threshold: float | None = None
     window: int = 1000
     latest: dict[str, float] = field(default_factory=dict)
-    skipped: int = 0
-    _rows: list[np.ndarray] = field(default_factory=list)
-    _size: int = 0
-    _worker: threading.Thread | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _windows: OneWindowAtATime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._windows = OneWindowAtATime(self.window, self._estimate, "cbpe")
+
+    @property
+    def skipped(self) -> int:
+        return self._windows.skipped
 
     def add(self, proba: list[list[float]]) -> None:
         scores = np.asarray(proba, dtype=np.float64)
         if scores.ndim != 2 or scores.shape[1] != self.calibration.n_classes or not len(scores):
             return  # not this model's probabilities: nothing to estimate from
-        with self._lock:
-            self._rows.append(scores)
-            self._size += len(scores)
-            if self._size < self.window:
-                return
-            window = np.concatenate(self._rows)
-            self._rows, self._size = [], 0
-            if self._worker is not None and self._worker.is_alive():
-                self.skipped += 1
-                return
-            self._worker = threading.Thread(
-                target=self._estimate, args=(window,), name="cbpe", daemon=True
-            )
-            self._worker.start()
+        self._windows.add(scores, len(scores))
 
     def wait(self, timeout: float = 10.0) -> None:
         """Until the window being estimated (if any) is exported."""
-        worker = self._worker
-        if worker is not None:
-            worker.join(timeout)
+        self._windows.wait(timeout)
 
-    def _estimate(self, window: np.ndarray) -> None:
+    def _estimate(self, parts: list[np.ndarray]) -> None:
+        window = np.concatenate(parts)
         try:
             metrics = estimate(self.calibration.apply(window), window, self.threshold)
         except Exception:  # an estimate must never take the sidecar down
