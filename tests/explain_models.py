@@ -1,5 +1,6 @@
-"""Small models of every family and task for the contribution tests: numbers with nulls, a
-category with nulls, a bool and a date, so every kind of wide column is there to fold."""
+"""One small table and small models of every family and task for the model, contribution and
+serving tests: numbers with nulls, a category with nulls, a bool and a date, so every kind of
+wide column is there to fold."""
 
 import numpy as np
 import pandas as pd

@@ -19,8 +19,10 @@ from pathlib import Path
 from shipyard.processes import free_port, stop_process_group
 
 PROJECT = Path(__file__).resolve().parents[1]
+REGISTERED_NAME = "session-model"  # the conftest's one registered version (read-only)
 __all__ = [
     "PROJECT",
+    "REGISTERED_NAME",
     "Load",
     "call",
     "cloudevent",
