@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -19,10 +21,12 @@ from pathlib import Path
 from shipyard.processes import free_port, stop_process_group
 
 PROJECT = Path(__file__).resolve().parents[1]
+SHIPYARD = str(Path(sys.executable).parent / "shipyard")  # the command this environment installs
 REGISTERED_NAME = "session-model"  # the conftest's one registered version (read-only)
 __all__ = [
     "PROJECT",
     "REGISTERED_NAME",
+    "SHIPYARD",
     "Load",
     "call",
     "cloudevent",
@@ -30,8 +34,10 @@ __all__ = [
     "latest",
     "listening",
     "messy_table",
+    "one_line",
     "post",
     "run_prometheus",
+    "shipyard_run",
     "silent_endpoint",
     "stop",
     "wait_for_port",
@@ -389,3 +395,25 @@ def latest(base: str, windows: int, timeout: float = 30.0) -> dict:
             return state
         time.sleep(0.2)
     raise TimeoutError(state)
+
+
+def shipyard_run(
+    pipeline_file: Path, home: Path, *sets: str, **env: str
+) -> tuple[int, str, str, float]:
+    """`shipyard run --no-serve` in its own process, in ``home`` with no other ``SHIPYARD_*``
+    setting than ``env``; (exit code, stdout, stderr, seconds)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    environment.update({"SHIPYARD_HOME": str(home), **env})
+    argv = [SHIPYARD, "run", "--no-serve", "--pipeline-file", str(pipeline_file)]
+    for item in sets:
+        argv += ["--set", item]
+    start = time.monotonic()
+    done = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stdout, done.stderr, time.monotonic() - start
+
+
+def one_line(stderr: str) -> str:
+    """The one line a command's error is, asserted to be one line and no traceback."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
