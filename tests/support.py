@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import hashlib
+import hmac
 import json
 import os
+import random
 import re
 import socket
 import subprocess
@@ -21,9 +25,19 @@ from pathlib import Path
 from shipyard.processes import free_port, stop_process_group
 
 PROJECT = Path(__file__).resolve().parents[1]
+# the outputs a served binary model with contributions and an outlier scorer answers, in order
+BINARY_OUTPUTS = [
+    "predict",
+    "predict_proba",
+    "contributions",
+    "contributions_base",
+    "outlier_score",
+    "is_outlier",
+]
 SHIPYARD = str(Path(sys.executable).parent / "shipyard")  # the command this environment installs
 REGISTERED_NAME = "session-model"  # the conftest's one registered version (read-only)
 __all__ = [
+    "BINARY_OUTPUTS",
     "PROJECT",
     "REGISTERED_NAME",
     "SHIPYARD",
@@ -33,7 +47,9 @@ __all__ = [
     "free_port",
     "latest",
     "listening",
+    "junk",
     "messy_table",
+    "mlflow_signed",
     "one_line",
     "post",
     "run_prometheus",
@@ -417,3 +433,50 @@ def one_line(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
     return lines[0]
+
+
+def mlflow_signed(
+    body: bytes, secret: str, stamp: int | None = None, delivery: str = ""
+) -> dict[str, str]:
+    """The headers an MLflow registry webhook delivery of ``body`` carries: its id, its
+    timestamp and the HMAC-SHA256 of ``delivery.stamp.body`` with ``secret``."""
+    delivery, when = delivery or uuid.uuid4().hex, str(stamp or int(time.time()))
+    digest = hmac.new(
+        secret.encode(), f"{delivery}.{when}.".encode() + body, hashlib.sha256
+    ).digest()
+    return {
+        "X-MLflow-Delivery-Id": delivery,
+        "X-MLflow-Timestamp": when,
+        "X-MLflow-Signature": "v1," + base64.b64encode(digest).decode(),
+    }
+
+
+# JSON values a fuzzer puts where a field, a list or a body should be: wrong types, huge and
+# tiny numbers, long, empty, NUL, lone-surrogate and path-like strings, nested containers
+JUNK = [
+    None,
+    True,
+    -1,
+    0,
+    2**70,
+    -(2**64),
+    1e308,
+    "",
+    "x" * 3000,
+    [],
+    {},
+    [[1, [2]]],
+    {"a": {"b": [1]}},
+    "é\u0000\ud7ff",
+    "\ud800",
+    "../../x",
+    "fraud&hours=100000",
+    [None],
+    3.5,
+    "NaN",
+]
+
+
+def junk(rng: random.Random, leave_out: tuple[object, ...] = ()) -> object:
+    """One of :data:`JUNK` but ``leave_out``, chosen by ``rng``."""
+    return rng.choice([value for value in JUNK if value not in leave_out])

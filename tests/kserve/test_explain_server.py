@@ -16,6 +16,7 @@ from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceSt
 
 from shipyard.local.servers import v2_request
 from shipyard.model.bundle import load_bundle
+from support import BINARY_OUTPUTS
 
 COUNTER = re.compile(
     r'^shipyard_predictor_contribution_rows_total\{[^}]*model="fraud"[^}]*\} (\S+)$'
@@ -79,14 +80,7 @@ def test_rest_metadata_and_unknown_outputs_name_this_models_outputs(predictor_se
     with urllib.request.urlopen(f"{predictor_server['base']}/v2/models/fraud", timeout=10) as r:
         metadata = json.loads(r.read())
     outputs = {o["name"]: o for o in metadata["outputs"]}
-    assert list(outputs) == [
-        "predict",
-        "predict_proba",
-        "contributions",
-        "contributions_base",
-        "outlier_score",
-        "is_outlier",
-    ]
+    assert list(outputs) == BINARY_OUTPUTS
     assert outputs["contributions"]["parameters"]["features"] == model.features
     body = v2_request(model.probes()[0].head(1), model.schema)
     body["outputs"] = [{"name": "shap"}]
