@@ -45,6 +45,7 @@ __all__ = [
     "call",
     "cloudevent",
     "free_port",
+    "get_json",
     "latest",
     "listening",
     "junk",
@@ -292,13 +293,29 @@ def messy_table(seed: int, task: str, rows: int = 300):
 # Helpers for tests that talk to real servers (predictor, detector, router, Prometheus).
 
 
-def post(url: str, body: bytes | dict, content_type: str = "application/json"):
+def post(
+    url: str,
+    body: bytes | dict,
+    headers: dict | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, dict]:
     """POST and return (status, parsed JSON body) without raising on 4xx/5xx."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type})
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": content_type, **(headers or {})}
+    )
+    return _answer(request)
+
+
+def get_json(url: str, headers: dict | None = None) -> tuple[int, dict]:
+    """GET and return (status, parsed JSON body) without raising on 4xx/5xx."""
+    return _answer(urllib.request.Request(url, headers=headers or {}))
+
+
+def _answer(request: urllib.request.Request) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
+            return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
 

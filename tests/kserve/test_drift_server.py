@@ -60,20 +60,8 @@ def test_response_events_are_accepted_without_rows(drift_server):
 
 def infer(base: str, body: dict, token: str | None = None):
     """POST a plain v2 request to the detector, with ``token`` as the bearer (or none)."""
-    import json
-    import urllib.error
-
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(
-        f"{base}/v2/models/drift/infer", data=json.dumps(body).encode(), headers=headers
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    return post(f"{base}/v2/models/drift/infer", body, headers)
 
 
 def test_plain_v2_payloads_from_the_predictor_only(drift_server):

@@ -1,7 +1,6 @@
 """The predictor behind a real kserve ModelServer, called by independent v2 clients."""
 
 import asyncio
-import json
 import urllib.request
 
 import grpc
@@ -12,7 +11,7 @@ from kserve.protocol.infer_type import InferInput, InferRequest
 
 from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
 from shipyard.model.bundle import load_bundle
-from support import BINARY_OUTPUTS, post
+from support import BINARY_OUTPUTS, get_json, post
 
 pytestmark = pytest.mark.usefixtures("predictor_server")
 
@@ -55,17 +54,12 @@ def infer_request(frame, model):
     )
 
 
-def get(url):
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.status, json.loads(response.read() or b"{}")
-
-
 def test_health_and_metadata(predictor_server, model):
     base = predictor_server["base"]
-    assert get(f"{base}/v2/health/live")[0] == 200
-    assert get(f"{base}/v2/health/ready")[0] == 200
-    assert get(f"{base}/v2/models/fraud/ready")[0] == 200
-    status, meta = get(f"{base}/v2/models/fraud")
+    assert get_json(f"{base}/v2/health/live")[0] == 200
+    assert get_json(f"{base}/v2/health/ready")[0] == 200
+    assert get_json(f"{base}/v2/models/fraud/ready")[0] == 200
+    status, meta = get_json(f"{base}/v2/models/fraud")
     assert status == 200 and meta["name"] == "fraud"
     inputs = {i["name"]: i["datatype"] for i in meta["inputs"]}
     assert set(inputs) == set(model.features) and inputs["channel"] == "BYTES"

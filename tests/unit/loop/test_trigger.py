@@ -6,15 +6,13 @@ The same server as its own process: ``test_trigger_process.py``."""
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
 from shipyard.loop.trigger import DECISIONS, Trigger, mlflow_signature_ok
 from shipyard.loop.trigger_server import bound_port, make_server
 from shipyard.settings import Settings
-from support import mlflow_signed
+from support import get_json, mlflow_signed, post
 
 TOKEN, SECRET = "t0ken", "mlflow-secret"
 
@@ -52,21 +50,6 @@ def service(tmp_path):
     release.set()
     server.should_exit = True
     thread.join(10)
-
-
-def post(url: str, body: dict | bytes, headers: dict | None = None) -> tuple[int, dict]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method="POST",
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def alert(model="churn", fingerprint="abc123", name="ShipyardModelDecay"):
@@ -197,18 +180,9 @@ def test_a_replayed_mlflow_delivery_starts_no_second_run(service):
 
 def test_decisions_need_the_token(service):
     post(f"{service['base']}/run/fraud", {}, BEARER)
-    assert get(f"{service['base']}/decisions")[0] == 401
-    status, answer = get(f"{service['base']}/decisions", BEARER)
+    assert get_json(f"{service['base']}/decisions")[0] == 401
+    status, answer = get_json(f"{service['base']}/decisions", BEARER)
     assert status == 200 and answer["decisions"][0]["model"] == "fraud"
-
-
-def get(url: str, headers: dict | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 MALFORMED = [  # (route, body, the field the answer must name)
