@@ -15,17 +15,11 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
 from shipyard.local.servers import v2_request
-from shipyard.model.bundle import load_bundle
 from support import BINARY_OUTPUTS, infer, post
 
 COUNTER = re.compile(
     r'^shipyard_predictor_contribution_rows_total\{[^}]*model="fraud"[^}]*\} (\S+)$'
 )
-
-
-@pytest.fixture(scope="module")
-def model(trained):
-    return load_bundle(trained.bundle_dir)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,6 @@ import pytest
 from kserve.protocol.infer_type import InferInput, InferRequest
 
 from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
-from shipyard.model.bundle import load_bundle
 from support import BINARY_OUTPUTS, get_json, post
 
 pytestmark = pytest.mark.usefixtures("predictor_server")
@@ -19,11 +18,6 @@ pytestmark = pytest.mark.usefixtures("predictor_server")
 @pytest.fixture(scope="module")
 def rows(small_data):
     return pd.read_parquet(small_data["test"]).head(50)
-
-
-@pytest.fixture(scope="module")
-def model(trained):
-    return load_bundle(trained.bundle_dir)
 
 
 def v2_body(frame, model, **extra):

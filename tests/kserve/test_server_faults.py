@@ -17,15 +17,9 @@ import pytest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
-from shipyard.model.bundle import load_bundle
 from support import BINARY_OUTPUTS
 
 DEEP = 100_000
-
-
-@pytest.fixture(scope="module")
-def model(trained):
-    return load_bundle(trained.bundle_dir)
 
 
 def send(url: str, body: bytes, headers: dict | None = None, method: str = "POST"):
