@@ -259,7 +259,7 @@ def test_notifications_leave_the_handler(tmp_path):
             home=tmp_path,
             trigger_token=TOKEN,
             notify_webhook_url=f"http://{hung}/hook",
-            notify_timeout_seconds=0.5,
+            notify_timeout_seconds=0.1,
         )
         trigger = Trigger(lambda model, why: "run finished", settings)
         before = NOTIFICATIONS.labels("webhook", "retrain", "failed")._value.get()
