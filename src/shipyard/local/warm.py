@@ -10,8 +10,10 @@ makes a shim of its own that interpreter (``sys.executable``, and ``python3`` fi
 executor it hands its argv, environment, working directory and stdin/stdout/stderr (the file
 descriptors themselves, over a Unix socket) to the warm parent, which forks; the child takes
 them over and runs the executor as ``python -m`` would; the parent sends its exit status back,
-and the shim exits with it. Anything else, or a parent that does not answer, runs the real
-interpreter (``exec``), so a run never depends on the warm parent. Nothing is imported
+and the shim exits with it. The parent listens at once and imports one module at a time,
+forking between two imports: an early task gets what is loaded by then and imports the rest
+itself, never waiting for the whole list. Anything else, or a parent that does not answer,
+runs the real interpreter (``exec``), so a run never depends on the warm parent. Nothing is imported
 before the fork that starts threads or opens files: a fork copies no lock held by a thread.
 
 On Kubeflow every task is its own pod and pays its imports; this is for local runs only.
@@ -82,24 +84,36 @@ os.execv({python!r}, [{python!r}, *args])
 
 
 def serve(address: str) -> None:
-    """The warm parent: import what tasks need, then fork one child per request (the body
-    of ``python -m shipyard.local.warm ADDRESS``)."""
+    """The warm parent: listen, then import what tasks need one module at a time, forking a
+    child for each request as it comes (between two imports: a child gets what is loaded by
+    then, so an early task never waits for the whole list); the body of ``python -m
+    shipyard.local.warm ADDRESS``."""
     os.environ["_KFP_RUNTIME"] = "true"  # as the task's own `sh` sets it: the runtime's imports
-    for module in PRELOAD:
-        with contextlib.suppress(Exception):
-            __import__(module)
     listener = socket.socket(socket.AF_UNIX)
     listener.bind(address)
     listener.listen(16)
     waiting: dict[int, socket.socket] = {}  # child pid -> the shim to answer
     selector = selectors.DefaultSelector()
     selector.register(listener, selectors.EVENT_READ)
+    for module in PRELOAD:
+        with contextlib.suppress(Exception):
+            __import__(module)
+        _serve_pending(selector, listener, waiting, 0)
     while True:
-        for _ in selector.select(timeout=0.05):
-            conn, _ = listener.accept()
-            pid = _fork_task(conn, listener)
-            waiting[pid] = conn
-        _answer_finished(waiting)
+        _serve_pending(selector, listener, waiting, 0.05)
+
+
+def _serve_pending(
+    selector: selectors.BaseSelector,
+    listener: socket.socket,
+    waiting: dict[int, socket.socket],
+    timeout: float,
+) -> None:
+    """Fork a child for each waiting request; answer the shims of finished children."""
+    for _ in selector.select(timeout=timeout):
+        conn, _ = listener.accept()
+        waiting[_fork_task(conn, listener)] = conn
+    _answer_finished(waiting)
 
 
 def _fork_task(conn: socket.socket, listener: socket.socket) -> int:
