@@ -11,7 +11,7 @@ PIPELINE := build/training_pipeline.yaml
 BATCH_PIPELINE := build/batch_scoring_pipeline.yaml
 ARGS ?=
 
-.PHONY: install install-vertex tools run demo-loop docs compile compile-vertex test test-fast bench bench-pipeline bench-serving bench-drift lint typecheck clean
+.PHONY: install install-vertex tools run demo-loop docs compile compile-vertex test test-fast bench bench-pipeline bench-scale bench-batch bench-serving bench-drift lint typecheck clean
 
 # Bytecode is compiled once here: where PYTHONDONTWRITEBYTECODE is set, every kfp.local task
 # would otherwise recompile MLflow, sklearn, ... from source (measured: +10 s per task).
@@ -65,6 +65,12 @@ bench: bench-pipeline bench-serving bench-drift  ## speed benchmarks (print numb
 
 bench-pipeline: compile  ## kfp.local pipeline vs one plain process, 100k rows
 	$(WITH_VENV) $(BIN)/python benchmarks/pipeline_overhead.py
+
+bench-scale: compile  ## the default pipeline at 100k, 1M and 5M rows: time and peak RSS per step (ARGS: sizes)
+	$(WITH_VENV) $(BIN)/python benchmarks/scale.py $(ARGS)
+
+bench-batch: compile  ## `shipyard score` of 1M rows vs the bare compiled model on the same rows
+	$(WITH_VENV) $(BIN)/python benchmarks/batch_scoring.py $(ARGS)
 
 bench-serving: install  ## predictor vs MLServer under wrk (installs wrk from Debian if absent)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SHIPYARD_", extra="ignore")
 
     home: Path = Field(Path(".shipyard"), description="Project-local folder for local state.")
+    warm_tasks: bool = Field(
+        True,
+        description="kfp.local runs fork each task from a parent that has already imported "
+        "pandas, scikit-learn, XGBoost and MLflow (`shipyard.local.warm`), instead of starting "
+        "a new interpreter that imports them again; false: every task a fresh interpreter.",
+    )
     mlflow_tracking_uri: str | None = Field(
         None, description="MLflow tracking URI; default a SQLite file under `home`."
     )

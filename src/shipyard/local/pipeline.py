@@ -34,6 +34,7 @@ from shipyard.local.outputs import (
     run_folder,
 )
 from shipyard.local.progress import Progress
+from shipyard.local.warm import warm_tasks
 from shipyard.settings import Settings, get_settings
 from shipyard.steps.failure import StepFailure
 from shipyard.steps.timing import PROGRESS_MARKER
@@ -164,6 +165,7 @@ def run_local(
         start = time.perf_counter()
         progress = None if verbose else Progress(pipeline_steps(pipeline.pipeline_spec), sys.stdout)
         with (
+            warm_tasks(settings.warm_tasks),
             progress or contextlib.nullcontext(),
             StepLogs(Path(tempfile.mkdtemp(prefix="shipyard-logs-")), progress) as logs,
             warnings.catch_warnings(),

@@ -24,10 +24,10 @@ def probe_rows(schema: Schema, sample: pd.DataFrame, max_sample: int = MAX_SAMPL
     base = sample[schema.features].head(max_sample).astype(object)
     if base.empty:
         raise ValueError("probe rows need at least one sample row")
-    rows, names = [], []
-    for i, (_, row) in enumerate(base.iterrows()):
-        rows.append(row.to_dict())
-        names.append(f"holdout row {i}")
+    # as records, not row by row: the register step probes every holdout row (iterrows took
+    # 20 s for 200k rows)
+    rows: list[dict] = base.to_dict("records")
+    names = [f"holdout row {i}" for i in range(len(rows))]
     for name in schema.features:
         column = schema.column(name)
         values: list[tuple[str, object]] = []

@@ -205,8 +205,7 @@ def score_table(
     row_id = id_column or ROW_COLUMN
     result = BatchResult(source, served.name, served.version, model_ref, model.task, len(frame),
                          row_id, str(output), written, predicted=predicted)  # fmt: skip
-    features = pd.DataFrame(columns, columns=model.features)
-    _score_drift(result, features, model_ref, served, settings, max_drift_rows)
+    _score_drift(result, columns, model_ref, served, settings, max_drift_rows)
     if report_path is not None:
         Path(report_path).write_text(result.markdown())
     return result
@@ -353,13 +352,15 @@ def _predicted_summary(labels: np.ndarray, classes: list[Any] | None) -> dict[st
 
 def _score_drift(
     result: BatchResult,
-    canonical: pd.DataFrame,
+    columns: dict[str, np.ndarray],
     model_ref: str,
     served: ServedModel,
     settings: Settings,
     max_rows: int,
 ) -> None:
-    """The batch against the version's stored detector, as the drift sidecar scores windows."""
+    """The batch against the version's stored detector, as the drift sidecar scores windows:
+    a seeded sample of at most ``max_rows`` rows, picked before any frame is built (no copy
+    of the whole table)."""
     from shipyard.model.ref import ModelRef
 
     if not ModelRef.is_ref(model_ref):
@@ -372,5 +373,12 @@ def _score_drift(
     except ModelNotFound as exc:
         result.drift_note = exc.message
         return
-    window = canonical.sample(max_rows, random_state=0) if len(canonical) > max_rows else canonical
+    rows = result.rows
+    picked = (
+        np.sort(np.random.default_rng(0).choice(rows, max_rows, replace=False))
+        if rows > max_rows
+        else slice(None)
+    )
+    window = pd.DataFrame({name: values[picked] for name, values in columns.items()})
+    window = window[served.model.features]
     result.drift, result.drift_rows = detector.score(window), len(window)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import resource
 import sys
 import time
 from collections.abc import Iterator
@@ -17,15 +18,19 @@ from dataclasses import dataclass
 
 @dataclass
 class StepTimer:
-    """Filled by :func:`timed`: seconds inside the block, and the process age at its end."""
+    """Filled by :func:`timed`: seconds inside the block, the process age at its end and the
+    process's peak resident memory so far (a task is one process: its step's peak)."""
 
     work_seconds: float = 0.0
     process_seconds: float | None = None
+    peak_rss_mb: float | None = None
 
     def as_metadata(self) -> dict[str, float]:
         data = {"work_seconds": round(self.work_seconds, 3)}
         if self.process_seconds is not None:
             data["process_seconds"] = round(self.process_seconds, 3)
+        if self.peak_rss_mb is not None:
+            data["peak_rss_mb"] = round(self.peak_rss_mb, 1)
         return data
 
 
@@ -48,6 +53,7 @@ def timed() -> Iterator[StepTimer]:
     finally:
         timer.work_seconds = time.perf_counter() - start
         timer.process_seconds = process_age()
+        timer.peak_rss_mb = peak_rss_mb()
 
 
 def process_age() -> float | None:
@@ -60,6 +66,11 @@ def process_age() -> float | None:
         return up - start_ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident set size in MB (``ru_maxrss`` is KB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def in_kfp_task() -> bool:

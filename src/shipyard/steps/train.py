@@ -26,6 +26,10 @@ from shipyard.model.task import BINARY, REGRESSION, encode_labels, with_task
 from shipyard.settings import Settings
 
 log = logging.getLogger(__name__)
+# Above this many training rows, what only needs a representative sample gets a stratified one
+# (the search and its cross-validation, the binary threshold, the outlier cut-off), while the
+# model itself is fitted on every row: the search's cost stops growing with the table.
+SAMPLE_ROWS = 200_000
 
 
 @dataclass
@@ -93,6 +97,34 @@ def _targets(frame: pd.DataFrame, schema: Schema) -> np.ndarray:
     return encode_labels(frame[schema.target], schema.classes or [])
 
 
+def sample_rows(y: np.ndarray, task: str, seed: int, rows: int | None = None) -> np.ndarray | None:
+    """Sorted indices of ``rows`` rows, each class in its share (a random sample for
+    regression, or where a class is too small to stratify on); None when ``y`` has no more.
+    ``rows``: default ``SAMPLE_ROWS``."""
+    rows = SAMPLE_ROWS if rows is None else rows
+    if len(y) <= rows:
+        return None
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(y))
+    try:
+        picked = train_test_split(
+            index, train_size=rows, random_state=seed, stratify=None if task == REGRESSION else y
+        )[0]
+    except ValueError:  # a class with a single row cannot be stratified on
+        picked = train_test_split(index, train_size=rows, random_state=seed)[0]
+    return np.sort(picked)
+
+
+def sampled(
+    x: pd.DataFrame, y: np.ndarray, picked: np.ndarray | None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The rows ``picked`` (all of them for None)."""
+    if picked is None:
+        return x, y
+    return x.iloc[picked], y[picked]
+
+
 def cv_folds(schema: Schema, default: int) -> int:
     """The folds to cross-validate with: ``schema.extra["cv_folds"]`` where the validate step
     set it (fewer folds for a table whose smallest class cannot fill more), else ``default``.
@@ -118,7 +150,8 @@ def fit(
 ) -> tuple[Any, float | None]:
     """Fit ``pipeline``; a binary classifier with no ``threshold`` gets the F1-optimal one by
     ``cv``-fold cross-validation (scikit-learn's ``TunedThresholdClassifierCV``), since 0.5 is
-    wrong for rare positives. Other tasks have no threshold (None)."""
+    wrong for rare positives; above ``SAMPLE_ROWS`` rows the threshold is tuned on a stratified
+    sample and the model then fitted on every row. Other tasks have no threshold (None)."""
     if task != BINARY:
         return pipeline.fit(x_train, y_train), None
     if threshold is not None:
@@ -126,8 +159,9 @@ def fit(
     from sklearn.model_selection import TunedThresholdClassifierCV
 
     tuned = TunedThresholdClassifierCV(pipeline, scoring="f1", cv=cv, random_state=seed)
+    picked = sample_rows(y_train, task, seed)
     try:
-        tuned.fit(x_train, y_train)
+        tuned.fit(*sampled(x_train, y_train, picked))
     except ValueError as exc:
         if "constant predictions" not in str(exc):
             raise
@@ -135,6 +169,8 @@ def fit(
         # to tune; 0.5 stands, and the gate judges the model against guessing
         log.warning("threshold not tuned: %s; using 0.5", exc)
         return pipeline.fit(x_train, y_train), 0.5
+    if picked is not None:  # the threshold came from the sample; the model sees every row
+        return pipeline.fit(x_train, y_train), float(tuned.best_threshold_)
     return tuned.estimator_, float(tuned.best_threshold_)
 
 
@@ -171,8 +207,9 @@ def finalize(
     result = evaluate(split.y_test_labels.to_numpy(), scores, threshold, schema.classes, task)
     metric = cv_metric or primary_metric(task)
     probes = probe_rows(schema, split.raw_test)
+    outlier_rows, _ = sampled(split.x_train, split.y_train, sample_rows(split.y_train, task, seed))
     outlier = fit_outlier_scorer(
-        pipeline.named_steps["preprocess"].transform(split.x_train), seed=seed
+        pipeline.named_steps["preprocess"].transform(outlier_rows), seed=seed
     )
     bundle = save_bundle(
         pipeline,

@@ -9,14 +9,17 @@ Model choice: halving's best score comes from its last rung (a subsample of rows
 test folds) and is the best of many noisy estimates, so it is not comparable with a full
 cross-validation. Each family's best configuration, the train step's model and the
 HistGradientBoosting defaults (the quality floor's reference) are therefore re-scored by
-``cross_val_score`` on the same folds over all training rows, and the best of those is the
+``cross_val_score`` on the same folds over the search's rows, and the best of those is the
 candidate; the test split only judges it (and feeds the gate).
 
 The budget (:func:`search_budget`) is sized to rows × features unless given explicitly.
+Above ``SAMPLE_ROWS`` training rows the search and the finalists' cross-validation run on a
+stratified sample of that many rows; the chosen configuration is then fitted on every row.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import shutil
 import time
@@ -33,7 +36,15 @@ from shipyard.model.families import family, limited_threads, make_pipeline, pars
 from shipyard.model.task import REGRESSION
 from shipyard.settings import Settings
 from shipyard.steps.timing import report_progress
-from shipyard.steps.train import ModelResult, Split, cv_folds, finalize, load_split
+from shipyard.steps.train import (
+    ModelResult,
+    Split,
+    cv_folds,
+    finalize,
+    load_split,
+    sample_rows,
+    sampled,
+)
 
 if TYPE_CHECKING:
     from shipyard.model.bundle import LoadedModel
@@ -203,7 +214,8 @@ def _log_trials(name: str, metric: str, results: dict, parent_run_id: str | None
 def cross_validated(
     candidate: Candidate, split: Split, metric: str, folds: Any, seed: int
 ) -> float:
-    """``candidate``'s mean score over ``folds`` on all training rows, in the metric's units."""
+    """``candidate``'s mean score over ``folds`` on ``split``'s training rows, in the
+    metric's units."""
     from sklearn.model_selection import cross_val_score
 
     scores = cross_val_score(
@@ -279,7 +291,10 @@ def tune(
     base = Candidate(
         baseline.manifest["model_type"], dict(baseline.manifest["params"]), 0.0, "baseline"
     )
-    pool = _search_and_compare(budget, base, split, metric, folds, seed, pipeline_run_id, settings)
+    search_split = search_sample(split, seed)
+    pool = _search_and_compare(
+        budget, base, search_split, metric, folds, seed, pipeline_run_id, settings
+    )
     best = choose(pool, metric)
     if best is pool[0]:  # the baseline won: keep the model train already logged
         shutil.copytree(baseline_dir, model_dir, dirs_exist_ok=True)
@@ -298,10 +313,19 @@ def tune(
             "families": ",".join(budget.families),
             "n_candidates": budget.n_candidates,
             "cv_folds": folds.get_n_splits(),
+            "search_rows": len(search_split.y_train),
             f"baseline_cv_{metric}": round(base.cv_score, 6),
         }
     )
     return result
+
+
+def search_sample(split: Split, seed: int) -> Split:
+    """``split`` with its training rows cut to a stratified ``SAMPLE_ROWS`` (as it is when it
+    holds no more): what the search and the finalists' cross-validation see."""
+    picked = sample_rows(split.y_train, split.schema.task or "binary", seed)
+    x, y = sampled(split.x_train, split.y_train, picked)
+    return dataclasses.replace(split, x_train=x, y_train=y)
 
 
 def _search_and_compare(

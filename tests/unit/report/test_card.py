@@ -99,3 +99,18 @@ def test_the_card_names_the_search_the_tune_step_logged(trained, small_data, tmp
     assert "<td>linear_tuned</td><td>roc_auc</td><td>0.9300</td>" in training
     assert "<td>baseline</td><td>roc_auc</td><td>0.9100</td>" in training
     assert "search_cv" not in training
+
+
+def test_importance_of_a_large_holdout_is_the_mean_over_a_seeded_sample(
+    trained, small_data, monkeypatch
+):
+    import pandas as pd
+
+    from shipyard.model.bundle import load_bundle
+    from shipyard.report import card
+
+    monkeypatch.setattr(card, "IMPORTANCE_ROWS", 100)
+    test = pd.read_parquet(small_data["test"])
+    inputs = CardInputs(load_bundle(trained.bundle_dir), test, None, "t", "1", {}, "# t", {})
+    found = sections(build_card(inputs))["importance"]
+    assert f"over a random sample of 100 of the {len(test):,} test rows" in found

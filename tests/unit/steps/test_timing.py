@@ -8,7 +8,7 @@ def test_timed_measures_the_block_and_the_process():
         time.sleep(0.05)
     assert 0.05 <= timer.work_seconds < 1.0
     assert timer.process_seconds is not None and timer.process_seconds >= timer.work_seconds
-    assert set(timer.as_metadata()) == {"work_seconds", "process_seconds"}
+    assert set(timer.as_metadata()) == {"work_seconds", "process_seconds", "peak_rss_mb"}
 
 
 def test_process_age_grows():

@@ -178,3 +178,31 @@ def test_a_baseline_that_wins_is_scored_on_the_raw_test_rows(tmp_path):
     split = load_split(tmp_path / "train.parquet", tmp_path / "test.parquet", schema)
     stored = _stored_evaluation(load_bundle(result.bundle_dir), split)
     assert stored.metrics["rmse"] == pytest.approx(result.evaluation.metrics["rmse"])
+
+
+def test_a_large_table_is_searched_on_a_stratified_sample_and_fitted_on_every_row(
+    trained, small_data, tmp_path, monkeypatch
+):
+    import numpy as np
+
+    from shipyard.model.bundle import load_bundle
+    from shipyard.steps import train as train_step
+    from shipyard.steps.tune import search_sample
+
+    monkeypatch.setattr(train_step, "SAMPLE_ROWS", 600)
+    split = train_step.load_split(
+        small_data["train"], small_data["test"], Schema.load(small_data["schema"])
+    )
+    sample = search_sample(split, seed=3)
+    assert len(sample.y_train) == 600 and len(split.y_train) > 600
+    share = np.bincount(split.y_train) / len(split.y_train)
+    assert np.allclose(np.bincount(sample.y_train) / 600, share, atol=1 / 600)
+    paths = [small_data[k] for k in ("train", "test", "schema")]
+    result = tune(*paths, trained.bundle_dir, tmp_path / "tuned", trained.model_uri,
+                  trained.run_id, model_types="linear", n_candidates=2, cv=3,
+                  pipeline_run_id="test-sample")  # fmt: skip
+    assert result.extra["search_rows"] == 600
+    if result.extra["winner"] != "baseline":  # the final fit saw every training row
+        preprocess = load_bundle(result.bundle_dir).pipeline.named_steps["preprocess"]
+        scaler = preprocess.named_transformers_["numeric"].named_steps["scale"]
+        assert scaler.n_samples_seen_ == len(split.y_train)
