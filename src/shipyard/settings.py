@@ -258,6 +258,14 @@ class Settings(BaseSettings):
         "/mnt/models) must match it.",
     )
     serve_host: str = Field("127.0.0.1", description="Address the predictor listens on.")
+    serving_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Predictor processes sharing the HTTP port, each answering requests on its "
+        "own core (gRPC is served by the first); unset: the CPUs this process may use (its "
+        "affinity, capped by the cgroup CPU limit). Keep it equal to the predictor's CPU "
+        "request.",
+    )
     serving_prove_at_start: bool = Field(
         False,
         description="Prove the compiled fast path on the stored probe rows at every predictor "
