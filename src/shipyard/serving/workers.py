@@ -54,7 +54,10 @@ def prepare(workers: int) -> None:
     import tempfile
 
     if workers > 1 and MULTIPROC_ENV not in os.environ:
-        folder = tempfile.mkdtemp(prefix="shipyard-metrics-")
+        try:
+            folder = tempfile.mkdtemp(prefix="shipyard-metrics-")
+        except OSError:  # a read-only /tmp: one worker (``server.worker_count`` says why)
+            return
         os.environ[MULTIPROC_ENV], os.environ[METRICS_OWNER_ENV] = folder, str(os.getpid())
         atexit.register(shutil.rmtree, folder, True)  # workers leave through os._exit
 
