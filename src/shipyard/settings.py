@@ -263,8 +263,8 @@ class Settings(BaseSettings):
         ge=1,
         description="Predictor processes sharing the HTTP port, each answering requests on its "
         "own core (gRPC is served by the first); unset: the CPUs this process may use (its "
-        "affinity, capped by the cgroup CPU limit). Keep it equal to the predictor's CPU "
-        "request.",
+        "affinity, capped by the cgroup CPU limit); 1 while the model-repository extension "
+        "is on. The InferenceService sets it from the predictor's CPU limit.",
     )
     serving_prove_at_start: bool = Field(
         False,

@@ -256,8 +256,12 @@ def serve_predictor(
 
 def worker_count(settings: Settings) -> int:
     """``workers.count`` where the metrics can be shared between processes, else one (with
-    a warning: ``workers.prepare`` must run before ``prometheus_client`` is imported)."""
+    a warning: ``workers.prepare`` must run before ``prometheus_client`` is imported); one
+    where the model-repository extension is on (a load or unload would reach one worker)."""
     wanted = workers.count(settings.serving_workers)
+    if wanted > 1 and settings.model_repository_token is not None:
+        logger.info("serving with 1 worker: the model repository's load/unload is per process")
+        return 1
     if wanted > 1 and not workers.shared_metrics():
         logger.warning(
             "serving with 1 worker, not %d: the metrics cannot be shared (start through "
