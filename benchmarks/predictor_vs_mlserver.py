@@ -109,6 +109,22 @@ def run_wrk(url: str, body_file: Path, connections: int, seconds: int, lua: Path
     }
 
 
+ABSENT = {"rps": float("nan"), "p50": float("nan"), "p99": float("nan"), "errors": 0,
+          "wrk_cpu_pct": 0.0}  # fmt: skip
+
+
+def start_mlserver(folder: Path, work: Path) -> subprocess.Popen:
+    """MLServer on ``folder``, from its own virtualenv (created under .bench/ on first use)."""
+    python = mlserver_python(BENCH_DIR / "mlserver-venv")
+    return subprocess.Popen(
+        [str(python.parent / "mlserver"), "start", str(folder)],
+        stdout=open(work / "mlserver.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "PATH": f"{python.parent}:{os.environ['PATH']}"},
+    )
+
+
 def timed_ms(call, repeat: int = 200) -> float:
     start = time.perf_counter()
     for _ in range(repeat):
@@ -122,6 +138,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20_000, help="training rows")
     parser.add_argument(
         "--workers", type=int, help="Shipyard's worker processes (default: its setting)"
+    )
+    parser.add_argument(
+        "--no-mlserver", action="store_true", help="skip the peer (the smoke test: no venv)"
     )
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -187,7 +206,6 @@ def main() -> None:
         )
         bodies[rows] = (path, frame, floors)
 
-    python = mlserver_python(BENCH_DIR / "mlserver-venv")
     from shipyard.serving.workers import count
 
     workers = args.workers or count(get_settings().serving_workers)
@@ -197,20 +215,13 @@ def main() -> None:
         work / "predictor.log",
         env={"SHIPYARD_SERVING_WORKERS": str(workers)},
     )
-    mlserver = subprocess.Popen(
-        [str(python.parent / "mlserver"), "start", str(mls_dir)],
-        stdout=open(work / "mlserver.log", "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "PATH": f"{python.parent}:{os.environ['PATH']}"},
-    )
+    mlserver = None if args.no_mlserver else start_mlserver(mls_dir, work)
     results = []
+    urls = {"shipyard": f"{shipyard.base_url}/v2/models/fraud/infer"}
     try:
-        wait_ready(f"http://127.0.0.1:{mls_port}/v2/models/fraud/ready", mlserver)
-        urls = {
-            "shipyard": f"{shipyard.base_url}/v2/models/fraud/infer",
-            "mlserver": f"http://127.0.0.1:{mls_port}/v2/models/fraud/infer",
-        }
+        if mlserver is not None:
+            wait_ready(f"http://127.0.0.1:{mls_port}/v2/models/fraud/ready", mlserver)
+            urls["mlserver"] = f"http://127.0.0.1:{mls_port}/v2/models/fraud/infer"
         for rows, (path, frame, _) in bodies.items():  # same answers before timing anything
             expected = model.predict_proba(frame)[:, 1]
             for name, url in urls.items():
@@ -225,7 +236,8 @@ def main() -> None:
                 results.append(point)
     finally:
         shipyard.stop()
-        stop_process_group(mlserver)
+        if mlserver is not None:
+            stop_process_group(mlserver)
 
     print(
         f"\n== predictor ({workers} worker processes) vs MLServer: same XGBoost pipeline, wrk "
@@ -237,7 +249,7 @@ def main() -> None:
         f"{'wrk cpu%':>8}"
     )
     for p in results:
-        s, m = p["shipyard"], p["mlserver"]
+        s, m = p["shipyard"], p.get("mlserver", ABSENT)
         floor = f"{p['floors'][0]:.2f}/{p['floors'][1]:.2f}"
         print(
             f"{p['rows']:>4} {p['c']:>4} {floor:>13} | {s['rps']:>14.1f} "
