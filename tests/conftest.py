@@ -1,15 +1,20 @@
 """Shared fixtures: one isolated Shipyard home (SQLite MLflow store) per session, one small
-dataset, one trained model, one S3-compatible server (moto) started and stopped by PID."""
+dataset, one trained model and its one registered version, one S3-compatible server (moto)
+started and stopped by PID."""
 
 from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
-from shipyard.settings import get_settings
-from support import free_port, listening
+from shipyard.settings import Settings, get_settings
+from support import REGISTERED_NAME, free_port, listening
+
+if TYPE_CHECKING:
+    from shipyard.steps.register import Decision
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -66,6 +71,33 @@ def trained(small_data, tmp_path_factory):
         threshold=None,
         pipeline_run_id="test-session",
     )
+
+
+class Registered(NamedTuple):
+    """The session's registered version: the settings naming it and register's decision."""
+
+    settings: Settings
+    decision: Decision
+
+
+@pytest.fixture(scope="session")
+def registered(trained, small_data):
+    """``trained`` registered once, as version 1 and champion of ``REGISTERED_NAME``, with
+    everything register stores beside it (drift detector, estimate calibration, attribution).
+    Tests only read it: one that moves aliases or registers again makes its own."""
+    from shipyard.settings import settings_for
+    from shipyard.steps.register import register
+
+    settings = settings_for(REGISTERED_NAME)
+    decision = register(
+        trained.model_uri,
+        trained.bundle_dir,
+        small_data["test"],
+        settings=settings,
+        reference_path=small_data["train"],
+    )
+    assert decision.promoted and decision.version == "1"
+    return Registered(settings, decision)
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,10 @@
-"""Small models of every family and task for the contribution tests: numbers with nulls, a
-category with nulls, a bool and a date, so every kind of wide column is there to fold."""
+"""One small table and small models of every family and task for the model, contribution and
+serving tests: numbers with nulls, a category with nulls, a bool and a date, so every kind of
+wide column is there to fold."""
 
 import numpy as np
 import pandas as pd
+from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 
 from shipyard.data.features import canonical_frame
 from shipyard.data.schema import Schema, infer_schema
@@ -10,6 +12,7 @@ from shipyard.model.bundle import LoadedModel, load_bundle, save_bundle
 from shipyard.model.contributions import reference_extra
 from shipyard.model.families import family, make_pipeline
 from shipyard.model.task import encode_labels, with_task
+from shipyard.serving.predictor import ShipyardPredictor
 
 FAMILIES = ["xgboost", "random_forest", "hist_gradient_boosting", "linear"]
 SMALL = {
@@ -59,3 +62,32 @@ def trained(task_data, name, folder) -> LoadedModel:
     extra = reference_extra(pipeline, x)
     save_bundle(pipeline, folder, schema, name, family(name).flavor, None, extra=extra)
     return load_bundle(folder)
+
+
+def predictor_for(folder, name="m") -> ShipyardPredictor:
+    """The in-process predictor on the bundle in ``folder``, loaded."""
+    model = ShipyardPredictor(name, str(folder))
+    assert model.load()
+    return model
+
+
+def inputs_for(frame: pd.DataFrame, schema) -> list[InferInput]:
+    """``frame``'s features as v2 inputs of the datatype each column is served as."""
+    inputs = []
+    for spec in schema.features:
+        column = schema.column(spec)
+        values = frame[spec].tolist()
+        if column.kind == "numeric":
+            inputs.append(InferInput(spec, [len(values)], "FP64", values))
+        elif column.dtype == "bool":
+            inputs.append(InferInput(spec, [len(values)], "BOOL", values))
+        else:
+            inputs.append(InferInput(spec, [len(values)], "BYTES", values))
+    return inputs
+
+
+def ask(predictor, frame, schema, *names):
+    """``predictor``'s answer for ``frame``, asking for ``names`` (all when none)."""
+    outputs = [RequestedOutput(n) for n in names] or None
+    request = InferRequest(predictor.name, inputs_for(frame, schema), request_outputs=outputs)
+    return predictor.predict(request)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import functools
+import hashlib
+import hmac
 import json
+import os
+import random
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -19,17 +25,37 @@ from pathlib import Path
 from shipyard.processes import free_port, stop_process_group
 
 PROJECT = Path(__file__).resolve().parents[1]
+# the outputs a served binary model with contributions and an outlier scorer answers, in order
+BINARY_OUTPUTS = [
+    "predict",
+    "predict_proba",
+    "contributions",
+    "contributions_base",
+    "outlier_score",
+    "is_outlier",
+]
+SHIPYARD = str(Path(sys.executable).parent / "shipyard")  # the command this environment installs
+REGISTERED_NAME = "session-model"  # the conftest's one registered version (read-only)
 __all__ = [
+    "BINARY_OUTPUTS",
     "PROJECT",
+    "REGISTERED_NAME",
+    "SHIPYARD",
     "Load",
     "call",
     "cloudevent",
     "free_port",
+    "get_json",
+    "infer",
     "latest",
     "listening",
+    "junk",
     "messy_table",
+    "mlflow_signed",
+    "one_line",
     "post",
     "run_prometheus",
+    "shipyard_run",
     "silent_endpoint",
     "stop",
     "wait_for_port",
@@ -268,13 +294,36 @@ def messy_table(seed: int, task: str, rows: int = 300):
 # Helpers for tests that talk to real servers (predictor, detector, router, Prometheus).
 
 
-def post(url: str, body: bytes | dict, content_type: str = "application/json"):
+def post(
+    url: str,
+    body: bytes | dict,
+    headers: dict | None = None,
+    content_type: str = "application/json",
+) -> tuple[int, dict]:
     """POST and return (status, parsed JSON body) without raising on 4xx/5xx."""
     data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type})
+    request = urllib.request.Request(
+        url, data=data, method="POST", headers={"Content-Type": content_type, **(headers or {})}
+    )
+    return _answer(request)
+
+
+def infer(base: str, body: dict, model: str = "fraud") -> dict:
+    """The answer of the v2 server at ``base`` to ``body``, asserted to be a 200."""
+    status, answer = post(f"{base}/v2/models/{model}/infer", body)
+    assert status == 200, answer
+    return answer
+
+
+def get_json(url: str, headers: dict | None = None) -> tuple[int, dict]:
+    """GET and return (status, parsed JSON body) without raising on 4xx/5xx."""
+    return _answer(urllib.request.Request(url, headers=headers or {}))
+
+
+def _answer(request: urllib.request.Request) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
+            return response.status, json.loads(response.read() or b"{}")
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
 
@@ -387,3 +436,72 @@ def latest(base: str, windows: int, timeout: float = 30.0) -> dict:
             return state
         time.sleep(0.2)
     raise TimeoutError(state)
+
+
+def shipyard_run(
+    pipeline_file: Path, home: Path, *sets: str, **env: str
+) -> tuple[int, str, str, float]:
+    """`shipyard run --no-serve` in its own process, in ``home`` with no other ``SHIPYARD_*``
+    setting than ``env``; (exit code, stdout, stderr, seconds)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
+    environment.update({"SHIPYARD_HOME": str(home), **env})
+    argv = [SHIPYARD, "run", "--no-serve", "--pipeline-file", str(pipeline_file)]
+    for item in sets:
+        argv += ["--set", item]
+    start = time.monotonic()
+    done = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=300)
+    return done.returncode, done.stdout, done.stderr, time.monotonic() - start
+
+
+def one_line(stderr: str) -> str:
+    """The one line a command's error is, asserted to be one line and no traceback."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+def mlflow_signed(
+    body: bytes, secret: str, stamp: int | None = None, delivery: str = ""
+) -> dict[str, str]:
+    """The headers an MLflow registry webhook delivery of ``body`` carries: its id, its
+    timestamp and the HMAC-SHA256 of ``delivery.stamp.body`` with ``secret``."""
+    delivery, when = delivery or uuid.uuid4().hex, str(stamp or int(time.time()))
+    digest = hmac.new(
+        secret.encode(), f"{delivery}.{when}.".encode() + body, hashlib.sha256
+    ).digest()
+    return {
+        "X-MLflow-Delivery-Id": delivery,
+        "X-MLflow-Timestamp": when,
+        "X-MLflow-Signature": "v1," + base64.b64encode(digest).decode(),
+    }
+
+
+# JSON values a fuzzer puts where a field, a list or a body should be: wrong types, huge and
+# tiny numbers, long, empty, NUL, lone-surrogate and path-like strings, nested containers
+JUNK = [
+    None,
+    True,
+    -1,
+    0,
+    2**70,
+    -(2**64),
+    1e308,
+    "",
+    "x" * 3000,
+    [],
+    {},
+    [[1, [2]]],
+    {"a": {"b": [1]}},
+    "é\u0000\ud7ff",
+    "\ud800",
+    "../../x",
+    "fraud&hours=100000",
+    [None],
+    3.5,
+    "NaN",
+]
+
+
+def junk(rng: random.Random) -> object:
+    """One of :data:`JUNK`, chosen by ``rng``."""
+    return rng.choice(JUNK)

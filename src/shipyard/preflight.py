@@ -8,9 +8,14 @@ not a traceback from the middle of a step minutes later.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Iterable
 from contextlib import closing
+from pathlib import Path
+from urllib.parse import quote
 
+from shipyard.errors import ServiceUnavailable
 from shipyard.settings import Settings, get_settings
 
 LOG_SOURCE = "inference-log:"
@@ -72,58 +77,66 @@ def check_sqlite_store(uri: str, timeout: float = 2.0, check_seconds: float = 2.
     written). MLflow itself would retry for many seconds and end in a ``DatabaseError`` and
     tracebacks; here it is ``ServiceUnavailable`` (exit 3) naming the file. A missing file
     is fine: MLflow creates it."""
-    import sqlite3
-    import time
-    from pathlib import Path
-    from urllib.parse import quote
-
-    from shipyard.errors import ServiceUnavailable
-
     if not uri.startswith("sqlite:///"):
         return
     path = Path(uri.removeprefix("sqlite:///").split("?", 1)[0])
     if not path.is_file():
         return
+    phase = "read"
+    try:
+        _check_readable(path, timeout, check_seconds)
+        phase = "write"
+        _check_writable(path, timeout)
+    except sqlite3.DatabaseError as exc:  # OperationalError too
+        raise _store_unusable(path, exc, phase, timeout) from None
+
+
+def _check_readable(path: Path, timeout: float, check_seconds: float) -> None:
+    """Open the store read-only, read its schema and run ``PRAGMA quick_check`` for at most
+    ``check_seconds``; ``sqlite3.DatabaseError`` naming what is wrong."""
+    with closing(
+        sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=timeout)
+    ) as reader:
+        reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        deadline = time.monotonic() + check_seconds
+        reader.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        try:
+            found = [row[0] for row in reader.execute("PRAGMA quick_check(3)")]
+        except sqlite3.OperationalError as exc:
+            if "interrupted" not in str(exc):
+                raise
+            found = ["ok"]  # too large to check whole in time: the schema was read
+        if found != ["ok"]:
+            raise sqlite3.DatabaseError("; ".join(str(f) for f in found))
+
+
+def _check_writable(path: Path, timeout: float) -> None:
+    """Take the store's write lock and give it back at once (nothing is written)."""
+    with closing(sqlite3.connect(str(path), timeout=timeout)) as writer:
+        writer.isolation_level = None
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("ROLLBACK")
+
+
+def _store_unusable(path: Path, exc: Exception, phase: str, timeout: float) -> ServiceUnavailable:
+    """The ``ServiceUnavailable`` for a store that failed its ``phase`` check with ``exc``:
+    locked, not writable, corrupt, or otherwise unusable, with the way out."""
     where = f"the MLflow store {path}"
     move = (
         "move it aside (MLflow starts a new one) or restore it from a backup, or set "
         "SHIPYARD_MLFLOW_TRACKING_URI to another store"
     )
-    phase = "read"
-    try:
-        with closing(
-            sqlite3.connect(f"file:{quote(str(path))}?mode=ro", uri=True, timeout=timeout)
-        ) as reader:
-            reader.execute("SELECT count(*) FROM sqlite_master").fetchone()
-            deadline = time.monotonic() + check_seconds
-            reader.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
-            try:
-                found = [row[0] for row in reader.execute("PRAGMA quick_check(3)")]
-            except sqlite3.OperationalError as exc:
-                if "interrupted" not in str(exc):
-                    raise
-                found = ["ok"]  # too large to check whole in time: the schema was read
-            if found != ["ok"]:
-                raise sqlite3.DatabaseError("; ".join(str(f) for f in found))
-        phase = "write"
-        with closing(sqlite3.connect(str(path), timeout=timeout)) as writer:
-            writer.isolation_level = None
-            writer.execute("BEGIN IMMEDIATE")
-            writer.execute("ROLLBACK")
-    except sqlite3.OperationalError as exc:
-        text = str(exc)
-        if "locked" in text or "busy" in text:
-            raise ServiceUnavailable(
-                f"{where} is locked by another process (no {phase} access within {timeout:g} s)",
-                hint="stop the process holding it (fuser shows it) or wait until it ends",
-            ) from None
-        if "readonly" in text or "unable to open" in text:
-            raise ServiceUnavailable(
-                f"{where} cannot be opened for writing ({text})",
-                hint="fix the file's permissions or set SHIPYARD_MLFLOW_TRACKING_URI",
-            ) from None
-        raise ServiceUnavailable(f"{where} is not usable: {text}", hint=move) from None
-    except sqlite3.DatabaseError as exc:
-        raise ServiceUnavailable(
-            f"{where} is corrupt or not a SQLite database ({exc})", hint=move
-        ) from None
+    if not isinstance(exc, sqlite3.OperationalError):
+        return ServiceUnavailable(f"{where} is corrupt or not a SQLite database ({exc})", hint=move)
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return ServiceUnavailable(
+            f"{where} is locked by another process (no {phase} access within {timeout:g} s)",
+            hint="stop the process holding it (fuser shows it) or wait until it ends",
+        )
+    if "readonly" in text or "unable to open" in text:
+        return ServiceUnavailable(
+            f"{where} cannot be opened for writing ({text})",
+            hint="fix the file's permissions or set SHIPYARD_MLFLOW_TRACKING_URI",
+        )
+    return ServiceUnavailable(f"{where} is not usable: {text}", hint=move)

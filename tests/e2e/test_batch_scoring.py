@@ -1,5 +1,5 @@
 """End to end: `shipyard score` runs the compiled batch-scoring pipeline on kfp.local against
-a model registered here; the predictions equal the registered model's for the same rows."""
+the session's registered model; the predictions equal the registered model's for the same rows."""
 
 import os
 import sys
@@ -13,24 +13,15 @@ from shipyard.cli import main
 from shipyard.data.synthetic import generate_transactions
 from shipyard.model.ref import ModelRef
 from shipyard.registry.client import load_registered
-from shipyard.settings import settings_for
-from shipyard.steps.register import register
-from support import PROJECT
+from support import PROJECT, REGISTERED_NAME
 
 pytestmark = pytest.mark.e2e
-NAME = "e2e-batch"
+NAME = REGISTERED_NAME  # the session's registered version
 
 
-def test_shipyard_score_runs_the_batch_pipeline(trained, small_data, tmp_path, monkeypatch, capsys):
+def test_shipyard_score_runs_the_batch_pipeline(registered, tmp_path, monkeypatch, capsys):
     # kfp.local starts each task with the first `python3` on PATH: make it this environment's.
     monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    register(
-        trained.model_uri,
-        trained.bundle_dir,
-        small_data["test"],
-        settings=settings_for(NAME),
-        reference_path=small_data["train"],
-    )
     table = generate_transactions(800, seed=11)
     table.insert(0, "txn_id", [f"tx-{i}" for i in range(len(table))])
     table.to_csv(tmp_path / "batch.csv", index=False)
@@ -63,7 +54,7 @@ def test_shipyard_score_runs_the_batch_pipeline(trained, small_data, tmp_path, m
     assert line.startswith(f"scored 800 rows with {NAME} v1; predictions: ")
     assert "out/predictions.parquet; drift: no drift" in line
     predictions = pd.read_parquet(tmp_path / "out" / "predictions.parquet")
-    model = load_registered(ModelRef.of(NAME, 1), settings_for(NAME))
+    model = load_registered(ModelRef.of(NAME, 1), registered.settings)
     assert predictions["txn_id"].tolist() == table["txn_id"].tolist()
     assert predictions["predict"].tolist() == model.predict(table).tolist()
     np.testing.assert_allclose(

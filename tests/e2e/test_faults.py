@@ -2,10 +2,6 @@
 the thing and what to do, with the documented exit code, and fast. The servers are real and
 on 127.0.0.1: a closed port, a socket that accepts and never answers, ``http.server``."""
 
-import os
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -13,33 +9,28 @@ import pytest
 
 from shipyard.local.pipeline import LOG_FILE, PipelineFailed, run_local
 from shipyard.settings import get_settings
-from support import free_port, silent_endpoint, web_server
+from support import free_port, one_line, shipyard_run, silent_endpoint, web_server
 
 pytestmark = pytest.mark.e2e
-SHIPYARD = str(Path(sys.executable).parent / "shipyard")
 
 
-def shipyard_run(pipeline_file, tmp_path, *sets: str, **env: str):
-    """`shipyard run --no-serve` in its own process; (exit code, stdout, stderr, seconds)."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    environment.update({"SHIPYARD_HOME": str(tmp_path / "home"), **env})
-    argv = [SHIPYARD, "run", "--no-serve", "--pipeline-file", str(pipeline_file)]
-    for item in sets:
-        argv += ["--set", item]
-    start = time.monotonic()
-    done = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=300)
-    return done.returncode, done.stdout, done.stderr, time.monotonic() - start
-
-
-def one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in stderr, stderr
-    return lines[0]
+def run_on_s3(pipeline_file, tmp_path, endpoint: str, **env: str):
+    """`shipyard run` reading ``s3://data/t.csv`` from ``endpoint`` with test credentials."""
+    return shipyard_run(
+        pipeline_file,
+        tmp_path / "home",
+        "source=s3://data/t.csv",
+        SHIPYARD_S3_ENDPOINT=endpoint,
+        SHIPYARD_S3_ACCESS_KEY="a",
+        SHIPYARD_S3_SECRET_KEY="b",
+        **env,
+    )
 
 
 def test_a_closed_mlflow_port_stops_the_run_before_it_starts(pipeline_file, tmp_path):
     uri = f"http://127.0.0.1:{free_port()}"
-    code, out, err, took = shipyard_run(pipeline_file, tmp_path, SHIPYARD_MLFLOW_TRACKING_URI=uri)
+    home = tmp_path / "home"
+    code, out, err, took = shipyard_run(pipeline_file, home, SHIPYARD_MLFLOW_TRACKING_URI=uri)
     print(f"closed MLflow port: exit {code} after {took:.2f} s: {err.strip()}")
     assert code == 3
     assert one_line(err) == (
@@ -53,13 +44,10 @@ def test_a_closed_mlflow_port_stops_the_run_before_it_starts(pipeline_file, tmp_
 
 def test_a_silent_s3_endpoint_fails_within_the_bound(pipeline_file, tmp_path):
     with silent_endpoint() as endpoint:
-        code, out, err, took = shipyard_run(
+        code, out, err, took = run_on_s3(
             pipeline_file,
             tmp_path,
-            "source=s3://data/t.csv",
-            SHIPYARD_S3_ENDPOINT=endpoint,
-            SHIPYARD_S3_ACCESS_KEY="a",
-            SHIPYARD_S3_SECRET_KEY="b",
+            endpoint,
             SHIPYARD_S3_READ_TIMEOUT_SECONDS="1",
             SHIPYARD_S3_RETRIES="1",
         )
@@ -75,14 +63,7 @@ def test_a_silent_s3_endpoint_fails_within_the_bound(pipeline_file, tmp_path):
 
 def test_a_web_server_is_not_an_s3_endpoint(pipeline_file, tmp_path):
     with web_server(tmp_path) as endpoint:
-        code, _, err, took = shipyard_run(
-            pipeline_file,
-            tmp_path,
-            "source=s3://data/t.csv",
-            SHIPYARD_S3_ENDPOINT=endpoint,
-            SHIPYARD_S3_ACCESS_KEY="a",
-            SHIPYARD_S3_SECRET_KEY="b",
-        )
+        code, _, err, took = run_on_s3(pipeline_file, tmp_path, endpoint)
     print(f"web server as S3: exit {code} after {took:.2f} s: {err.strip()}")
     assert code == 3
     assert one_line(err).startswith(
@@ -95,7 +76,7 @@ def test_a_web_server_is_not_an_s3_endpoint(pipeline_file, tmp_path):
 def test_a_failing_step_ends_in_one_line_naming_it(pipeline_file, tmp_path):
     pd.DataFrame({"x": [1, 2], "y": [0, 1]}).to_csv(tmp_path / "t.csv", index=False)
     code, out, err, took = shipyard_run(
-        pipeline_file, tmp_path, f"source={tmp_path}/t.csv", "target=label"
+        pipeline_file, tmp_path / "home", f"source={tmp_path}/t.csv", "target=label"
     )
     print(f"failing step: exit {code} after {took:.2f} s: {err.strip().splitlines()[-1]}")
     assert code == 1

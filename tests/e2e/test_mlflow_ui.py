@@ -4,18 +4,15 @@ registered model through its REST API, and gone after Ctrl-C."""
 import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from shipyard.http import get_json, get_text
 from shipyard.processes import listen_problem, stop_process_group
-from support import free_port
+from support import SHIPYARD, free_port
 
 pytestmark = pytest.mark.e2e
-SHIPYARD = str(Path(sys.executable).parent / "shipyard")
 
 
 def read_line_with(process: subprocess.Popen, text: str, timeout: float) -> str:

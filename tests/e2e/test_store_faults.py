@@ -3,30 +3,12 @@ ends `shipyard run` in one line naming the file, exit 3, within 5 s, before any 
 
 import os
 import sqlite3
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
+from support import one_line, shipyard_run
+
 pytestmark = pytest.mark.e2e
-SHIPYARD = str(Path(sys.executable).parent / "shipyard")
-
-
-def shipyard_run(pipeline_file, home: Path):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("SHIPYARD_")}
-    environment["SHIPYARD_HOME"] = str(home)
-    argv = [SHIPYARD, "run", "--no-serve", "--pipeline-file", str(pipeline_file)]
-    start = time.monotonic()
-    done = subprocess.run(argv, env=environment, capture_output=True, text=True, timeout=300)
-    return done.returncode, done.stdout, done.stderr, time.monotonic() - start
-
-
-def one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in stderr, stderr
-    return lines[0]
 
 
 def test_a_corrupt_store_is_one_line_and_exit_3(pipeline_file, tmp_path):

@@ -1,5 +1,5 @@
 """One real predictor and one real drift detector server per session, on free 127.0.0.1
-ports, stopped by PID."""
+ports, stopped by PID; the model they serve, loaded once."""
 
 import json
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +14,15 @@ from shipyard.local.router import start_router
 from shipyard.local.servers import start_detector, start_predictor, v2_request
 from shipyard.monitoring.drift import DriftDetector
 from support import free_port, run_prometheus
+
+
+@pytest.fixture(scope="session")
+def model(trained):
+    """The session's trained bundle, loaded once: what the servers' answers are checked
+    against (read, never changed)."""
+    from shipyard.model.bundle import load_bundle
+
+    return load_bundle(trained.bundle_dir)
 
 
 @pytest.fixture(scope="session")

@@ -60,20 +60,8 @@ def test_response_events_are_accepted_without_rows(drift_server):
 
 def infer(base: str, body: dict, token: str | None = None):
     """POST a plain v2 request to the detector, with ``token`` as the bearer (or none)."""
-    import json
-    import urllib.error
-
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(
-        f"{base}/v2/models/drift/infer", data=json.dumps(body).encode(), headers=headers
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    return post(f"{base}/v2/models/drift/infer", body, headers)
 
 
 def test_plain_v2_payloads_from_the_predictor_only(drift_server):
@@ -189,7 +177,7 @@ def test_a_sidecar_set_to_scipy_scores_an_alibi_detector_with_the_same_numbers(t
         assert served["p_values"][name] == pytest.approx(p, abs=1e-6)
 
 
-def test_a_registered_sidecar_tracks_attribution_drift(trained, small_data, shipyard_home):
+def test_a_registered_sidecar_tracks_attribution_drift(registered, shipyard_home):
     """A sidecar started on a registered version loads the model beside its detector and
     exports the distance of each window's attribution shares from training's."""
     import json
@@ -197,17 +185,8 @@ def test_a_registered_sidecar_tracks_attribution_drift(trained, small_data, ship
 
     from shipyard.local.servers import start_detector
     from shipyard.registry.client import load_registered
-    from shipyard.settings import settings_for
-    from shipyard.steps.register import register
 
-    settings = settings_for("attr-server")
-    decision = register(
-        trained.model_uri,
-        trained.bundle_dir,
-        small_data["test"],
-        settings=settings,
-        reference_path=small_data["train"],
-    )
+    decision = registered.decision
     env = {"SHIPYARD_ATTRIBUTION_WINDOW_SIZE": "400", "SHIPYARD_ATTRIBUTION_ROWS": "200"}
     server = start_detector(
         decision.ref.uri, "drift", shipyard_home / "attr.log", window_size=400, env=env

@@ -15,7 +15,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
 from shipyard.local.servers import v2_request
-from shipyard.model.bundle import load_bundle
+from support import BINARY_OUTPUTS, infer, post
 
 COUNTER = re.compile(
     r'^shipyard_predictor_contribution_rows_total\{[^}]*model="fraud"[^}]*\} (\S+)$'
@@ -23,23 +23,8 @@ COUNTER = re.compile(
 
 
 @pytest.fixture(scope="module")
-def model(trained):
-    return load_bundle(trained.bundle_dir)
-
-
-@pytest.fixture(scope="module")
 def rows(small_data):
     return pd.read_parquet(small_data["test"]).head(25)
-
-
-def post(base: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        f"{base}/v2/models/fraud/infer",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:
-        return json.loads(answer.read())
 
 
 def explained_rows(base: str) -> float:
@@ -57,12 +42,12 @@ def check_additive(values: np.ndarray, base: np.ndarray, model, rows) -> None:
 def test_rest_contributions_on_request(predictor_server, model, rows):
     base_url = predictor_server["base"]
     before = explained_rows(base_url)
-    plain = post(base_url, v2_request(rows, model.schema))
+    plain = infer(base_url, v2_request(rows, model.schema))
     assert [o["name"] for o in plain["outputs"]] == ["predict", "predict_proba"]
     assert explained_rows(base_url) == before  # not asked: not computed
     body = v2_request(rows, model.schema)
     body["outputs"] = [{"name": "contributions"}, {"name": "contributions_base"}]
-    answer = {o["name"]: o for o in post(base_url, body)["outputs"]}
+    answer = {o["name"]: o for o in infer(base_url, body)["outputs"]}
     assert explained_rows(base_url) == before + len(rows)
     values = answer["contributions"]
     assert values["datatype"] == "FP32" and values["shape"] == [len(rows), len(model.features)]
@@ -79,24 +64,13 @@ def test_rest_metadata_and_unknown_outputs_name_this_models_outputs(predictor_se
     with urllib.request.urlopen(f"{predictor_server['base']}/v2/models/fraud", timeout=10) as r:
         metadata = json.loads(r.read())
     outputs = {o["name"]: o for o in metadata["outputs"]}
-    assert list(outputs) == [
-        "predict",
-        "predict_proba",
-        "contributions",
-        "contributions_base",
-        "outlier_score",
-        "is_outlier",
-    ]
+    assert list(outputs) == BINARY_OUTPUTS
     assert outputs["contributions"]["parameters"]["features"] == model.features
     body = v2_request(model.probes()[0].head(1), model.schema)
     body["outputs"] = [{"name": "shap"}]
-    with pytest.raises(urllib.error.HTTPError) as raised:
-        post(predictor_server["base"], body)
-    assert raised.value.code == 400
-    assert (
-        "this model's outputs are: predict, predict_proba, contributions, contributions_base, "
-        "outlier_score, is_outlier" in (raised.value.read().decode())
-    )
+    status, answer = post(f"{predictor_server['base']}/v2/models/fraud/infer", body)
+    assert status == 400
+    assert f"this model's outputs are: {', '.join(BINARY_OUTPUTS)}" in answer["error"]
 
 
 def grpc_request(body: dict, outputs: list[str]) -> pb.ModelInferRequest:

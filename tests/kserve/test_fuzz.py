@@ -25,6 +25,7 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 from kserve.utils.numpy_codec import to_np_dtype
 
+import support
 from shipyard.local.servers import start_predictor
 from support import free_port
 
@@ -116,30 +117,6 @@ def valid_inputs(metadata: dict, rows: int = 2) -> list[dict]:
     ]
 
 
-def junk(rng: random.Random) -> object:
-    return rng.choice(
-        [
-            None,
-            True,
-            -1,
-            0,
-            2**70,
-            -(2**64),
-            1e308,
-            "",
-            "x" * 5000,
-            [],
-            {},
-            [[1, [2]]],
-            {"a": {"b": [1]}},
-            "é\u0000\ud7ff",
-            [None],
-            3.5,
-            "NaN",
-        ]
-    )
-
-
 def mutate_json(rng: random.Random, metadata: dict) -> Case:
     inputs = valid_inputs(metadata, rng.choice([1, 2, 3]))
     body: dict = {"id": "fuzz", "inputs": inputs}
@@ -150,7 +127,7 @@ def mutate_json(rng: random.Random, metadata: dict) -> Case:
         del target[rng.choice(["name", "shape", "datatype", "data"])]
         return Case("reject", "input field dropped", json.dumps(body).encode())
     if op == 1:
-        target[rng.choice(["name", "shape", "datatype", "data"])] = junk(rng)
+        target[rng.choice(["name", "shape", "datatype", "data"])] = support.junk(rng)
         nullable = {t["name"] for t in metadata["inputs"] if t["parameters"].get("nullable")}
         empty = target.get("data") == [] and target["shape"] == [0]
         null = target.get("data") == [None] and target["shape"] == [1] and name in nullable
@@ -186,7 +163,7 @@ def mutate_json(rng: random.Random, metadata: dict) -> Case:
         kind = "reject" if target["datatype"] != "FP64" else "any"
         return Case(kind, "integer beyond 64 bits in data", json.dumps(body).encode())
     if op == 8:
-        target["data"] = junk(rng)
+        target["data"] = support.junk(rng)
         if target["data"] == [None]:
             return Case("any", "data null", json.dumps(body).encode())  # null is missing
         if target["datatype"] == "BYTES" and target["data"] == [[1, [2]]]:
@@ -207,11 +184,11 @@ def mutate_json(rng: random.Random, metadata: dict) -> Case:
         )
         return Case("reject", "input renamed", json.dumps(body).encode())
     if op == 13:
-        body["parameters"] = {"p": junk(rng)}
+        body["parameters"] = {"p": support.junk(rng)}
         big = isinstance(body["parameters"]["p"], int) and abs(body["parameters"]["p"]) > 2**63
         return Case("reject" if big else "any", "request parameter", json.dumps(body).encode())
     if op == 14:
-        target["parameters"] = {"binary_data_size": junk(rng), "q": [[[[[[1]]]]]]}
+        target["parameters"] = {"binary_data_size": support.junk(rng), "q": [[[[[[1]]]]]]}
         return Case("reject", "input parameters", json.dumps(body).encode())
     if op == 15:
         body["outputs"] = rng.choice(
@@ -225,7 +202,7 @@ def mutate_json(rng: random.Random, metadata: dict) -> Case:
         )
         return Case("reject", "outputs", json.dumps(body).encode())
     if op == 16:
-        body["id"] = junk(rng)
+        body["id"] = support.junk(rng)
         return Case(
             "any" if body["id"] is None or isinstance(body["id"], str) else "reject",
             "id",
@@ -242,9 +219,9 @@ def mutate_json(rng: random.Random, metadata: dict) -> Case:
             "reject", "deeply nested JSON", b'{"inputs": ' + b"[" * depth + b"]" * depth + b"}"
         )
     if op == 20:
-        body["inputs"] = junk(rng)
+        body["inputs"] = support.junk(rng)
         return Case("reject", "inputs junk", json.dumps(body).encode())
-    return Case("reject", "not an object", json.dumps(junk(rng)).encode())
+    return Case("reject", "not an object", json.dumps(support.junk(rng)).encode())
 
 
 def encode_bytes(values: list[bytes]) -> bytes:
@@ -482,3 +459,23 @@ def test_fuzz(server, metadata):
     log = server["log"].read_text()
     assert "Traceback" not in log
     assert max(len(line) for line in log.splitlines()) < 2000
+
+
+@pytest.mark.parametrize("place", ["id", "parameter", "input name", "output name"])
+def test_a_lone_surrogate_is_a_400_naming_where(server, metadata, place):
+    """JSON may escape a lone surrogate and FastAPI keeps it, but no response can carry it:
+    it was a 500 wherever the response echoed or quoted it."""
+    body: dict = {"id": "x", "inputs": valid_inputs(metadata, 1)}
+    if place == "id":
+        body["id"] = "\ud800"
+    elif place == "parameter":
+        body["parameters"] = {"p": "\ud800"}
+    elif place == "input name":
+        body["inputs"][0]["name"] = "\ud800"
+    else:
+        body["outputs"] = [{"name": "\ud800"}]
+    headers = {"Content-Type": "application/json"}  # FastAPI parses the body itself
+    status, data = Rest(server["host"]).post(json.dumps(body).encode(), headers)
+    assert status == 400
+    assert "not valid Unicode" in json.loads(data)["error"]
+    assert json.loads(data)["error"].startswith(("request", "input", "output"))

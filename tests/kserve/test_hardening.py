@@ -22,15 +22,9 @@ from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
 from shipyard.local.servers import start_predictor
-from shipyard.model.bundle import load_bundle
 from support import free_port
 
 LIMIT = 1 << 20
-
-
-@pytest.fixture(scope="module")
-def model(trained):
-    return load_bundle(trained.bundle_dir)
 
 
 @pytest.fixture(scope="module")

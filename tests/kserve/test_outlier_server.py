@@ -6,10 +6,10 @@ import urllib.request
 
 import numpy as np
 import pandas as pd
-from test_explain_server import post
 
 from shipyard.local.servers import v2_request
 from shipyard.model.bundle import load_bundle
+from support import infer
 
 COUNT = re.compile(r'^shipyard_predictor_outlier_score_count\{[^}]*model="fraud"[^}]*\} (\S+)$')
 
@@ -25,11 +25,11 @@ def test_rest_outlier_scores_are_the_registered_scorers(predictor_server, traine
     rows = pd.read_parquet(small_data["test"]).head(50)
     base = predictor_server["base"]
     before = observed(base)
-    post(base, v2_request(rows, model.schema))  # not asked: 32 rows still observed
+    infer(base, v2_request(rows, model.schema))  # not asked: 32 rows still observed
     assert observed(base) == before + 32
     body = v2_request(rows, model.schema)
     body["outputs"] = [{"name": "outlier_score"}, {"name": "is_outlier"}]
-    answer = {o["name"]: o for o in post(base, body)["outputs"]}
+    answer = {o["name"]: o for o in infer(base, body)["outputs"]}
     assert list(answer) == ["outlier_score", "is_outlier"]
     scorer = model.outlier_scorer()
     expected = model.outlier_scores(rows, scorer)

@@ -1,7 +1,6 @@
 """The predictor behind a real kserve ModelServer, called by independent v2 clients."""
 
 import asyncio
-import json
 import urllib.request
 
 import grpc
@@ -11,8 +10,7 @@ import pytest
 from kserve.protocol.infer_type import InferInput, InferRequest
 
 from kserve import InferenceGRPCClient, InferenceRESTClient, RESTConfig
-from shipyard.model.bundle import load_bundle
-from support import post
+from support import BINARY_OUTPUTS, get_json, post
 
 pytestmark = pytest.mark.usefixtures("predictor_server")
 
@@ -20,11 +18,6 @@ pytestmark = pytest.mark.usefixtures("predictor_server")
 @pytest.fixture(scope="module")
 def rows(small_data):
     return pd.read_parquet(small_data["test"]).head(50)
-
-
-@pytest.fixture(scope="module")
-def model(trained):
-    return load_bundle(trained.bundle_dir)
 
 
 def v2_body(frame, model, **extra):
@@ -55,28 +48,28 @@ def infer_request(frame, model):
     )
 
 
-def get(url):
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return response.status, json.loads(response.read() or b"{}")
-
-
 def test_health_and_metadata(predictor_server, model):
     base = predictor_server["base"]
-    assert get(f"{base}/v2/health/live")[0] == 200
-    assert get(f"{base}/v2/health/ready")[0] == 200
-    assert get(f"{base}/v2/models/fraud/ready")[0] == 200
-    status, meta = get(f"{base}/v2/models/fraud")
+    assert get_json(f"{base}/v2/health/live")[0] == 200
+    assert get_json(f"{base}/v2/health/ready")[0] == 200
+    assert get_json(f"{base}/v2/models/fraud/ready")[0] == 200
+    status, meta = get_json(f"{base}/v2/models/fraud")
     assert status == 200 and meta["name"] == "fraud"
     inputs = {i["name"]: i["datatype"] for i in meta["inputs"]}
     assert set(inputs) == set(model.features) and inputs["channel"] == "BYTES"
-    assert [o["name"] for o in meta["outputs"]] == [
-        "predict",
-        "predict_proba",
-        "contributions",
-        "contributions_base",
-        "outlier_score",
-        "is_outlier",
-    ]
+    assert [o["name"] for o in meta["outputs"]] == BINARY_OUTPUTS
+
+
+def assert_answers_as_the_model(response, rows, model):
+    """A kserve client's response holds the model's own probabilities and labels."""
+    np.testing.assert_allclose(
+        response.get_output_by_name("predict_proba").as_numpy(),
+        model.predict_proba(rows),
+        rtol=1e-6,
+    )
+    np.testing.assert_array_equal(
+        response.get_output_by_name("predict").as_numpy().ravel(), model.predict(rows)
+    )
 
 
 def test_kserve_rest_client(predictor_server, rows, model):
@@ -89,15 +82,7 @@ def test_kserve_rest_client(predictor_server, rows, model):
         finally:
             await client.close()
 
-    response = asyncio.run(call())
-    np.testing.assert_allclose(
-        response.get_output_by_name("predict_proba").as_numpy(),
-        model.predict_proba(rows),
-        rtol=1e-6,
-    )
-    np.testing.assert_array_equal(
-        response.get_output_by_name("predict").as_numpy(), model.predict(rows)
-    )
+    assert_answers_as_the_model(asyncio.run(call()), rows, model)
 
 
 def test_kserve_grpc_client(predictor_server, rows, model):
@@ -108,15 +93,7 @@ def test_kserve_grpc_client(predictor_server, rows, model):
         finally:
             await client.close()
 
-    response = asyncio.run(call())
-    np.testing.assert_allclose(
-        response.get_output_by_name("predict_proba").as_numpy(),
-        model.predict_proba(rows),
-        rtol=1e-6,
-    )
-    np.testing.assert_array_equal(
-        response.get_output_by_name("predict").as_numpy().ravel(), model.predict(rows)
-    )
+    assert_answers_as_the_model(asyncio.run(call()), rows, model)
 
 
 def test_tritonclient_http(predictor_server, rows, model):

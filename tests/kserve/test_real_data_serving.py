@@ -2,9 +2,6 @@
 predictor: a client builds its request from ``GET /v2/models/{name}`` alone, and every answer
 equals the registered model's, whichever way the bools are spelled."""
 
-import json
-import urllib.request
-
 import numpy as np
 import pytest
 
@@ -15,7 +12,7 @@ from shipyard.model.bundle import load_bundle, save_bundle
 from shipyard.model.families import make_pipeline
 from shipyard.model.parity import probe_rows
 from shipyard.model.task import encode_labels, with_task
-from support import messy_table
+from support import get_json, infer, messy_table
 
 
 @pytest.fixture(scope="module")
@@ -41,23 +38,14 @@ def multiclass_server(tmp_path_factory, shipyard_home):
     server.stop()
 
 
-def get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def infer(base: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        f"{base}/v2/models/levels/infer",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+def metadata_of(server: dict) -> dict:
+    status, metadata = get_json(f"{server['base']}/v2/models/levels")
+    assert status == 200, metadata
+    return metadata
 
 
 def test_metadata_tells_a_client_what_to_send(multiclass_server):
-    metadata = get(f"{multiclass_server['base']}/v2/models/levels")
+    metadata = metadata_of(multiclass_server)
     inputs = {i["name"]: i for i in metadata["inputs"]}
     assert inputs["flag"]["datatype"] == "BOOL" and inputs["flag"]["parameters"]["nullable"]
     assert inputs["color"]["datatype"] == "BYTES"
@@ -79,7 +67,7 @@ def test_metadata_tells_a_client_what_to_send(multiclass_server):
 
 @pytest.mark.parametrize("bools", ["BOOL", "BYTES"])
 def test_answers_equal_the_registered_model_built_from_metadata(multiclass_server, bools):
-    metadata = get(f"{multiclass_server['base']}/v2/models/levels")
+    metadata = metadata_of(multiclass_server)
     test, model = multiclass_server["test"], multiclass_server["model"]
     if bools == "BOOL":  # BOOL cannot say null: those rows go as BYTES in the other case
         test = test[test["flag"].notna()]
@@ -95,7 +83,7 @@ def test_answers_equal_the_registered_model_built_from_metadata(multiclass_serve
             {"name": spec["name"], "datatype": datatype, "shape": [len(values)], "data": values}
         )
     assert {i["datatype"] for i in inputs if i["name"] == "flag"} == {bools}
-    answer = infer(multiclass_server["base"], {"id": "p", "inputs": inputs})
+    answer = infer(multiclass_server["base"], {"id": "p", "inputs": inputs}, "levels")
     outputs = {o["name"]: o for o in answer["outputs"]}
     assert outputs["predict"]["data"] == model.predict(test).tolist()
     proba = np.array(outputs["predict_proba"]["data"]).reshape(outputs["predict_proba"]["shape"])

@@ -5,7 +5,6 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -16,9 +15,7 @@ from shipyard.data.schema import Schema, infer_schema
 from shipyard.data.synthetic import generate_transactions
 from shipyard.local.servers import v2_request
 from shipyard.monitoring.drift import DriftDetector
-from support import free_port, post, stop, wait_for_http
-
-SHIPYARD = str(Path(sys.executable).parent / "shipyard")
+from support import SHIPYARD, free_port, post, stop, wait_for_http
 
 
 def metric(base: str, name: str) -> float | None:
@@ -29,14 +26,18 @@ def metric(base: str, name: str) -> float | None:
     return None
 
 
-def test_a_killed_detector_is_restarted_and_counted(trained, small_data, tmp_path):
+def fitted_detector(tmp_path: Path) -> Path:
+    """A drift detector fitted on 2 000 synthetic rows, saved in ``tmp_path``."""
     reference = generate_transactions(2000, seed=1)
-    detector = DriftDetector.fit(reference, infer_schema(reference, "is_fraud")).save(
+    return DriftDetector.fit(reference, infer_schema(reference, "is_fraud")).save(
         tmp_path / "detector"
     )
-    http, grpc, drift = free_port(), free_port(), free_port()
-    out, err = open(tmp_path / "serve.out", "w"), open(tmp_path / "serve.err", "w")
-    serve = subprocess.Popen(
+
+
+def serve_with_drift(tmp_path, trained, detector, http, grpc, drift, tag):
+    """`shipyard serve --with-drift` on the session's model, its output in ``tag``.out/.err."""
+    out, err = open(tmp_path / f"{tag}.out", "w"), open(tmp_path / f"{tag}.err", "w")
+    process = subprocess.Popen(
         [
             SHIPYARD,
             "serve",
@@ -59,14 +60,24 @@ def test_a_killed_detector_is_restarted_and_counted(trained, small_data, tmp_pat
         stderr=err,
         start_new_session=True,
     )
+    out.close()
+    err.close()
+    return process
+
+
+def detector_pid(out: Path) -> int:
+    """The drift detector's PID as `shipyard serve` printed it."""
+    return int(re.search(r"drift detector \(pid (\d+)\)", out.read_text()).group(1))
+
+
+def test_a_killed_detector_is_restarted_and_counted(trained, small_data, tmp_path):
+    detector = fitted_detector(tmp_path)
+    http, grpc, drift = free_port(), free_port(), free_port()
+    serve = serve_with_drift(tmp_path, trained, detector, http, grpc, drift, "serve")
     base, drift_base = f"http://127.0.0.1:{http}", f"http://127.0.0.1:{drift}"
     try:
         wait_for_http(f"{base}/v2/models/fraud/ready", serve, timeout=180)
-        first = int(
-            re.search(r"drift detector \(pid (\d+)\)", (tmp_path / "serve.out").read_text()).group(
-                1
-            )
-        )
+        first = detector_pid(tmp_path / "serve.out")
         assert metric(base, 'shipyard_drift_detector_up{detector="drift"}') == 1
         body = v2_request(
             pd.read_parquet(small_data["test"]).head(5), Schema.load(small_data["schema"])
@@ -107,38 +118,6 @@ def test_a_killed_detector_is_restarted_and_counted(trained, small_data, tmp_pat
         assert log.count("Uvicorn running") >= 2 or log.count("Started server") >= 2, log[-2000:]
     finally:
         stop(serve)
-        out.close()
-        err.close()
-
-
-def serve_with_drift(tmp_path, trained, detector, http, grpc, drift, tag):
-    out, err = open(tmp_path / f"{tag}.out", "w"), open(tmp_path / f"{tag}.err", "w")
-    process = subprocess.Popen(
-        [
-            SHIPYARD,
-            "serve",
-            "--source",
-            str(trained.bundle_dir),
-            "--name",
-            "fraud",
-            "--http-port",
-            str(http),
-            "--grpc-port",
-            str(grpc),
-            "--with-drift",
-            "--drift-source",
-            str(detector),
-            "--drift-port",
-            str(drift),
-        ],
-        env={**os.environ, "SHIPYARD_HOME": str(tmp_path / "home"), "PYTHONUNBUFFERED": "1"},
-        stdout=out,
-        stderr=err,
-        start_new_session=True,
-    )
-    out.close()
-    err.close()
-    return process
 
 
 def alive(pid: int) -> bool:
@@ -154,21 +133,14 @@ def test_the_detector_dies_with_a_killed_serve_and_frees_its_port(trained, tmp_p
     signal, watchdog), its port is free within 5 s, and the next `serve` starts."""
     from shipyard.processes import listen_problem
 
-    reference = generate_transactions(2000, seed=1)
-    detector = DriftDetector.fit(reference, infer_schema(reference, "is_fraud")).save(
-        tmp_path / "detector"
-    )
+    detector = fitted_detector(tmp_path)
     http, grpc, drift = free_port(), free_port(), free_port()
     serve = serve_with_drift(tmp_path, trained, detector, http, grpc, drift, "first")
     child = None
     again = None
     try:
         wait_for_http(f"http://127.0.0.1:{http}/v2/models/fraud/ready", serve, timeout=180)
-        child = int(
-            re.search(r"drift detector \(pid (\d+)\)", (tmp_path / "first.out").read_text()).group(
-                1
-            )
-        )
+        child = detector_pid(tmp_path / "first.out")
         assert alive(child) and listen_problem("127.0.0.1", drift) == "already in use"
 
         os.kill(serve.pid, signal.SIGKILL)  # by PID: nothing runs the parent's cleanup

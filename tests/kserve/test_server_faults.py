@@ -17,14 +17,9 @@ import pytest
 from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.grpc.grpc_predict_v2_pb2_grpc import GRPCInferenceServiceStub
 
-from shipyard.model.bundle import load_bundle
+from support import BINARY_OUTPUTS
 
 DEEP = 100_000
-
-
-@pytest.fixture(scope="module")
-def model(trained):
-    return load_bundle(trained.bundle_dir)
 
 
 def send(url: str, body: bytes, headers: dict | None = None, method: str = "POST"):
@@ -138,14 +133,7 @@ def test_grpc_model_metadata_with_tritonclient(predictor_server, model):
     assert [i["name"] for i in metadata["inputs"]] == list(model.features)
     assert all(i["datatype"] in ("FP64", "BYTES") for i in metadata["inputs"])
     assert metadata["inputs"][0]["shape"] == ["-1"]  # int64 in JSON form
-    assert [o["name"] for o in metadata["outputs"]] == [
-        "predict",
-        "predict_proba",
-        "contributions",
-        "contributions_base",
-        "outlier_score",
-        "is_outlier",
-    ]
+    assert [o["name"] for o in metadata["outputs"]] == BINARY_OUTPUTS
     assert metadata["versions"] == ["local"]
 
 

@@ -21,6 +21,7 @@ from shipyard.data.schema import infer_schema
 from shipyard.data.synthetic import generate_transactions
 from shipyard.local.servers import start_detector, v2_request
 from shipyard.monitoring.drift import DriftDetector
+from support import junk
 
 SEED, ROW_CASES, LABEL_CASES = 20261207, 1500, 1500
 MAX_MESSAGE = 1024
@@ -43,12 +44,6 @@ def sidecar(tmp_path_factory, shipyard_home):
     server = start_detector(str(folder), "drift", shipyard_home / "sidecar-fuzz.log", env=env)
     yield {"server": server, "schema": schema, "rows": reference.drop(columns="is_fraud")}
     server.stop()
-
-
-def junk(rng: random.Random) -> object:
-    return rng.choice(
-        [None, True, -1, 0, 2**70, 1e308, "", "x" * 5000, [], {}, [[1, [2]]], "é\u0000", 3.5]
-    )
 
 
 def row_case(rng: random.Random, valid: dict) -> tuple[str, bytes, dict]:

@@ -10,6 +10,7 @@ in the schema as ``ignored`` with the reason, so the report and later runs say w
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,15 @@ ID_MIN_ROWS = 20  # below this many rows, distinct values per row say nothing ab
 # table); beyond that it is free text or a key.
 MAX_CATEGORIES_REPEATED = 1000
 REPEATED_SHARE = 0.05
+# A distinct integer per row is an ID when its name says so, or when its values number the
+# rows (they span at most this many times their count) and it does not predict the label.
+IDENTIFIER_WORDS = frozenset(
+    "id ids uuid guid key index idx rownames rowname row rowid no nr num number code serial "
+    "record obs case unnamed".split()
+)
+NUMBERING_SPREAD = 1.5
+PREDICTS_P_VALUE = 1e-3  # association with the label that a numbering shows only by its order
+ID_LIKE = "ID-like: a distinct value in every row"
 
 
 @dataclass
@@ -208,7 +218,11 @@ def infer_schema(
         if name not in ignore and (typed_date or looks_like_dates(series)):
             columns.append(_datetime_column(str(name), series))
             continue
-        reason = "listed in ignore_columns" if name in ignore else unusable(series, max_categories)
+        reason = (
+            "listed in ignore_columns"
+            if name in ignore
+            else unusable(series, max_categories, str(name), frame[target])
+        )
         if reason and name not in ignore and not drop_unusable:
             raise SchemaError(
                 f"column {name!r} cannot be a feature: {reason}",
@@ -218,7 +232,9 @@ def infer_schema(
         if reason:
             columns.append(Column(name, IGNORED, str(series.dtype), nullable, note=reason))
         else:
-            columns.append(_feature_column(str(name), series, nullable))
+            column = _feature_column(str(name), series, nullable)
+            column.note = _numbering_note(str(name), series, frame[target])
+            columns.append(column)
     return Schema(columns=_keep_an_only_index(columns, frame, ignore), target=target, inferred=True)
 
 
@@ -287,9 +303,12 @@ def _keep_an_only_index(
     return kept
 
 
-def unusable(series: pd.Series, max_categories: int = 100) -> str | None:
-    """Why a column cannot be a feature, or None: all null, an ID (a distinct integer or text
-    per row), or more distinct texts than a categorical feature can hold."""
+def unusable(
+    series: pd.Series, max_categories: int = 100, name: str = "", label: pd.Series | None = None
+) -> str | None:
+    """Why a column cannot be a feature, or None: all null, an ID (a distinct text per row, or
+    a distinct integer per row that :func:`integer_feature` does not keep), or more distinct
+    texts than a categorical feature can hold."""
     values = series.dropna()
     if values.empty:
         return "all values are null"
@@ -301,8 +320,9 @@ def unusable(series: pd.Series, max_categories: int = 100) -> str | None:
         (text or pd.api.types.is_integer_dtype(series))
         and len(values) >= ID_MIN_ROWS
         and distinct == len(series)
+        and (text or not integer_feature(name, values, label))
     ):
-        return "ID-like: a distinct value in every row"
+        return ID_LIKE
     if (
         text
         and distinct > max_categories
@@ -315,6 +335,58 @@ def unusable(series: pd.Series, max_categories: int = 100) -> str | None:
             f"{1 / REPEATED_SHARE:.0f} times)"
         )
     return None
+
+
+def integer_feature(name: str, values: pd.Series, label: pd.Series | None) -> bool:
+    """Whether a distinct integer per row is a feature rather than an ID.
+
+    Its name decides first (``customer_id``, ``rownames``, ``Unnamed: 0``). Otherwise values
+    spread as a measurement's are (a population, a price in cents) are a feature, and a
+    numbering of the rows (``rank``, ``year`` of a yearly table) is one only where it
+    predicts the label: a row number carries nothing, a ranking or a year often a lot."""
+    if identifier_name(name):
+        return False
+    if values.max() - values.min() + 1 > NUMBERING_SPREAD * len(values):
+        return True
+    return label is not None and association(values, label) < PREDICTS_P_VALUE
+
+
+def identifier_name(name: str) -> bool:
+    """A column name that says identifier: one of its words (snake, kebab or camel case)
+    is ``id``, ``key``, ``index``, ``rownames`` and the like."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", name)
+    return any(word in IDENTIFIER_WORDS for word in re.split(r"[^a-z0-9]+", spaced.lower()))
+
+
+def association(values: pd.Series, label: pd.Series) -> float:
+    """p-value of a monotone association between a numeric column and the label: Spearman's
+    for a numeric label, Kruskal-Wallis across the classes of a text label."""
+    from scipy import stats
+
+    both = pd.DataFrame({"x": values, "y": label}).dropna()
+    if len(both) < ID_MIN_ROWS or both["y"].nunique() < 2:
+        return 1.0
+    if pd.api.types.is_numeric_dtype(both["y"]) and both["y"].nunique() > 2:
+        return float(stats.spearmanr(both["x"], both["y"]).pvalue)
+    groups = [group["x"].to_numpy() for _, group in both.groupby("y")]
+    return float(stats.kruskal(*groups).pvalue)
+
+
+def _numbering_note(name: str, series: pd.Series, label: pd.Series) -> str | None:
+    """Why a numbering of the rows stays a feature, for the report; None for other columns."""
+    values = series.dropna()
+    if (
+        not pd.api.types.is_integer_dtype(series)
+        or len(values) < ID_MIN_ROWS
+        or values.nunique() != len(series)
+        or values.max() - values.min() + 1 > NUMBERING_SPREAD * len(values)
+    ):
+        return None
+    return (
+        f"a distinct integer per row that numbers the rows, kept: it predicts the label "
+        f"(p = {association(values, label):.1g}); if it only numbers the rows of a file "
+        f"sorted by the label, list it in ignore_columns"
+    )
 
 
 def is_bool_like(series: pd.Series) -> bool:

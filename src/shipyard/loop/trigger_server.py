@@ -123,82 +123,102 @@ def _guarded(
     return endpoint
 
 
-def make_app(trigger: Trigger) -> Starlette:
-    """The trigger's routes, over ``trigger``'s decisions."""
-    settings = trigger.settings
-    deliveries = Deliveries()
-    limit = settings.trigger_max_body_bytes
+class _TriggerRoutes:
+    """The trigger's endpoints over one :class:`Trigger`: a method per route."""
 
-    async def read_body(request: Request) -> bytes:
-        return await _read_body(request, limit)
+    def __init__(self, trigger: Trigger) -> None:
+        self.trigger, self.settings = trigger, trigger.settings
+        self.deliveries = Deliveries()
 
-    def bearer(handler: Callable[[Request], Awaitable[Response]]) -> Any:
+    async def read_body(self, request: Request) -> bytes:
+        return await _read_body(request, self.settings.trigger_max_body_bytes)
+
+    def bearer(self, handler: Callable[[Request], Awaitable[Response]]) -> Any:
+        """``handler`` behind the bearer token (401 without it)."""
+
         async def checked(request: Request) -> Response:
-            if not _token_ok(settings, request):
+            if not _token_ok(self.settings, request):
                 raise Refused(401, "missing or wrong bearer token", "unauthenticated")
             return await handler(request)
 
         return checked
 
-    async def decided(act: Callable[[dict], list[Decision]], payload: dict) -> Response:
-        decisions = await run_in_threadpool(act, payload)
-        return _json(200, {"decisions": [d.__dict__ for d in decisions]})
-
-    async def alertmanager(request: Request) -> Response:
-        payload = parse_object(await read_body(request))
+    async def alertmanager(self, request: Request) -> Response:
+        payload = parse_object(await self.read_body(request))
         check_alertmanager(payload)
-        return await decided(trigger.from_alertmanager, payload)
+        return await _decided(self.trigger.from_alertmanager, payload)
 
-    async def mlflow(request: Request) -> Response:
-        secret = settings.trigger_mlflow_secret
+    async def mlflow(self, request: Request) -> Response:
+        """MLflow's signed webhook; a delivery id seen before is answered without a run."""
+        secret = self.settings.trigger_mlflow_secret
         headers = dict(request.headers)
         found = mlflow_headers(headers)
         if secret is None or found is None:
             raise Refused(401, "missing or wrong MLflow signature", "unauthenticated")
-        body = await read_body(request)
+        body = await self.read_body(request)
         if not mlflow_signature_ok(secret.get_secret_value(), headers, body):
             raise Refused(401, "missing or wrong MLflow signature", "unauthenticated")
         payload = parse_object(body)
         check_mlflow(payload)
-        if not deliveries.first_time(found[0]):
+        if not self.deliveries.first_time(found[0]):
             REFUSED.labels("/mlflow", "duplicate").inc()
             logger.info("MLflow delivery %s seen before: no second run", found[0][:80])
             return _json(200, {"decisions": [], "duplicate": found[0][:200]})
-        return await decided(trigger.from_mlflow, payload)
+        return await _decided(self.trigger.from_mlflow, payload)
 
-    async def run(request: Request) -> Response:
+    async def run(self, request: Request) -> Response:
         model = check_model_name(request.path_params["model"])
-        payload = parse_object(await read_body(request), empty_ok=True)
+        payload = parse_object(await self.read_body(request), empty_ok=True)
         reason = payload.get("reason") or "asked by a person"
         if not isinstance(reason, str) or len(reason) > MAX_REASON:
             raise Refused(400, f"reason: expected a string of at most {MAX_REASON} characters")
-        return await decided(lambda _: [trigger.request(model, "manual", reason)], payload)
+        return await _decided(lambda _: [self.trigger.request(model, "manual", reason)], payload)
 
-    async def decisions(request: Request) -> Response:
+    async def decisions(self, request: Request) -> Response:
         return _json(
             200,
             {
-                "decisions": [d.__dict__ for d in list(trigger.decisions)],
-                "outcomes": dict(trigger.outcomes),
+                "decisions": [d.__dict__ for d in list(self.trigger.decisions)],
+                "outcomes": dict(self.trigger.outcomes),
             },
         )
 
-    async def healthz(request: Request) -> Response:
-        return _json(200, {"ok": True})
 
-    async def metrics(request: Request) -> Response:
-        return Response(generate_latest(), 200, media_type=CONTENT_TYPE_LATEST)
+async def _decided(act: Callable[[dict], list[Decision]], payload: dict) -> Response:
+    """``act`` on ``payload`` off the event loop; its decisions as the answer."""
+    decisions = await run_in_threadpool(act, payload)
+    return _json(200, {"decisions": [d.__dict__ for d in decisions]})
 
+
+async def _healthz(request: Request) -> Response:
+    return _json(200, {"ok": True})
+
+
+async def _metrics(request: Request) -> Response:
+    return Response(generate_latest(), 200, media_type=CONTENT_TYPE_LATEST)
+
+
+def make_app(trigger: Trigger) -> Starlette:
+    """The trigger's routes, over ``trigger``'s decisions."""
+    routes = _TriggerRoutes(trigger)
     return Starlette(
         routes=[
-            Route("/healthz", healthz, methods=["GET"]),
-            Route("/metrics", metrics, methods=["GET"]),
-            Route("/decisions", _guarded("/decisions", bearer(decisions)), methods=["GET"]),
+            Route("/healthz", _healthz, methods=["GET"]),
+            Route("/metrics", _metrics, methods=["GET"]),
             Route(
-                "/alertmanager", _guarded("/alertmanager", bearer(alertmanager)), methods=["POST"]
+                "/decisions",
+                _guarded("/decisions", routes.bearer(routes.decisions)),
+                methods=["GET"],
             ),
-            Route("/mlflow", _guarded("/mlflow", mlflow), methods=["POST"]),
-            Route("/run/{model:path}", _guarded("/run", bearer(run)), methods=["POST"]),
+            Route(
+                "/alertmanager",
+                _guarded("/alertmanager", routes.bearer(routes.alertmanager)),
+                methods=["POST"],
+            ),
+            Route("/mlflow", _guarded("/mlflow", routes.mlflow), methods=["POST"]),
+            Route(
+                "/run/{model:path}", _guarded("/run", routes.bearer(routes.run)), methods=["POST"]
+            ),
         ]
     )
 

@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from kserve.errors import InvalidInput
 
 from shipyard.monitoring.inference_log import DropReport
+from shipyard.monitoring.live_performance import LabelResult
 from shipyard.settings import Settings
 
 if TYPE_CHECKING:
@@ -158,55 +159,88 @@ async def _bounded_body(request: Request, settings: Settings) -> bytes | _TooLar
     return bytes(body)
 
 
+class _LabelsRefused(Exception):
+    """A label post answered with ``status`` and ``message`` (counted under ``reason`` if set)."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        reason: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status, self.message, self.reason, self.headers = status, message, reason, headers
+
+
 def receive_labels(model: DriftDetectorModel, body: bytes | _TooLarge) -> JSONResponse:
     """Check, keep and measure one label post; 4xx naming what was refused, the rest kept."""
+    from shipyard.serving.decoding import bounded
 
-    from shipyard.serving.decoding import bounded, parse_json
+    try:
+        items, correct = _label_items(model.settings, body)
+        _, live = model.loaded()
+        if model.log is not None and not model.log.room_for_labels(len(items)):
+            raise _LabelsRefused(
+                503,
+                "the sidecar is still writing earlier labels; retry later",
+                "busy",
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+    except _LabelsRefused as refused:
+        if refused.reason:
+            REFUSED.labels("labels", refused.reason).inc()
+        return JSONResponse(
+            {"error": bounded(refused.message, 400)}, refused.status, headers=refused.headers
+        )
+    result = live.add_labels(items, correct)
+    model.keep_labels(result.accepted)
+    return _labels_answer(result, len(items), live.metrics())
 
-    settings = model.settings
 
-    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-        return JSONResponse({"error": bounded(message, 400)}, status, headers=headers)
+def _label_items(settings: Settings, body: bytes | _TooLarge) -> tuple[list, bool]:
+    """The post's label objects and its ``correct`` flag, or a 4xx naming what is wrong."""
+    from shipyard.serving.decoding import parse_json
 
     if isinstance(body, _TooLarge):
-        REFUSED.labels("labels", "too_large").inc()
-        return error(
+        raise _LabelsRefused(
             413,
             f"label post larger than {settings.labels_max_request_bytes} bytes "
             "(SHIPYARD_LABELS_MAX_REQUEST_BYTES): send fewer labels per post",
+            "too_large",
         )
     try:
         parsed = parse_json(body, "labels body")
     except InvalidInput as exc:
-        return error(400, f"invalid labels: {exc.reason}")
+        raise _LabelsRefused(400, f"invalid labels: {exc.reason}") from None
     items = parsed.get("labels") if isinstance(parsed, dict) else parsed
     correct = parsed.get("correct", False) if isinstance(parsed, dict) else False
     if not isinstance(items, list):
-        return error(400, "invalid labels: 'labels' must be a list of {id, row, label} objects")
+        raise _LabelsRefused(
+            400, "invalid labels: 'labels' must be a list of {id, row, label} objects"
+        )
     if not isinstance(correct, bool):
-        return error(400, "invalid labels: 'correct' must be true or false")
+        raise _LabelsRefused(400, "invalid labels: 'correct' must be true or false")
     if len(items) > settings.labels_max_per_request:
-        REFUSED.labels("labels", "too_large").inc()
-        return error(
+        raise _LabelsRefused(
             413,
             f"{len(items)} labels in one post; at most {settings.labels_max_per_request} "
             "(SHIPYARD_LABELS_MAX_PER_REQUEST)",
+            "too_large",
         )
-    _, live = model.loaded()
-    if model.log is not None and not model.log.room_for_labels(len(items)):
-        REFUSED.labels("labels", "busy").inc()
-        return error(
-            503,
-            "the sidecar is still writing earlier labels; retry later",
-            {"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
-    result = live.add_labels(items, correct)
-    model.keep_labels(result.accepted)
+    return items, correct
+
+
+def _labels_answer(result: LabelResult, posted: int, metrics: dict) -> JSONResponse:
+    """What was kept and the live metrics; 409 when every refusal is a duplicate, else 400
+    naming the first refused label, when any was refused."""
+    from shipyard.serving.decoding import bounded
+
     answer: dict[str, Any] = {
         "accepted": len(result.accepted),
         "rejected": len(result.rejected),
         "counts": result.counts,
-        "metrics": live.metrics(),
+        "metrics": metrics,
     }
     if not result.rejected:
         return JSONResponse(answer)
@@ -214,7 +248,7 @@ def receive_labels(model: DriftDetectorModel, body: bytes | _TooLarge) -> JSONRe
     where = f"labels[{first.index}]" + (f".{first.field}" if first.field else "")
     status = 409 if all(r.outcome == "duplicate" for r in result.rejected) else 400
     message = (
-        f"{len(result.rejected)} of {len(items)} labels refused, {len(result.accepted)} kept; "
+        f"{len(result.rejected)} of {posted} labels refused, {len(result.accepted)} kept; "
         f"{where} {first.reason}"
     )
     answer["refused"] = [r.to_dict() for r in result.rejected[:20]]

@@ -130,6 +130,26 @@ def predictor_spec(version: ModelVersion, options: ServiceOptions) -> dict:
     detector_url = (
         f"http://localhost:{options.detector_port}/v1/models/{options.name}-drift:predict"
     )
+    return {
+        "serviceAccountName": options.service_account,
+        "minReplicas": options.min_replicas,
+        "maxReplicas": options.max_replicas,
+        "labels": {MODEL_LABEL: version.model, VERSION_LABEL: version.version},
+        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        # requests for drift, responses for the inference log, live and estimated metrics
+        "logger": {"mode": "all", "url": detector_url},
+        "model": _model_spec(version, options),
+        "containers": [_detector_container(version, options)],
+        "volumes": [
+            {"name": "drift-tmp", "emptyDir": {"sizeLimit": "512Mi"}},
+            {"name": "predictor-tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        ],
+    }
+
+
+def _detector_container(version: ModelVersion, options: ServiceOptions) -> dict:
+    """The drift sidecar beside the runtime: this version's detector, its probes, the label
+    token from a Secret, and the loopback trust KServe's logger agent needs."""
     env_from = [
         {"configMapRef": {"name": options.config_map}},
         *({"secretRef": {"name": s}} for s in options.secrets),
@@ -143,55 +163,35 @@ def predictor_spec(version: ModelVersion, options: ServiceOptions) -> dict:
         "failureThreshold": 3,
     }
     return {
-        "serviceAccountName": options.service_account,
-        "minReplicas": options.min_replicas,
-        "maxReplicas": options.max_replicas,
-        "labels": {MODEL_LABEL: version.model, VERSION_LABEL: version.version},
-        "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
-        # requests for drift, responses for the inference log, live and estimated metrics
-        "logger": {"mode": "all", "url": detector_url},
-        "model": _model_spec(version, options),
-        "containers": [
+        "name": "drift-detector",
+        "image": options.detector_image,
+        "command": ["shipyard-drift"],
+        "args": [
+            f"--model_name={options.name}-drift",
+            "--host=0.0.0.0",
+            f"--http_port={options.detector_port}",
+            f"--detector_source={version.ref.uri}",
+        ],
+        "ports": [
+            {"name": "drift-http", "containerPort": options.detector_port, "protocol": "TCP"}
+        ],
+        "envFrom": env_from,
+        "env": [
+            # KServe's logger agent posts from inside the pod and cannot send a
+            # token: loopback is its owner check (the NetworkPolicy keeps others out)
+            {"name": "SHIPYARD_INGEST_TRUST_LOOPBACK", "value": "true"},
             {
-                "name": "drift-detector",
-                "image": options.detector_image,
-                "command": ["shipyard-drift"],
-                "args": [
-                    f"--model_name={options.name}-drift",
-                    "--host=0.0.0.0",
-                    f"--http_port={options.detector_port}",
-                    f"--detector_source={version.ref.uri}",
-                ],
-                "ports": [
-                    {
-                        "name": "drift-http",
-                        "containerPort": options.detector_port,
-                        "protocol": "TCP",
-                    }
-                ],
-                "envFrom": env_from,
-                "env": [
-                    # KServe's logger agent posts from inside the pod and cannot send a
-                    # token: loopback is its owner check (the NetworkPolicy keeps others out)
-                    {"name": "SHIPYARD_INGEST_TRUST_LOOPBACK", "value": "true"},
-                    {
-                        "name": "SHIPYARD_LABEL_TOKEN",
-                        "valueFrom": {
-                            "secretKeyRef": {"name": options.sidecar_secret, "key": "label-token"}
-                        },
-                    },
-                ],
-                "readinessProbe": probe,
-                "livenessProbe": {**probe, "failureThreshold": 6},
-                "resources": copy.deepcopy(options.detector_resources),
-                "securityContext": copy.deepcopy(RESTRICTED),
-                "volumeMounts": [{"name": "drift-tmp", "mountPath": "/tmp"}],
-            }
+                "name": "SHIPYARD_LABEL_TOKEN",
+                "valueFrom": {
+                    "secretKeyRef": {"name": options.sidecar_secret, "key": "label-token"}
+                },
+            },
         ],
-        "volumes": [
-            {"name": "drift-tmp", "emptyDir": {"sizeLimit": "512Mi"}},
-            {"name": "predictor-tmp", "emptyDir": {"sizeLimit": "64Mi"}},
-        ],
+        "readinessProbe": probe,
+        "livenessProbe": {**probe, "failureThreshold": 6},
+        "resources": copy.deepcopy(options.detector_resources),
+        "securityContext": copy.deepcopy(RESTRICTED),
+        "volumeMounts": [{"name": "drift-tmp", "mountPath": "/tmp"}],
     }
 
 

@@ -168,7 +168,9 @@ def check_raw_tensor(name: str, datatype: str, shape: list[int], raw: bytes) -> 
 
 def check_request(request: InferRequest) -> None:
     """What kserve decoded is something a tensor and a response can hold (its own code
-    fails later, with a 500): parameters, and integers in JSON data of integer datatypes."""
+    fails later, with a 500): text that is UTF-8, parameters, and integers in JSON data of
+    integer datatypes."""
+    check_text(request)
     check_parameters(request)
     for item in request.inputs or []:
         if str(item.datatype).startswith(("INT", "UINT")) and item._raw_data is None:
@@ -210,16 +212,46 @@ def check_parameters(request: InferRequest) -> None:
     for where, parameters in places:
         if isinstance(parameters, dict):
             for key, value in parameters.items():
+                _check_utf8(f"{where}: a parameter name", key)
                 _check_value(f"{where} parameter '{bounded(key, 80)}'", value, 0)
 
 
+def check_text(request: InferRequest) -> None:
+    """The id and the tensors' names and datatypes can be written as UTF-8.
+
+    JSON may escape a lone surrogate (``"\\ud800"``) and FastAPI's parser keeps it, but no
+    response can carry it: echoed as the id or quoted in an error it was a 500. (Parameters
+    are checked with their values, by :func:`check_parameters`.)"""
+    fields = [("request id", request.id)]
+    for kind, tensors in (("input", request.inputs), ("output", request.request_outputs)):
+        for tensor in tensors or []:
+            fields += [(f"{kind} name", tensor.name)]
+            fields += [(f"{kind} datatype", getattr(tensor, "datatype", None))]
+    for where, value in fields:
+        _check_utf8(where, value)
+
+
+def _check_utf8(where: str, value: object) -> None:
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidInput(
+                f"{where}: text that is not valid Unicode (a lone surrogate escape)"
+            ) from None
+
+
 def _check_value(where: str, value: object, depth: int) -> None:
+    _check_utf8(where, value)
     if isinstance(value, int) and not isinstance(value, bool):
         if not INT_MIN <= value <= UINT_MAX:
             raise InvalidInput(f"{where}: integer {bounded(value, 40)} is outside the 64-bit range")
     elif isinstance(value, dict | list):
         if depth >= 4:
             raise InvalidInput(f"{where}: nested more than 4 levels deep")
+        if isinstance(value, dict):
+            for key in value:
+                _check_utf8(f"{where}: a key", key)
         for item in value.values() if isinstance(value, dict) else value:
             _check_value(where, item, depth + 1)
 

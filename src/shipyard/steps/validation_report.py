@@ -85,6 +85,8 @@ class ValidationReport:
         return data
 
     def markdown(self, schema: Schema) -> str:
+        """The report a person reads: status, task, what ingest did, the features kept and
+        dropped, every stop and warning, and the train/test skew."""
         status = "PASSED" if self.ok else f"FAILED — {len(self.violations)} violation(s)"
         lines = [
             f"# Data validation: {status}",
@@ -93,62 +95,82 @@ class ValidationReport:
             f"checks run: {self.checks}; schema {self.origin}, target `{schema.target}`.",
             "",
         ]
-        lines += [f"**Task:** {schema.task} — {self.task_reason}."]
+        lines += self._task_lines(schema)
+        lines += _preparation_lines(self.preparation, self.rows, self.labels)
+        lines += _feature_lines(schema)
+        for title, found in (("Stops", self.violations), ("Warnings", self.warnings)):
+            lines += _violation_lines(title, found)
+        lines += self._skew_lines(schema)
+        return "\n".join(lines) + "\n"
+
+    def _task_lines(self, schema: Schema) -> list[str]:
+        """The learning task, why, and the classes in the model's order."""
+        lines = [f"**Task:** {schema.task} — {self.task_reason}."]
         if schema.classes is not None:
             positive = f"; positive class `{schema.classes[-1]}`" if schema.task == "binary" else ""
             lines += [
                 f"**Classes** (model order): {', '.join(f'`{c}`' for c in schema.classes)}"
                 f"{positive}."
             ]
+        return [*lines, ""]
+
+    def _skew_lines(self, schema: Schema) -> list[str]:
+        """Each tested column's two-sample statistic and p-value, most skewed first."""
+        if not self.skew:
+            return []
+        lines = [
+            f"## Train/test skew (KS / Chi² with Bonferroni, family-wise α={SKEW_ALPHA})",
+            "",
+            f"Each feature's train and test values are compared with a two-sample "
+            f"test (Kolmogorov-Smirnov for numeric, Chi² for categorical columns; "
+            f"at most {SKEW_MAX_ROWS} random rows a side). "
+            f"A column is skewed when its p-value is below α / {len(self.skew)} "
+            f"tested columns = {self.skew_threshold:.3g}, so a random split is "
+            f"flagged by chance at most {SKEW_ALPHA:.0%} of the time, whatever the "
+            f"row count. Columns all null on either side are not tested; most "
+            f"skewed first.",
+            "",
+            "| column | test | statistic | p-value | skewed |",
+            "|---|---|---|---|---|",
+        ]
+        return lines + [
+            f"| {c} | {'Chi²' if schema.column(c).kind == CATEGORICAL else 'KS'} | "
+            f"{self.skew_statistics[c]:.4g} | {p:.3g} | "
+            f"{'yes' if p < (self.skew_threshold or 0.0) else 'no'} |"
+            for c, p in sorted(self.skew.items(), key=lambda i: i[1])
+        ]
+
+
+def _feature_lines(schema: Schema) -> list[str]:
+    """Dates used as features, columns kept with a note, and the columns left out and why."""
+    lines: list[str] = []
+    if schema.datetimes:
+        lines += [
+            "**Dates and times used as features** (the model derives "
+            "year, month, day, weekday, days since 1970 and, where times occur, hour): "
+            + ", ".join(f"`{n}`" for n in schema.datetimes),
+            "",
+        ]
+    kept = [c for c in schema.columns if c.kind != "ignored" and c.note]
+    if kept:
+        lines += [f"**Kept as a feature:** `{c.name}`: {c.note}" for c in kept] + [""]
+    if schema.ignored:
+        lines += ["## Columns not used as features", "", "| column | why |", "|---|---|"]
+        lines += [f"| {c.name} | {c.note} |" for c in schema.ignored]
         lines.append("")
-        lines += _preparation_lines(self.preparation, self.rows, self.labels)
-        if schema.datetimes:
-            lines += [
-                "**Dates and times used as features** (the model derives "
-                "year, month, day, weekday, days since 1970 and, where times occur, hour): "
-                + ", ".join(f"`{n}`" for n in schema.datetimes),
-                "",
-            ]
-        kept = [c for c in schema.columns if c.kind != "ignored" and c.note]
-        if kept:
-            lines += [f"**Kept as a feature:** `{c.name}`: {c.note}" for c in kept] + [""]
-        if schema.ignored:
-            lines += ["## Columns not used as features", "", "| column | why |", "|---|---|"]
-            lines += [f"| {c.name} | {c.note} |" for c in schema.ignored]
-            lines.append("")
-        for title, found in (("Stops", self.violations), ("Warnings", self.warnings)):
-            if not found:
-                continue
-            lines += [f"## {title}", ""]
-            lines += ["| dataset | column | rule | observed | expected |", "|---|---|---|---|---|"]
-            lines += [
-                f"| {v.dataset} | {v.column} | {v.rule} | {v.observed} | {v.expected} |"
-                for v in found
-            ]
-            lines.append("")
-        if self.skew:
-            lines += [
-                f"## Train/test skew (KS / Chi² with Bonferroni, family-wise α={SKEW_ALPHA})",
-                "",
-                f"Each feature's train and test values are compared with a two-sample "
-                f"test (Kolmogorov-Smirnov for numeric, Chi² for categorical columns; "
-                f"at most {SKEW_MAX_ROWS} random rows a side). "
-                f"A column is skewed when its p-value is below α / {len(self.skew)} "
-                f"tested columns = {self.skew_threshold:.3g}, so a random split is "
-                f"flagged by chance at most {SKEW_ALPHA:.0%} of the time, whatever the "
-                f"row count. Columns all null on either side are not tested; most "
-                f"skewed first.",
-                "",
-                "| column | test | statistic | p-value | skewed |",
-                "|---|---|---|---|---|",
-            ]
-            lines += [
-                f"| {c} | {'Chi²' if schema.column(c).kind == CATEGORICAL else 'KS'} | "
-                f"{self.skew_statistics[c]:.4g} | {p:.3g} | "
-                f"{'yes' if p < (self.skew_threshold or 0.0) else 'no'} |"
-                for c, p in sorted(self.skew.items(), key=lambda i: i[1])
-            ]
-        return "\n".join(lines) + "\n"
+    return lines
+
+
+def _violation_lines(title: str, found: list[Violation]) -> list[str]:
+    """One table of stops or warnings; nothing when there are none."""
+    if not found:
+        return []
+    lines = [f"## {title}", ""]
+    lines += ["| dataset | column | rule | observed | expected |", "|---|---|---|---|---|"]
+    lines += [
+        f"| {v.dataset} | {v.column} | {v.rule} | {v.observed} | {v.expected} |" for v in found
+    ]
+    return [*lines, ""]
 
 
 def _preparation_lines(

@@ -120,14 +120,67 @@ def test_malformed_declared_schema(tmp_path):
 def test_an_integer_index_is_kept_when_it_is_the_only_column_left():
     """(integer date, value), as a time series is often exported: the ID-like column is the
     only thing to learn from, so it stays a numeric feature, with a note; beside other
-    features it is still left out."""
+    features a numbering that does not predict the label is still left out."""
+    import numpy as np
     import pandas as pd
 
     from shipyard.data.schema import ID_KEPT, IGNORED, NUMERIC, infer_schema
 
-    frame = pd.DataFrame({"date": range(19580329, 19580329 + 60), "co2": range(60)})
+    noise = np.random.default_rng(0).normal(size=60)
+    frame = pd.DataFrame({"date": range(19580329, 19580329 + 60), "co2": noise})
     [date] = [c for c in infer_schema(frame, "co2").columns if c.name == "date"]
     assert (date.kind, date.note) == (NUMERIC, ID_KEPT)
     frame["other"] = [1.5, 2.5] * 30
     [date] = [c for c in infer_schema(frame, "co2").columns if c.name == "date"]
     assert date.kind == IGNORED and date.note.startswith("ID-like")
+
+
+def test_a_ranking_that_predicts_the_label_is_a_feature_a_row_number_is_not():
+    """Forbes 2000 as shipped: ``rownames`` and ``rank`` both number the rows 1..n; the name
+    says the first is an identifier, and the second predicts the label, so it stays a
+    feature (with a note saying how to leave it out); a numbering without signal is left
+    out, and distinct integers spread as a measurement's are a feature."""
+    import numpy as np
+
+    from shipyard.data.schema import IGNORED, NUMERIC
+
+    rng = np.random.default_rng(1)
+    n = 300
+    frame = pd.DataFrame(
+        {
+            "rownames": range(1, n + 1),
+            "rank": range(1, n + 1),
+            "shuffled": rng.permutation(n),
+            "population": rng.choice(10_000_000, size=n, replace=False),
+            "sales": rng.normal(size=n),
+            "profits": np.linspace(20, -5, n) + rng.normal(scale=2, size=n),
+        }
+    )
+    schema = infer_schema(frame, "profits")
+    kinds = {c.name: c.kind for c in schema.columns}
+    assert kinds["rownames"] == IGNORED and kinds["shuffled"] == IGNORED
+    assert kinds["rank"] == NUMERIC and kinds["population"] == NUMERIC
+    assert "predicts the label" in (schema.column("rank").note or "")
+    assert schema.column("population").note is None
+    classes = frame.assign(label=np.where(frame["profits"] > 7, "high", "low"))
+    assert infer_schema(classes.drop(columns="profits"), "label").column("rank").kind == NUMERIC
+
+
+@pytest.mark.parametrize(
+    ("name", "identifier"),
+    [
+        ("customer_id", True),
+        ("customerID", True),
+        ("Unnamed: 0", True),
+        ("rownames", True),
+        ("Row Number", True),
+        ("rank", False),
+        ("year", False),
+        ("video_views", False),
+        ("width", False),
+    ],
+)
+def test_identifier_names(name, identifier):
+    from shipyard.data.schema import identifier_name
+
+    assert identifier_name(name) is identifier

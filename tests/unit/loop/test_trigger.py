@@ -3,21 +3,16 @@ runner the test controls): one run per model, alert storms de-duplicated, unauth
 unsigned requests refused, malformed ones a 400 naming the field, every decision recorded.
 The same server as its own process: ``test_trigger_process.py``."""
 
-import base64
-import hashlib
-import hmac
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
-import uuid
 
 import pytest
 
 from shipyard.loop.trigger import DECISIONS, Trigger, mlflow_signature_ok
 from shipyard.loop.trigger_server import bound_port, make_server
 from shipyard.settings import Settings
+from support import get_json, mlflow_signed, post
 
 TOKEN, SECRET = "t0ken", "mlflow-secret"
 
@@ -55,21 +50,6 @@ def service(tmp_path):
     release.set()
     server.should_exit = True
     thread.join(10)
-
-
-def post(url: str, body: dict | bytes, headers: dict | None = None) -> tuple[int, dict]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode()
-    request = urllib.request.Request(
-        url,
-        data=data,
-        method="POST",
-        headers={"Content-Type": "application/json", **(headers or {})},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 def alert(model="churn", fingerprint="abc123", name="ShipyardModelDecay"):
@@ -135,27 +115,16 @@ def mlflow_event(alias="retrain", model="fraud"):
     }
 
 
-def signed(body: bytes, secret: str = SECRET, stamp: int | None = None, delivery: str = "") -> dict:
-    delivery, stamp = delivery or uuid.uuid4().hex, str(stamp or int(time.time()))
-    digest = hmac.new(
-        secret.encode(), f"{delivery}.{stamp}.".encode() + body, hashlib.sha256
-    ).digest()
-    return {
-        "X-MLflow-Delivery-Id": delivery,
-        "X-MLflow-Timestamp": stamp,
-        "X-MLflow-Signature": "v1," + base64.b64encode(digest).decode(),
-    }
-
-
 def test_mlflow_webhooks_must_be_signed(service):
     base, body = service["base"], json.dumps(mlflow_event()).encode()
     assert post(f"{base}/mlflow", body)[0] == 401  # unsigned
-    assert post(f"{base}/mlflow", body, signed(body, "other"))[0] == 401
-    assert post(f"{base}/mlflow", body, signed(body, stamp=int(time.time()) - 3600))[0] == 401
-    status, answer = post(f"{base}/mlflow", body, signed(body))
+    assert post(f"{base}/mlflow", body, mlflow_signed(body, "other"))[0] == 401
+    stale = mlflow_signed(body, SECRET, stamp=int(time.time()) - 3600)
+    assert post(f"{base}/mlflow", body, stale)[0] == 401
+    status, answer = post(f"{base}/mlflow", body, mlflow_signed(body, SECRET))
     assert status == 200 and answer["decisions"][0]["decision"] == "triggered"
     other = json.dumps(mlflow_event(alias="champion")).encode()
-    assert post(f"{base}/mlflow", other, signed(other))[1] == {"decisions": []}
+    assert post(f"{base}/mlflow", other, mlflow_signed(other, SECRET))[1] == {"decisions": []}
     assert [m for m, _ in service["runs"]] == ["fraud"]
 
 
@@ -199,7 +168,7 @@ def test_the_cli_asks_a_running_server(service):
 def test_a_replayed_mlflow_delivery_starts_no_second_run(service):
     base = service["base"]
     body = json.dumps(mlflow_event()).encode()
-    headers = signed(body, delivery="delivery-42")
+    headers = mlflow_signed(body, SECRET, delivery="delivery-42")
     first = post(f"{base}/mlflow", body, headers)
     service["release"].set()
     service["trigger"].wait("fraud", 10)
@@ -211,18 +180,9 @@ def test_a_replayed_mlflow_delivery_starts_no_second_run(service):
 
 def test_decisions_need_the_token(service):
     post(f"{service['base']}/run/fraud", {}, BEARER)
-    assert get(f"{service['base']}/decisions")[0] == 401
-    status, answer = get(f"{service['base']}/decisions", BEARER)
+    assert get_json(f"{service['base']}/decisions")[0] == 401
+    status, answer = get_json(f"{service['base']}/decisions", BEARER)
     assert status == 200 and answer["decisions"][0]["model"] == "fraud"
-
-
-def get(url: str, headers: dict | None = None) -> tuple[int, dict]:
-    request = urllib.request.Request(url, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
 
 
 MALFORMED = [  # (route, body, the field the answer must name)
@@ -270,7 +230,7 @@ def test_model_names_are_checked(service):
     status, answer = post(f"{base}/alertmanager", body, BEARER)
     assert status == 400 and answer["error"].startswith("alerts[1].labels.model:")
     event = json.dumps({**mlflow_event(), "data": {"name": "a/b", "alias": "retrain"}}).encode()
-    status, answer = post(f"{base}/mlflow", event, signed(event))
+    status, answer = post(f"{base}/mlflow", event, mlflow_signed(event, SECRET))
     assert status == 400 and answer["error"].startswith("data.name:")
     assert service["runs"] == []
 
@@ -299,7 +259,7 @@ def test_notifications_leave_the_handler(tmp_path):
             home=tmp_path,
             trigger_token=TOKEN,
             notify_webhook_url=f"http://{hung}/hook",
-            notify_timeout_seconds=0.5,
+            notify_timeout_seconds=0.1,
         )
         trigger = Trigger(lambda model, why: "run finished", settings)
         before = NOTIFICATIONS.labels("webhook", "retrain", "failed")._value.get()

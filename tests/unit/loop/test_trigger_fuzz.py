@@ -10,20 +10,17 @@ start anything here: the pipeline file does not exist, so a triggered run fails 
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import json
 import random
 import socket
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass
 
 import pytest
 
 from shipyard.processes import console_script, free_port, start_server, stop_process_group
+from support import junk, mlflow_signed
 
 SEED, CASES, TIME_LIMIT = 20261205, 4000, 60.0
 TOKEN, SECRET = "fuzz-t0ken", "fuzz-secret"
@@ -71,41 +68,6 @@ def request(
     if "Content-Length" not in (headers or {}) and "Transfer-Encoding" not in (headers or {}):
         lines.append(f"Content-Length: {len(body)}")
     return "\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + body
-
-
-def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
-    delivery, stamp = uuid.uuid4().hex, str(int(time.time()))
-    digest = hmac.new(
-        secret.encode(), f"{delivery}.{stamp}.".encode() + body, hashlib.sha256
-    ).digest()
-    return {
-        "X-MLflow-Delivery-Id": delivery,
-        "X-MLflow-Timestamp": stamp,
-        "X-MLflow-Signature": "v1," + base64.b64encode(digest).decode(),
-    }
-
-
-def junk(rng: random.Random) -> object:
-    return rng.choice(
-        [
-            None,
-            True,
-            -1,
-            2**70,
-            1e308,
-            "",
-            "x" * 3000,
-            [],
-            {},
-            [[1, [2]]],
-            {"a": {"b": [1]}},
-            "é\u0000\ud7ff",
-            "\ud800",
-            "../../x",
-            "fraud&hours=100000",
-            3.5,
-        ]
-    )
 
 
 def alertmanager_body(rng: random.Random) -> dict:
@@ -232,7 +194,8 @@ def make_case(rng: random.Random) -> Case:
     if kind == 5:  # signed MLflow events, mutated
         document = mlflow_body(rng)
         body, bad = body_bytes(rng, document)
-        return Case("mlflow signed", request("POST", "/mlflow", body, signed(body)), bad)
+        signed = request("POST", "/mlflow", body, mlflow_signed(body, SECRET))
+        return Case("mlflow signed", signed, bad)
     if kind == 6:  # other methods and routes
         method = rng.choice(["PUT", "DELETE", "PATCH", "OPTIONS", "HEAD", "GET", "POST"])
         path = rng.choice([*ROUTES, "/", "/nope", "/run", "/run/", "/decisions?x=1", "//x"])

@@ -6,39 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from explain_models import table
 from shipyard.data.features import canonical_columns, canonical_frame
-from shipyard.data.schema import Schema, infer_schema
 from shipyard.model.bundle import SKOPS_ALLOWED, load_bundle, save_bundle
 from shipyard.model.families import family, make_pipeline
-from shipyard.model.task import encode_labels, with_task
 from shipyard.serving.fast_path import TOLERANCE, checked_fast_path, probe_frame
-
-
-def messy(task: str, rows: int = 500) -> tuple[Schema, pd.DataFrame, np.ndarray]:
-    """Nulls in numbers and categories, a bool column, the label for ``task``."""
-    rng = np.random.default_rng(3)
-    frame = pd.DataFrame(
-        {
-            "a": rng.normal(size=rows),
-            "b": rng.integers(0, 9, rows).astype(float),
-            "flag": rng.random(rows) < 0.3,
-            "cat": rng.choice(["x", "y", "z", None], rows),
-        }
-    )
-    if task == "regression":
-        frame["y"] = frame["a"] * 3 + frame["b"] + (frame["cat"] == "x")
-    elif task == "multiclass":
-        frame["y"] = np.where(frame["flag"], "high", np.where(frame["a"] > 0, "mid", "low"))
-    else:
-        frame["y"] = np.where(frame["a"] + (frame["cat"] == "y") > 0.8, "yes", "no")
-    frame.loc[frame.index[:25], "a"] = np.nan
-    schema, _ = with_task(infer_schema(frame, "y"), frame["y"], task)
-    y = (
-        frame["y"].to_numpy(float)
-        if task == "regression"
-        else encode_labels(frame["y"], schema.classes or [])
-    )
-    return schema, frame, y
 
 
 def test_alias_and_defaults():
@@ -51,7 +23,7 @@ def test_alias_and_defaults():
 def test_bundle_loads_and_the_fast_path_matches_the_pipeline(task, tmp_path):
     import skops.io as sio
 
-    schema, frame, y = messy(task)
+    schema, frame, y = table(task, rows=500)
     pipeline = make_pipeline(schema, "hgb", {"max_iter": 30}, task=task)
     pipeline.fit(canonical_frame(frame, schema), y)
     probes = pd.concat([probe_frame(schema), frame[schema.features].head(20)], ignore_index=True)
@@ -84,7 +56,7 @@ def test_a_skops_type_outside_the_allowlist_is_refused(tmp_path, monkeypatch):
     from shipyard.errors import IntegrityError
     from shipyard.model import bundle as model_bundle
 
-    schema, frame, y = messy("binary")
+    schema, frame, y = table("binary", rows=500)
     pipeline = make_pipeline(schema, "hgb", {"max_iter": 5}).fit(canonical_frame(frame, schema), y)
     save_bundle(pipeline, tmp_path, schema, "hist_gradient_boosting", "sklearn", 0.5)
     monkeypatch.setattr(model_bundle, "SKOPS_ALLOWED", frozenset({"numpy.dtype"}))

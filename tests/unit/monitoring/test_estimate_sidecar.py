@@ -1,6 +1,6 @@
 """The estimate end to end: register calibrates on its holdout and stores the calibration with
-the version's detector; the sidecar loads it from the registry and turns response events into
-``shipyard_estimated_metric``."""
+the version's detector (the session's registered version); the sidecar loads it from the
+registry and turns response events into ``shipyard_estimated_metric``."""
 
 import json
 
@@ -10,21 +10,13 @@ from sklearn.metrics import accuracy_score
 
 from shipyard.model.bundle import load_bundle
 from shipyard.monitoring.detector import RESPONSE_EVENT, DriftDetectorModel
-from shipyard.settings import settings_for
-from shipyard.steps.register import register
 
 
-def test_register_calibrates_and_the_sidecar_exports_the_estimate(trained, small_data):
+def test_register_calibrates_and_the_sidecar_exports_the_estimate(trained, registered):
     from shipyard.data.synthetic import generate_transactions
 
-    settings = settings_for("cbpe-sidecar").model_copy(update={"estimate_window_size": 500})
-    decision = register(
-        trained.model_uri,
-        trained.bundle_dir,
-        small_data["test"],
-        settings=settings,
-        reference_path=small_data["train"],
-    )
+    settings = registered.settings.model_copy(update={"estimate_window_size": 500})
+    decision = registered.decision
     sidecar = DriftDetectorModel("cbpe-drift", decision.ref.uri, settings=settings)
     sidecar.load()
     try:
@@ -53,7 +45,7 @@ def test_register_calibrates_and_the_sidecar_exports_the_estimate(trained, small
         version = decision.version
         value = REGISTRY.get_sample_value(
             "shipyard_estimated_metric",
-            {"model": "cbpe-sidecar", "version": version, "metric": "accuracy"},
+            {"model": decision.model_name, "version": version, "metric": "accuracy"},
         )
         truth = accuracy_score(window["is_fraud"].astype(str), [str(v) for v in labels])
         assert value is not None and value == pytest.approx(truth, abs=0.03)
@@ -63,23 +55,17 @@ def test_register_calibrates_and_the_sidecar_exports_the_estimate(trained, small
         sidecar.stop()
 
 
-def test_register_stores_attribution_and_the_sidecar_tracks_it(trained, small_data):
+def test_register_stores_attribution_and_the_sidecar_tracks_it(trained, registered):
     """The training shares go with the detector; the sidecar loads the registered model
     beside it, explains request events' rows per window and exports the distance."""
     from shipyard.data.synthetic import generate_transactions
     from shipyard.local.servers import v2_request
     from shipyard.monitoring.detector import REQUEST_EVENT
 
-    settings = settings_for("attr-sidecar").model_copy(
+    settings = registered.settings.model_copy(
         update={"attribution_window_size": 400, "attribution_rows": 200}
     )
-    decision = register(
-        trained.model_uri,
-        trained.bundle_dir,
-        small_data["test"],
-        settings=settings,
-        reference_path=small_data["train"],
-    )
+    decision = registered.decision
     sidecar = DriftDetectorModel("attr-drift", decision.ref.uri, settings=settings)
     sidecar.load()
     try:
@@ -101,7 +87,8 @@ def test_register_stores_attribution_and_the_sidecar_tracks_it(trained, small_da
             distances.append(sidecar.attribution.latest["distance"])
         assert distances[0] < 0.05 and distances[1] > 0.2, distances
         exported = REGISTRY.get_sample_value(
-            "shipyard_attribution_drift", {"model": "attr-sidecar", "version": decision.version}
+            "shipyard_attribution_drift",
+            {"model": decision.model_name, "version": decision.version},
         )
         assert exported == pytest.approx(distances[1])
         json.dumps(sidecar.attribution.status())

@@ -161,21 +161,14 @@ def test_gate_follows_the_metrics_direction():
         parse_floors("roc_auc>=0.7", "regression")
 
 
-def test_drift_detector_is_stored_with_the_version(trained, small_data):
+def test_drift_detector_is_stored_with_the_version(registered):
     from shipyard.data.synthetic import generate_transactions
     from shipyard.registry.client import DETECTOR_URI_TAG
     from shipyard.registry.detectors import load_drift_detector
 
-    settings = settings_for("registry-drift")
-    decision = register(
-        trained.model_uri,
-        trained.bundle_dir,
-        small_data["test"],
-        settings=settings,
-        reference_path=small_data["train"],
-    )
+    settings, decision = registered
     assert decision.lineage[DETECTOR_URI_TAG].endswith(f"drift_detector/v{decision.version}")
-    detector = load_drift_detector(ModelRef.champion("registry-drift"), settings)
+    detector = load_drift_detector(ModelRef.champion(decision.model_name), settings)
     shifted = detector.score(generate_transactions(500, seed=5, shift=1.0))
     assert shifted.is_drift and "amount" in shifted.drifted
     same = load_drift_detector(decision.ref, settings)

@@ -6,46 +6,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from kserve.errors import InvalidInput
-from kserve.protocol.infer_type import InferInput, InferRequest, RequestedOutput
 from prometheus_client import REGISTRY
 
-from explain_models import table, trained
+from explain_models import ask, predictor_for, table, trained
 from shipyard.data.features import canonical_frame
 from shipyard.model.bundle import save_bundle
 from shipyard.model.families import make_pipeline
-from shipyard.serving.predictor import ShipyardPredictor
 
 COUNTER = "shipyard_predictor_contribution_rows_total"
 
 
 def explained_rows(predictor) -> float:
     return REGISTRY.get_sample_value(COUNTER, predictor._metric_labels()) or 0.0
-
-
-def predictor_for(folder, name="m"):
-    model = ShipyardPredictor(name, str(folder))
-    assert model.load()
-    return model
-
-
-def inputs_for(frame: pd.DataFrame, schema):
-    inputs = []
-    for spec in schema.features:
-        column = schema.column(spec)
-        values = frame[spec].tolist()
-        if column.kind == "numeric":
-            inputs.append(InferInput(spec, [len(values)], "FP64", values))
-        elif column.dtype == "bool":
-            inputs.append(InferInput(spec, [len(values)], "BOOL", values))
-        else:
-            inputs.append(InferInput(spec, [len(values)], "BYTES", values))
-    return inputs
-
-
-def ask(predictor, frame, schema, *names):
-    outputs = [RequestedOutput(n) for n in names] or None
-    request = InferRequest(predictor.name, inputs_for(frame, schema), request_outputs=outputs)
-    return predictor.predict(request)
 
 
 @pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])

@@ -6,31 +6,21 @@ from shipyard.errors import IntegrityError, ModelNotFound
 from shipyard.model.bundle import MANIFEST, find_bundle
 from shipyard.model.ref import ModelRef
 from shipyard.serving.model_source import resolve
-from shipyard.settings import settings_for
-from shipyard.steps.register import register
-
-
-@pytest.fixture(scope="module")
-def registered(trained, small_data):
-    settings = settings_for("serving-source")
-    decision = register(
-        trained.model_uri, trained.bundle_dir, small_data["test"], settings=settings
-    )
-    return settings, decision
+from support import REGISTERED_NAME as NAME
 
 
 def test_alias_and_version_resolve_to_the_same_verified_model(registered):
     settings, decision = registered
-    by_alias = resolve("models:/serving-source@champion", settings)
-    by_version = resolve(f"models:/serving-source/{decision.version}", settings)
+    by_alias = resolve(f"models:/{NAME}@champion", settings)
+    by_version = resolve(f"models:/{NAME}/{decision.version}", settings)
     assert by_alias.version == by_version.version == decision.version
     assert by_alias.model.manifest["files"] == by_version.model.manifest["files"]
 
 
 def test_unknown_alias_and_path(registered, tmp_path):
     settings, _ = registered
-    with pytest.raises(ModelNotFound, match="models:/serving-source@nope is not in the registry"):
-        resolve("models:/serving-source@nope", settings)
+    with pytest.raises(ModelNotFound, match=f"models:/{NAME}@nope is not in the registry"):
+        resolve(f"models:/{NAME}@nope", settings)
     with pytest.raises(ModelNotFound, match="no model at"):
         resolve(str(tmp_path / "absent"), settings)
 
@@ -39,9 +29,9 @@ def test_a_bare_name_means_the_champion_and_junk_is_refused(registered):
     from shipyard.errors import ConfigError
 
     settings, decision = registered
-    assert resolve("models:/serving-source", settings).version == decision.version
+    assert resolve(f"models:/{NAME}", settings).version == decision.version
     with pytest.raises(ConfigError, match="not a registered model reference"):
-        resolve("models:/serving-source/v1@x", settings)
+        resolve(f"models:/{NAME}/v1@x", settings)
 
 
 def test_a_folder_is_checked_against_the_recorded_checksum(registered, trained):
@@ -66,13 +56,20 @@ def test_model_ref_is_the_one_form():
             ModelRef.parse(junk)
 
 
-def test_a_changed_cached_artifact_is_refused(registered):  # last: it spoils the cache
-    settings, decision = registered
-    resolve(f"models:/serving-source/{decision.version}", settings)
-    cache = settings.home / "serving-cache" / "serving-source" / decision.version
+def test_a_changed_cached_artifact_is_refused(trained, small_data):
+    """On a version of its own: it spoils that version's serving cache."""
+    from shipyard.settings import settings_for
+    from shipyard.steps.register import register
+
+    settings = settings_for("serving-spoiled")
+    decision = register(
+        trained.model_uri, trained.bundle_dir, small_data["test"], settings=settings
+    )
+    resolve(f"models:/serving-spoiled/{decision.version}", settings)
+    cache = settings.home / "serving-cache" / "serving-spoiled" / decision.version
     manifest = find_bundle(cache) / MANIFEST
     data = json.loads(manifest.read_text())
     data["threshold"] = 0.0001
     manifest.write_text(json.dumps(data))
     with pytest.raises(IntegrityError, match="differs from the .* recorded at registration"):
-        resolve(f"models:/serving-source/{decision.version}", settings)
+        resolve(f"models:/serving-spoiled/{decision.version}", settings)

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from prometheus_client import REGISTRY
-from test_explained import ask  # the v2 request helpers of the contribution tests
 
+from explain_models import ask
 from shipyard.data.features import canonical_inputs
 from shipyard.model.bundle import load_bundle
 from shipyard.serving.outliers import NAMES, Outliers

@@ -9,25 +9,8 @@ from shipyard.data.sources import write_table
 from shipyard.errors import ConfigError, DataSourceError, ModelNotFound, SchemaError
 from shipyard.model.ref import ModelRef
 from shipyard.registry.client import load_registered
-from shipyard.settings import settings_for
-from shipyard.steps.register import register
 from shipyard.steps.score import BatchResult, preflight, score_table
-
-NAME = "batch-unit"
-
-
-@pytest.fixture(scope="module")
-def registered(trained, small_data):
-    settings = settings_for(NAME)
-    decision = register(
-        trained.model_uri,
-        trained.bundle_dir,
-        small_data["test"],
-        settings=settings,
-        reference_path=small_data["train"],
-    )
-    assert decision.promoted
-    return settings
+from support import REGISTERED_NAME as NAME
 
 
 def test_predictions_equal_the_registered_model(registered, small_data, tmp_path):
@@ -41,11 +24,11 @@ def test_predictions_equal_the_registered_model(registered, small_data, tmp_path
         tmp_path / "out.parquet",
         destination=str(tmp_path / "copy" / "p.parquet"),
         id_column="txn",
-        settings=registered,
+        settings=registered.settings,
         report_path=tmp_path / "report.md",
     )
     out = pd.read_parquet(tmp_path / "out.parquet")
-    model = load_registered(ModelRef.champion(NAME), registered)
+    model = load_registered(ModelRef.champion(NAME), registered.settings)
     expected = pd.read_csv(source)  # the same rows as the table the batch read
     assert list(out.columns) == [
         "txn",
@@ -79,7 +62,7 @@ def test_a_shifted_batch_is_reported_as_drift_and_rows_number_by_default(registe
         str(source),
         ModelRef.pick(NAME, version="1").uri,
         tmp_path / "p.parquet",
-        settings=registered,
+        settings=registered.settings,
     )
     assert result.drift.is_drift and "amount" in result.drift.drifted
     assert result.verdict.startswith("DRIFT in") and result.metadata()["drift"] == 1.0
@@ -91,9 +74,12 @@ def test_missing_feature_is_one_line_naming_it(registered, small_data, tmp_path)
     pd.read_parquet(small_data["test"]).drop(columns=["amount", "hour"]).to_csv(source, index=False)
     for check in (
         lambda: score_table(
-            str(source), f"models:/{NAME}@champion", tmp_path / "p.parquet", settings=registered
+            str(source),
+            f"models:/{NAME}@champion",
+            tmp_path / "p.parquet",
+            settings=registered.settings,
         ),
-        lambda: preflight(str(source), f"models:/{NAME}@champion", settings=registered),
+        lambda: preflight(str(source), f"models:/{NAME}@champion", settings=registered.settings),
     ):
         with pytest.raises(SchemaError, match=r"lacks 2 feature\(s\).*: amount, hour") as info:
             check()
@@ -104,31 +90,40 @@ def test_missing_feature_is_one_line_naming_it(registered, small_data, tmp_path)
 def test_unknown_model_alias_or_version_is_model_not_found(registered, small_data, tmp_path):
     for ref in ("models:/no-such-model@champion", f"models:/{NAME}@nope", f"models:/{NAME}/99"):
         with pytest.raises(ModelNotFound, match="is not in the registry") as info:
-            score_table(str(small_data["test"]), ref, tmp_path / "p.parquet", settings=registered)
+            score_table(
+                str(small_data["test"]), ref, tmp_path / "p.parquet", settings=registered.settings
+            )
         assert info.value.hint and "\n" not in str(info.value)
 
 
 def test_unreadable_source_destination_or_id_column(registered, small_data, tmp_path):
     ref = f"models:/{NAME}@champion"
     with pytest.raises(DataSourceError, match="missing.csv does not exist"):
-        score_table(str(tmp_path / "missing.csv"), ref, tmp_path / "p.parquet", settings=registered)
+        score_table(
+            str(tmp_path / "missing.csv"), ref, tmp_path / "p.parquet", settings=registered.settings
+        )
     with pytest.raises(DataSourceError, match="cannot tell the format"):
         score_table(
             str(small_data["test"]),
             ref,
             tmp_path / "p.parquet",
             destination=str(tmp_path / "out.txt"),
-            settings=registered,
+            settings=registered.settings,
         )
     with pytest.raises(DataSourceError, match="unknown URI scheme 'gs'"):
-        preflight(str(small_data["test"]), ref, destination="gs://b/p.parquet", settings=registered)
+        preflight(
+            str(small_data["test"]),
+            ref,
+            destination="gs://b/p.parquet",
+            settings=registered.settings,
+        )
     with pytest.raises(SchemaError, match="no id column 'txn_id'"):
         score_table(
             str(small_data["test"]),
             ref,
             tmp_path / "p.parquet",
             id_column="txn_id",
-            settings=registered,
+            settings=registered.settings,
         )
     with pytest.raises(ConfigError, match="clash"):
         score_table(str(small_data["test"]), ref, tmp_path / "p.parquet", id_column="predict")
@@ -143,7 +138,10 @@ def test_nulls_in_a_feature_trained_without_any_are_imputed_and_scored(
     source = tmp_path / "nulls.parquet"
     frame.to_parquet(source)
     result = score_table(
-        str(source), f"models:/{NAME}@champion", tmp_path / "p.parquet", settings=registered
+        str(source),
+        f"models:/{NAME}@champion",
+        tmp_path / "p.parquet",
+        settings=registered.settings,
     )
     scored = pd.read_parquet(tmp_path / "p.parquet")
     assert len(scored) == 50 and scored["predict"].notna().all()
@@ -157,7 +155,10 @@ def test_infinite_values_the_endpoint_refuses_are_refused(registered, small_data
     frame.to_parquet(source)
     with pytest.raises(SchemaError, match=r"feature 'amount' has .*rows \[3, 7\]"):
         score_table(
-            str(source), f"models:/{NAME}@champion", tmp_path / "p.parquet", settings=registered
+            str(source),
+            f"models:/{NAME}@champion",
+            tmp_path / "p.parquet",
+            settings=registered.settings,
         )
 
 
@@ -224,11 +225,11 @@ def test_contributions_as_columns_add_up_to_the_probability(registered, small_da
         str(source),
         f"models:/{NAME}@champion",
         tmp_path / "out.parquet",
-        settings=registered,
+        settings=registered.settings,
         contributions=True,
     )
     out = pd.read_parquet(tmp_path / "out.parquet")
-    model = load_registered(ModelRef.champion(NAME), registered)
+    model = load_registered(ModelRef.champion(NAME), registered.settings)
     names = [f"contribution_{f}" for f in model.features]
     assert list(out.columns)[-len(names) - 1 :] == [*names, "contribution_base"]
     logit = out["contribution_base"] + out[names].sum(axis=1)
@@ -245,10 +246,14 @@ def test_chunked_scoring_answers_as_one_call_and_reports_its_rows(
 
     source = str(small_data["test"])
     ref = f"models:/{NAME}@champion"
-    score_table(source, ref, tmp_path / "one.parquet", settings=registered, contributions=True)
+    score_table(
+        source, ref, tmp_path / "one.parquet", settings=registered.settings, contributions=True
+    )
     monkeypatch.setattr(score_chunks, "CHUNK_ROWS", 7)  # many chunks, a ragged last one
     capsys.readouterr()
-    score_table(source, ref, tmp_path / "many.parquet", settings=registered, contributions=True)
+    score_table(
+        source, ref, tmp_path / "many.parquet", settings=registered.settings, contributions=True
+    )
     reported = [
         line.split()[-2:] for line in capsys.readouterr().out.splitlines() if "score " in line
     ]
