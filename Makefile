@@ -11,7 +11,7 @@ PIPELINE := build/training_pipeline.yaml
 BATCH_PIPELINE := build/batch_scoring_pipeline.yaml
 ARGS ?=
 
-.PHONY: install install-vertex tools run demo-loop docs compile compile-vertex test test-fast bench bench-pipeline bench-scale bench-batch bench-serving bench-drift lint typecheck clean
+.PHONY: install install-vertex tools run demo-loop docs compile compile-vertex test test-fast bench bench-pipeline bench-scale bench-batch bench-serving bench-coldstart bench-drift lint typecheck clean
 
 # Bytecode is compiled once here: where PYTHONDONTWRITEBYTECODE is set, every kfp.local task
 # would otherwise recompile MLflow, sklearn, ... from source (measured: +10 s per task).
@@ -61,7 +61,7 @@ test: install-vertex install-corpus  ## the whole test suite, every tier, in par
 test-fast: install  ## the inner loop: unit, components, pipelines, manifests
 	$(WITH_VENV) $(BIN)/python -m pytest -q $(FAST_TIERS)
 
-bench: bench-pipeline bench-serving bench-drift  ## speed benchmarks (print numbers)
+bench: bench-pipeline bench-serving bench-coldstart bench-drift  ## speed benchmarks (print numbers)
 
 bench-pipeline: compile  ## kfp.local pipeline vs one plain process, 100k rows
 	$(WITH_VENV) $(BIN)/python benchmarks/pipeline_overhead.py
@@ -75,6 +75,9 @@ bench-batch: compile  ## `shipyard score` of 1M rows vs the bare compiled model 
 bench-serving: install  ## predictor vs MLServer under wrk (installs wrk from Debian if absent)
 	@command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	$(WITH_VENV) $(BIN)/python benchmarks/predictor_vs_mlserver.py
+
+bench-coldstart: install  ## process start -> ready: `shipyard serve` of a cached champion vs MLServer vs importing xgboost
+	$(WITH_VENV) $(BIN)/python benchmarks/cold_start.py $(ARGS)
 
 bench-drift: install  ## detector throughput; predictor p99 with the detector attached vs not
 	@command -v wrk >/dev/null && command -v hey >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk hey)

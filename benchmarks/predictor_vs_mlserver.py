@@ -109,6 +109,22 @@ def run_wrk(url: str, body_file: Path, connections: int, seconds: int, lua: Path
     }
 
 
+ABSENT = {"rps": float("nan"), "p50": float("nan"), "p99": float("nan"), "errors": 0,
+          "wrk_cpu_pct": 0.0}  # fmt: skip
+
+
+def start_mlserver(folder: Path, work: Path) -> subprocess.Popen:
+    """MLServer on ``folder``, from its own virtualenv (created under .bench/ on first use)."""
+    python = mlserver_python(BENCH_DIR / "mlserver-venv")
+    return subprocess.Popen(
+        [str(python.parent / "mlserver"), "start", str(folder)],
+        stdout=open(work / "mlserver.log", "w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env={**os.environ, "PATH": f"{python.parent}:{os.environ['PATH']}"},
+    )
+
+
 def timed_ms(call, repeat: int = 200) -> float:
     start = time.perf_counter()
     for _ in range(repeat):
@@ -120,6 +136,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--rows", type=int, default=20_000, help="training rows")
+    parser.add_argument(
+        "--workers", type=int, help="Shipyard's worker processes (default: its setting)"
+    )
+    parser.add_argument(
+        "--no-mlserver", action="store_true", help="skip the peer (the smoke test: no venv)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not installed: apt-get install wrk")
@@ -133,6 +155,7 @@ def main() -> None:
     from shipyard.model.bundle import load_bundle
     from shipyard.processes import free_port, stop_process_group
     from shipyard.serving.fast_path import compile_model
+    from shipyard.settings import get_settings
     from shipyard.steps.ingest import ingest
     from shipyard.steps.train import train
 
@@ -183,22 +206,22 @@ def main() -> None:
         )
         bodies[rows] = (path, frame, floors)
 
-    python = mlserver_python(BENCH_DIR / "mlserver-venv")
-    shipyard = start_predictor(str(result.bundle_dir), "fraud", work / "predictor.log")
-    mlserver = subprocess.Popen(
-        [str(python.parent / "mlserver"), "start", str(mls_dir)],
-        stdout=open(work / "mlserver.log", "w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        env={**os.environ, "PATH": f"{python.parent}:{os.environ['PATH']}"},
+    from shipyard.serving.workers import count
+
+    workers = args.workers or count(get_settings().serving_workers)
+    shipyard = start_predictor(
+        str(result.bundle_dir),
+        "fraud",
+        work / "predictor.log",
+        env={"SHIPYARD_SERVING_WORKERS": str(workers)},
     )
+    mlserver = None if args.no_mlserver else start_mlserver(mls_dir, work)
     results = []
+    urls = {"shipyard": f"{shipyard.base_url}/v2/models/fraud/infer"}
     try:
-        wait_ready(f"http://127.0.0.1:{mls_port}/v2/models/fraud/ready", mlserver)
-        urls = {
-            "shipyard": f"{shipyard.base_url}/v2/models/fraud/infer",
-            "mlserver": f"http://127.0.0.1:{mls_port}/v2/models/fraud/infer",
-        }
+        if mlserver is not None:
+            wait_ready(f"http://127.0.0.1:{mls_port}/v2/models/fraud/ready", mlserver)
+            urls["mlserver"] = f"http://127.0.0.1:{mls_port}/v2/models/fraud/infer"
         for rows, (path, frame, _) in bodies.items():  # same answers before timing anything
             expected = model.predict_proba(frame)[:, 1]
             for name, url in urls.items():
@@ -213,16 +236,20 @@ def main() -> None:
                 results.append(point)
     finally:
         shipyard.stop()
-        stop_process_group(mlserver)
+        if mlserver is not None:
+            stop_process_group(mlserver)
 
-    print(f"\n== predictor vs MLServer: same XGBoost pipeline, wrk {args.seconds}s per point ==")
+    print(
+        f"\n== predictor ({workers} worker processes) vs MLServer: same XGBoost pipeline, wrk "
+        f"{args.seconds}s per point, load avg {os.getloadavg()[0]:.1f}, {os.cpu_count()} cores =="
+    )
     print(
         f"{'rows':>4} {'conc':>4} {'floor ms':>13} | {'shipyard req/s':>14} {'p50':>7} "
         f"{'p99':>7} | {'mlserver req/s':>14} {'p50':>7} {'p99':>7} | {'ratio':>5} "
         f"{'wrk cpu%':>8}"
     )
     for p in results:
-        s, m = p["shipyard"], p["mlserver"]
+        s, m = p["shipyard"], p.get("mlserver", ABSENT)
         floor = f"{p['floors'][0]:.2f}/{p['floors'][1]:.2f}"
         print(
             f"{p['rows']:>4} {p['c']:>4} {floor:>13} | {s['rps']:>14.1f} "
@@ -232,6 +259,15 @@ def main() -> None:
         )
         if s["errors"] or m["errors"]:
             print(f"     non-2xx: shipyard {s['errors']}, mlserver {m['errors']}")
+    for rows in bodies:
+        by_c = {p["c"]: p["shipyard"] for p in results if p["rows"] == rows}
+        one = by_c[1]["rps"]
+        print(
+            f"shipyard {rows:>3} rows: req/s at c8 {by_c[8]['rps'] / one:.2f}x, at c32 "
+            f"{by_c[32]['rps'] / one:.2f}x of c1 (goal >= 1.7); p99/p50 "
+            + ", ".join(f"c{c} {v['p99'] / v['p50']:.1f}" for c, v in by_c.items())
+            + " (goal <= 3)"
+        )
     print(
         "latency in ms; floor = bare predict_proba of the sklearn pipeline (what MLServer "
         "runs) / of Shipyard's compiled path, same rows; ratio = shipyard req/s / mlserver "

@@ -119,7 +119,7 @@ def start_server(
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            env={**os.environ, **env} if env else None,
+            env=child_environment(env),
         )
     try:
         if wait_for_http(ready_url, timeout, process):
@@ -130,6 +130,18 @@ def start_server(
     raise ServiceUnavailable(
         f"the {what} was not ready within {timeout:.0f} s", hint=f"its log: {log}"
     )
+
+
+def child_environment(env: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment plus ``env``, without this process's own metrics folder
+    (``shipyard.serving.workers.prepare``): a server started from here keeps its own."""
+    from shipyard.serving.workers import METRICS_OWNER_ENV, MULTIPROC_ENV
+
+    merged = {**os.environ, **(env or {})}
+    if merged.get(METRICS_OWNER_ENV) == str(os.getpid()):
+        merged.pop(METRICS_OWNER_ENV)
+        merged.pop(MULTIPROC_ENV, None)
+    return merged
 
 
 PARENT_PID_ENV = "SHIPYARD_PARENT_PID"  # set by a parent whose child must not outlive it

@@ -264,6 +264,20 @@ class Settings(BaseSettings):
         "/mnt/models) must match it.",
     )
     serve_host: str = Field("127.0.0.1", description="Address the predictor listens on.")
+    serving_workers: int | None = Field(
+        None,
+        ge=1,
+        description="Predictor processes sharing the HTTP port, each answering requests on its "
+        "own core (gRPC is served by the first); unset: the CPUs this process may use (its "
+        "affinity, capped by the cgroup CPU limit); 1 while the model-repository extension "
+        "is on. The InferenceService sets it from the predictor's CPU limit.",
+    )
+    serving_prove_at_start: bool = Field(
+        False,
+        description="Prove the compiled fast path on the stored probe rows at every predictor "
+        "start (seconds of imports); off, the arrays proven at training and at registration "
+        "are trusted through the checksum recorded with the version.",
+    )
     drop_unusable_columns: bool = Field(
         True,
         description="Drop columns that cannot be features (an ID per row, all nulls, too "

@@ -14,10 +14,13 @@ if TYPE_CHECKING:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from shipyard.processes import check_ports
-    from shipyard.serving.server import serve_predictor
+    from shipyard.serving import workers
     from shipyard.settings import get_settings
 
     settings = get_settings()
+    workers.prepare(workers.count(settings.serving_workers))  # before prometheus_client loads
+    from shipyard.serving.server import serve_predictor
+
     source = args.source or champion_uri(settings.model_name)
     if args.canary_source:
         from shipyard.rollout.inference_service import check_percent

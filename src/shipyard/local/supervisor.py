@@ -36,10 +36,13 @@ def _say(line: str) -> None:
     print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} shipyard: {line}", file=sys.stderr, flush=True)
 
 
+# set by the supervising process only; with several serving workers (their metrics shared,
+# shipyard.serving.workers) its latest value is the one, without a pid label
 UP = Gauge(
     "shipyard_drift_detector_up",
     "1 while the supervised drift detector process runs",
     ("detector",),
+    multiprocess_mode="mostrecent",
 )
 EXITS = Counter(
     "shipyard_drift_detector_exits", "Times the supervised drift detector exited", ("detector",)
@@ -53,6 +56,7 @@ STOPPED = Gauge(
     "shipyard_drift_detector_supervision_stopped",
     "1 once the detector exited too often and is no longer restarted",
     ("detector",),
+    multiprocess_mode="mostrecent",
 )
 
 

@@ -3,6 +3,8 @@
 - scikit-learn models: the whole ``Pipeline`` as skops (loaded with an explicit allowlist);
 - XGBoost models: the preprocessing as skops, the booster as XGBoost's own UBJ.
 
+``fast_path.json`` (where the pipeline compiles to numpy, ``shipyard.serving.fast_path``)
+holds the compiled arrays a server loads instead of the pipeline, proven on the probes.
 ``shipyard_model.json`` lists the files with their SHA-256, the feature schema, the task, the
 classes (the user's labels, in the model's order) and the decision threshold. ``probes.json``
 holds rows with the answers the pipeline gave them when it was saved, so a server can prove
@@ -12,6 +14,7 @@ tampered or truncated artifact is refused before any byte of it is deserialised.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Hashable
@@ -98,6 +101,9 @@ def save_bundle(
         (directory / PROBES).write_text(
             json.dumps({"rows": json_rows(probes[schema.features]), "scores": scores.tolist()})
         )
+        from shipyard.serving.fast_path import write_fast_path
+
+        write_fast_path(pipeline, schema, directory, outlier)  # proven on those rows, or not
     files = {p.name: sha256_file(p) for p in sorted(directory.iterdir()) if p.name != MANIFEST}
     task, classes = _task_and_classes(pipeline, schema)
     manifest = {
@@ -161,12 +167,19 @@ def _null(value: Any) -> bool:
 
 @dataclass
 class LoadedModel:
-    """A loaded bundle: the fitted pipeline plus what serving and evaluation need to know."""
+    """A loaded bundle: the fitted pipeline plus what serving and evaluation need to know.
 
-    pipeline: Any
+    The pipeline is deserialised on first use (skops imports every scikit-learn module, which
+    takes seconds), each of its files checked against the verified manifest again right
+    before: a server answering from the stored fast path never needs it."""
+
     schema: Schema
     manifest: dict[str, Any]
     directory: Path
+
+    @functools.cached_property
+    def pipeline(self) -> Any:
+        return _load_pipeline(self.directory, self.manifest)
 
     @property
     def task(self) -> str:
@@ -233,14 +246,19 @@ class LoadedModel:
 
     def probes(self) -> tuple[pd.DataFrame, np.ndarray] | None:
         """The stored probe rows and the answers the pipeline gave them at training."""
-        path = self.directory / PROBES
-        if not path.is_file():
-            return None
-        data = json.loads(path.read_text())
-        return (
-            pd.DataFrame(data["rows"], columns=self.features),
-            np.asarray(data["scores"], dtype=np.float64),
-        )
+        return read_probes(self.directory, self.features)
+
+
+def read_probes(directory: Path, features: list[str]) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """The probe rows stored in ``directory`` and the answers the pipeline gave them."""
+    path = directory / PROBES
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text())
+    return (
+        pd.DataFrame(data["rows"], columns=features),
+        np.asarray(data["scores"], dtype=np.float64),
+    )
 
 
 def find_bundle(root: str | Path) -> Path:
@@ -280,22 +298,34 @@ def verify_bundle(directory: Path) -> dict[str, Any]:
 
 
 def load_bundle(root: str | Path) -> LoadedModel:
-    """Verify and load the bundle at or below ``root``."""
+    """Verify and load the bundle at or below ``root`` (its pipeline when first used)."""
     directory = find_bundle(root)
     manifest = verify_bundle(directory)
-    schema = Schema.load(directory / "schema.json")
+    return LoadedModel(Schema.load(directory / "schema.json"), manifest, directory)
+
+
+def _load_pipeline(directory: Path, manifest: dict[str, Any]) -> Any:
+    """The fitted pipeline, each file it reads checked against ``manifest`` first."""
     if manifest["flavor"] == "xgboost":
         from sklearn.pipeline import Pipeline
         from xgboost import XGBClassifier, XGBRegressor
 
         model = XGBRegressor() if manifest.get("task") == REGRESSION else XGBClassifier()
-        model.load_model(directory / "model.ubj")
-        pipeline = Pipeline(
-            [("preprocess", _load_skops(directory / "preprocess.skops")), ("model", model)]
+        model.load_model(_checked(directory, manifest, "model.ubj"))
+        preprocess = _load_skops(_checked(directory, manifest, "preprocess.skops"))
+        return Pipeline([("preprocess", preprocess), ("model", model)])
+    return _load_skops(_checked(directory, manifest, "pipeline.skops"))
+
+
+def _checked(directory: Path, manifest: dict[str, Any], name: str) -> Path:
+    """``directory / name``, still hashing to what the verified manifest records."""
+    path = directory / name
+    if not path.is_file() or sha256_file(path) != manifest["files"].get(name):
+        raise IntegrityError(
+            f"model file {name} in {directory} changed after the bundle was verified",
+            hint="the artifact was changed while being served; restart from the registry",
         )
-    else:
-        pipeline = _load_skops(directory / "pipeline.skops")
-    return LoadedModel(pipeline, schema, manifest, directory)
+    return path
 
 
 def _load_skops(path: Path) -> Any:

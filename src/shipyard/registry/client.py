@@ -11,6 +11,7 @@ stored with a version, ``shipyard.registry.detectors``.
 
 from __future__ import annotations
 
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ __all__ = [
     "FetchedVersion",
     "ModelRef",
     "Registry",
+    "fetch",
     "load_registered",
     "storage_uri",
 ]
@@ -91,7 +93,7 @@ class Registry:
         version = self.version_of(ref)
         pinned = ModelRef.of(ref.name, version.version)
         source, recorded = self._source(pinned, version, kind)
-        cache = self.settings.home / "serving-cache" / ref.name / str(version.version) / kind
+        cache = _cache(self.settings, pinned, kind)
         done = cache / "done"  # holds where the download landed, relative to the cache
         if not done.is_file():
             import mlflow
@@ -111,23 +113,16 @@ class Registry:
     def _source(self, pinned: ModelRef, version: ModelVersion, kind: str) -> tuple[str, str]:
         """Where ``kind`` of the version lives (a URI this client can download without
         MLflow's global registry URI) and the checksum recorded for it."""
+        recorded = _recorded(pinned, version.tags, kind)
         if kind == MODEL:
-            source: str | None = self._download_uri(pinned)
-            recorded = version.tags.get(MANIFEST_SHA_TAG)
-        else:
-            source = version.tags.get(DETECTOR_URI_TAG)
-            recorded = version.tags.get(DETECTOR_SHA_TAG)
-            if not source:
-                raise ModelNotFound(
-                    f"{pinned} has no drift detector",
-                    hint="register it with the pipeline's register step",
-                )
-        if not recorded:
-            raise IntegrityError(
-                f"{pinned} has no recorded {kind} checksum",
-                hint="register it with Shipyard's register step",
+            return self._download_uri(pinned), recorded
+        source = version.tags.get(DETECTOR_URI_TAG)
+        if not source:
+            raise ModelNotFound(
+                f"{pinned} has no drift detector",
+                hint="register it with the pipeline's register step",
             )
-        return str(source), str(recorded)
+        return str(source), recorded
 
     def _download_uri(self, pinned: ModelRef) -> str:
         from mlflow.exceptions import MlflowException
@@ -207,6 +202,84 @@ class Registry:
             model_id=model_id,
         )
         return ModelRef.of(name, version.version)
+
+
+def fetch(ref: ModelRef, kind: str = MODEL, settings: Settings | None = None) -> FetchedVersion:
+    """``Registry.fetch``, without importing MLflow (about 2 s) when the version is already in
+    the local cache and the store is the local SQLite file (``cached``)."""
+    settings = settings or get_settings()
+    return cached(ref, kind, settings) or Registry(settings).fetch(ref, kind)
+
+
+def cached(ref: ModelRef, kind: str, settings: Settings) -> FetchedVersion | None:
+    """A version already downloaded into the cache, its alias resolved and its recorded
+    checksum read from the SQLite registry store read-only, verified as ``fetch`` verifies it;
+    None (so MLflow answers) for any other store, a version not yet cached, or a store this
+    query does not understand. Nothing is cached but the files: an alias is resolved now."""
+    import sqlite3
+
+    if not settings.tracking_uri.startswith("sqlite:///"):
+        return None
+    database = Path(settings.tracking_uri.removeprefix("sqlite:///"))
+    if not database.is_file():
+        return None
+    try:
+        with closing(sqlite3.connect(f"{database.as_uri()}?mode=ro", uri=True)) as db:
+            version = _version_number(db, ref)
+            if version is None:
+                return None
+            tags = dict(
+                db.execute(
+                    "SELECT key, value FROM model_version_tags "
+                    "WHERE workspace = 'default' AND name = ? AND version = ?",
+                    (ref.name, version),
+                ).fetchall()
+            )
+    except (sqlite3.Error, ValueError):
+        return None
+    pinned = ModelRef.of(ref.name, version)
+    done = _cache(settings, pinned, kind) / "done"
+    if not done.is_file():
+        return None
+    files = done.parent / done.read_text()
+    _verify(pinned, kind, files, _recorded(pinned, tags, kind))
+    return FetchedVersion(pinned, files, tags)
+
+
+def _version_number(db: Any, ref: ModelRef) -> int | None:
+    """The live version ``ref`` names in MLflow's registry tables, or None."""
+    if ref.alias:
+        row = db.execute(
+            "SELECT version FROM registered_model_aliases "
+            "WHERE workspace = 'default' AND name = ? AND alias = ?",
+            (ref.name, ref.alias),
+        ).fetchone()
+        if row is None:
+            return None
+        number = int(row[0])
+    else:
+        number = int(ref.number)
+    live = db.execute(
+        "SELECT 1 FROM model_versions WHERE workspace = 'default' AND name = ? AND version = ? "
+        "AND current_stage != 'Deleted_Internal'",
+        (ref.name, number),
+    ).fetchone()
+    return number if live else None
+
+
+def _cache(settings: Settings, pinned: ModelRef, kind: str) -> Path:
+    return settings.home / "serving-cache" / pinned.name / str(pinned.version) / kind
+
+
+def _recorded(pinned: ModelRef, tags: dict[str, Any], kind: str) -> str:
+    """The checksum recorded at registration for ``kind`` of the version."""
+    recorded = tags.get(MANIFEST_SHA_TAG if kind == MODEL else DETECTOR_SHA_TAG)
+    if not recorded:
+        raise IntegrityError(
+            f"{pinned} has no recorded {kind} checksum",
+            hint="register it with Shipyard's register step",
+        )
+    return str(recorded)
 
 
 def _verify(pinned: ModelRef, kind: str, files: Path, recorded: str) -> None:

@@ -70,10 +70,12 @@ class ServiceOptions:
     sidecar_secret: str = "shipyard-sidecar"
     min_replicas: int = 1
     max_replicas: int = 3
+    # two cores: one predictor worker process on each (SHIPYARD_SERVING_WORKERS, set from
+    # limits.cpu); the workers share the loaded model copy-on-write
     resources: dict = field(
         default_factory=lambda: {
-            "requests": {"cpu": "500m", "memory": "512Mi"},
-            "limits": {"cpu": "1", "memory": "1Gi"},
+            "requests": {"cpu": "1", "memory": "768Mi"},
+            "limits": {"cpu": "2", "memory": "1536Mi"},
         }
     )
     # the sidecar holds the registered model too (attribution drift): the predictor's memory
@@ -138,7 +140,10 @@ def predictor_spec(version: ModelVersion, options: ServiceOptions) -> dict:
         "logger": {"mode": "all", "url": detector_url},
         "model": _model_spec(version, options),
         "containers": [_detector_container(version, options)],
-        "volumes": [{"name": "drift-tmp", "emptyDir": {"sizeLimit": "512Mi"}}],
+        "volumes": [
+            {"name": "drift-tmp", "emptyDir": {"sizeLimit": "512Mi"}},
+            {"name": "predictor-tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        ],
     }
 
 
@@ -207,13 +212,26 @@ def _model_spec(version: ModelVersion, options: ServiceOptions) -> dict:
         "args": [f"--model_name={options.name}"],
         "env": [
             {"name": "SHIPYARD_MODEL_VERSION", "value": version.version},  # its label
+            {"name": "SHIPYARD_SERVING_WORKERS", "value": str(cores(options.resources))},
             *(
                 [{"name": "SHIPYARD_MODEL_SHA256", "value": version.manifest_sha256}]
                 if version.manifest_sha256
                 else []
             ),
         ],
+        # the workers' shared metrics folder (the root filesystem is read-only)
+        "volumeMounts": [{"name": "predictor-tmp", "mountPath": "/tmp"}],
     }
+
+
+def cores(resources: dict) -> int:
+    """Whole CPUs the predictor may use: its ``limits.cpu`` (``"2"``, ``"1500m"``) rounded
+    up, else its request, at least 1: one serving worker per core."""
+    import math
+
+    cpu = str(resources.get("limits", {}).get("cpu") or resources.get("requests", {}).get("cpu", 1))
+    value = float(cpu[:-1]) / 1000 if cpu.endswith("m") else float(cpu)
+    return max(1, math.ceil(value))
 
 
 def inference_service(

@@ -77,6 +77,11 @@ class EventForwarder:
             token = get_settings().ingest_token
         self._authorization = f"Bearer {token.get_secret_value()}" if token else None
         self._paused_until, self._warned = 0.0, False
+        self.start()
+
+    def start(self) -> None:
+        """An empty queue, no connection, and the thread that posts: at construction, and in
+        each forked serving worker (``shipyard.serving.workers``), which has no thread."""
         self._pending: deque = deque()
         self._connection: HTTPConnection | None = None
         self._closed = threading.Event()

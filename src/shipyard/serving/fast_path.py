@@ -9,27 +9,37 @@ the booster directly. :func:`checked_fast_path` proves it on the probe rows stor
 model (the answers the pipeline gave at training) when the model loads; anything it does not
 recognise, or any difference beyond ``TOLERANCE``, keeps the sklearn pipeline — a model that
 registered always loads.
+
+Training proves the compiled arrays once and stores them in the bundle (``fast_path.json``,
+checksummed in the manifest like every other file, so registration's checksum covers them);
+the register step then proves them against the pipeline on the holdout. A server loads them
+with :func:`stored_fast_path` and starts without skops, scikit-learn's pipeline or a proof
+(seconds of imports); ``SHIPYARD_SERVING_PROVE_AT_START`` proves them again at every start.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from shipyard.data.features import canonical_columns, iso_text
+from shipyard.data.features import canonical_columns, canonical_frame, iso_text
 from shipyard.data.schema import BOOL_DTYPE, Schema
 from shipyard.model.parity import largest_difference
 
 if TYPE_CHECKING:
     from shipyard.model.bundle import LoadedModel
+    from shipyard.model.outlier import OutlierScorer
 
 logger = logging.getLogger(__name__)
 TOLERANCE = 1e-6  # the parity contract: served probabilities within this of the registered
+FAST_PATH_FILE = "fast_path.json"
 
 
 @dataclass
@@ -45,6 +55,44 @@ class CompiledModel:
     offsets: list[int]
     width: int
     score: Any  # features matrix -> probabilities [n, k] or regression values [n]
+    spec: dict[str, Any] | None = None  # how ``score`` is rebuilt from the bundle; None: it isn't
+    same_matrix: bool = False  # the outlier scorer reads ``transform`` (proven when stored)
+
+    def to_json(self) -> dict[str, Any]:
+        """The arrays as JSON (floats round-trip exactly) and how to rebuild ``score``."""
+        return {
+            "numeric": self.numeric,
+            "numeric_fill": self.numeric_fill.tolist(),
+            "indicators": self.indicators.tolist(),
+            "mean": np.asarray(self.mean, dtype=np.float64).tolist(),
+            "scale": np.asarray(self.scale, dtype=np.float64).tolist(),
+            "categorical": self.categorical,
+            "categorical_fill": self.categorical_fill,
+            "category_index": self.category_index,
+            "offsets": self.offsets,
+            "width": self.width,
+            "score": self.spec,
+            "same_matrix": self.same_matrix,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any], directory: Path) -> CompiledModel:
+        """The compiled model ``to_json`` wrote, its XGBoost booster read from the bundle."""
+        return cls(
+            list(data["numeric"]),
+            np.asarray(data["numeric_fill"], dtype=np.float64),
+            np.asarray(data["indicators"], dtype=np.int64),
+            np.asarray(data["mean"], dtype=np.float64),
+            np.asarray(data["scale"], dtype=np.float64),
+            list(data["categorical"]),
+            list(data["categorical_fill"]),
+            [dict(index) for index in data["category_index"]],
+            list(data["offsets"]),
+            int(data["width"]),
+            _score_from(data["score"], directory),
+            data["score"],
+            bool(data.get("same_matrix", False)),
+        )
 
     def transform(self, columns: dict[str, np.ndarray], rows: int) -> np.ndarray:
         out = np.zeros((rows, self.width), dtype=np.float64)
@@ -85,9 +133,51 @@ def compile_model(pipeline: Any, schema: Schema) -> CompiledModel | None:
         return None
 
 
-def checked_fast_path(model: LoadedModel) -> tuple[CompiledModel | None, str]:
-    """The fast path for a loaded bundle if it answers the stored probe rows as the pipeline
-    did at training (within ``TOLERANCE``), else None; and why, for the log."""
+def stored_fast_path(model: LoadedModel) -> CompiledModel | None:
+    """The compiled model stored (and proven) with the bundle at training, if it has one: its
+    file was checked against the manifest when the bundle loaded."""
+    if FAST_PATH_FILE not in model.manifest["files"]:
+        return None
+    return CompiledModel.from_json(
+        json.loads((model.directory / FAST_PATH_FILE).read_text()), model.directory
+    )
+
+
+def write_fast_path(
+    pipeline: Any, schema: Schema, directory: Path, outlier: OutlierScorer | None
+) -> bool:
+    """Store the compiled model in ``directory`` if it can be rebuilt from the bundle and, so
+    rebuilt, answers the probe rows stored there as the pipeline did (``TOLERANCE``); whether
+    the outlier scorer may read its matrix is proven here too (bit-equal scores)."""
+    from shipyard.model.bundle import read_probes
+
+    compiled = compile_model(pipeline, schema)
+    probes = read_probes(directory, schema.features)
+    if compiled is None or compiled.spec is None or probes is None:
+        return False
+    rows, expected = probes
+    stored = CompiledModel.from_json(compiled.to_json(), directory)  # exactly what is served
+    columns = canonical_columns(rows, schema)
+    if largest_difference(expected, stored.scores(columns))[0] > TOLERANCE:
+        return False
+    if outlier is not None:
+        registered = pipeline.named_steps["preprocess"].transform(canonical_frame(rows, schema))
+        stored.same_matrix = bool(
+            np.array_equal(
+                outlier.scores(stored.transform(columns, len(rows))),
+                outlier.scores(np.asarray(registered)),
+            )
+        )
+    (directory / FAST_PATH_FILE).write_text(json.dumps(stored.to_json()))
+    return True
+
+
+def checked_fast_path(
+    model: LoadedModel, candidate: CompiledModel | None = None
+) -> tuple[CompiledModel | None, str]:
+    """The fast path for a loaded bundle (``candidate``, stored with it, else compiled now)
+    if it answers the stored probe rows as the pipeline did at training (within
+    ``TOLERANCE``), else None; and why, for the log."""
     stored = model.probes()
     if stored is None:  # a bundle from before probes were stored: the pipeline is the reference
         probe = probe_frame(model.schema)
@@ -100,7 +190,7 @@ def checked_fast_path(model: LoadedModel) -> tuple[CompiledModel | None, str]:
             "it was trained (max diff %.2e): are the library versions the same?",
             now,
         )
-    compiled = compile_model(model.pipeline, model.schema)
+    compiled = candidate or compile_model(model.pipeline, model.schema)
     if compiled is None:
         return None, "the pipeline's structure has no fast path"
     try:
@@ -176,6 +266,11 @@ def _compile(pipeline: Any, schema: Schema) -> CompiledModel | None:
             return None
     if set(numeric) | set(categorical) != set(schema.model_columns):
         return None
+    spec = _spec(estimator, LogisticRegression, Ridge)
+    if spec is not None:
+        score = _score_from(spec, booster=getattr(estimator, "get_booster", lambda: None)())
+    else:  # a forest: the estimator itself, on the compiled matrix
+        score = getattr(estimator, "predict_proba", estimator.predict)
     return CompiledModel(
         numeric,
         fill_num,
@@ -187,36 +282,54 @@ def _compile(pipeline: Any, schema: Schema) -> CompiledModel | None:
         index,
         offsets,
         width,
-        _scorer(estimator, LogisticRegression, Ridge),
+        score,
+        spec,
     )
 
 
-def _scorer(
-    estimator: Any, logistic_type: type[Any], ridge_type: type[Any]
-) -> Callable[[np.ndarray], np.ndarray]:
+def _spec(estimator: Any, logistic_type: type[Any], ridge_type: type[Any]) -> dict[str, Any] | None:
+    """What the compiled scorer computes, as JSON (None: the estimator itself scores)."""
     name = type(estimator).__name__
     if name in ("XGBClassifier", "XGBRegressor"):
-        # One thread: for request-sized inputs OpenMP's fork/spin costs more than it saves,
-        # and its spinning threads take the core the server and its sidecar need.
-        booster = estimator.get_booster().copy()
-        booster.set_param({"nthread": 1})
         objective = estimator.get_xgb_params().get("objective")
-        if objective == "binary:logistic":
-            return lambda x: _two_columns(booster.inplace_predict(x))
-        if objective in ("multi:softprob", "reg:squarederror"):
-            return lambda x: booster.inplace_predict(x)
-        raise ValueError(f"XGBoost objective {objective} has no fast path")
+        if objective not in ("binary:logistic", "multi:softprob", "reg:squarederror"):
+            raise ValueError(f"XGBoost objective {objective} has no fast path")
+        return {"kind": "xgboost", "objective": objective}
     if isinstance(estimator, logistic_type):
         coef, intercept = estimator.coef_, estimator.intercept_
+        return {"kind": "logistic", "coef": coef.tolist(), "intercept": intercept.tolist()}
+    if isinstance(estimator, ridge_type):
+        coef, intercept = np.ravel(estimator.coef_), float(np.ravel(estimator.intercept_)[0])
+        return {"kind": "ridge", "coef": coef.tolist(), "intercept": intercept}
+    return None
+
+
+def _score_from(
+    spec: dict[str, Any], directory: Path | None = None, booster: Any = None
+) -> Callable[[np.ndarray], np.ndarray]:
+    """The scorer ``spec`` describes; an XGBoost booster is ``booster`` or the bundle's own."""
+    if spec["kind"] == "xgboost":
+        import xgboost
+
+        # One thread: for request-sized inputs OpenMP's fork/spin costs more than it saves,
+        # and its spinning threads take the core the server and its sidecar need.
+        own = (
+            booster.copy()
+            if booster is not None
+            else xgboost.Booster(model_file=str(Path(str(directory)) / "model.ubj"))
+        )
+        own.set_param({"nthread": 1})
+        if spec["objective"] == "binary:logistic":
+            return lambda x: _two_columns(own.inplace_predict(x))
+        return lambda x: own.inplace_predict(x)
+    coef = np.asarray(spec["coef"], dtype=np.float64)
+    if spec["kind"] == "logistic":
+        intercept = np.asarray(spec["intercept"], dtype=np.float64)
         if coef.shape[0] == 1:
             return lambda x: _two_columns(1.0 / (1.0 + np.exp(-(x @ coef[0] + intercept[0]))))
         return lambda x: _softmax(x @ coef.T + intercept)
-    if isinstance(estimator, ridge_type):
-        coef, intercept = np.ravel(estimator.coef_), float(np.ravel(estimator.intercept_)[0])
-        return lambda x: x @ coef + intercept
-    if hasattr(estimator, "predict_proba"):
-        return estimator.predict_proba
-    return estimator.predict
+    ridge_intercept = float(spec["intercept"])
+    return lambda x: x @ coef + ridge_intercept
 
 
 def _two_columns(positive: np.ndarray) -> np.ndarray:

@@ -28,11 +28,11 @@ class ServedModel:
 
 def resolve(source: str, settings: Settings | None = None) -> ServedModel:
     """Fetch (if needed), verify and load the model that ``source`` names."""
-    from shipyard.registry.client import MODEL, Registry
+    from shipyard.registry.client import MODEL, fetch
 
     settings = settings or get_settings()
     if ModelRef.is_ref(source):
-        fetched = Registry(settings).fetch(ModelRef.parse(source), MODEL)
+        fetched = fetch(ModelRef.parse(source), MODEL, settings)
         return ServedModel(
             load_bundle(fetched.path), fetched.ref.name, str(fetched.ref.version), source
         )

@@ -47,10 +47,15 @@ logger = logging.getLogger(__name__)
 class Outliers:
     """The scorer saved with ``model`` and the matrix it reads, or nothing for an old bundle."""
 
-    def __init__(self, model: LoadedModel, fast: CompiledModel | None) -> None:
+    def __init__(
+        self, model: LoadedModel, fast: CompiledModel | None, proven: bool = False
+    ) -> None:
+        """``proven``: ``fast`` is the bundle's stored fast path, whose matrix was compared
+        with the registered preprocessing's when it was stored (``fast.same_matrix``)."""
         self.model = model
         self.scorer: OutlierScorer | None = model.outlier_scorer()
-        self.fast = fast if self.scorer is not None and _same_matrix(model, fast) else None
+        same = (fast is not None and fast.same_matrix) if proven else _same_matrix(model, fast)
+        self.fast = fast if self.scorer is not None and same else None
 
     @property
     def available(self) -> bool:

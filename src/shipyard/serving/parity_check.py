@@ -49,7 +49,7 @@ class ParityReport:
 def check_served_parity(model: LoadedModel, frame: pd.DataFrame) -> ParityReport:
     """Score ``frame`` as the predictor would (v2 JSON → decode → scorer) and as the
     registered pipeline does; raise :class:`ParityError` naming the row on any difference."""
-    scorer = Scorer(model)
+    scorer = Scorer(model, prove=False)  # the fast path as a server loads it; this is its proof
     expected_scores, expected_labels = model.scores(frame), model.predict(frame)
     worst, mismatches = 0.0, 0
     for spelling in ("BOOL", "BYTES"):

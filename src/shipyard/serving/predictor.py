@@ -12,6 +12,7 @@ stored probe rows (``fast_path.checked_fast_path``).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 import uuid
@@ -25,11 +26,11 @@ from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from kserve import Model
 from shipyard.data.features import model_columns
 from shipyard.model.bundle import LoadedModel
-from shipyard.model.contributions import explainer_for
+from shipyard.model.contributions import Explainer, explainer_for
 from shipyard.model.task import label_datatype
 from shipyard.serving import explained, metrics, outliers
 from shipyard.serving.decoding import bounded
-from shipyard.serving.fast_path import CompiledModel, checked_fast_path
+from shipyard.serving.fast_path import CompiledModel, checked_fast_path, stored_fast_path
 from shipyard.serving.model_source import ServedModel, resolve
 from shipyard.serving.v2_inputs import input_specs, to_columns
 from shipyard.settings import Settings, get_settings
@@ -45,25 +46,49 @@ class Scorer:
     """What the predictor computes for decoded columns: the proven fast path, else the
     registered pipeline. Registration scores through this same class (``shipyard.served``)."""
 
-    def __init__(self, model: LoadedModel) -> None:
-        from threadpoolctl import threadpool_limits
-
-        # One OpenMP thread for the process from here on: for request-sized inputs OpenMP's
-        # fork and spin cost more than they save (HistGradientBoosting answered one row in
-        # 3.8 ms with the machine's threads, 0.34 ms with one); XGBoost's booster already
-        # runs on one, and requests run side by side instead.
-        threadpool_limits(limits=1, user_api="openmp")
+    def __init__(self, model: LoadedModel, prove: bool = True) -> None:
+        """``prove=False`` (a server's start): the fast path stored with the bundle, proven
+        at training and registration, is used as it is; otherwise it (or, in a bundle
+        without one, the pipeline compiled now) is proven on the probe rows here."""
         self.model = model
-        self.fast, self.note = checked_fast_path(model)
+        stored = stored_fast_path(model)
+        trusted = stored is not None and not prove
+        if trusted:
+            self.fast, self.note = stored, "fast path proven at training and registration"
+        else:
+            self.fast, self.note = checked_fast_path(model, stored)
         logger.info("model %s: %s", model.manifest.get("model_type"), self.note)
-        self.explainer, self.explain_note = explainer_for(model, self.fast)
-        if self.explainer is None:
-            logger.info("no contributions: %s", self.explain_note)
-        self.outliers = outliers.Outliers(model, self.fast)
+        self.outliers = outliers.Outliers(model, self.fast, proven=trusted)
+        _one_openmp_thread()
+
+    @functools.cached_property
+    def _explained(self) -> tuple[Explainer | None, str]:
+        """The explainer, made when first asked for (it reads the scikit-learn pipeline)."""
+        explainer, note = explainer_for(self.model, self.fast)
+        if explainer is None:
+            logger.info("no contributions: %s", note)
+        _one_openmp_thread()  # for the libraries the pipeline brought in
+        return explainer, note
+
+    @property
+    def explainer(self) -> Explainer | None:
+        return self._explained[0]
+
+    @property
+    def explain_note(self) -> str:
+        return self._explained[1]
 
     def offered(self) -> list[str]:
         """The outputs this model answers, in metadata order."""
         return [t["name"] for t in self.output_types()]
+
+    def offers(self, name: str) -> bool:
+        """Whether this model answers output ``name`` (the explainer made only for its own)."""
+        if name in explained.NAMES:
+            return self.explainer is not None and name in self.offered()
+        return name in OUTPUTS[: 1 + (self.model.classes is not None)] or (
+            self.outliers.available and name in outliers.NAMES
+        )
 
     def scores(self, columns: dict[str, np.ndarray]) -> np.ndarray:
         """Scores for canonical inputs (feature -> values, as the v2 decoder yields them)."""
@@ -84,7 +109,7 @@ class Scorer:
         results = {"predict": (label_datatype(model.classes), model.labels(scores))}
         if model.classes is not None:
             results["predict_proba"] = ("FP64", scores)
-        if self.explainer is not None and set(wanted or ()) & set(explained.NAMES):
+        if set(wanted or ()) & set(explained.NAMES) and self.explainer is not None:
             results.update(explained.outputs(self.explainer, columns, scores, labels or {}))
         if self.outliers.available and set(wanted or ()) & set(outliers.NAMES):
             results.update(self.outliers.outputs(columns))
@@ -109,6 +134,19 @@ class Scorer:
         return types + self.outliers.output_types()
 
 
+def _one_openmp_thread() -> None:
+    """One OpenMP thread for the process from here on: for request-sized inputs OpenMP's fork
+    and spin cost more than they save (HistGradientBoosting answered one row in 3.8 ms with
+    the machine's threads, 0.34 ms with one); XGBoost's booster already runs on one, and
+    requests run side by side instead. Libraries loaded later read ``OMP_NUM_THREADS``."""
+    import os
+
+    from threadpoolctl import threadpool_limits
+
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    threadpool_limits(limits=1, user_api="openmp")
+
+
 class ShipyardPredictor(Model):
     """Serves one model version; ``name`` is the name clients use in the v2 paths."""
 
@@ -123,7 +161,7 @@ class ShipyardPredictor(Model):
     def load(self) -> bool:
         self.served = resolve(self.source, self.settings)
         model = self.served.model
-        self.scorer = Scorer(model)
+        self.scorer = Scorer(model, prove=self.settings.serving_prove_at_start)
         self._datatypes = {spec.name: spec.datatype for spec in input_specs(model.schema)}
         if self.settings.logger_url:
             from shipyard.serving.event_forwarder import EventForwarder
@@ -230,8 +268,7 @@ class ShipyardPredictor(Model):
         """The outputs a request names, each one this model offers (else a 400 listing them,
         and for contributions the reason this model has none)."""
         requested = [o.name for o in payload.request_outputs or []]
-        offered = scorer.offered()
-        unknown = [n for n in requested if n not in offered]
+        unknown = [n for n in requested if not scorer.offers(n)]
         if unknown:
             why = (
                 f" (no contributions: {scorer.explain_note})"
@@ -240,6 +277,6 @@ class ShipyardPredictor(Model):
             )
             raise InvalidInput(
                 f"unknown output '{bounded(unknown[0])}'{why}; this model's outputs are: "
-                f"{', '.join(offered)}"
+                f"{', '.join(scorer.offered())}"
             )
         return requested

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from kserve.errors import InvalidInput
 from kserve.logging import logger
 from kserve.protocol.rest.server import RESTServer
@@ -25,7 +26,7 @@ from pydantic import SecretStr
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shipyard.serving import metrics
+from shipyard.serving import metrics, workers
 from shipyard.serving.decoding import bounded, bounded_message, describe_errors
 from shipyard.serving.faults import CLIENT_FAULTS
 from shipyard.serving.repository import DENIED_MESSAGE, DISABLED_MESSAGE, Verdict, authorize
@@ -263,7 +264,14 @@ class HardenedRESTServer(RESTServer):
             return JSONResponse(await dataplane.model_metadata(model_name))
 
         app.add_api_route("/v2/models/{model_name}", model_metadata, methods=["GET"])
+        if workers.shared_metrics():  # before kserve's /metrics: every worker's, summed
+            app.add_api_route("/metrics", shared_metrics, methods=["GET"])
         super()._register_endpoints(app)
+
+    async def start(self, sockets: list[socket.socket] | None = None) -> None:
+        """kserve's ``start``, on ``sockets`` already bound (shared by forked workers)."""
+        self.create_application()
+        await self._server.serve(sockets=sockets)
 
     def _add_middlewares(self, app: FastAPI) -> None:
         super()._add_middlewares(app)
@@ -284,3 +292,13 @@ class HardenedRESTServer(RESTServer):
         for cls, status in CLIENT_FAULTS:
             app.add_exception_handler(cls, client_error(status, self.count))
         app.add_exception_handler(Exception, internal_error)
+
+
+async def shared_metrics(request: Request) -> Response:
+    """``/metrics`` summed over every worker (prometheus_client's multiprocess collector)."""
+    from prometheus_client import CollectorRegistry, exposition, multiprocess
+
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    encoder, content_type = exposition.choose_encoder(request.headers.get("accept", ""))
+    return Response(content=encoder(registry), headers={"content-type": content_type})

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import sys
 from collections.abc import Callable
@@ -24,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from kserve import ModelServer
 from shipyard.errors import ShipyardError, exit_code, one_line
 from shipyard.processes import check_ports, die_with_parent
+from shipyard.serving import workers
 from shipyard.serving.dataplane import HardenedDataPlane
 from shipyard.serving.decoding import bounded
 from shipyard.serving.grpc_service import GRPCServer
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
     import argparse
 
     from shipyard.monitoring.window import MonitorSettings
+
+logger = logging.getLogger(__name__)
 
 
 class VersionedPaths:
@@ -104,6 +108,7 @@ class ShipyardModelServer(ModelServer):
         )
         self.model_repository_extension = ServedModelsRepository(self.registered_models)
         self.grpc_server: GRPCServer | None = None
+        self.worker_pids: list[int] = []  # the forked REST workers (``workers``)
 
     def check_ports(self) -> None:
         """``ServiceUnavailable`` naming the port if either one is taken."""
@@ -147,7 +152,13 @@ class ShipyardModelServer(ModelServer):
             for m in models
             if getattr(m, "version", None) is not None
         }
-        self.servers.append(self._rest(versions).start())
+        sockets = None
+        if self.workers > 1:  # the others share this socket: forked before any loop or gRPC
+            sockets = [workers.listening_socket(self.host, self.http_port)]
+            self.worker_pids = workers.fork(
+                self.workers - 1, lambda: self._serve_worker(versions, sockets, models)
+            )
+        self.servers.append(self._rest(versions).start(sockets))
         if self.enable_grpc:
             self.grpc_server = GRPCServer(
                 self.host,
@@ -162,6 +173,17 @@ class ShipyardModelServer(ModelServer):
         self.setup_event_loop()
         self.register_signal_handler()
         asyncio.run(_gather(self.servers))
+
+    def _serve_worker(
+        self, versions: dict[str, str], sockets: list[Any], models: list[Any]
+    ) -> None:
+        """A forked worker: REST only, on the shared socket, until its stop signal."""
+        for model in models:
+            forwarder = getattr(model, "forwarder", None)
+            if forwarder is not None:
+                forwarder.start()  # the parent's posting thread is not in this process
+        self.setup_event_loop()
+        asyncio.run(self._rest(versions).start(sockets))
 
     def _rest(self, versions: dict[str, str]) -> HardenedRESTServer:
         """The hardened REST server on ``host``, with the versioned paths and extra middleware."""
@@ -189,6 +211,7 @@ class ShipyardModelServer(ModelServer):
     def stop(self, sig: int) -> None:
         """Stop our gRPC server, then kserve's own shutdown (clients, unloading models);
         uvicorn stops the REST server on the signal itself."""
+        workers.stop(self.worker_pids, sig)
         if self.grpc_server is not None:
             asyncio.create_task(self.grpc_server.stop(sig))
         super().stop(sig)
@@ -222,12 +245,31 @@ def serve_predictor(
         grpc_port=grpc_port,
         enable_grpc=enable_grpc,
         settings=settings,
+        workers=worker_count(settings),
         **server_kwargs,
     )
     server.check_ports()  # before the model loads: a busy port fails in a second, not ten
     model = ShipyardPredictor(name, source, settings)
     model.load()
     server.start([model])
+
+
+def worker_count(settings: Settings) -> int:
+    """``workers.count`` where the metrics can be shared between processes, else one (with
+    a warning: ``workers.prepare`` must run before ``prometheus_client`` is imported); one
+    where the model-repository extension is on (a load or unload would reach one worker)."""
+    wanted = workers.count(settings.serving_workers)
+    if wanted > 1 and settings.model_repository_token is not None:
+        logger.info("serving with 1 worker: the model repository's load/unload is per process")
+        return 1
+    if wanted > 1 and not workers.shared_metrics():
+        logger.warning(
+            "serving with 1 worker, not %d: the metrics cannot be shared (start through "
+            "`shipyard serve` or `shipyard-predictor`)",
+            wanted,
+        )
+        return 1
+    return wanted
 
 
 def _parser(description: str) -> argparse.ArgumentParser:
@@ -302,7 +344,6 @@ def main(argv: list[str] | None = None) -> None:
             args.grpc_port,
             enable_grpc=args.enable_grpc,
             settings=settings,
-            workers=1,
             max_threads=args.max_threads,
         )
 

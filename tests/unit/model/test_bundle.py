@@ -89,5 +89,6 @@ def test_manifest_records_schema_classes_and_checksums(trained):
         "schema.json",
         "probes.json",
         "outlier.npz",
+        "fast_path.json",
     }
     assert all(len(v) == 64 for v in manifest["files"].values())

@@ -61,4 +61,4 @@ def test_a_skops_type_outside_the_allowlist_is_refused(tmp_path, monkeypatch):
     save_bundle(pipeline, tmp_path, schema, "hist_gradient_boosting", "sklearn", 0.5)
     monkeypatch.setattr(model_bundle, "SKOPS_ALLOWED", frozenset({"numpy.dtype"}))
     with pytest.raises(IntegrityError, match="TreePredictor"):
-        load_bundle(tmp_path)
+        _ = load_bundle(tmp_path).pipeline  # read on first use, refused before deserialising

@@ -219,3 +219,27 @@ def trained_features(trained):
     from shipyard.model.bundle import load_bundle
 
     return load_bundle(trained.bundle_dir).features
+
+
+def test_cached_fetch_reads_the_store_without_mlflow_and_still_verifies(trained, small_data):
+    """A cached version is found through the SQLite store read-only: the same version, files
+    and tags as MLflow's fetch, the alias resolved now, and the checksum still checked."""
+    from shipyard.errors import IntegrityError
+    from shipyard.model.bundle import MANIFEST, find_bundle
+    from shipyard.registry.client import MODEL, Registry, cached, fetch
+
+    settings = settings_for("registry-cached")
+    register(trained.model_uri, trained.bundle_dir, small_data["test"], settings=settings)
+    champion = ModelRef.parse("models:/registry-cached@champion")
+    assert cached(champion, MODEL, settings) is None  # not downloaded yet: MLflow fetches it
+    by_mlflow = Registry(settings).fetch(champion, MODEL)
+    by_store = cached(champion, MODEL, settings)
+    assert by_store == by_mlflow
+    assert fetch(champion, MODEL, settings) == by_mlflow
+    assert cached(ModelRef.parse("models:/registry-cached@nobody"), MODEL, settings) is None
+    remote = settings.model_copy(update={"mlflow_tracking_uri": "http://127.0.0.1:9"})
+    assert cached(champion, MODEL, remote) is None
+    target = find_bundle(by_store.path) / MANIFEST
+    target.write_text(target.read_text() + " ")
+    with pytest.raises(IntegrityError, match="recorded at registration"):
+        cached(champion, MODEL, settings)

@@ -127,3 +127,17 @@ def test_the_sdk_derived_schema_checks_as_strictly(mode):
     found = errors(validator, body)
     assert any("storageURI" in e for e in found) and any("cpu" in e for e in found)
     assert any("minReplicas" in e for e in found)
+
+
+def test_one_serving_worker_per_core_of_the_cpu_limit():
+    from shipyard.rollout.inference_service import cores
+
+    assert cores({"limits": {"cpu": "2"}}) == 2
+    assert cores({"limits": {"cpu": "1500m"}, "requests": {"cpu": "500m"}}) == 2
+    assert cores({"requests": {"cpu": "250m"}}) == 1 and cores({}) == 1
+    options = ServiceOptions(resources={"limits": {"cpu": "3"}})
+    model = inference_service(ModelVersion("shipyard-fraud", "1", "s3://b/m"), options)["spec"][
+        "predictor"
+    ]["model"]
+    assert {"name": "SHIPYARD_SERVING_WORKERS", "value": "3"} in model["env"]
+    assert {"name": "predictor-tmp", "mountPath": "/tmp"} in model["volumeMounts"]

@@ -135,3 +135,66 @@ def test_probe_rows_cover_categories_unseen_and_missing(data):
     channels = set(probe["channel"].dropna())
     assert set(schema.column("channel").categories) < channels and "__unseen__" in channels
     assert probe["amount"].isna().any() and probe["channel"].isna().any()
+
+
+def _rewrite(bundle, name: str, change) -> None:
+    """Change one file of a copied bundle and record its new checksum in the manifest, as a
+    bundle saved that way would be (the registry's manifest checksum then differs)."""
+    import json
+
+    from shipyard.model.bundle import MANIFEST, sha256_file
+
+    data = json.loads((bundle / name).read_text())
+    change(data)
+    (bundle / name).write_text(json.dumps(data))
+    manifest = json.loads((bundle / MANIFEST).read_text())
+    manifest["files"][name] = sha256_file(bundle / name)
+    (bundle / MANIFEST).write_text(json.dumps(manifest))
+
+
+def test_the_stored_fast_path_serves_without_the_pipeline(trained, data):
+    """Training stores the proven arrays; a server's Scorer uses them without deserialising
+    the scikit-learn pipeline, and they answer as the pipeline does."""
+    from shipyard.serving.fast_path import FAST_PATH_FILE, stored_fast_path
+    from shipyard.serving.predictor import Scorer
+
+    schema, _, test = data
+    model = load_bundle(trained.bundle_dir)
+    assert FAST_PATH_FILE in model.manifest["files"]
+    scorer = Scorer(model, prove=False)
+    assert scorer.fast is not None and "pipeline" not in vars(model)
+    assert scorer.outliers.fast is scorer.fast  # its matrix was proven when stored
+    assert stored_fast_path(model) is not None
+    np.testing.assert_allclose(
+        scorer.scores(canonical_columns(test, schema)), model.scores(test), atol=1e-6
+    )
+
+
+def test_a_stored_fast_path_that_differs_is_caught_by_the_proofs(trained, data, tmp_path):
+    """Arrays that no longer answer as the pipeline: proving at start falls back to the
+    pipeline, and registration's parity check refuses the version."""
+    import shutil
+
+    from shipyard.serving.fast_path import FAST_PATH_FILE
+    from shipyard.serving.parity_check import ParityError, check_served_parity
+    from shipyard.serving.predictor import Scorer
+
+    schema, _, test = data
+    bundle = shutil.copytree(trained.bundle_dir, tmp_path / "bundle")
+    _rewrite(bundle, FAST_PATH_FILE, lambda d: d["mean"].__setitem__(0, d["mean"][0] + 1.0))
+    model = load_bundle(bundle)
+    assert Scorer(model, prove=True).fast is None
+    with pytest.raises(ParityError):
+        check_served_parity(model, test.head(200)[schema.features])
+
+
+def test_the_pipeline_is_checked_again_when_first_read(trained, tmp_path):
+    import shutil
+
+    from shipyard.errors import IntegrityError
+
+    bundle = shutil.copytree(trained.bundle_dir, tmp_path / "bundle")
+    model = load_bundle(bundle)
+    (bundle / "preprocess.skops").write_bytes(b"changed after verification")
+    with pytest.raises(IntegrityError, match="changed after the bundle was verified"):
+        _ = model.pipeline
