@@ -23,7 +23,7 @@ install-vertex: install  ## add google-cloud-pipeline-components (+200 MB, secon
 	$(UV) sync --frozen --inexact --compile-bytecode --extra vertex
 
 docs: install  ## regenerate docs/settings.md from the Settings fields (a test checks it)
-	$(BIN)/python -m shipyard.settings > docs/settings.md
+	$(BIN)/python -m shipyard.settings_reference > docs/settings.md
 
 compile: install  ## write the KFP IR YAML the Kubeflow Pipelines UI accepts (both pipelines)
 	$(BIN)/shipyard compile --pipeline training --output $(PIPELINE)

@@ -49,3 +49,13 @@ def test_the_counter_counts_code_not_docstrings_or_comments():
     function = ast.parse(text).body[0]
     assert isinstance(function, ast.FunctionDef)
     assert logic_lines(function, text.splitlines()) == 2
+
+
+def test_no_module_over_400_lines():
+    """A module a reader can take in whole: past 400 lines it holds more than one idea."""
+    long = {
+        str(path.relative_to(SOURCE)): n
+        for path in SOURCE.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > 400
+    }
+    assert not long, f"split these modules: {long}"

@@ -164,23 +164,3 @@ def test_a_ranking_that_predicts_the_label_is_a_feature_a_row_number_is_not():
     assert schema.column("population").note is None
     classes = frame.assign(label=np.where(frame["profits"] > 7, "high", "low"))
     assert infer_schema(classes.drop(columns="profits"), "label").column("rank").kind == NUMERIC
-
-
-@pytest.mark.parametrize(
-    ("name", "identifier"),
-    [
-        ("customer_id", True),
-        ("customerID", True),
-        ("Unnamed: 0", True),
-        ("rownames", True),
-        ("Row Number", True),
-        ("rank", False),
-        ("year", False),
-        ("video_views", False),
-        ("width", False),
-    ],
-)
-def test_identifier_names(name, identifier):
-    from shipyard.data.schema import identifier_name
-
-    assert identifier_name(name) is identifier
