@@ -213,9 +213,7 @@ def _missing(value: Any) -> bool:
 
 def _compile(pipeline: Any, schema: Schema) -> CompiledModel | None:
     from sklearn.compose import ColumnTransformer
-    from sklearn.impute import SimpleImputer
     from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
     steps = dict(pipeline.named_steps)
     if list(steps) != ["preprocess", "model"]:
@@ -223,47 +221,10 @@ def _compile(pipeline: Any, schema: Schema) -> CompiledModel | None:
     pre, estimator = steps["preprocess"], steps["model"]
     if not isinstance(pre, ColumnTransformer):
         return None
-    numeric, categorical = [], []
-    fill_num = mean = scale = np.zeros(0)
-    indicators = np.zeros(0, dtype=np.int64)
-    fill_cat: list[str] = []
-    index: list[dict[str, int]] = []
-    offsets: list[int] = []
-    width = 0
-    for name, part, columns in pre.transformers_:
-        if name == "remainder":
-            if part != "drop" and len(columns):
-                return None
-            continue
-        imputer, last = part.steps[0][1], part.steps[-1][1]
-        if not isinstance(imputer, SimpleImputer) or len(part.steps) != 2:
-            return None
-        if name == "numeric" and isinstance(last, StandardScaler) and width == 0:
-            numeric = list(columns)
-            fill_num = np.asarray(imputer.statistics_, dtype=np.float64)
-            if imputer.add_indicator and imputer.indicator_.features != "missing-only":
-                return None
-            indicators = (
-                np.asarray(imputer.indicator_.features_, dtype=np.int64)
-                if imputer.add_indicator
-                else np.zeros(0, dtype=np.int64)
-            )
-            width = len(numeric) + len(indicators)
-            mean = last.mean_ if last.with_mean else np.zeros(width)
-            scale = last.scale_ if last.with_std else np.ones(width)
-            if len(fill_num) != len(numeric) or len(mean) != width:
-                return None
-        elif name == "categorical" and isinstance(last, OneHotEncoder):
-            if last.drop is not None or last.handle_unknown != "ignore":
-                return None
-            categorical = list(columns)
-            fill_cat = [str(v) for v in imputer.statistics_]
-            for categories in last.categories_:
-                offsets.append(width)
-                index.append({str(c): i for i, c in enumerate(categories)})
-                width += len(categories)
-        else:
-            return None
+    parts = _preprocessing(pre)
+    if parts is None:
+        return None
+    numeric, categorical = parts["numeric"], parts["categorical"]
     if set(numeric) | set(categorical) != set(schema.model_columns):
         return None
     spec = _spec(estimator, LogisticRegression, Ridge)
@@ -273,18 +234,82 @@ def _compile(pipeline: Any, schema: Schema) -> CompiledModel | None:
         score = getattr(estimator, "predict_proba", estimator.predict)
     return CompiledModel(
         numeric,
-        fill_num,
-        indicators,
-        mean,
-        scale,
+        parts["fill_num"],
+        parts["indicators"],
+        parts["mean"],
+        parts["scale"],
         categorical,
-        fill_cat,
-        index,
-        offsets,
-        width,
+        parts["fill_cat"],
+        parts["index"],
+        parts["offsets"],
+        parts["width"],
         score,
         spec,
     )
+
+
+def _preprocessing(pre: Any) -> dict[str, Any] | None:
+    """The fitted ColumnTransformer as arrays: the numeric part (median fill, missing
+    indicators, scaling) first, then each categorical's one-hot block; None for any other
+    shape of preprocessing (the pipeline itself then scores)."""
+    from sklearn.impute import SimpleImputer
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    empty = np.zeros(0)
+    parts: dict[str, Any] = dict(numeric=[], categorical=[], fill_cat=[], index=[], offsets=[])
+    parts.update(width=0, fill_num=empty, mean=empty, scale=empty)
+    parts["indicators"] = np.zeros(0, dtype=np.int64)
+    for name, part, columns in pre.transformers_:
+        if name == "remainder":
+            if part != "drop" and len(columns):
+                return None
+            continue
+        imputer, last = part.steps[0][1], part.steps[-1][1]
+        if not isinstance(imputer, SimpleImputer) or len(part.steps) != 2:
+            return None
+        if name == "numeric" and isinstance(last, StandardScaler) and parts["width"] == 0:
+            numeric = _numeric(imputer, last, list(columns))
+            if numeric is None:
+                return None
+            parts.update(numeric)
+        elif name == "categorical" and isinstance(last, OneHotEncoder):
+            if last.drop is not None or last.handle_unknown != "ignore":
+                return None
+            parts["categorical"] = list(columns)
+            parts["fill_cat"] = [str(v) for v in imputer.statistics_]
+            for categories in last.categories_:
+                parts["offsets"].append(parts["width"])
+                parts["index"].append({str(c): i for i, c in enumerate(categories)})
+                parts["width"] += len(categories)
+        else:
+            return None
+    return parts
+
+
+def _numeric(imputer: Any, scaler: Any, numeric: list[str]) -> dict[str, Any] | None:
+    """The numeric part's arrays: median fill, the columns given a missing indicator, and
+    the scaler's mean and scale over values and indicators."""
+    fill_num = np.asarray(imputer.statistics_, dtype=np.float64)
+    if imputer.add_indicator and imputer.indicator_.features != "missing-only":
+        return None
+    indicators = (
+        np.asarray(imputer.indicator_.features_, dtype=np.int64)
+        if imputer.add_indicator
+        else np.zeros(0, dtype=np.int64)
+    )
+    width = len(numeric) + len(indicators)
+    mean = scaler.mean_ if scaler.with_mean else np.zeros(width)
+    scale = scaler.scale_ if scaler.with_std else np.ones(width)
+    if len(fill_num) != len(numeric) or len(mean) != width:
+        return None
+    return {
+        "numeric": numeric,
+        "fill_num": fill_num,
+        "indicators": indicators,
+        "mean": mean,
+        "scale": scale,
+        "width": width,
+    }
 
 
 def _spec(estimator: Any, logistic_type: type[Any], ridge_type: type[Any]) -> dict[str, Any] | None:
