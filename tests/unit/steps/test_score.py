@@ -69,7 +69,7 @@ def test_a_shifted_batch_is_reported_as_drift_and_rows_number_by_default(registe
     assert pd.read_parquet(tmp_path / "p.parquet")["row"].tolist() == list(range(600))
     uri = ModelRef.pick(NAME, version="1").uri
     sampled = score_table(
-        str(source), uri, tmp_path / "q.parquet", settings=registered, max_drift_rows=250
+        str(source), uri, tmp_path / "q.parquet", settings=registered.settings, max_drift_rows=250
     )
     assert sampled.drift_rows == 250 and sampled.rows == 600 and sampled.drift.is_drift
     assert "a random sample of 250 of the 600 rows" in sampled.markdown()
